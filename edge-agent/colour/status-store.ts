@@ -1,0 +1,34 @@
+/**
+ * The colours the centre has pushed, by pseudonymous subject. The policy
+ * lets a pushed colour override the one inside a code (rules §5). This
+ * first cut keeps them in memory; the MQTT link persists and resyncs them.
+ */
+import type { Colour } from '../domain.js';
+import type { PushedStatus } from '../policy/policy.js';
+
+export interface ColourChange {
+  sub: string;
+  colour: Colour;
+  effectiveAt: number;
+  seq: number;
+}
+
+export class ColourStatusStore {
+  private readonly bySubject = new Map<string, PushedStatus>();
+
+  get(sub: string): PushedStatus | null {
+    return this.bySubject.get(sub) ?? null;
+  }
+
+  /** Apply a change unless a later one for the same subject is already known; true when applied. */
+  apply(change: ColourChange): boolean {
+    const known = this.bySubject.get(change.sub);
+    if (known && known.seq >= change.seq) return false;
+    this.bySubject.set(change.sub, { colour: change.colour, effectiveAt: change.effectiveAt, seq: change.seq });
+    return true;
+  }
+
+  get size(): number {
+    return this.bySubject.size;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Read the config file (YAML or JSON), apply environment overrides, check it
+ * against the schema and fill defaults. Any error names the key, what is
+ * allowed, and what was found.
+ *
+ * Environment overrides: GATE__<KEY>__<KEY>=value, matched to schema keys
+ * without regard to case, e.g. GATE__POLICY__FEVERTHRESHOLDC=37.5.
+ */
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { configSchema, type GateConfig } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+const validate = ajv.compile(configSchema);
+
+interface SchemaNode {
+  type?: string;
+  enum?: readonly unknown[];
+  properties?: Record<string, SchemaNode>;
+}
+
+function keyPath(instancePath: string): string {
+  return instancePath === '' ? '(top level)' : instancePath.slice(1).replaceAll('/', '.');
+}
+
+function schemaAt(instancePath: string): SchemaNode | undefined {
+  let node: SchemaNode | undefined = configSchema as unknown as SchemaNode;
+  for (const part of instancePath.split('/').filter(Boolean)) node = node?.properties?.[part];
+  return node;
+}
+
+function describe(error: ErrorObject, config: unknown): string {
+  const at = keyPath(error.instancePath);
+  const found = error.instancePath
+    .split('/')
+    .filter(Boolean)
+    .reduce<unknown>((value, part) => (value as Record<string, unknown> | undefined)?.[part], config);
+  switch (error.keyword) {
+    case 'additionalProperties': {
+      const key = (error.params as { additionalProperty: string }).additionalProperty;
+      const allowed = Object.keys(schemaAt(error.instancePath)?.properties ?? {});
+      const where = error.instancePath ? `${at}.${key}` : key;
+      return `unknown key "${where}"; allowed here: ${allowed.join(', ')}`;
+    }
+    case 'required':
+      return `missing key "${error.instancePath ? `${at}.` : ''}${(error.params as { missingProperty: string }).missingProperty}"`;
+    case 'enum':
+      return `"${at}" must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}; found ${JSON.stringify(found)}`;
+    default:
+      return `"${at}" ${error.message ?? 'is invalid'}; found ${JSON.stringify(found)}`;
+  }
+}
+
+/** Apply GATE__A__B=value overrides, typed by the schema. */
+export function applyEnvironment(config: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('GATE__') || raw === undefined) continue;
+    const parts = name.slice(6).split('__');
+    let node: SchemaNode | undefined = configSchema as unknown as SchemaNode;
+    let target = config;
+    const keys: string[] = [];
+    for (const [i, part] of parts.entries()) {
+      const key: string | undefined = Object.keys(node?.properties ?? {}).find((k) => k.toLowerCase() === part.toLowerCase());
+      if (!key) throw new ConfigError(`environment variable ${name}: "${part}" is not a config key; allowed: ${Object.keys(node?.properties ?? {}).join(', ')}`);
+      keys.push(key);
+      node = node!.properties![key];
+      if (i < parts.length - 1) {
+        if (typeof target[key] !== 'object' || target[key] === null) target[key] = {};
+        target = target[key] as Record<string, unknown>;
+      } else {
+        target[key] = node?.type === 'number' || node?.type === 'integer' ? (raw.trim() === '' ? raw : Number(raw)) : raw;
+      }
+    }
+  }
+  return config;
+}
+
+/** Check a config object; returns it with defaults filled. */
+export function checkConfig(input: unknown): GateConfig {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new ConfigError('config must be a mapping of keys to values');
+  }
+  const config = structuredClone(input);
+  if (!validate(config)) {
+    const messages = (validate.errors ?? []).map((e) => describe(e, input));
+    throw new ConfigError(`config is not valid:\n  - ${[...new Set(messages)].join('\n  - ')}`);
+  }
+  return config as unknown as GateConfig;
+}
+
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): GateConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`config file ${path} cannot be read: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${path} must hold a mapping of keys to values`);
+  }
+  return checkConfig(applyEnvironment(parsed as Record<string, unknown>, env));
+}

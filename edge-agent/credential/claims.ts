@@ -1,0 +1,153 @@
+/**
+ * The claims of the two profiles the verifier reads, checked and reduced to
+ * what the gate may show or keep.
+ *
+ * GZHC1 (docs/credential-profile.md): CWT claims iss, sub, iat, exp (RFC 8392
+ * §3.1) plus one private-use claim (key below -65536, RFC 8392 §9.1) holding
+ * { 1: version, 2: colour, 3: code kind, 4: masked name }.
+ * EU DCC: the hcert claim -260 holding { 1: the DCC payload } (eHealth
+ * Network, "Technical Specifications for EU DCC", vol. 1 §2.6.3).
+ */
+import { COLOURS, CODE_KINDS, type Colour, type CodeKind } from '../domain.js';
+import { CredentialError } from './failure.js';
+
+export const CWT_ISS = 1;
+export const CWT_SUB = 2;
+export const CWT_EXP = 4;
+export const CWT_IAT = 6;
+export const CLAIM_HCERT = -260;
+export const CLAIM_GZHC = -65537;
+export const GZHC_VERSION = 1;
+export const GZHC_FIELD = { version: 1, colour: 2, kind: 3, maskedName: 4 } as const;
+
+export interface CwtCore {
+  iss: string | null;
+  iat: number | null;
+  exp: number | null;
+}
+
+export interface GzhcClaims {
+  sub: string;
+  /** Absent on printed codes: paper cannot show a live colour. */
+  colour: Colour | null;
+  kind: CodeKind;
+  maskedName: string;
+}
+
+/** DCC certificate types and the extended key usage OIDs that allow them (DCC tech spec vol. 1 §5.1.1). */
+export type DccType = 'v' | 't' | 'r';
+
+export interface DccClaims {
+  type: DccType | null;
+  /** The DCC payload with names and date of birth masked. */
+  masked: Record<string, unknown>;
+}
+
+function asNumber(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+export function readCwtCore(claims: Map<unknown, unknown>): CwtCore {
+  const iss = claims.get(CWT_ISS);
+  return {
+    iss: typeof iss === 'string' ? iss : null,
+    iat: asNumber(claims.get(CWT_IAT)),
+    exp: asNumber(claims.get(CWT_EXP)),
+  };
+}
+
+/** 18-digit resident ID (GB 11643) or the old 15-digit one: must never be a code's subject. */
+const NATIONAL_ID = /^(\d{17}[\dXx]|\d{15})$/;
+
+/** Keep the first and last character, star the rest: "Gabriele" → "G******e", "张三" → "张*". */
+export function maskText(text: string): string {
+  const chars = [...text];
+  if (chars.length <= 1) return '*';
+  if (chars.length === 2) return `${chars[0]}*`;
+  return chars[0] + '*'.repeat(chars.length - 2) + chars[chars.length - 1];
+}
+
+export function readGzhcClaims(claims: Map<unknown, unknown>, core: CwtCore): GzhcClaims {
+  const fail = (message: string): never => {
+    throw new CredentialError('claims', message);
+  };
+  if (!core.iss) fail('claim iss (1) is missing or not text');
+  if (core.iat === null) fail('claim iat (6) is missing or not a number');
+  if (core.exp === null) fail('claim exp (4) is missing or not a number');
+  if (core.exp! <= core.iat!) fail('claim exp is not after iat');
+
+  const sub = claims.get(CWT_SUB);
+  if (typeof sub !== 'string' || sub.length < 8 || sub.length > 64) fail('claim sub (2) must be a pseudonymous code id of 8 to 64 characters');
+  if (NATIONAL_ID.test(sub as string)) fail('claim sub looks like a national ID number; codes must carry a pseudonymous id');
+
+  const body = claims.get(CLAIM_GZHC);
+  if (!(body instanceof Map)) return fail(`health-code claim ${CLAIM_GZHC} is missing or not a map`);
+  if (body.get(GZHC_FIELD.version) !== GZHC_VERSION) fail(`health-code claim version must be ${GZHC_VERSION}`);
+
+  const kind = body.get(GZHC_FIELD.kind);
+  if (!CODE_KINDS.includes(kind as CodeKind)) fail(`code kind must be one of ${CODE_KINDS.join(', ')}`);
+
+  const colour = body.get(GZHC_FIELD.colour);
+  if (colour !== undefined && !COLOURS.includes(colour as Colour)) fail(`colour must be one of ${COLOURS.join(', ')}`);
+  if (kind === 'dynamic' && colour === undefined) fail('a dynamic code must carry its colour');
+
+  const maskedName = body.get(GZHC_FIELD.maskedName);
+  if (typeof maskedName !== 'string' || maskedName.length === 0 || [...maskedName].length > 32) {
+    fail('masked name must be text of 1 to 32 characters');
+  }
+  if (!(maskedName as string).includes('*')) fail('name must be masked (at least one "*")');
+
+  return {
+    sub: sub as string,
+    colour: (colour as Colour | undefined) ?? null,
+    kind: kind as CodeKind,
+    maskedName: maskedName as string,
+  };
+}
+
+/** Turn CBOR maps with text keys into plain objects, for JSON output. */
+function toPlain(value: unknown): unknown {
+  if (value instanceof Map) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of value) out[String(k)] = toPlain(v);
+    return out;
+  }
+  if (Array.isArray(value)) return value.map(toPlain);
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  return value;
+}
+
+const NAME_FIELDS = ['fn', 'fnt', 'gn', 'gnt'];
+
+export function readDccClaims(claims: Map<unknown, unknown>): DccClaims {
+  const hcert = claims.get(CLAIM_HCERT);
+  const payload = hcert instanceof Map ? hcert.get(1) : undefined;
+  // A DCC whose payload is not a map fails at decoding (suite vector CBO1), not at claims.
+  if (!(payload instanceof Map)) throw new CredentialError('cose', 'hcert claim -260 with key 1 is missing or not a CBOR map');
+  const plain = toPlain(payload) as Record<string, unknown>;
+  const types = (['v', 't', 'r'] as const).filter((t) => Array.isArray(plain[t]) && (plain[t] as unknown[]).length > 0);
+  const masked: Record<string, unknown> = { ...plain };
+  if (plain.nam && typeof plain.nam === 'object') {
+    const nam = { ...(plain.nam as Record<string, unknown>) };
+    for (const field of NAME_FIELDS) if (typeof nam[field] === 'string') nam[field] = maskText(nam[field] as string);
+    masked.nam = nam;
+  }
+  if (typeof plain.dob === 'string') masked.dob = plain.dob.slice(0, 4).padEnd(4, '*') + '-**-**';
+  return { type: types.length === 1 ? types[0]! : null, masked };
+}
+
+/** DCC signer certificate extended key usage OIDs (DCC tech spec vol. 1 §5.1.1), both arcs in use. */
+const DCC_USAGE_OIDS: Record<DccType, readonly string[]> = {
+  t: ['1.3.6.1.4.1.1847.2021.1.1', '1.3.6.1.4.1.0.1847.2021.1.1'],
+  v: ['1.3.6.1.4.1.1847.2021.1.2', '1.3.6.1.4.1.0.1847.2021.1.2'],
+  r: ['1.3.6.1.4.1.1847.2021.1.3', '1.3.6.1.4.1.0.1847.2021.1.3'],
+};
+const ALL_DCC_USAGE = new Set(Object.values(DCC_USAGE_OIDS).flat());
+
+/** A signer with no DCC usage OID may sign every type; one with some may sign only those. */
+export function dccKeyUsageAllows(extendedKeyUsage: readonly string[], type: DccType | null): boolean {
+  const dccUsages = extendedKeyUsage.filter((oid) => ALL_DCC_USAGE.has(oid));
+  if (dccUsages.length === 0) return true;
+  if (type === null) return false;
+  return DCC_USAGE_OIDS[type].some((oid) => dccUsages.includes(oid));
+}

@@ -1,0 +1,31 @@
+/**
+ * Why a credential was refused. The codes are stable: the CLI prints them,
+ * the policy maps them to reasons, and tests assert on them.
+ * They are listed in the order the verifier meets them.
+ */
+export const CREDENTIAL_FAILURES = [
+  'too-large', // text or decompressed payload over its cap
+  'prefix', // not GZHC1: or HC1:
+  'base45', // characters or groups outside RFC 9285
+  'decompress', // not a zlib stream, or a broken one
+  'cose', // CBOR or COSE_Sign1 structure wrong (RFC 9052 §4.2)
+  'untrusted-key', // kid not in the trust store
+  'signature', // signature does not verify, or algorithm not allowed
+  'key-usage', // signer certificate not allowed for this kind of certificate
+  'not-yet-valid', // iat in the future beyond the clock-skew tolerance
+  'expired', // exp in the past beyond the clock-skew tolerance
+  'claims', // CWT claims missing, mistyped or not as the profile requires
+] as const;
+
+export type CredentialFailure = (typeof CREDENTIAL_FAILURES)[number];
+
+/** A refusal with its stable code and a message a person can act on. */
+export class CredentialError extends Error {
+  constructor(
+    readonly failure: CredentialFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CredentialError';
+  }
+}

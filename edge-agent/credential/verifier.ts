@@ -1,0 +1,222 @@
+/**
+ * The gate's credential check: prefix → base45 → zlib → COSE_Sign1 →
+ * trusted signer → signature → CWT claims → key usage → validity → profile
+ * claims. Every stage refuses with a stable failure code and a message; no
+ * input makes it throw. One verifier reads our GZHC1 codes and EU DCC
+ * "HC1:" certificates, since both ride the same stack.
+ */
+import { inflateSync } from 'node:zlib';
+import { base45Decode } from './base45.js';
+import {
+  readCwtCore,
+  readDccClaims,
+  readGzhcClaims,
+  dccKeyUsageAllows,
+  type DccClaims,
+  type GzhcClaims,
+} from './claims.js';
+import { cborDecoder, parseCoseSign1, sigStructure, verifySignature, type AlgorithmName } from './cose.js';
+import { CredentialError, type CredentialFailure } from './failure.js';
+import type { TrustStore } from './trust-store.js';
+
+export const PREFIXES = { gzhc: 'GZHC1:', dcc: 'HC1:' } as const;
+export type Profile = keyof typeof PREFIXES;
+
+export interface VerifierOptions {
+  trust: TrustStore;
+  /** Tolerance for clocks that disagree, applied to iat and exp. */
+  clockSkewSeconds?: number;
+  /** Longest text accepted; a QR symbol holds at most 4,296 alphanumeric characters. */
+  maxTextLength?: number;
+  /** Cap on the inflated COSE message: stops zlib bombs. */
+  maxDecompressedBytes?: number;
+  /** A dynamic GZHC code living longer than this is refused: a screenshot must go stale. */
+  maxDynamicLifetimeSeconds?: number;
+}
+
+/** Stages that passed or failed, for the DCC conformance suite and for diagnosis. */
+export interface VerificationSteps {
+  unprefix?: boolean;
+  base45?: boolean;
+  decompress?: boolean;
+  cose?: boolean;
+  signature?: boolean;
+  keyUsage?: boolean;
+  validity?: boolean;
+  claims?: boolean;
+}
+
+interface CommonResult {
+  profile: Profile | null;
+  /** kid in base64, as trust lists write it. */
+  kid: string | null;
+  iss: string | null;
+  iat: number | null;
+  exp: number | null;
+  algorithm: AlgorithmName | null;
+  steps: VerificationSteps;
+}
+
+export interface ValidCredential extends CommonResult {
+  valid: true;
+  failure: null;
+  message: null;
+  profile: Profile;
+  gzhc: GzhcClaims | null;
+  dcc: DccClaims | null;
+}
+
+export interface InvalidCredential extends CommonResult {
+  valid: false;
+  failure: CredentialFailure;
+  message: string;
+  gzhc: GzhcClaims | null;
+  dcc: DccClaims | null;
+}
+
+export type VerificationResult = ValidCredential | InvalidCredential;
+
+export class CredentialVerifier {
+  readonly trust: TrustStore;
+  private readonly skew: number;
+  private readonly maxTextLength: number;
+  private readonly maxDecompressedBytes: number;
+  private readonly maxDynamicLifetime: number;
+
+  constructor(options: VerifierOptions) {
+    this.trust = options.trust;
+    this.skew = options.clockSkewSeconds ?? 60;
+    this.maxTextLength = options.maxTextLength ?? 4296;
+    this.maxDecompressedBytes = options.maxDecompressedBytes ?? 32 * 1024;
+    this.maxDynamicLifetime = options.maxDynamicLifetimeSeconds ?? 900;
+  }
+
+  /** Verify a code text as of `atMs` (epoch milliseconds, default now). Never throws. */
+  verify(text: string, atMs: number = Date.now()): VerificationResult {
+    const result: CommonResult = {
+      profile: null,
+      kid: null,
+      iss: null,
+      iat: null,
+      exp: null,
+      algorithm: null,
+      steps: {},
+    };
+    let gzhc: GzhcClaims | null = null;
+    let dcc: DccClaims | null = null;
+    const refuse = (failure: CredentialFailure, message: string): InvalidCredential => ({
+      ...result,
+      valid: false,
+      failure,
+      message,
+      gzhc,
+      dcc,
+    });
+
+    try {
+      if (text.length > this.maxTextLength) {
+        return refuse('too-large', `code text of ${text.length} characters exceeds the cap of ${this.maxTextLength}`);
+      }
+      const profile = text.startsWith(PREFIXES.gzhc) ? 'gzhc' : text.startsWith(PREFIXES.dcc) ? 'dcc' : null;
+      result.steps.unprefix = profile !== null;
+      if (!profile) return refuse('prefix', `code text starts with neither ${PREFIXES.gzhc} nor ${PREFIXES.dcc}`);
+      result.profile = profile;
+
+      result.steps.base45 = false;
+      const compressed = base45Decode(text.slice(PREFIXES[profile].length));
+      result.steps.base45 = true;
+
+      result.steps.decompress = false;
+      const coseBytes = this.inflate(compressed);
+      result.steps.decompress = true;
+
+      result.steps.cose = false;
+      const cose = parseCoseSign1(coseBytes, profile === 'gzhc');
+      result.algorithm = cose.algorithm;
+      result.kid = cose.kid ? cose.kid.toString('base64') : null;
+      let claims: unknown;
+      try {
+        claims = cborDecoder.decode(cose.payload);
+      } catch (error) {
+        throw new CredentialError('cose', `CWT payload is not well-formed CBOR: ${(error as Error).message}`);
+      }
+      if (!(claims instanceof Map)) throw new CredentialError('cose', 'CWT payload is not a CBOR map');
+      if (profile === 'dcc') dcc = readDccClaims(claims);
+      result.steps.cose = true;
+
+      result.steps.signature = false;
+      if (!cose.kid) return refuse('untrusted-key', 'COSE headers carry no kid to find the signer by');
+      const candidates = this.trust.lookup(cose.kid);
+      if (candidates.length === 0) return refuse('untrusted-key', `no trusted signer certificate has kid ${result.kid}`);
+      const data = sigStructure(cose.protectedBytes, cose.payload);
+      const signer = candidates.find((candidate) => verifySignature(cose.algorithm, candidate.key, data, cose.signature));
+      if (!signer) return refuse('signature', `${cose.algorithm} signature does not verify with the signer of kid ${result.kid}`);
+      result.steps.signature = true;
+
+      const core = readCwtCore(claims);
+      Object.assign(result, core);
+
+      // The remaining checks are independent; all are run so `steps` tells each one,
+      // and the first failure in the documented order is the one reported.
+      const problems: CredentialError[] = [];
+      if (profile === 'dcc') {
+        result.steps.keyUsage = dccKeyUsageAllows(signer.extendedKeyUsage, dcc?.type ?? null);
+        if (!result.steps.keyUsage) {
+          problems.push(new CredentialError('key-usage', `signer certificate may not sign DCC type ${dcc?.type ?? 'unknown'}`));
+        }
+      }
+      const validity = this.checkValidity(core.iat, core.exp, atMs);
+      result.steps.validity = validity === null;
+      if (validity) problems.push(validity);
+      if (profile === 'gzhc') {
+        try {
+          gzhc = readGzhcClaims(claims, core);
+          if (gzhc.kind === 'dynamic' && core.exp! - core.iat! > this.maxDynamicLifetime) {
+            throw new CredentialError(
+              'claims',
+              `dynamic code lives ${core.exp! - core.iat!} s; at most ${this.maxDynamicLifetime} s is allowed`,
+            );
+          }
+        } catch (error) {
+          gzhc = null;
+          problems.push(error as CredentialError);
+        }
+      }
+      result.steps.claims = !problems.some((p) => p.failure === 'claims');
+      const first = problems.sort((a, b) => ORDER.indexOf(a.failure) - ORDER.indexOf(b.failure))[0];
+      if (first) return refuse(first.failure, first.message);
+      return { ...result, profile, valid: true, failure: null, message: null, gzhc, dcc };
+    } catch (error) {
+      if (error instanceof CredentialError) return refuse(error.failure, error.message);
+      // Anything else is a bug in a library on hostile input: refuse, never crash the lane.
+      return refuse('cose', `credential could not be read: ${(error as Error).message}`);
+    }
+  }
+
+  private inflate(compressed: Buffer): Buffer {
+    try {
+      return inflateSync(compressed, { maxOutputLength: this.maxDecompressedBytes });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new CredentialError('too-large', `decompressed code exceeds ${this.maxDecompressedBytes} bytes`);
+      }
+      throw new CredentialError('decompress', `code is not a valid zlib stream: ${(error as Error).message}`);
+    }
+  }
+
+  private checkValidity(iat: number | null, exp: number | null, atMs: number): CredentialError | null {
+    const now = atMs / 1000;
+    if (iat !== null && iat > now + this.skew) {
+      return new CredentialError('not-yet-valid', `code is issued at ${isoSeconds(iat)}, after the check time ${isoSeconds(now)}`);
+    }
+    if (exp === null) return new CredentialError('expired', 'code carries no expiry (exp)');
+    if (exp < now - this.skew) return new CredentialError('expired', `code expired at ${isoSeconds(exp)}`);
+    return null;
+  }
+}
+
+const ORDER: readonly CredentialFailure[] = ['key-usage', 'not-yet-valid', 'expired', 'claims'];
+
+function isoSeconds(seconds: number): string {
+  return new Date(Math.round(seconds * 1000)).toISOString();
+}

@@ -1,0 +1,156 @@
+/**
+ * The gate's durable event journal: one SQLite file, append-only.
+ * A decision counts as made only once `append` has returned, so every
+ * stored event must survive the process being killed at any instant.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import type { DecisionEvent } from '../domain.js';
+
+type Database = SqliteDatabase.Database;
+type Statement = SqliteDatabase.Statement;
+
+export type JournalErrorCode = 'duplicate-id' | 'unreadable';
+
+export class JournalError extends Error {
+  override readonly name = 'JournalError';
+  constructor(readonly code: JournalErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface JournalOptions {
+  /**
+   * 'full' (default): every commit fsyncs the WAL, so an appended event
+   * survives a process crash and a power cut.
+   * 'normal': in WAL mode commits are fsynced only at checkpoints; an event
+   * still survives the process being killed (it is in the OS page cache), and
+   * the file is never corrupted, but the last commits may be lost on power loss
+   * or OS crash. Faster, and enough if the lane has no other promise to keep.
+   */
+  sync?: 'full' | 'normal';
+}
+
+export interface ListOptions {
+  /** Only this lane's events, in seq order; without it, all events in append order. */
+  lane?: string;
+  /** With `lane`: only events with seq greater than this (a resume cursor). */
+  afterSeq?: number;
+  /** At most this many events; unlimited when absent. */
+  limit?: number;
+}
+
+const SCHEMA_VERSION = 1;
+
+// id, lane, seq, time, verdict and reason are columns so they can be queried
+// and indexed; the whole event is kept as JSON so nothing is lost when the
+// event type grows. (lane, seq) is unique: a lane's sequence has no duplicates.
+const SCHEMA = `
+  CREATE TABLE events (
+    id      TEXT    NOT NULL UNIQUE,
+    lane    TEXT    NOT NULL,
+    seq     INTEGER NOT NULL,
+    time    TEXT    NOT NULL,
+    verdict TEXT    NOT NULL,
+    reason  TEXT    NOT NULL,
+    event   TEXT    NOT NULL,
+    UNIQUE (lane, seq)
+  ) STRICT;
+  CREATE INDEX events_time ON events (time);
+  PRAGMA user_version = ${SCHEMA_VERSION};
+`;
+
+/** SQLite result codes that mean the file is not a journal we can read. */
+const UNREADABLE = /^SQLITE_(NOTADB|CORRUPT|CANTOPEN)/;
+
+export class Journal {
+  readonly #db: Database;
+  readonly #append: (event: Omit<DecisionEvent, 'seq'>) => DecisionEvent;
+  readonly #get: Statement;
+  readonly #listLane: Statement;
+  readonly #listAll: Statement;
+  readonly #countLane: Statement;
+  readonly #countAll: Statement;
+
+  static open(path: string, options: JournalOptions = {}): Journal {
+    mkdirSync(dirname(path), { recursive: true });
+    let db: Database | undefined;
+    try {
+      db = new SqliteDatabase(path);
+      // These are the first statements that read the file, so a non-SQLite or
+      // damaged header fails here. Damage deep inside the file is found only
+      // when that page is read.
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${options.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
+      const version = db.pragma('user_version', { simple: true });
+      if (version === 0) db.transaction(() => db!.exec(SCHEMA)).immediate();
+      else if (version !== SCHEMA_VERSION) {
+        throw new JournalError('unreadable', `journal ${path}: unknown schema version ${String(version)}`);
+      }
+      return new Journal(db);
+    } catch (err) {
+      db?.close();
+      if (err instanceof JournalError) throw err;
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && UNREADABLE.test(code)) {
+        throw new JournalError('unreadable', `journal ${path} is unreadable: ${(err as Error).message}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  private constructor(db: Database) {
+    this.#db = db;
+    // Prepared once: append is on the gate's hot path.
+    const nextSeq = db.prepare('SELECT coalesce(max(seq), 0) + 1 FROM events WHERE lane = ?').pluck();
+    // ON CONFLICT DO NOTHING instead of catching the UNIQUE error: 0 changes
+    // means the id is already stored, without parsing SQLite's message.
+    const insert = db.prepare(
+      `INSERT INTO events (id, lane, seq, time, verdict, reason, event)
+       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    );
+    // IMMEDIATE takes the write lock before reading max(seq), so two writers
+    // on one file can never hand out the same seq.
+    this.#append = db.transaction((event: Omit<DecisionEvent, 'seq'>): DecisionEvent => {
+      const seq = nextSeq.get(event.lane) as number;
+      const json = JSON.stringify({ ...event, seq });
+      const { changes } = insert.run(event.id, event.lane, seq, event.time, event.verdict, event.reason, json);
+      if (changes === 0) throw new JournalError('duplicate-id', `event ${event.id} is already in the journal`);
+      // Return what was stored (as get() would), not the caller's object.
+      return JSON.parse(json) as DecisionEvent;
+    }).immediate;
+    this.#get = db.prepare('SELECT event FROM events WHERE id = ?').pluck();
+    this.#listLane = db.prepare('SELECT event FROM events WHERE lane = ? AND seq > ? ORDER BY seq LIMIT ?').pluck();
+    this.#listAll = db.prepare('SELECT event FROM events ORDER BY rowid LIMIT ?').pluck();
+    this.#countLane = db.prepare('SELECT count(*) FROM events WHERE lane = ?').pluck();
+    this.#countAll = db.prepare('SELECT count(*) FROM events').pluck();
+  }
+
+  /** Stores the event with the lane's next seq; when it returns, the event is durable. */
+  append(event: Omit<DecisionEvent, 'seq'>): DecisionEvent {
+    return this.#append(event);
+  }
+
+  get(id: string): DecisionEvent | undefined {
+    const json = this.#get.get(id) as string | undefined;
+    return json === undefined ? undefined : (JSON.parse(json) as DecisionEvent);
+  }
+
+  list(opts: ListOptions = {}): DecisionEvent[] {
+    const limit = opts.limit ?? -1; // SQLite: a negative LIMIT means none
+    let rows: unknown[];
+    if (opts.lane !== undefined) rows = this.#listLane.all(opts.lane, opts.afterSeq ?? 0, limit);
+    else if (opts.afterSeq !== undefined) throw new TypeError('list: afterSeq needs a lane (seq is per lane)');
+    else rows = this.#listAll.all(limit);
+    return rows.map((json) => JSON.parse(json as string) as DecisionEvent);
+  }
+
+  count(lane?: string): number {
+    return (lane === undefined ? this.#countAll.get() : this.#countLane.get(lane)) as number;
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}

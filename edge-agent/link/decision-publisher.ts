@@ -1,0 +1,72 @@
+/**
+ * Publishes each journaled decision to the broker (QoS 1) and the lane's
+ * retained status with a Last Will. This first cut relies on MQTT.js's
+ * in-memory queue while the broker is away; the journal already holds every
+ * event, and the durable outbox that replays from it is the MQTT link's job.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { DecisionEvent } from '../domain.js';
+
+export interface DecisionPublisherOptions {
+  url: string;
+  baseTopic: string;
+  site: string;
+  lane: string;
+  logger: Logger;
+}
+
+export function laneTopic(baseTopic: string, site: string, lane: string, leaf: 'decision' | 'status'): string {
+  return `${baseTopic}/${site}/${lane}/${leaf}`;
+}
+
+export class DecisionPublisher {
+  private client: MqttClient | null = null;
+  private readonly decisionTopic: string;
+  private readonly statusTopic: string;
+
+  constructor(private readonly options: DecisionPublisherOptions) {
+    this.decisionTopic = laneTopic(options.baseTopic, options.site, options.lane, 'decision');
+    this.statusTopic = laneTopic(options.baseTopic, options.site, options.lane, 'status');
+  }
+
+  async start(): Promise<void> {
+    const { url, site, lane, logger } = this.options;
+    const client = mqtt.connect(url, {
+      clientId: `gate-${site}-${lane}`,
+      clean: false,
+      reconnectPeriod: 1000,
+      will: { topic: this.statusTopic, payload: Buffer.from(JSON.stringify({ state: 'offline' })), qos: 1, retain: true },
+    });
+    this.client = client;
+    client.on('connect', () => {
+      logger.info({ url }, 'connected to broker');
+      client.publish(this.statusTopic, JSON.stringify({ state: 'online', since: new Date().toISOString() }), {
+        qos: 1,
+        retain: true,
+      });
+    });
+    client.on('error', (error) => logger.warn({ err: error }, 'broker connection error'));
+    client.on('offline', () => logger.warn({ url }, 'broker offline; decisions stay in the journal'));
+    await new Promise<void>((resolve) => {
+      if (client.connected) resolve();
+      else client.once('connect', () => resolve());
+    });
+  }
+
+  publish(event: DecisionEvent): void {
+    this.client?.publish(this.decisionTopic, JSON.stringify(event), { qos: 1 }, (error) => {
+      if (error) this.options.logger.warn({ err: error, eventId: event.id }, 'decision not acknowledged by broker');
+    });
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    if (!client) return;
+    if (client.connected) {
+      await client.publishAsync(this.statusTopic, JSON.stringify({ state: 'offline' }), { qos: 1, retain: true }).catch(() => {});
+    }
+    await client.endAsync();
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The decision table of the brief ("Decisions", from rules.md §3 and §4) as
+ * one pure function: the same inputs always give the same verdict, so every
+ * row is a test case.
+ */
+import type { TemperatureReading } from '../../device/contracts.js';
+import type { CredentialFailure } from '../credential/failure.js';
+import type { VerificationResult } from '../credential/verifier.js';
+import type { Colour, DecidedBy, Verdict } from '../domain.js';
+import { REASONS, type Reason, type StaffAction } from './reasons.js';
+
+/** What the lane knows about the person in front of it. */
+export type CredentialInput =
+  | { kind: 'code'; result: VerificationResult }
+  /** The person has no code to show and asks staff (rules §4, "no code to show"). */
+  | { kind: 'none' }
+  /** Staff registered the person by hand; the record itself is sealed elsewhere. */
+  | { kind: 'staff-registered' };
+
+/** The latest colour the centre pushed for this subject (brief, "Colour status"). */
+export interface PushedStatus {
+  colour: Colour;
+  /** Epoch ms at which the centre's change took effect. */
+  effectiveAt: number;
+  /** The centre's sequence number of the change. */
+  seq: number;
+}
+
+export interface PolicyConfig {
+  /** Temperatures at or above this are a fever (°C). */
+  feverThresholdC: number;
+}
+
+export interface Decision {
+  verdict: Verdict;
+  reason: Reason;
+  advice: { zh: string; en: string };
+  staffAction: StaffAction;
+  decidedBy: DecidedBy;
+  /** The colour that decided, if any. */
+  colour: Colour | null;
+  /** A red code showed up: the centre must hear at once (rules §4.4). */
+  alert: boolean;
+}
+
+export const FEVER_THRESHOLD_RANGE = { min: 36.0, max: 40.0, default: 37.3 } as const;
+
+function decision(
+  verdict: Verdict,
+  reason: Reason,
+  staffAction: StaffAction,
+  decidedBy: DecidedBy,
+  colour: Colour | null = null,
+): Decision {
+  return { verdict, reason, advice: REASONS[reason], staffAction, decidedBy, colour, alert: verdict === 'hold' };
+}
+
+const FAILURE_REASON: Record<CredentialFailure, Reason> = {
+  'too-large': 'code-unreadable',
+  prefix: 'code-unreadable',
+  base45: 'code-unreadable',
+  decompress: 'code-unreadable',
+  cose: 'code-unreadable',
+  'untrusted-key': 'code-unknown-issuer',
+  signature: 'code-forged',
+  'key-usage': 'code-forged',
+  'not-yet-valid': 'code-not-yet-valid',
+  expired: 'code-expired',
+  claims: 'code-invalid',
+};
+
+/** Forged or unknown-issuer codes need a person to look; a bad read just needs another try. */
+const FAILURE_ACTION: Partial<Record<CredentialFailure, StaffAction>> = {
+  'untrusted-key': 'check-credential',
+  signature: 'check-credential',
+  'key-usage': 'check-credential',
+  claims: 'check-credential',
+};
+
+/** Temperature rule for whoever may pass on colour: a fault never passes by itself. */
+function byTemperature(
+  temperature: TemperatureReading,
+  config: PolicyConfig,
+  passReason: Reason,
+  decidedBy: DecidedBy,
+  colour: Colour | null,
+): Decision {
+  if (!temperature.ok) return decision('deny', 'sensor-fault', 'manual-temperature', decidedBy, colour);
+  if (temperature.celsius >= config.feverThresholdC) return decision('deny', 'fever', 'recheck-temperature', decidedBy, colour);
+  return decision('pass', passReason, null, decidedBy, colour);
+}
+
+export function decide(
+  credential: CredentialInput,
+  pushed: PushedStatus | null,
+  temperature: TemperatureReading,
+  config: PolicyConfig,
+): Decision {
+  if (credential.kind === 'none') return decision('deny', 'no-code', 'register', 'staff');
+  if (credential.kind === 'staff-registered') return byTemperature(temperature, config, 'staff-registered', 'staff', null);
+
+  const result = credential.result;
+  if (!result.valid) {
+    return decision('deny', FAILURE_REASON[result.failure], FAILURE_ACTION[result.failure] ?? null, 'offline-code');
+  }
+  if (result.profile !== 'gzhc' || !result.gzhc) return decision('deny', 'not-a-health-code', null, 'offline-code');
+
+  // A pushed change overrides the colour inside the code (rules §5); a printed
+  // code's colour is never trusted, so without a pushed status it is unknown.
+  let colour: Colour | null;
+  let decidedBy: DecidedBy;
+  if (pushed) {
+    colour = pushed.colour;
+    decidedBy = 'pushed-status';
+  } else if (result.gzhc.kind === 'printed') {
+    return decision('deny', 'status-unknown', 'check-credential', 'offline-code');
+  } else {
+    colour = result.gzhc.colour;
+    decidedBy = 'offline-code';
+  }
+
+  switch (colour) {
+    case 'red':
+      return decision('hold', 'red', 'isolate-and-notify', decidedBy, 'red');
+    case 'yellow':
+      return decision('deny', 'yellow', null, decidedBy, 'yellow');
+    case 'green':
+      return byTemperature(temperature, config, 'green-normal', decidedBy, 'green');
+    default:
+      return decision('deny', 'status-unknown', 'check-credential', decidedBy);
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The scripted crowd: one person per path of the decision table (brief,
+ * "Decisions"), each with the verdict the rules expect. The runner walks
+ * them through a lane the way people and staff would.
+ */
+import type { TemperatureReading } from '../device/contracts.js';
+import { encodeGzhcCode } from '../edge-agent/credential/encoder.js';
+import type { ColourStatusStore } from '../edge-agent/colour/status-store.js';
+import type { Verdict } from '../edge-agent/domain.js';
+import type { DecisionRecord, Lane } from '../edge-agent/lane/lane.js';
+import type { Reason } from '../edge-agent/policy/reasons.js';
+import type { VirtualLaneHardware } from './hardware/virtual-lane.js';
+import { ReferencePlatform } from './platform.js';
+
+/** What a person does at the gate. */
+export type Approach =
+  | { kind: 'code'; code: string }
+  | { kind: 'no-code' } // asks staff, who then register them
+  | { kind: 'fire-alarm' }; // not a person: the building's alarm goes off
+
+export interface Person {
+  label: string;
+  /** What is shown on a line of output: the colour on the code, or what the person lacks. */
+  shows: string;
+  approach: Approach;
+  temperature: TemperatureReading;
+  expect: { verdict: Verdict | 'emergency'; reason: Reason | 'fire-alarm' };
+}
+
+export interface CrowdWorld {
+  platform: ReferencePlatform;
+  /** Codes from an issuer the gate does not trust. */
+  stranger: ReferencePlatform;
+  /** A key that is not the issuer's, used to forge codes under the issuer's kid. */
+  forger: ReferencePlatform;
+  colours: ColourStatusStore;
+}
+
+const normal = (celsius: number): TemperatureReading => ({ ok: true, celsius });
+
+export async function createCrowdWorld(colours: ColourStatusStore): Promise<CrowdWorld> {
+  return {
+    platform: await ReferencePlatform.create(),
+    stranger: await ReferencePlatform.create({ issuerName: 'UNKNOWN-ISSUER' }),
+    forger: await ReferencePlatform.create({ issuerName: 'GZ-HC-DEMO' }),
+    colours,
+  };
+}
+
+/** Build the crowd; colour changes the centre pushes are applied to the gate's store as they would arrive. */
+export function scriptedCrowd(world: CrowdWorld, nowMs: number = Date.now()): Person[] {
+  const { platform, stranger, forger, colours } = world;
+  const forged = encodeGzhcCode(
+    {
+      iss: platform.issuerName,
+      sub: ReferencePlatform.newSubject(),
+      iat: Math.floor(nowMs / 1000),
+      exp: Math.floor(nowMs / 1000) + 300,
+      colour: 'green',
+      kind: 'dynamic',
+      maskedName: '孙*八',
+    },
+    // The issuer's certificate (so its kid) with the forger's private key.
+    { certificate: platform.issuer.certificate, privateKey: forger.issuer.privateKey, algorithm: 'ES256' },
+  );
+
+  const printed = platform.issue({ colour: 'green', kind: 'printed', maskedName: '郑*一' }, nowMs);
+  colours.apply(platform.changeColour(printed.sub, 'green', nowMs));
+  const turnedRed = platform.issue({ colour: 'green', maskedName: '冯*二' }, nowMs);
+  colours.apply(platform.changeColour(turnedRed.sub, 'red', nowMs));
+
+  return [
+    { label: '张*三', shows: 'green', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '张*三' }, nowMs).code }, temperature: normal(36.5), expect: { verdict: 'pass', reason: 'green-normal' } },
+    { label: '李*四', shows: 'green', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '李*四' }, nowMs).code }, temperature: normal(38.2), expect: { verdict: 'deny', reason: 'fever' } },
+    { label: '王*五', shows: 'yellow', approach: { kind: 'code', code: platform.issue({ colour: 'yellow', maskedName: '王*五' }, nowMs).code }, temperature: normal(36.6), expect: { verdict: 'deny', reason: 'yellow' } },
+    { label: '赵*六', shows: 'red', approach: { kind: 'code', code: platform.issue({ colour: 'red', maskedName: '赵*六' }, nowMs).code }, temperature: normal(36.8), expect: { verdict: 'hold', reason: 'red' } },
+    { label: '钱*七', shows: 'green, screenshot 20 min old', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '钱*七', ageSeconds: 1200 }, nowMs).code }, temperature: normal(36.4), expect: { verdict: 'deny', reason: 'code-expired' } },
+    { label: '孙*八', shows: 'green, forged signature', approach: { kind: 'code', code: forged }, temperature: normal(36.5), expect: { verdict: 'deny', reason: 'code-forged' } },
+    { label: '周*九', shows: 'green, unknown issuer', approach: { kind: 'code', code: stranger.issue({ colour: 'green', maskedName: '周*九' }, nowMs).code }, temperature: normal(36.7), expect: { verdict: 'deny', reason: 'code-unknown-issuer' } },
+    { label: '吴*十', shows: 'no code', approach: { kind: 'no-code' }, temperature: normal(36.6), expect: { verdict: 'pass', reason: 'staff-registered' } },
+    { label: '郑*一', shows: 'printed code, centre says green', approach: { kind: 'code', code: printed.code }, temperature: normal(36.3), expect: { verdict: 'pass', reason: 'green-normal' } },
+    { label: '冯*二', shows: 'green, centre pushed red', approach: { kind: 'code', code: turnedRed.code }, temperature: normal(36.5), expect: { verdict: 'hold', reason: 'red' } },
+    { label: '陈*三', shows: 'green, thermometer fault', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '陈*三' }, nowMs).code }, temperature: { ok: false, fault: 'checksum', detail: 'PEC mismatch on object temperature register' }, expect: { verdict: 'deny', reason: 'sensor-fault' } },
+    { label: '(fire alarm)', shows: 'building fire alarm', approach: { kind: 'fire-alarm' }, temperature: normal(36.5), expect: { verdict: 'emergency', reason: 'fire-alarm' } },
+  ];
+}
+
+export interface Outcome {
+  person: Person;
+  /** The decision that settled the person; for no-code, the one after staff registration. */
+  record: DecisionRecord | null;
+  /** Every decision made for this person (no-code makes two). */
+  decisions: DecisionRecord[];
+  verdict: Verdict | 'emergency';
+  reason: string;
+  matches: boolean;
+}
+
+export interface RunnerTiming {
+  /** Pause before staff act (release a hold, register someone, resume after a fault). */
+  staffDelayMs: number;
+  /** Pause before a person who may pass walks through. */
+  walkDelayMs: number;
+}
+
+function nextDecision(lane: Lane, timeoutMs = 10_000): Promise<DecisionRecord> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      lane.off('decision', onDecision);
+      reject(new Error(`no decision within ${timeoutMs} ms (lane is ${lane.state})`));
+    }, timeoutMs);
+    const onDecision = (record: DecisionRecord): void => {
+      clearTimeout(timer);
+      resolve(record);
+    };
+    lane.once('decision', onDecision);
+  });
+}
+
+function untilState(lane: Lane, wanted: string, timeoutMs = 30_000): Promise<void> {
+  if (lane.state === wanted) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      lane.off('state', onState);
+      reject(new Error(`lane did not reach ${wanted} within ${timeoutMs} ms (it is ${lane.state})`));
+    }, timeoutMs);
+    const onState = (state: string): void => {
+      if (state !== wanted) return;
+      clearTimeout(timer);
+      lane.off('state', onState);
+      resolve();
+    };
+    lane.on('state', onState);
+  });
+}
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Walk one person through the lane, with staff doing their part; resolves when the lane is idle again. */
+export async function walkThrough(lane: Lane, hardware: VirtualLaneHardware, person: Person, timing: RunnerTiming): Promise<Outcome> {
+  await untilState(lane, 'idle');
+  hardware.thermometer.next = person.temperature;
+  const decisions: DecisionRecord[] = [];
+
+  if (person.approach.kind === 'fire-alarm') {
+    hardware.fireAlarm.set(true);
+    const opened = lane.state === 'emergency' && hardware.gate.state === 'held-open';
+    await pause(timing.staffDelayMs);
+    hardware.fireAlarm.set(false);
+    await untilState(lane, 'idle');
+    return { person, record: null, decisions, verdict: 'emergency', reason: 'fire-alarm', matches: opened };
+  }
+
+  if (person.approach.kind === 'no-code') {
+    const refused = await lane.noCode();
+    if (refused) decisions.push(refused);
+    await pause(timing.staffDelayMs); // staff take name, ID number and phone
+    const registered = await lane.staffRegistered();
+    if (registered) decisions.push(registered);
+  } else {
+    const pending = nextDecision(lane);
+    hardware.reader.present(person.approach.code);
+    decisions.push(await pending);
+  }
+
+  const record = decisions[decisions.length - 1] ?? null;
+  if (record) {
+    const { verdict } = record.decision;
+    if (verdict === 'pass') {
+      await pause(timing.walkDelayMs);
+      hardware.passage.walkThrough();
+    } else if (verdict === 'hold') {
+      await pause(timing.staffDelayMs); // staff take the person to isolation
+      lane.staffRelease();
+    } else if (lane.state === 'staff') {
+      await pause(timing.staffDelayMs); // staff take the temperature by hand, then resume
+      lane.staffResume();
+    }
+  }
+  await untilState(lane, 'idle');
+  const verdict = record?.decision.verdict ?? 'deny';
+  const reason = record?.decision.reason ?? 'none';
+  return {
+    person,
+    record,
+    decisions,
+    verdict,
+    reason,
+    matches: verdict === person.expect.verdict && reason === person.expect.reason,
+  };
+}
