@@ -76,7 +76,15 @@ export function applyEnvironment(config: Record<string, unknown>, env: NodeJS.Pr
         if (typeof target[key] !== 'object' || target[key] === null) target[key] = {};
         target = target[key] as Record<string, unknown>;
       } else {
-        target[key] = node?.type === 'number' || node?.type === 'integer' ? (raw.trim() === '' ? raw : Number(raw)) : raw;
+        if (node?.type === 'number' || node?.type === 'integer') {
+          const value = Number(raw);
+          if (raw.trim() === '' || !Number.isFinite(value)) {
+            throw new ConfigError(`environment variable ${name}: "${raw}" is not a number`);
+          }
+          target[key] = value;
+        } else {
+          target[key] = raw;
+        }
       }
     }
   }

@@ -62,7 +62,12 @@ export const configSchema = {
       default: {},
       properties: {
         path: { type: 'string', minLength: 1, default: 'data/journal.db' },
-        sync: { enum: ['full', 'normal'], default: 'full', description: 'full survives power loss; normal only process crashes' },
+        sync: {
+          enum: ['full', 'normal'],
+          default: 'normal',
+          description:
+            'normal: an event survives a crash of the agent before the gate acts, and a power cut once flushed right after; full: fsync before the gate acts (slower on SD cards)',
+        },
       },
     },
     mqtt: {

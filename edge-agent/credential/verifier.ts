@@ -17,7 +17,7 @@ import {
 } from './claims.js';
 import { cborDecoder, parseCoseSign1, sigStructure, verifySignature, type AlgorithmName } from './cose.js';
 import { CredentialError, type CredentialFailure } from './failure.js';
-import type { TrustStore } from './trust-store.js';
+import type { TrustStore, TrustedSigner } from './trust-store.js';
 
 export const PREFIXES = { gzhc: 'GZHC1:', dcc: 'HC1:' } as const;
 export type Profile = keyof typeof PREFIXES;
@@ -149,7 +149,21 @@ export class CredentialVerifier {
       const candidates = this.trust.lookup(cose.kid);
       if (candidates.length === 0) return refuse('untrusted-key', `no trusted signer certificate has kid ${result.kid}`);
       const data = sigStructure(cose.protectedBytes, cose.payload);
-      const signer = candidates.find((candidate) => verifySignature(cose.algorithm, candidate.key, data, cose.signature));
+      // Certificates may share a kid: try each; one whose key cannot take the algorithm is skipped.
+      let signer: TrustedSigner | undefined;
+      let unfit: CredentialError | null = null;
+      for (const candidate of candidates) {
+        try {
+          if (verifySignature(cose.algorithm, candidate.key, data, cose.signature)) {
+            signer = candidate;
+            break;
+          }
+        } catch (error) {
+          if (!(error instanceof CredentialError)) throw error;
+          unfit = error;
+        }
+      }
+      if (!signer && unfit && candidates.length === 1) return refuse(unfit.failure, unfit.message);
       if (!signer) return refuse('signature', `${cose.algorithm} signature does not verify with the signer of kid ${result.kid}`);
       result.steps.signature = true;
 
@@ -218,5 +232,7 @@ export class CredentialVerifier {
 const ORDER: readonly CredentialFailure[] = ['key-usage', 'not-yet-valid', 'expired', 'claims'];
 
 function isoSeconds(seconds: number): string {
-  return new Date(Math.round(seconds * 1000)).toISOString();
+  const date = new Date(Math.round(seconds * 1000));
+  // A signed but absurd iat/exp (beyond ±8.64e15 ms) has no ISO form; toISOString would throw.
+  return Number.isNaN(date.getTime()) ? `${seconds} s after the epoch` : date.toISOString();
 }

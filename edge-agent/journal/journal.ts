@@ -66,6 +66,7 @@ const UNREADABLE = /^SQLITE_(NOTADB|CORRUPT|CANTOPEN)/;
 
 export class Journal {
   readonly #db: Database;
+  readonly #sync: 'full' | 'normal';
   readonly #append: (event: Omit<DecisionEvent, 'seq'>) => DecisionEvent;
   readonly #get: Statement;
   readonly #listLane: Statement;
@@ -88,7 +89,7 @@ export class Journal {
       else if (version !== SCHEMA_VERSION) {
         throw new JournalError('unreadable', `journal ${path}: unknown schema version ${String(version)}`);
       }
-      return new Journal(db);
+      return new Journal(db, options.sync ?? 'full');
     } catch (err) {
       db?.close();
       if (err instanceof JournalError) throw err;
@@ -100,8 +101,9 @@ export class Journal {
     }
   }
 
-  private constructor(db: Database) {
+  private constructor(db: Database, sync: 'full' | 'normal') {
     this.#db = db;
+    this.#sync = sync;
     // Prepared once: append is on the gate's hot path.
     const nextSeq = db.prepare('SELECT coalesce(max(seq), 0) + 1 FROM events WHERE lane = ?').pluck();
     // ON CONFLICT DO NOTHING instead of catching the UNIQUE error: 0 changes
@@ -130,6 +132,15 @@ export class Journal {
   /** Stores the event with the lane's next seq; when it returns, the event is durable. */
   append(event: Omit<DecisionEvent, 'seq'>): DecisionEvent {
     return this.#append(event);
+  }
+
+  /**
+   * Make every appended event power-safe now. In 'normal' mode a passive
+   * checkpoint fsyncs the WAL (then copies it into the database); in 'full'
+   * mode each append already was, and this does nothing.
+   */
+  flush(): void {
+    if (this.#sync === 'normal') this.#db.pragma('wal_checkpoint(PASSIVE)');
   }
 
   get(id: string): DecisionEvent | undefined {

@@ -124,9 +124,12 @@ export class Lane extends EventEmitter<LaneEvents> {
       passage.onPassage(() => this.onPassage()),
       fireAlarm.onChange((active) => this.onFireAlarm(active)),
     );
-    this.deps.hardware.gate.lock();
+    // During a fire alarm the leaf must never be commanded locked, not even for an instant.
     if (fireAlarm.active) this.onFireAlarm(true);
-    else this.enter('idle');
+    else {
+      this.deps.hardware.gate.lock();
+      this.enter('idle');
+    }
   }
 
   stop(): void {
@@ -218,6 +221,15 @@ export class Lane extends EventEmitter<LaneEvents> {
     const record: DecisionRecord = { event, decision, credential, temperature };
     this.act(record);
     this.emit('decision', record);
+    // Once the gate has acted, make the record power-safe (journal sync 'normal');
+    // the relay command is not kept waiting for the disk.
+    setImmediate(() => {
+      try {
+        this.deps.journal.flush();
+      } catch (error) {
+        this.log.error({ err: error }, 'journal flush failed');
+      }
+    });
     return record;
   }
 

@@ -1,0 +1,29 @@
+/**
+ * `npm run bench -- <name> [--quick]`: runs one benchmark and prints its
+ * result as JSON on stdout; progress goes to stderr.
+ */
+import { Command } from 'commander';
+import { benchVerify } from './verify.js';
+
+const BENCHMARKS: Record<string, (quick: boolean, progress: (m: string) => void) => Promise<Record<string, unknown>>> = {
+  verify: (quick, progress) =>
+    benchVerify({ rounds: quick ? 3 : 7, roundMs: quick ? 300 : 1500, decisions: quick ? 300 : 3000, progress }),
+};
+
+const program = new Command()
+  .name('npm run bench --')
+  .description(`Run a benchmark and print JSON. Benchmarks: ${Object.keys(BENCHMARKS).join(', ')}`)
+  .argument('<name>', 'benchmark name')
+  .option('--quick', 'fewer and shorter rounds (smoke run)')
+  .action(async (name: string, options: { quick?: boolean }) => {
+    const bench = BENCHMARKS[name];
+    if (!bench) {
+      process.stderr.write(`unknown benchmark "${name}"; choose one of: ${Object.keys(BENCHMARKS).join(', ')}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const result = await bench(Boolean(options.quick), (message) => process.stderr.write(`[${name}] ${message}\n`));
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  });
+
+await program.parseAsync();

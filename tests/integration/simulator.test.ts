@@ -1,0 +1,203 @@
+/**
+ * End to end: the real edge agent on virtual hardware, reporting to the
+ * embedded aedes broker, with the scripted crowd walked through it; then the
+ * simulator's own entry point (what `npm start` runs) as a child process.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import { pino } from 'pino';
+import { GateAgent } from '../../edge-agent/agent.js';
+import { ColourStatusStore } from '../../edge-agent/colour/status-store.js';
+import { checkConfig } from '../../edge-agent/config/load.js';
+import { TrustStore } from '../../edge-agent/credential/trust-store.js';
+import type { DecisionEvent } from '../../edge-agent/domain.js';
+import { startEmbeddedBroker } from '../../simulator/broker.js';
+import { createCrowdWorld, scriptedCrowd, walkThrough, type Outcome } from '../../simulator/crowd.js';
+import { createVirtualLaneHardware } from '../../simulator/hardware/virtual-lane.js';
+
+const tempDirs: string[] = [];
+after(() => tempDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+
+const simulatorMain = fileURLToPath(new URL('../../simulator/main.js', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** How many people the scripted crowd has: derived, not hard-coded. */
+let crowdSize = 0;
+before(async () => {
+  crowdSize = scriptedCrowd(await createCrowdWorld(new ColourStatusStore())).length;
+  assert.ok(crowdSize > 0);
+});
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('the scripted crowd through the real agent: every outcome as expected, journaled and published once each', { timeout: 20_000 }, async () => {
+  const broker = await startEmbeddedBroker();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gate-e2e-'));
+  tempDirs.push(dir);
+  const logger = pino({ level: 'silent' });
+
+  const config = checkConfig({
+    site: 'e2e-site',
+    lane: 'lane-7',
+    timing: { relayPulseMs: 100, passageTimeoutMs: 2000, denyDisplayMs: 30, temperatureDeadlineMs: 200, repeatSuppressMs: 1000 },
+    journal: { path: path.join(dir, 'journal.db') },
+    mqtt: { url: broker.url },
+    log: { level: 'silent' },
+  });
+
+  // The centre's side listens before the gate says anything.
+  const received: Array<{ topic: string; event: DecisionEvent; raw: string }> = [];
+  const centre = await mqtt.connectAsync(broker.url, { clientId: 'e2e-centre' });
+  await centre.subscribeAsync(`${config.mqtt.baseTopic}/+/+/decision`, { qos: 1 });
+  centre.on('message', (topic, payload) => {
+    const raw = payload.toString();
+    received.push({ topic, event: JSON.parse(raw) as DecisionEvent, raw });
+  });
+
+  const colours = new ColourStatusStore();
+  const world = await createCrowdWorld(colours);
+  const trust = new TrustStore();
+  trust.add(world.platform.issuer.certificate, 'reference platform');
+  const hardware = createVirtualLaneHardware();
+  const agent = new GateAgent({ config, hardware, logger, trust, colours });
+  await agent.start();
+
+  try {
+    const crowd = scriptedCrowd(world);
+    assert.equal(crowd.length, crowdSize);
+    const outcomes: Outcome[] = [];
+    for (const person of crowd) {
+      outcomes.push(await walkThrough(agent.lane, hardware, person, { staffDelayMs: 20, walkDelayMs: 20 }));
+    }
+
+    for (const outcome of outcomes) {
+      const { person } = outcome;
+      assert.equal(outcome.verdict, person.expect.verdict, `${person.label} (${person.shows}): verdict`);
+      assert.equal(outcome.reason, person.expect.reason, `${person.label} (${person.shows}): reason`);
+      assert.ok(outcome.matches, `${person.label} (${person.shows}) did not match`);
+    }
+    assert.equal(agent.lane.state, 'idle');
+    assert.equal(hardware.gate.state, 'locked');
+
+    const made = outcomes.flatMap((o) => o.decisions.map((d) => d.event));
+    // Every person but the fire alarm is decided; the one without a code twice (refused, then registered).
+    const noCode = crowd.filter((p) => p.approach.kind === 'no-code').length;
+    const alarms = crowd.filter((p) => p.approach.kind === 'fire-alarm').length;
+    assert.equal(made.length, crowd.length - alarms + noCode);
+    assert.equal(agent.journal.count(), made.length);
+    assert.deepEqual(
+      new Set(agent.journal.list().map((e) => e.id)),
+      new Set(made.map((e) => e.id)),
+    );
+
+    // Wait for every QoS 1 publish, then a little longer so a duplicate would show.
+    const deadline = Date.now() + 5000;
+    while (made.some((e) => !received.some((r) => r.event.id === e.id)) && Date.now() < deadline) await pause(20);
+    await pause(200);
+
+    const counts = new Map<string, number>();
+    for (const { event } of received) counts.set(event.id, (counts.get(event.id) ?? 0) + 1);
+    for (const event of made) assert.equal(counts.get(event.id), 1, `event ${event.id} (${event.reason}) received ${counts.get(event.id) ?? 0} times`);
+    assert.equal(received.length, made.length, 'the centre received events nobody decided');
+
+    for (const { topic, event, raw } of received) {
+      assert.equal(topic, `${config.mqtt.baseTopic}/${config.site}/${config.lane}/decision`);
+      assert.ok(!raw.includes('*'), `a published event holds a masked name: ${raw}`);
+      for (const person of crowd) assert.ok(!raw.includes(person.label), `a published event holds ${person.label}`);
+      const journaled = agent.journal.get(event.id);
+      assert.ok(journaled, `published event ${event.id} is not in the journal`);
+      assert.deepEqual(event, journaled);
+      assert.ok(['pass', 'deny', 'hold'].includes(event.verdict));
+      assert.equal(typeof event.reason, 'string');
+      assert.ok(event.reason.length > 0);
+      assert.ok(['offline-code', 'pushed-status', 'online-lookup', 'staff'].includes(event.decidedBy));
+    }
+  } finally {
+    await agent.stop();
+    await centre.endAsync();
+    await broker.close();
+  }
+});
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the simulator's entry point; `onStdout` may act on the output so far (e.g. send a signal). */
+function runSimulator(args: string[], onStdout?: (soFar: string, child: ReturnType<typeof spawn>) => void): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [simulatorMain, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`simulator did not exit within 60 s\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    }, 60_000);
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      onStdout?.(stdout, child);
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** The per-person lines: they start with the running number. */
+function outcomeLines(stdout: string): string[] {
+  return stdout.split('\n').filter((line) => /^\d+\s/.test(line));
+}
+
+test('`npm start` (node dist/simulator/main.js --pace 20): one ok line per person, all decided as the rules say, exit 0', { timeout: 65_000 }, async () => {
+  const run = await runSimulator(['--pace', '20']);
+  assert.equal(run.code, 0, `exit ${run.code} ${run.signal ?? ''}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
+  const lines = outcomeLines(run.stdout);
+  assert.equal(lines.length, crowdSize, run.stdout);
+  lines.forEach((line, i) => {
+    assert.ok(line.startsWith(String(i + 1)), `line ${i + 1} out of order: ${line}`);
+    assert.match(line, /\bok$/, `not ok: ${line}`);
+  });
+  assert.ok(!run.stdout.includes('MISMATCH'));
+  assert.ok(run.stdout.includes(`Decided as the rules say: ${crowdSize} of ${crowdSize}.`), run.stdout);
+  // Every decision made was journaled and reached the platform over MQTT.
+  const delivery = /Decisions: (\d+) made, (\d+) in the journal, (\d+) received by the platform over MQTT\./.exec(run.stdout);
+  assert.ok(delivery, run.stdout);
+  assert.equal(delivery[2], delivery[1]);
+  assert.equal(delivery[3], delivery[1]);
+});
+
+test('SIGINT during a --rounds 50 run stops cleanly after the current person, with the summary', { timeout: 65_000 }, async () => {
+  let sent = false;
+  const run = await runSimulator(['--rounds', '50', '--pace', '20'], (soFar, child) => {
+    // Once a few people have been through: the SIGINT handler is installed by then.
+    if (!sent && outcomeLines(soFar).length >= 3) {
+      sent = true;
+      child.kill('SIGINT');
+    }
+  });
+  assert.ok(sent, `the run ended before SIGINT was sent:\n${run.stdout}`);
+  assert.equal(run.signal, null, `killed by ${run.signal}\nstderr:\n${run.stderr}`);
+  assert.equal(run.code, 0, `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
+  assert.ok(run.stdout.includes('stopping after this person'), run.stdout);
+
+  const lines = outcomeLines(run.stdout);
+  assert.ok(lines.length >= 3 && lines.length < 50 * crowdSize, `${lines.length} people went through`);
+  for (const line of lines) assert.match(line, /\bok$/, `not ok: ${line}`);
+  assert.ok(run.stdout.includes(`Decided as the rules say: ${lines.length} of ${lines.length}.`), run.stdout);
+  assert.match(run.stdout, /Summary: \d+ at the gate/);
+});

@@ -1,0 +1,206 @@
+/**
+ * The gate-agent executable, run as a child process exactly as an operator
+ * would: exit codes 0 (yes), 1 (a negative answer), 2 (usage error).
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import QRCode from 'qrcode';
+import sharp from 'sharp';
+import { encodeGzhcCode, type GzhcCodeContent } from '../../edge-agent/credential/encoder.js';
+import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+
+/** dist/tests/unit → repo root. */
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const BIN = path.join(ROOT, 'dist', 'edge-agent', 'cli', 'main.js');
+
+const AT = '2025-01-15T08:00:00Z';
+const AT_S = Date.parse(AT) / 1000;
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gate-agent-cli-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const issuer = await createSignerCertificate({ algorithm: 'ES256', subject: 'CN=CLI test issuer, O=Test, C=CN' });
+const signer = { certificate: issuer.certificate, privateKey: issuer.privateKey, algorithm: issuer.algorithm };
+const KID = createHash('sha256').update(issuer.certificate.raw).digest().subarray(0, 8).toString('base64');
+
+const trustPem = path.join(dir, 'issuer.pem');
+fs.writeFileSync(trustPem, issuer.certificatePem);
+const notACert = path.join(dir, 'not-a-cert.pem');
+fs.writeFileSync(notACert, 'hello, I am not a certificate\n');
+
+function content(overrides: Partial<GzhcCodeContent> = {}): GzhcCodeContent {
+  return {
+    iss: 'GZ-HC-CLI',
+    sub: 'cli-pseudonym-0001',
+    iat: AT_S - 30,
+    exp: AT_S + 270,
+    colour: 'green',
+    kind: 'dynamic',
+    maskedName: '王*明',
+    ...overrides,
+  };
+}
+const VALID = encodeGzhcCode(content(), signer);
+
+// Images for `decode`, made before any test is declared (a later top-level await would let the runner start).
+const plainPng = path.join(dir, 'plain.png');
+const multilinePng = path.join(dir, 'multiline.png');
+const codePng = path.join(dir, 'code.png');
+const blankPng = path.join(dir, 'blank.png');
+const notImage = path.join(dir, 'not-an-image.png');
+const MULTILINE = 'first line\nsecond "line" — 第二行\n';
+await Promise.all([
+  QRCode.toFile(plainPng, 'hello gate', { errorCorrectionLevel: 'M', margin: 4, scale: 6 }),
+  QRCode.toFile(multilinePng, MULTILINE, { errorCorrectionLevel: 'M', margin: 4, scale: 6 }),
+  QRCode.toFile(codePng, VALID, { errorCorrectionLevel: 'M', margin: 4, scale: 4 }),
+  sharp({ create: { width: 200, height: 200, channels: 3, background: '#ffffff' } }).png().toFile(blankPng),
+  fs.promises.writeFile(notImage, 'this is plain text, not a PNG\n'),
+]);
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], input?: string): Run {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    input,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function json(r: Run): Record<string, unknown> {
+  try {
+    return JSON.parse(r.stdout) as Record<string, unknown>;
+  } catch {
+    assert.fail(`stdout is not JSON (exit ${r.status}): ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+}
+
+describe('gate-agent verify', () => {
+  test('a valid code prints the report as JSON and exits 0', () => {
+    const r = run(['verify', '--trust', trustPem, '--at', AT, VALID]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const report = json(r);
+    assert.equal(report.valid, true);
+    assert.equal(report.failure, null);
+    assert.equal(report.message, null);
+    assert.equal(report.profile, 'gzhc');
+    assert.equal(report.kid, KID);
+    assert.equal(report.iss, 'GZ-HC-CLI');
+    assert.equal(report.iat, AT_S - 30);
+    assert.equal(report.exp, AT_S + 270);
+    assert.equal(report.algorithm, 'ES256');
+    assert.deepEqual(report.claims, { sub: 'cli-pseudonym-0001', colour: 'green', kind: 'dynamic', maskedName: '王*明' });
+  });
+
+  test('without --at the code is checked as of now', () => {
+    const now = Math.floor(Date.now() / 1000);
+    const fresh = encodeGzhcCode(content({ iat: now - 5, exp: now + 295 }), signer);
+    const r = run(['verify', '--trust', trustPem, fresh]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal(json(r).valid, true);
+  });
+
+  test('an invalid code exits 1 and prints the failure', () => {
+    const r = run(['verify', '--trust', trustPem, '--at', '2025-01-15T09:00:00Z', VALID]);
+    assert.equal(r.status, 1, r.stderr);
+    const report = json(r);
+    assert.equal(report.valid, false);
+    assert.equal(report.failure, 'expired');
+    assert.match(String(report.message), /code expired at 2025-01-15T08:04:30\.000Z/);
+    // The signature held, so the (masked) claims are still shown: staff see whose stale code it is.
+    assert.equal((report.claims as { sub?: string } | null)?.sub, 'cli-pseudonym-0001');
+  });
+
+  test("'-' reads the code from standard input (trailing newline dropped)", () => {
+    const r = run(['verify', '--trust', trustPem, '--at', AT, '-'], `${VALID}\n`);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const report = json(r);
+    assert.equal(report.valid, true);
+    assert.equal(report.kid, KID);
+  });
+
+  test('--at with a bad time exits 2 with a usage message', () => {
+    const r = run(['verify', '--trust', trustPem, '--at', 'not-a-time', VALID]);
+    assert.equal(r.status, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /--at: "not-a-time" is not an ISO 8601 time/);
+  });
+
+  test('--trust pointing to a non-certificate exits 2 naming the file', () => {
+    const r = run(['verify', '--trust', notACert, VALID]);
+    assert.equal(r.status, 2);
+    assert.equal(r.stdout, '');
+    assert.ok(r.stderr.includes(notACert), r.stderr);
+    assert.match(r.stderr, /--trust: .* is not an X\.509 certificate/);
+  });
+
+});
+
+describe('gate-agent usage', () => {
+  test('no arguments exits 2', () => {
+    const r = run([]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /Usage: gate-agent/);
+  });
+
+  test('--help exits 0 and lists the commands', () => {
+    const r = run(['--help']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /Usage: gate-agent/);
+    assert.match(r.stdout, /verify/);
+    assert.match(r.stdout, /decode/);
+  });
+
+});
+
+describe('gate-agent decode', () => {
+
+  test('prints the text of the QR code in a PNG', () => {
+    const r = run(['decode', plainPng]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'hello gate\n');
+  });
+
+  test('--json prints the exact texts as a JSON array', () => {
+    const r = run(['decode', '--json', multilinePng]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `${JSON.stringify([MULTILINE])}\n`);
+    assert.deepEqual(JSON.parse(r.stdout), [MULTILINE]);
+  });
+
+  test('a QR image of a GZHC1 code decodes to exactly the code text', () => {
+    const r = run(['decode', codePng]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `${VALID}\n`);
+  });
+
+  test('an image with no code exits 1', () => {
+    const r = run(['decode', blankPng]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /no QR code found/);
+  });
+
+  test('a file that is not an image exits 2 naming it', () => {
+    const r = run(['decode', notImage]);
+    assert.equal(r.status, 2);
+    assert.equal(r.stdout, '');
+    assert.ok(r.stderr.includes(notImage), r.stderr);
+    assert.match(r.stderr, /not a decodable image/);
+  });
+
+});

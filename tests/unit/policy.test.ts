@@ -1,0 +1,125 @@
+/**
+ * The decision table (brief "Decisions", rules §3–4), one row per case.
+ * The policy is a pure function, so each row is inputs → expected verdict.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TemperatureReading } from '../../device/contracts.js';
+import type { CredentialFailure } from '../../edge-agent/credential/failure.js';
+import type { VerificationResult } from '../../edge-agent/credential/verifier.js';
+import type { CodeKind, Colour } from '../../edge-agent/domain.js';
+import { decide, type CredentialInput, type PushedStatus } from '../../edge-agent/policy/policy.js';
+
+const config = { feverThresholdC: 37.3 };
+
+function code(colour: Colour | null, kind: CodeKind = 'dynamic'): CredentialInput {
+  const result: VerificationResult = {
+    valid: true,
+    failure: null,
+    message: null,
+    profile: 'gzhc',
+    kid: 'AAAAAAAAAAA=',
+    iss: 'GZ',
+    iat: 1,
+    exp: 2,
+    algorithm: 'ES256',
+    steps: {},
+    gzhc: { sub: 'pseudonym-1', colour, kind, maskedName: '张*三' },
+    dcc: null,
+  };
+  return { kind: 'code', result };
+}
+
+function refused(failure: CredentialFailure): CredentialInput {
+  return {
+    kind: 'code',
+    result: {
+      valid: false,
+      failure,
+      message: 'x',
+      profile: 'gzhc',
+      kid: null,
+      iss: null,
+      iat: null,
+      exp: null,
+      algorithm: null,
+      steps: {},
+      gzhc: null,
+      dcc: null,
+    },
+  };
+}
+
+const dcc: CredentialInput = {
+  kind: 'code',
+  result: { ...(code('green') as { result: VerificationResult & { valid: true } }).result, profile: 'dcc', gzhc: null, dcc: { type: 'v', masked: {} } },
+};
+
+const t = (celsius: number): TemperatureReading => ({ ok: true, celsius });
+const fault: TemperatureReading = { ok: false, fault: 'checksum', detail: 'PEC mismatch' };
+const pushed = (colour: Colour): PushedStatus => ({ colour, effectiveAt: 0, seq: 1 });
+
+interface Row {
+  name: string;
+  credential: CredentialInput;
+  pushed?: PushedStatus;
+  temperature: TemperatureReading;
+  feverThresholdC?: number;
+  expect: { verdict: string; reason: string; staffAction: string | null; decidedBy: string; alert?: boolean };
+}
+
+const rows: Row[] = [
+  { name: 'green, normal temperature: pass', credential: code('green'), temperature: t(36.5), expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'offline-code' } },
+  { name: 'green, just under the threshold: pass', credential: code('green'), temperature: t(37.29), expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'offline-code' } },
+  { name: 'green, at the threshold: fever', credential: code('green'), temperature: t(37.3), expect: { verdict: 'deny', reason: 'fever', staffAction: 'recheck-temperature', decidedBy: 'offline-code' } },
+  { name: 'green, fever: deny and call staff', credential: code('green'), temperature: t(38.5), expect: { verdict: 'deny', reason: 'fever', staffAction: 'recheck-temperature', decidedBy: 'offline-code' } },
+  { name: 'green, threshold raised to 38.0: 37.6 passes', credential: code('green'), temperature: t(37.6), feverThresholdC: 38.0, expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'offline-code' } },
+  { name: 'green, sensor fault: never an automatic pass', credential: code('green'), temperature: fault, expect: { verdict: 'deny', reason: 'sensor-fault', staffAction: 'manual-temperature', decidedBy: 'offline-code' } },
+  { name: 'yellow, normal temperature: deny, report to community', credential: code('yellow'), temperature: t(36.5), expect: { verdict: 'deny', reason: 'yellow', staffAction: null, decidedBy: 'offline-code' } },
+  { name: 'yellow, sensor fault: still yellow', credential: code('yellow'), temperature: fault, expect: { verdict: 'deny', reason: 'yellow', staffAction: null, decidedBy: 'offline-code' } },
+  { name: 'red: hold, isolate, alert the centre', credential: code('red'), temperature: t(36.5), expect: { verdict: 'hold', reason: 'red', staffAction: 'isolate-and-notify', decidedBy: 'offline-code', alert: true } },
+  { name: 'red with fever: hold', credential: code('red'), temperature: t(39), expect: { verdict: 'hold', reason: 'red', staffAction: 'isolate-and-notify', decidedBy: 'offline-code', alert: true } },
+  { name: 'red, sensor fault: hold', credential: code('red'), temperature: fault, expect: { verdict: 'hold', reason: 'red', staffAction: 'isolate-and-notify', decidedBy: 'offline-code', alert: true } },
+  { name: 'green code, centre pushed red: hold', credential: code('green'), pushed: pushed('red'), temperature: t(36.5), expect: { verdict: 'hold', reason: 'red', staffAction: 'isolate-and-notify', decidedBy: 'pushed-status', alert: true } },
+  { name: 'green code, centre pushed yellow: deny', credential: code('green'), pushed: pushed('yellow'), temperature: t(36.5), expect: { verdict: 'deny', reason: 'yellow', staffAction: null, decidedBy: 'pushed-status' } },
+  { name: 'red code, centre pushed green (recovered): pass', credential: code('red'), pushed: pushed('green'), temperature: t(36.5), expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'pushed-status' } },
+  { name: 'printed code, no pushed status: colour unknown', credential: code(null, 'printed'), temperature: t(36.5), expect: { verdict: 'deny', reason: 'status-unknown', staffAction: 'check-credential', decidedBy: 'offline-code' } },
+  { name: 'printed code, pushed green: pass', credential: code(null, 'printed'), pushed: pushed('green'), temperature: t(36.5), expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'pushed-status' } },
+  { name: 'printed code, pushed red: hold', credential: code(null, 'printed'), pushed: pushed('red'), temperature: t(36.5), expect: { verdict: 'hold', reason: 'red', staffAction: 'isolate-and-notify', decidedBy: 'pushed-status', alert: true } },
+  { name: 'no code: staff registration required', credential: { kind: 'none' }, temperature: t(36.5), expect: { verdict: 'deny', reason: 'no-code', staffAction: 'register', decidedBy: 'staff' } },
+  { name: 'registered by staff, normal: pass with advice to apply', credential: { kind: 'staff-registered' }, temperature: t(36.5), expect: { verdict: 'pass', reason: 'staff-registered', staffAction: null, decidedBy: 'staff' } },
+  { name: 'registered by staff, fever: deny', credential: { kind: 'staff-registered' }, temperature: t(37.8), expect: { verdict: 'deny', reason: 'fever', staffAction: 'recheck-temperature', decidedBy: 'staff' } },
+  { name: 'registered by staff, sensor fault: deny', credential: { kind: 'staff-registered' }, temperature: fault, expect: { verdict: 'deny', reason: 'sensor-fault', staffAction: 'manual-temperature', decidedBy: 'staff' } },
+  { name: 'expired code (screenshot)', credential: refused('expired'), temperature: t(36.5), expect: { verdict: 'deny', reason: 'code-expired', staffAction: null, decidedBy: 'offline-code' } },
+  { name: 'code from the future', credential: refused('not-yet-valid'), temperature: t(36.5), expect: { verdict: 'deny', reason: 'code-not-yet-valid', staffAction: null, decidedBy: 'offline-code' } },
+  { name: 'forged signature', credential: refused('signature'), temperature: t(36.5), expect: { verdict: 'deny', reason: 'code-forged', staffAction: 'check-credential', decidedBy: 'offline-code' } },
+  { name: 'signer not allowed for this use', credential: refused('key-usage'), temperature: t(36.5), expect: { verdict: 'deny', reason: 'code-forged', staffAction: 'check-credential', decidedBy: 'offline-code' } },
+  { name: 'unknown issuer', credential: refused('untrusted-key'), temperature: t(36.5), expect: { verdict: 'deny', reason: 'code-unknown-issuer', staffAction: 'check-credential', decidedBy: 'offline-code' } },
+  { name: 'invalid claims', credential: refused('claims'), temperature: t(36.5), expect: { verdict: 'deny', reason: 'code-invalid', staffAction: 'check-credential', decidedBy: 'offline-code' } },
+  ...(['prefix', 'base45', 'decompress', 'cose', 'too-large'] as const).map((failure) => ({
+    name: `unreadable code (${failure})`,
+    credential: refused(failure),
+    temperature: t(36.5),
+    expect: { verdict: 'deny', reason: 'code-unreadable', staffAction: null, decidedBy: 'offline-code' },
+  })),
+  { name: 'EU DCC is not a health code here', credential: dcc, temperature: t(36.5), expect: { verdict: 'deny', reason: 'not-a-health-code', staffAction: null, decidedBy: 'offline-code' } },
+];
+
+for (const row of rows) {
+  test(`policy: ${row.name}`, () => {
+    const decision = decide(row.credential, row.pushed ?? null, row.temperature, { ...config, feverThresholdC: row.feverThresholdC ?? config.feverThresholdC });
+    assert.equal(decision.verdict, row.expect.verdict);
+    assert.equal(decision.reason, row.expect.reason);
+    assert.equal(decision.staffAction, row.expect.staffAction);
+    assert.equal(decision.decidedBy, row.expect.decidedBy);
+    assert.equal(decision.alert, row.expect.alert ?? false);
+    assert.ok(decision.advice.zh.length > 0 && decision.advice.en.length > 0, 'advice in both languages');
+  });
+}
+
+test('policy: never passes without a normal temperature reading', () => {
+  for (const row of rows) {
+    const decision = decide(row.credential, row.pushed ?? null, fault, config);
+    assert.notEqual(decision.verdict, 'pass', row.name);
+  }
+});
