@@ -4,6 +4,7 @@
  * stored event must survive the process being killed at any instant.
  */
 import { mkdirSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import type { DecisionEvent } from '../domain.js';
@@ -67,6 +68,7 @@ const UNREADABLE = /^SQLITE_(NOTADB|CORRUPT|CANTOPEN)/;
 export class Journal {
   readonly #db: Database;
   readonly #sync: 'full' | 'normal';
+  readonly #path: string;
   readonly #append: (event: Omit<DecisionEvent, 'seq'>) => DecisionEvent;
   readonly #get: Statement;
   readonly #listLane: Statement;
@@ -89,7 +91,7 @@ export class Journal {
       else if (version !== SCHEMA_VERSION) {
         throw new JournalError('unreadable', `journal ${path}: unknown schema version ${String(version)}`);
       }
-      return new Journal(db, options.sync ?? 'full');
+      return new Journal(db, path, options.sync ?? 'full');
     } catch (err) {
       db?.close();
       if (err instanceof JournalError) throw err;
@@ -101,8 +103,9 @@ export class Journal {
     }
   }
 
-  private constructor(db: Database, sync: 'full' | 'normal') {
+  private constructor(db: Database, path: string, sync: 'full' | 'normal') {
     this.#db = db;
+    this.#path = path;
     this.#sync = sync;
     // Prepared once: append is on the gate's hot path.
     const nextSeq = db.prepare('SELECT coalesce(max(seq), 0) + 1 FROM events WHERE lane = ?').pluck();
@@ -135,12 +138,19 @@ export class Journal {
   }
 
   /**
-   * Make every appended event power-safe now. In 'normal' mode a passive
-   * checkpoint fsyncs the WAL (then copies it into the database); in 'full'
+   * Make every appended event power-safe. In 'normal' mode this fsyncs the
+   * WAL file, where committed events sit until a checkpoint, on libuv's
+   * thread pool so the event loop is not held up by the disk; in 'full'
    * mode each append already was, and this does nothing.
    */
-  flush(): void {
-    if (this.#sync === 'normal') this.#db.pragma('wal_checkpoint(PASSIVE)');
+  async flush(): Promise<void> {
+    if (this.#sync !== 'normal') return;
+    const wal = await open(`${this.#path}-wal`, 'r');
+    try {
+      await wal.sync();
+    } finally {
+      await wal.close();
+    }
   }
 
   get(id: string): DecisionEvent | undefined {

@@ -223,13 +223,7 @@ export class Lane extends EventEmitter<LaneEvents> {
     this.emit('decision', record);
     // Once the gate has acted, make the record power-safe (journal sync 'normal');
     // the relay command is not kept waiting for the disk.
-    setImmediate(() => {
-      try {
-        this.deps.journal.flush();
-      } catch (error) {
-        this.log.error({ err: error }, 'journal flush failed');
-      }
-    });
+    this.deps.journal.flush().catch((error: unknown) => this.log.error({ err: error }, 'journal flush failed'));
     return record;
   }
 

@@ -555,7 +555,7 @@ test('journal whose append throws: the lane refuses every verdict, even staff-re
     append(): DecisionEvent {
       throw new Error('disk I/O error');
     },
-    flush(): void {},
+    async flush(): Promise<void> {},
   } as unknown as Journal;
   const f = makeLane({ journal: stub });
 
