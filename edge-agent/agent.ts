@@ -58,7 +58,10 @@ export class GateAgent {
       : null;
     if (this.publisher) {
       const publisher = this.publisher;
-      this.lane.on('decision', ({ event }) => publisher.publish(event));
+      this.lane.on('decision', ({ event, decision }) => {
+        publisher.publish(event);
+        if (decision.alert) publisher.publishAlert(event);
+      });
     }
   }
 

@@ -33,7 +33,7 @@ const program = new Command()
   .option('-c, --config <file>', 'agent config (YAML or JSON); default: built-in simulator settings')
   .option('-r, --rounds <n>', 'walk the crowd through this many times', positiveInt, 1)
   .option('--pace <ms>', 'pause before staff act or a person walks through', positiveInt, 400)
-  .option('--log-level <level>', 'agent log level on stderr', 'warn')
+  .option('--log-level <level>', 'agent log level on stderr (pino JSON)', 'error')
   .parse();
 
 const options = program.opts<{ config?: string; rounds: number; pace: number; logLevel: string }>();
@@ -71,13 +71,18 @@ async function main(): Promise<number> {
 
   // The platform side listens to what gates report.
   const received = new Set<string>();
+  const alerted = new Set<string>();
   const centre = await mqtt.connectAsync(broker.url, { clientId: 'reference-platform' });
-  await centre.subscribeAsync(`${config.mqtt.baseTopic}/+/+/decision`, { qos: 1 });
-  centre.on('message', (_topic, payload) => {
+  await centre.subscribeAsync([`${config.mqtt.baseTopic}/+/+/decision`, `${config.mqtt.baseTopic}/+/+/alert`], { qos: 1 });
+  centre.on('message', (topic, payload) => {
     try {
-      received.add((JSON.parse(payload.toString()) as { id: string }).id);
+      const message = JSON.parse(payload.toString()) as { id?: string; eventId?: string };
+      if (topic.endsWith('/alert')) {
+        alerted.add(String(message.eventId));
+        console.log(`  [centre] red-code alert from ${topic.split('/').slice(-3, -1).join('/')}: epidemic-control department notified`);
+      } else received.add(String(message.id));
     } catch {
-      logger.warn('platform received a payload that is not JSON');
+      logger.warn({ topic }, 'platform received a payload that is not JSON');
     }
   });
 
@@ -106,9 +111,21 @@ async function main(): Promise<number> {
   // Give the broker a moment to deliver the last QoS 1 publishes before counting.
   const made = outcomes.flatMap((o) => o.decisions.map((d) => d.event.id));
   const deadline = Date.now() + 3000;
-  while (made.some((id) => !received.has(id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const delivered = (): boolean =>
+    made.every((id) => received.has(id)) &&
+    outcomes.every((o) => o.decisions.every((d) => !d.decision.alert || alerted.has(d.event.id)));
+  while (!delivered() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 
-  console.log(formatSummary(outcomes, { journaled: agent.journal.count(), published: made.filter((id) => received.has(id)).length, made: made.length }));
+  const holds = outcomes.flatMap((o) => o.decisions.filter((d) => d.decision.alert).map((d) => d.event.id));
+  console.log(
+    formatSummary(outcomes, {
+      journaled: agent.journal.count(),
+      published: made.filter((id) => received.has(id)).length,
+      made: made.length,
+      alerts: holds.filter((id) => alerted.has(id)).length,
+      holds: holds.length,
+    }),
+  );
   await agent.stop();
   await centre.endAsync();
   await broker.close();

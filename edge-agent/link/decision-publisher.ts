@@ -16,7 +16,7 @@ export interface DecisionPublisherOptions {
   logger: Logger;
 }
 
-export function laneTopic(baseTopic: string, site: string, lane: string, leaf: 'decision' | 'status'): string {
+export function laneTopic(baseTopic: string, site: string, lane: string, leaf: 'decision' | 'status' | 'alert'): string {
   return `${baseTopic}/${site}/${lane}/${leaf}`;
 }
 
@@ -24,10 +24,12 @@ export class DecisionPublisher {
   private client: MqttClient | null = null;
   private readonly decisionTopic: string;
   private readonly statusTopic: string;
+  private readonly alertTopic: string;
 
   constructor(private readonly options: DecisionPublisherOptions) {
     this.decisionTopic = laneTopic(options.baseTopic, options.site, options.lane, 'decision');
     this.statusTopic = laneTopic(options.baseTopic, options.site, options.lane, 'status');
+    this.alertTopic = laneTopic(options.baseTopic, options.site, options.lane, 'alert');
   }
 
   async start(): Promise<void> {
@@ -57,6 +59,17 @@ export class DecisionPublisher {
   publish(event: DecisionEvent): void {
     this.client?.publish(this.decisionTopic, JSON.stringify(event), { qos: 1 }, (error) => {
       if (error) this.options.logger.warn({ err: error, eventId: event.id }, 'decision not acknowledged by broker');
+    });
+  }
+
+  /**
+   * A red code showed up here (rules §4.4): the centre tells the epidemic-control
+   * department. Carries only the pseudonymous subject and where and when.
+   */
+  publishAlert(event: DecisionEvent): void {
+    const alert = { eventId: event.id, time: event.time, site: event.site, lane: event.lane, subject: event.subject, colour: event.colour, decidedBy: event.decidedBy };
+    this.client?.publish(this.alertTopic, JSON.stringify(alert), { qos: 1 }, (error) => {
+      if (error) this.options.logger.error({ err: error, eventId: event.id }, 'red-code alert not acknowledged by broker');
     });
   }
 

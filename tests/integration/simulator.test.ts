@@ -53,11 +53,13 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
 
   // The centre's side listens before the gate says anything.
   const received: Array<{ topic: string; event: DecisionEvent; raw: string }> = [];
+  const alerts: Array<{ topic: string; alert: Record<string, unknown>; raw: string }> = [];
   const centre = await mqtt.connectAsync(broker.url, { clientId: 'e2e-centre' });
-  await centre.subscribeAsync(`${config.mqtt.baseTopic}/+/+/decision`, { qos: 1 });
+  await centre.subscribeAsync([`${config.mqtt.baseTopic}/+/+/decision`, `${config.mqtt.baseTopic}/+/+/alert`], { qos: 1 });
   centre.on('message', (topic, payload) => {
     const raw = payload.toString();
-    received.push({ topic, event: JSON.parse(raw) as DecisionEvent, raw });
+    if (topic.endsWith('/alert')) alerts.push({ topic, alert: JSON.parse(raw) as Record<string, unknown>, raw });
+    else received.push({ topic, event: JSON.parse(raw) as DecisionEvent, raw });
   });
 
   const colours = new ColourStatusStore();
@@ -105,6 +107,18 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
     for (const { event } of received) counts.set(event.id, (counts.get(event.id) ?? 0) + 1);
     for (const event of made) assert.equal(counts.get(event.id), 1, `event ${event.id} (${event.reason}) received ${counts.get(event.id) ?? 0} times`);
     assert.equal(received.length, made.length, 'the centre received events nobody decided');
+
+    // Every hold (a red code) raised one alert to the centre, naming only the pseudonym.
+    const holds = made.filter((e) => e.verdict === 'hold');
+    assert.ok(holds.length >= 2, 'the crowd has red codes');
+    assert.deepEqual(alerts.map((a) => a.alert.eventId).sort(), holds.map((e) => e.id).sort());
+    for (const { topic, alert, raw } of alerts) {
+      assert.equal(topic, `${config.mqtt.baseTopic}/${config.site}/${config.lane}/alert`);
+      const hold = holds.find((e) => e.id === alert.eventId)!;
+      assert.equal(alert.subject, hold.subject);
+      assert.equal(alert.colour, 'red');
+      for (const person of crowd) assert.ok(!raw.includes(person.label), `an alert holds ${person.label}`);
+    }
 
     for (const { topic, event, raw } of received) {
       assert.equal(topic, `${config.mqtt.baseTopic}/${config.site}/${config.lane}/decision`);
