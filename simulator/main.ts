@@ -11,14 +11,11 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
-import { GateAgent } from '../edge-agent/agent.js';
-import { ColourStatusStore } from '../edge-agent/colour/status-store.js';
 import { checkConfig, ConfigError, loadConfig } from '../edge-agent/config/load.js';
 import type { GateConfig } from '../edge-agent/config/schema.js';
-import { TrustStore } from '../edge-agent/credential/trust-store.js';
 import { startEmbeddedBroker } from './broker.js';
-import { createCrowdWorld, scriptedCrowd, walkThrough, type Outcome } from './crowd.js';
-import { createVirtualLaneHardware } from './hardware/virtual-lane.js';
+import { scriptedCrowd, walkThrough, type Outcome } from './crowd.js';
+import { createSimulatedLane } from './simulated-lane.js';
 import { formatOutcome, formatSummary, HEADER } from './report.js';
 
 function positiveInt(value: string): number {
@@ -62,12 +59,7 @@ async function main(): Promise<number> {
     throw error;
   }
 
-  const colours = new ColourStatusStore();
-  const world = await createCrowdWorld(colours);
-  const trust = new TrustStore();
-  trust.add(world.platform.issuer.certificate, 'reference platform');
-  const hardware = createVirtualLaneHardware();
-  const agent = new GateAgent({ config, hardware, logger, trust, colours });
+  const { agent, hardware, world } = await createSimulatedLane(config, logger);
 
   // The platform side listens to what gates report.
   const received = new Set<string>();

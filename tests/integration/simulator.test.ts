@@ -12,14 +12,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
-import { GateAgent } from '../../edge-agent/agent.js';
-import { ColourStatusStore } from '../../edge-agent/colour/status-store.js';
 import { checkConfig } from '../../edge-agent/config/load.js';
-import { TrustStore } from '../../edge-agent/credential/trust-store.js';
 import type { DecisionEvent } from '../../edge-agent/domain.js';
 import { startEmbeddedBroker } from '../../simulator/broker.js';
+import { ColourStatusStore } from '../../edge-agent/colour/status-store.js';
 import { createCrowdWorld, scriptedCrowd, walkThrough, type Outcome } from '../../simulator/crowd.js';
-import { createVirtualLaneHardware } from '../../simulator/hardware/virtual-lane.js';
+import { createSimulatedLane } from '../../simulator/simulated-lane.js';
 
 const tempDirs: string[] = [];
 after(() => tempDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
@@ -62,12 +60,7 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
     else received.push({ topic, event: JSON.parse(raw) as DecisionEvent, raw });
   });
 
-  const colours = new ColourStatusStore();
-  const world = await createCrowdWorld(colours);
-  const trust = new TrustStore();
-  trust.add(world.platform.issuer.certificate, 'reference platform');
-  const hardware = createVirtualLaneHardware();
-  const agent = new GateAgent({ config, hardware, logger, trust, colours });
+  const { agent, hardware, world } = await createSimulatedLane(config, logger);
   await agent.start();
 
   try {
