@@ -62,13 +62,19 @@ export class GateAgent {
         publisher.publish(event);
         if (decision.alert) publisher.publishAlert(event);
       });
+      this.lane.on('fault', (fault) => publisher.publishFault(fault));
     }
   }
 
+  /** The lane starts deciding at once; the broker link connects when it can. */
   async start(): Promise<void> {
-    await this.publisher?.start();
-    await this.options.hardware.reader.start();
     this.lane.start();
+    await this.options.hardware.reader.start();
+    this.publisher?.start();
+  }
+
+  get brokerConnected(): boolean {
+    return this.publisher?.connected ?? false;
   }
 
   async stop(): Promise<void> {

@@ -37,7 +37,7 @@ export interface DecisionEvent {
   /** What was read, without personal data. */
   credential: {
     profile: 'gzhc' | 'dcc' | null;
-    kind: 'dynamic' | 'printed' | null;
+    kind: CodeKind | null;
     kid: string | null;
     iss: string | null;
     failure: string | null;

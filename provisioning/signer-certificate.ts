@@ -24,7 +24,12 @@ export interface SignerCertificateOptions {
   algorithm?: AlgorithmName;
   /** Distinguished name, e.g. "CN=Guizhou Health Code Issuer 1, O=Demo, C=CN". */
   subject: string;
-  /** Validity start; default now. */
+  /**
+   * Validity start; default one day before now. Gates refuse a code whose iat lies
+   * outside its signer certificate's validity, so a certificate made just now must
+   * still cover codes dated a little earlier (the simulator's aged screenshots, an
+   * issuer clock running behind).
+   */
   notBefore?: Date;
   days?: number;
   /** Extended key usage OIDs to put in the certificate. */
@@ -50,7 +55,7 @@ export async function createSignerCertificate(options: SignerCertificateOptions)
     'sign',
     'verify',
   ])) as CryptoKeyPair;
-  const notBefore = options.notBefore ?? new Date(Date.now() - 60_000);
+  const notBefore = options.notBefore ?? new Date(Date.now() - 86_400_000);
   const notAfter = new Date(notBefore.getTime() + (options.days ?? 365) * 86_400_000);
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),

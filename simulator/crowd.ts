@@ -24,6 +24,8 @@ export interface Person {
   shows: string;
   approach: Approach;
   temperature: TemperatureReading;
+  /** When the thermometer fails: the temperature staff take by hand. */
+  staffTakesCelsius?: number;
   expect: { verdict: Verdict | 'emergency'; reason: Reason | 'fire-alarm' };
 }
 
@@ -80,16 +82,16 @@ export function scriptedCrowd(world: CrowdWorld, nowMs: number = Date.now()): Pe
     { label: '吴*十', shows: 'no code', approach: { kind: 'no-code' }, temperature: normal(36.6), expect: { verdict: 'pass', reason: 'staff-registered' } },
     { label: '郑*一', shows: 'printed code, centre says green', approach: { kind: 'code', code: printed.code }, temperature: normal(36.3), expect: { verdict: 'pass', reason: 'green-normal' } },
     { label: '冯*二', shows: 'green, centre pushed red', approach: { kind: 'code', code: turnedRed.code }, temperature: normal(36.5), expect: { verdict: 'hold', reason: 'red' } },
-    { label: '陈*三', shows: 'green, thermometer fault', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '陈*三' }, nowMs).code }, temperature: { ok: false, fault: 'checksum', detail: 'PEC mismatch on object temperature register' }, expect: { verdict: 'deny', reason: 'sensor-fault' } },
+    { label: '陈*三', shows: 'green, thermometer fault', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '陈*三' }, nowMs).code }, temperature: { ok: false, fault: 'checksum', detail: 'PEC mismatch on object temperature register' }, staffTakesCelsius: 36.6, expect: { verdict: 'pass', reason: 'green-normal' } },
     { label: '(fire alarm)', shows: 'building fire alarm', approach: { kind: 'fire-alarm' }, temperature: normal(36.5), expect: { verdict: 'emergency', reason: 'fire-alarm' } },
   ];
 }
 
 export interface Outcome {
   person: Person;
-  /** The decision that settled the person; for no-code, the one after staff registration. */
+  /** The decision that settled the person; for no-code or a thermometer fault, the one staff made. */
   record: DecisionRecord | null;
-  /** Every decision made for this person (no-code makes two). */
+  /** Every decision made for this person (no-code and a thermometer fault make two). */
   decisions: DecisionRecord[];
   verdict: Verdict | 'emergency';
   reason: string;
@@ -163,6 +165,12 @@ export async function walkThrough(lane: Lane, hardware: VirtualLaneHardware, per
     decisions.push(await pending);
   }
 
+  if (lane.state === 'staff' && person.staffTakesCelsius !== undefined) {
+    await pause(timing.staffDelayMs); // the thermometer failed: staff take the temperature by hand
+    const byStaff = await lane.staffTemperature(person.staffTakesCelsius);
+    if (byStaff) decisions.push(byStaff);
+  }
+
   const record = decisions[decisions.length - 1] ?? null;
   if (record) {
     const { verdict } = record.decision;
@@ -172,10 +180,11 @@ export async function walkThrough(lane: Lane, hardware: VirtualLaneHardware, per
     } else if (verdict === 'hold') {
       await pause(timing.staffDelayMs); // staff take the person to isolation
       lane.staffRelease();
-    } else if (lane.state === 'staff') {
-      await pause(timing.staffDelayMs); // staff take the temperature by hand, then resume
-      lane.staffResume();
     }
+  }
+  if (lane.state === 'staff') {
+    await pause(timing.staffDelayMs); // staff see to the fault, then put the lane back in service
+    lane.staffResume();
   }
   await untilState(lane, 'idle');
   const verdict = record?.decision.verdict ?? 'deny';

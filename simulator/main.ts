@@ -30,13 +30,12 @@ const program = new Command()
   .option('-c, --config <file>', 'agent config (YAML or JSON); default: built-in simulator settings')
   .option('-r, --rounds <n>', 'walk the crowd through this many times', positiveInt, 1)
   .option('--pace <ms>', 'pause before staff act or a person walks through', positiveInt, 400)
-  .option('--log-level <level>', 'agent log level on stderr (pino JSON)', 'error')
+  .option('--log-level <level>', 'agent log level on stderr (pino JSON); default: the config\'s log.level with --config, else error')
   .parse();
 
-const options = program.opts<{ config?: string; rounds: number; pace: number; logLevel: string }>();
+const options = program.opts<{ config?: string; rounds: number; pace: number; logLevel?: string }>();
 
 async function main(): Promise<number> {
-  const logger = pino({ level: options.logLevel, base: undefined }, pino.destination({ fd: 2, sync: true }));
   const broker = await startEmbeddedBroker();
   const workDir = mkdtempSync(join(tmpdir(), 'gate-sim-'));
 
@@ -59,6 +58,9 @@ async function main(): Promise<number> {
     throw error;
   }
 
+  // The crowd's lines are the show; the agent's own logs stay quiet unless asked for.
+  const level = options.logLevel ?? (options.config ? config.log.level : 'error');
+  const logger = pino({ level, base: undefined }, pino.destination({ fd: 2, sync: true }));
   const { agent, hardware, world } = await createSimulatedLane(config, logger);
 
   // The platform side listens to what gates report.
@@ -100,9 +102,9 @@ async function main(): Promise<number> {
     }
   }
 
-  // Give the broker a moment to deliver the last QoS 1 publishes before counting.
+  // Wait (bounded) for the broker to deliver the last QoS 1 publishes before counting.
   const made = outcomes.flatMap((o) => o.decisions.map((d) => d.event.id));
-  const deadline = Date.now() + 3000;
+  const deadline = Date.now() + 10_000;
   const delivered = (): boolean =>
     made.every((id) => received.has(id)) &&
     outcomes.every((o) => o.decisions.every((d) => !d.decision.alert || alerted.has(d.event.id)));
@@ -111,7 +113,8 @@ async function main(): Promise<number> {
   const holds = outcomes.flatMap((o) => o.decisions.filter((d) => d.decision.alert).map((d) => d.event.id));
   console.log(
     formatSummary(outcomes, {
-      journaled: agent.journal.count(),
+      // Only this run's: with --config the journal may hold earlier runs too.
+      journaled: made.filter((id) => agent.journal.get(id) !== undefined).length,
       published: made.filter((id) => received.has(id)).length,
       made: made.length,
       alerts: holds.filter((id) => alerted.has(id)).length,

@@ -33,9 +33,14 @@ export function formatOutcome(index: number, outcome: Outcome): string {
     pad(record?.decision.decidedBy ?? '-', 15) +
     pad(time, 9) +
     check;
+  // Earlier decisions for the same person: the no-code refusal, the thermometer fault.
+  const earlier = outcome.decisions
+    .slice(0, -1)
+    .map((d) => `\n${' '.repeat(18)}first: ${VERDICT_LABEL[d.decision.verdict]} ${d.decision.reason}${d.decision.staffAction ? ` (staff: ${d.decision.staffAction})` : ''}`)
+    .join('');
   const advice = record ? `\n${' '.repeat(18)}→ ${record.decision.advice.en} / ${record.decision.advice.zh}` : '';
   const staff = record?.decision.staffAction ? `\n${' '.repeat(18)}staff: ${record.decision.staffAction}` : '';
-  return line + advice + staff;
+  return line + earlier + advice + staff;
 }
 
 export function formatSummary(

@@ -23,7 +23,8 @@ export function verificationReport(result: VerificationResult): Record<string, u
     iat: result.iat,
     exp: result.exp,
     algorithm: result.algorithm,
-    // GZHC claims hold only a pseudonym and an already masked name; DCC names and birth date are masked here.
+    // GZHC claims hold only a pseudonym and an already masked name. Of a DCC only the verifier's
+    // whitelist is printed (readDccClaims): initials, no birth date, no certificate id (ci).
     claims: result.gzhc ?? result.dcc?.masked ?? null,
   };
 }

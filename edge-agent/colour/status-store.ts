@@ -4,7 +4,15 @@
  * first cut keeps them in memory; the MQTT link persists and resyncs them.
  */
 import type { Colour } from '../domain.js';
-import type { PushedStatus } from '../policy/policy.js';
+
+/** The latest colour the centre pushed for one subject (brief, "Colour status"). */
+export interface PushedStatus {
+  colour: Colour;
+  /** Epoch ms at which the centre's change took effect. */
+  effectiveAt: number;
+  /** The centre's sequence number of the change. */
+  seq: number;
+}
 
 export interface ColourChange {
   sub: string;

@@ -2,6 +2,8 @@
  * The agent's settings: one JSON Schema that checks the file at start, fills
  * defaults and documents each key (the example config and README follow it).
  */
+import { FEVER_THRESHOLD_RANGE } from '../policy/policy.js';
+
 export const configSchema = {
   $id: 'https://health-code-gate.invalid/config.schema.json',
   type: 'object',
@@ -17,9 +19,9 @@ export const configSchema = {
       properties: {
         feverThresholdC: {
           type: 'number',
-          minimum: 36.0,
-          maximum: 40.0,
-          default: 37.3,
+          minimum: FEVER_THRESHOLD_RANGE.min,
+          maximum: FEVER_THRESHOLD_RANGE.max,
+          default: FEVER_THRESHOLD_RANGE.default,
           description: 'Forehead temperature (°C) at or above which a person is refused as feverish',
         },
       },
@@ -50,7 +52,7 @@ export const configSchema = {
       default: {},
       properties: {
         relayPulseMs: { type: 'integer', minimum: 100, maximum: 30000, default: 3000 },
-        passageTimeoutMs: { type: 'integer', minimum: 500, maximum: 60000, default: 8000 },
+        passageTimeoutMs: { type: 'integer', minimum: 500, maximum: 60000, default: 4000 },
         denyDisplayMs: { type: 'integer', minimum: 0, maximum: 60000, default: 3000 },
         temperatureDeadlineMs: { type: 'integer', minimum: 100, maximum: 10000, default: 2000 },
         repeatSuppressMs: { type: 'integer', minimum: 0, maximum: 60000, default: 5000 },

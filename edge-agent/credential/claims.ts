@@ -2,9 +2,9 @@
  * The claims of the two profiles the verifier reads, checked and reduced to
  * what the gate may show or keep.
  *
- * GZHC1 (docs/credential-profile.md): CWT claims iss, sub, iat, exp (RFC 8392
- * §3.1) plus one private-use claim (key below -65536, RFC 8392 §9.1) holding
- * { 1: version, 2: colour, 3: code kind, 4: masked name }.
+ * GZHC1 (docs/credential-profile.md): CWT claims iss, sub, iat, exp and, if
+ * present, nbf (RFC 8392 §3.1) plus one private-use claim (key below -65536,
+ * RFC 8392 §9.1) holding { 1: version, 2: colour, 3: code kind, 4: masked name }.
  * EU DCC: the hcert claim -260 holding { 1: the DCC payload } (eHealth
  * Network, "Technical Specifications for EU DCC", vol. 1 §2.6.3).
  */
@@ -14,6 +14,7 @@ import { CredentialError } from './failure.js';
 export const CWT_ISS = 1;
 export const CWT_SUB = 2;
 export const CWT_EXP = 4;
+export const CWT_NBF = 5;
 export const CWT_IAT = 6;
 export const CLAIM_HCERT = -260;
 export const CLAIM_GZHC = -65537;
@@ -39,12 +40,27 @@ export type DccType = 'v' | 't' | 'r';
 
 export interface DccClaims {
   type: DccType | null;
-  /** The DCC payload with names and date of birth masked. */
+  /**
+   * What may be shown of the DCC payload: a whitelist (see readDccClaims). Names
+   * are reduced to their initial, the date of birth to "****-**-**", and no
+   * certificate identifier (ci) or other field outside the whitelist is kept.
+   */
   masked: Record<string, unknown>;
 }
 
 function asNumber(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+/**
+ * nbf (5), RFC 8392 §3.1.5: null when absent; a claims failure when present but
+ * not a number, since a code must not be taken as valid earlier than it says.
+ */
+export function readNotBefore(claims: Map<unknown, unknown>): number | null {
+  if (!claims.has(CWT_NBF)) return null;
+  const nbf = asNumber(claims.get(CWT_NBF));
+  if (nbf === null) throw new CredentialError('claims', 'claim nbf (5) is present but not a number');
+  return nbf;
 }
 
 export function readCwtCore(claims: Map<unknown, unknown>): CwtCore {
@@ -56,16 +72,12 @@ export function readCwtCore(claims: Map<unknown, unknown>): CwtCore {
   };
 }
 
-/** 18-digit resident ID (GB 11643) or the old 15-digit one: must never be a code's subject. */
-const NATIONAL_ID = /^(\d{17}[\dXx]|\d{15})$/;
-
-/** Keep the first and last character, star the rest: "Gabriele" → "G******e", "张三" → "张*". */
-export function maskText(text: string): string {
-  const chars = [...text];
-  if (chars.length <= 1) return '*';
-  if (chars.length === 2) return `${chars[0]}*`;
-  return chars[0] + '*'.repeat(chars.length - 2) + chars[chars.length - 1];
-}
+/**
+ * A run of 15 or more digits anywhere: an 18-digit resident ID (GB 11643; its
+ * first 17 characters are digits), the old 15-digit one, or either wrapped in
+ * other text ("ID520101199001011234"). A national ID must never be a code's subject.
+ */
+const NATIONAL_ID = /\d{15}/;
 
 export function readGzhcClaims(claims: Map<unknown, unknown>, core: CwtCore): GzhcClaims {
   const fail = (message: string): never => {
@@ -117,7 +129,31 @@ function toPlain(value: unknown): unknown {
   return value;
 }
 
-const NAME_FIELDS = ['fn', 'fnt', 'gn', 'gnt'];
+const NAME_FIELDS = ['fn', 'fnt', 'gn', 'gnt'] as const;
+/**
+ * Fields of a v/t/r entry that identify no one: disease (tg), country (co),
+ * issuer (is), the dates (dt vaccination, sc sample, fr first positive, df/du
+ * valid from/until) and the vaccine (vp, mp, ma, dn, sd). Everything else, the
+ * certificate identifier (ci) above all, is left out.
+ */
+const ENTRY_FIELDS = ['tg', 'co', 'is', 'dt', 'sc', 'fr', 'df', 'du', 'vp', 'mp', 'ma', 'dn', 'sd'] as const;
+const DCC_TYPES = ['v', 't', 'r'] as const;
+
+/** The initial and a star, whatever the length: "Musterfrau" → "M*". */
+export function initialOnly(text: string): string {
+  const [first] = text;
+  return first === undefined ? '*' : `${first}*`;
+}
+
+function pick(source: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const field of fields) if (source[field] !== undefined) out[field] = source[field];
+  return out;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 export function readDccClaims(claims: Map<unknown, unknown>): DccClaims {
   const hcert = claims.get(CLAIM_HCERT);
@@ -125,14 +161,23 @@ export function readDccClaims(claims: Map<unknown, unknown>): DccClaims {
   // A DCC whose payload is not a map fails at decoding (suite vector CBO1), not at claims.
   if (!(payload instanceof Map)) throw new CredentialError('cose', 'hcert claim -260 with key 1 is missing or not a CBOR map');
   const plain = toPlain(payload) as Record<string, unknown>;
-  const types = (['v', 't', 'r'] as const).filter((t) => Array.isArray(plain[t]) && (plain[t] as unknown[]).length > 0);
-  const masked: Record<string, unknown> = { ...plain };
-  if (plain.nam && typeof plain.nam === 'object') {
-    const nam = { ...(plain.nam as Record<string, unknown>) };
-    for (const field of NAME_FIELDS) if (typeof nam[field] === 'string') nam[field] = maskText(nam[field] as string);
+  const types = DCC_TYPES.filter((t) => Array.isArray(plain[t]) && (plain[t] as unknown[]).length > 0);
+
+  // A whitelist, not a blacklist: a field the DCC schema adds later stays hidden until it is judged harmless.
+  const masked: Record<string, unknown> = {};
+  if (plain.ver !== undefined) masked.ver = plain.ver;
+  if (isRecord(plain.nam)) {
+    const nam: Record<string, unknown> = {};
+    for (const field of NAME_FIELDS) {
+      const value = plain.nam[field];
+      if (typeof value === 'string') nam[field] = initialOnly(value);
+    }
     masked.nam = nam;
   }
-  if (typeof plain.dob === 'string') masked.dob = plain.dob.slice(0, 4).padEnd(4, '*') + '-**-**';
+  if (plain.dob !== undefined) masked.dob = '****-**-**';
+  for (const type of types) {
+    masked[type] = (plain[type] as unknown[]).map((entry) => (isRecord(entry) ? pick(entry, ENTRY_FIELDS) : {}));
+  }
   return { type: types.length === 1 ? types[0]! : null, masked };
 }
 

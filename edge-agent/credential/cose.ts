@@ -37,7 +37,7 @@ export interface CoseSign1 {
   payload: Buffer;
   signature: Buffer;
   algorithm: AlgorithmName;
-  /** kid from the protected header, else from the unprotected one (as the DCC vectors require). */
+  /** kid from the protected header, else from the unprotected one (as the DCC vectors CO18–CO23 require). */
   kid: Buffer | null;
 }
 
@@ -53,12 +53,23 @@ function isBytes(value: unknown): value is Buffer {
   return value instanceof Uint8Array;
 }
 
+/** Two header values are the same when their CBOR encodings are. */
+function sameHeaderValue(a: unknown, b: unknown): boolean {
+  return a === b || cborEncode(a).equals(cborEncode(b));
+}
+
 /**
- * @param requireProtectedAlgorithm our GZHC1 profile refuses an algorithm that is
- *   not integrity-protected; the EU DCC suite (vector CO20) requires accepting one
- *   that stands only in the unprotected header.
+ * @param gzhcProfile apply the GZHC1 profile's header rules, which the EU DCC
+ *   suite does not allow for HC1 codes:
+ *   - the algorithm must be integrity-protected (the suite's vector CO20 requires
+ *     accepting one that stands only in the unprotected header);
+ *   - `alg` (label 1) must not stand in both headers with different values.
+ *     RFC 9052 §3 says no label may occur in both, but the suite's vectors CO21
+ *     and CO22 carry `kid` in both headers with different values, and CO21 must
+ *     verify (the protected kid wins). So the rule is kept to what the suite
+ *     leaves room for: GZHC1 only, label 1 only, conflicting values only.
  */
-export function parseCoseSign1(bytes: Buffer, requireProtectedAlgorithm: boolean): CoseSign1 {
+export function parseCoseSign1(bytes: Buffer, gzhcProfile: boolean): CoseSign1 {
   let item = decodeCbor(bytes, 'COSE message');
   // Accept the CWT tag and the COSE_Sign1 tag, each optional, in that order (DCC vector CO28).
   if (item instanceof Tag && item.tag === TAG_CWT) item = item.value;
@@ -81,9 +92,21 @@ export function parseCoseSign1(bytes: Buffer, requireProtectedAlgorithm: boolean
   const protectedHeader = protectedBytes.length === 0 ? new Map() : decodeCbor(protectedBytes, 'COSE protected header');
   if (!(protectedHeader instanceof Map)) throw new CredentialError('cose', 'COSE protected header must encode a map');
 
+  if (
+    gzhcProfile &&
+    protectedHeader.has(HEADER_ALG) &&
+    unprotectedHeader.has(HEADER_ALG) &&
+    !sameHeaderValue(protectedHeader.get(HEADER_ALG), unprotectedHeader.get(HEADER_ALG))
+  ) {
+    throw new CredentialError(
+      'cose',
+      'header label 1 (alg) occurs in both the protected and the unprotected header, with different values (RFC 9052 §3)',
+    );
+  }
+
   let alg = protectedHeader.get(HEADER_ALG);
   if (alg === undefined && unprotectedHeader.has(HEADER_ALG)) {
-    if (requireProtectedAlgorithm) {
+    if (gzhcProfile) {
       throw new CredentialError('cose', 'algorithm is only in the unprotected header; this profile requires it protected');
     }
     alg = unprotectedHeader.get(HEADER_ALG);
@@ -114,15 +137,43 @@ export function sigStructure(protectedBytes: Buffer, payload: Buffer): Buffer {
   return cborEncode(['Signature1', protectedBytes, Buffer.alloc(0), payload]);
 }
 
-const KEY_TYPE_FOR: Record<AlgorithmName, string> = { ES256: 'ec', PS256: 'rsa', EdDSA: 'ed25519' };
+/** Key types (node:crypto names) each algorithm takes; PS256 takes plain RSA keys and RSASSA-PSS ones. */
+const KEY_TYPES_FOR: Record<AlgorithmName, readonly string[]> = { ES256: ['ec'], PS256: ['rsa', 'rsa-pss'], EdDSA: ['ed25519'] };
+/** RFC 8230 §6: RSA keys used with COSE must be at least 2048 bits. */
+export const MIN_RSA_MODULUS_BITS = 2048;
+/** PS256: SHA-256, MGF1 with SHA-256, salt of 32 bytes (RFC 8230 §2). */
+const PS256_HASH = 'sha256';
+const PS256_SALT_LENGTH = 32;
 
 function checkKeyFits(algorithm: AlgorithmName, key: KeyObject): void {
   const type = key.asymmetricKeyType;
+  const details = key.asymmetricKeyDetails;
   const fits =
-    type === KEY_TYPE_FOR[algorithm] &&
-    (algorithm !== 'ES256' || key.asymmetricKeyDetails?.namedCurve === 'prime256v1');
+    type !== undefined &&
+    KEY_TYPES_FOR[algorithm].includes(type) &&
+    (algorithm !== 'ES256' || details?.namedCurve === 'prime256v1');
   if (!fits) {
     throw new CredentialError('signature', `signer key (${type ?? 'unknown'}) cannot be used with ${algorithm}`);
+  }
+  if (algorithm !== 'PS256') return;
+  const bits = details?.modulusLength ?? 0;
+  if (bits < MIN_RSA_MODULUS_BITS) {
+    throw new CredentialError(
+      'signature',
+      `signer RSA key of ${bits} bits is too short: PS256 needs at least ${MIN_RSA_MODULUS_BITS} bits (RFC 8230 §6)`,
+    );
+  }
+  // An RSASSA-PSS key may be bound to its own parameters (RFC 4055 §3.1): they must allow PS256's.
+  const bound = [
+    details?.hashAlgorithm !== undefined && details.hashAlgorithm !== PS256_HASH ? `hash ${details.hashAlgorithm}` : null,
+    details?.mgf1HashAlgorithm !== undefined && details.mgf1HashAlgorithm !== PS256_HASH ? `MGF1 ${details.mgf1HashAlgorithm}` : null,
+    (details?.saltLength ?? 0) > PS256_SALT_LENGTH ? `salt of at least ${details?.saltLength} bytes` : null,
+  ].filter((text) => text !== null);
+  if (bound.length > 0) {
+    throw new CredentialError(
+      'signature',
+      `signer RSA-PSS key is restricted to parameters (${bound.join(', ')}) that PS256 (SHA-256, salt 32) does not use`,
+    );
   }
 }
 
@@ -138,7 +189,7 @@ export function verifySignature(algorithm: AlgorithmName, key: KeyObject, data: 
       return cryptoVerify(
         'sha256',
         data,
-        { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+        { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: PS256_SALT_LENGTH },
         signature,
       );
     case 'EdDSA':

@@ -9,11 +9,11 @@ export const CREDENTIAL_FAILURES = [
   'base45', // characters or groups outside RFC 9285
   'decompress', // not a zlib stream, or a broken one
   'cose', // CBOR or COSE_Sign1 structure wrong (RFC 9052 §4.2)
-  'untrusted-key', // kid not in the trust store
-  'signature', // signature does not verify, or algorithm not allowed
+  'untrusted-key', // kid not in the trust store, or its certificate not valid when the code was issued
+  'signature', // signature does not verify, algorithm not allowed, or key unfit (type, size)
   'key-usage', // signer certificate not allowed for this kind of certificate
-  'not-yet-valid', // iat in the future beyond the clock-skew tolerance
-  'expired', // exp in the past beyond the clock-skew tolerance
+  'not-yet-valid', // iat or nbf in the future beyond the clock-skew tolerance
+  'expired', // exp reached (on or after exp, RFC 8392 §3.1.4) beyond the clock-skew tolerance
   'claims', // CWT claims missing, mistyped or not as the profile requires
 ] as const;
 
@@ -28,4 +28,16 @@ export class CredentialError extends Error {
     super(message);
     this.name = 'CredentialError';
   }
+}
+
+/**
+ * Of several refusals found for one code, the one to report: the earliest in
+ * CREDENTIAL_FAILURES, the documented order (ties keep their given order).
+ */
+export function firstFailure<T extends { failure: CredentialFailure }>(problems: readonly T[]): T | undefined {
+  let first: T | undefined;
+  for (const problem of problems) {
+    if (!first || CREDENTIAL_FAILURES.indexOf(problem.failure) < CREDENTIAL_FAILURES.indexOf(first.failure)) first = problem;
+  }
+  return first;
 }

@@ -1,30 +1,30 @@
 /**
  * The gate's credential check: prefix → base45 → zlib → COSE_Sign1 →
- * trusted signer → signature → CWT claims → key usage → validity → profile
- * claims. Every stage refuses with a stable failure code and a message; no
- * input makes it throw. One verifier reads our GZHC1 codes and EU DCC
+ * trusted signer → signature → signer certificate valid at iat → CWT claims
+ * → key usage → validity → profile claims. Every stage refuses with a stable
+ * failure code and a message; no input makes it throw. One verifier reads our GZHC1 codes and EU DCC
  * "HC1:" certificates, since both ride the same stack.
  */
+import type { X509Certificate } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { base45Decode } from './base45.js';
 import {
   readCwtCore,
   readDccClaims,
   readGzhcClaims,
+  readNotBefore,
   dccKeyUsageAllows,
   type DccClaims,
   type GzhcClaims,
 } from './claims.js';
 import { cborDecoder, parseCoseSign1, sigStructure, verifySignature, type AlgorithmName } from './cose.js';
-import { CredentialError, type CredentialFailure } from './failure.js';
+import { CredentialError, firstFailure, type CredentialFailure } from './failure.js';
+import { PREFIXES, type Profile } from './profile.js';
 import type { TrustStore, TrustedSigner } from './trust-store.js';
-
-export const PREFIXES = { gzhc: 'GZHC1:', dcc: 'HC1:' } as const;
-export type Profile = keyof typeof PREFIXES;
 
 export interface VerifierOptions {
   trust: TrustStore;
-  /** Tolerance for clocks that disagree, applied to iat and exp. */
+  /** Tolerance for clocks that disagree, applied to iat, nbf and exp. */
   clockSkewSeconds?: number;
   /** Longest text accepted; a QR symbol holds at most 4,296 alphanumeric characters. */
   maxTextLength?: number;
@@ -40,6 +40,7 @@ export interface VerificationSteps {
   base45?: boolean;
   decompress?: boolean;
   cose?: boolean;
+  /** A trusted signer whose certificate was valid at iat, and a signature that verifies with its key. */
   signature?: boolean;
   keyUsage?: boolean;
   validity?: boolean;
@@ -165,21 +166,32 @@ export class CredentialVerifier {
       }
       if (!signer && unfit && candidates.length === 1) return refuse(unfit.failure, unfit.message);
       if (!signer) return refuse('signature', `${cose.algorithm} signature does not verify with the signer of kid ${result.kid}`);
-      result.steps.signature = true;
 
       const core = readCwtCore(claims);
       Object.assign(result, core);
+      // A certificate vouches for its key only within its validity: a code issued outside it
+      // was not signed by a signer trusted at the time. No DCC vector has an iat outside its
+      // certificate's validity, so the rule holds for both profiles.
+      const outside = signerNotValidAt(signer.certificate, core.iat);
+      if (outside) return refuse('untrusted-key', outside);
+      result.steps.signature = true;
 
       // The remaining checks are independent; all are run so `steps` tells each one,
       // and the first failure in the documented order is the one reported.
       const problems: CredentialError[] = [];
+      let nbf: number | null = null;
+      try {
+        nbf = readNotBefore(claims);
+      } catch (error) {
+        problems.push(error as CredentialError);
+      }
       if (profile === 'dcc') {
         result.steps.keyUsage = dccKeyUsageAllows(signer.extendedKeyUsage, dcc?.type ?? null);
         if (!result.steps.keyUsage) {
           problems.push(new CredentialError('key-usage', `signer certificate may not sign DCC type ${dcc?.type ?? 'unknown'}`));
         }
       }
-      const validity = this.checkValidity(core.iat, core.exp, atMs);
+      const validity = this.checkValidity(core.iat, nbf, core.exp, atMs);
       result.steps.validity = validity === null;
       if (validity) problems.push(validity);
       if (profile === 'gzhc') {
@@ -197,7 +209,7 @@ export class CredentialVerifier {
         }
       }
       result.steps.claims = !problems.some((p) => p.failure === 'claims');
-      const first = problems.sort((a, b) => ORDER.indexOf(a.failure) - ORDER.indexOf(b.failure))[0];
+      const first = firstFailure(problems);
       if (first) return refuse(first.failure, first.message);
       return { ...result, profile, valid: true, failure: null, message: null, gzhc, dcc };
     } catch (error) {
@@ -218,18 +230,39 @@ export class CredentialVerifier {
     }
   }
 
-  private checkValidity(iat: number | null, exp: number | null, atMs: number): CredentialError | null {
+  private checkValidity(iat: number | null, nbf: number | null, exp: number | null, atMs: number): CredentialError | null {
     const now = atMs / 1000;
     if (iat !== null && iat > now + this.skew) {
       return new CredentialError('not-yet-valid', `code is issued at ${isoSeconds(iat)}, after the check time ${isoSeconds(now)}`);
     }
+    if (nbf !== null && nbf > now + this.skew) {
+      return new CredentialError('not-yet-valid', `code is not valid before ${isoSeconds(nbf)} (nbf); the check time is ${isoSeconds(now)}`);
+    }
     if (exp === null) return new CredentialError('expired', 'code carries no expiry (exp)');
-    if (exp < now - this.skew) return new CredentialError('expired', `code expired at ${isoSeconds(exp)}`);
+    // RFC 8392 §3.1.4: the token must not be accepted on or after exp.
+    if (exp <= now - this.skew) return new CredentialError('expired', `code expired at ${isoSeconds(exp)}`);
     return null;
   }
 }
 
-const ORDER: readonly CredentialFailure[] = ['key-usage', 'not-yet-valid', 'expired', 'claims'];
+/**
+ * Why the signer certificate did not vouch for a code issued at `iat`, or null when it did.
+ * X.509 validity is inclusive at both ends (RFC 5280 §4.1.2.5). A code without iat is left
+ * to the claims checks.
+ */
+function signerNotValidAt(certificate: X509Certificate, iat: number | null): string | null {
+  if (iat === null) return null;
+  const from = Date.parse(certificate.validFrom) / 1000;
+  const to = Date.parse(certificate.validTo) / 1000;
+  if (Number.isNaN(from) || Number.isNaN(to)) {
+    return `signer certificate validity (${certificate.validFrom} to ${certificate.validTo}) cannot be read`;
+  }
+  if (iat >= from && iat <= to) return null;
+  return (
+    `signer certificate was not valid when the code was issued: issued at ${isoSeconds(iat)}, ` +
+    `certificate valid from ${isoSeconds(from)} to ${isoSeconds(to)}`
+  );
+}
 
 function isoSeconds(seconds: number): string {
   const date = new Date(Math.round(seconds * 1000));

@@ -23,7 +23,8 @@ export class JournalError extends Error {
 
 export interface JournalOptions {
   /**
-   * 'full' (default): every commit fsyncs the WAL, so an appended event
+   * 'full' (the default here; the agent's config defaults to 'normal' and
+   * calls flush() after the gate acts): every commit fsyncs the WAL, so an appended event
    * survives a process crash and a power cut.
    * 'normal': in WAL mode commits are fsynced only at checkpoints; an event
    * still survives the process being killed (it is in the OS page cache), and
@@ -132,7 +133,11 @@ export class Journal {
     this.#countAll = db.prepare('SELECT count(*) FROM events').pluck();
   }
 
-  /** Stores the event with the lane's next seq; when it returns, the event is durable. */
+  /**
+   * Stores the event with the lane's next seq. When it returns the event
+   * survives the process being killed; with sync 'full' also a power cut,
+   * with 'normal' once flush() has resolved.
+   */
   append(event: Omit<DecisionEvent, 'seq'>): DecisionEvent {
     return this.#append(event);
   }

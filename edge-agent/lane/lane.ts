@@ -6,6 +6,11 @@
  *                                                  ├─ hold ─▶ held ─(staff release)─▶ idle
  *                                                  └─ sensor fault ─▶ staff ─(staff resume)─▶ idle
  *   any state ─fire alarm─▶ emergency (leaf held open) ─alarm cleared─▶ idle
+ *   journal write fails, or a driver throws ─▶ staff
+ *
+ * A thermometer fault puts the lane in staff mode whatever the colour (a red
+ * code is still held): staff may enter a temperature they took by hand, which
+ * decides the same person again, on the record as decided by staff.
  *
  * It talks to hardware only through device/contracts.ts. Every decision is in
  * the journal before the gate acts on it; if it cannot be recorded, nobody passes.
@@ -78,12 +83,25 @@ export interface DecisionRecord {
   temperature: TemperatureReading | null;
 }
 
+export interface LaneFault {
+  kind: 'journal' | 'thermometer' | 'driver';
+  detail: string;
+}
+
 export interface LaneEvents {
   state: [state: LaneState, previous: LaneState];
   decision: [record: DecisionRecord];
   passage: [outcome: { eventId: string; confirmed: boolean }];
-  fault: [fault: { kind: 'journal' | 'thermometer'; detail: string }];
+  fault: [fault: LaneFault];
 }
+
+/** One person's turn at the lane: what they showed, and the code read if any. */
+type Turn =
+  | { kind: 'code'; read: CodeRead }
+  | { kind: 'no-code' }
+  | { kind: 'staff-registered' }
+  /** Staff took the temperature by hand after a thermometer fault: the same person decided again. */
+  | { kind: 'staff-temperature'; previous: { input: CredentialInput; credential: VerificationResult | null }; celsius: number };
 
 const SIGNAL_OF: Record<LaneState, Signal> = {
   idle: 'idle',
@@ -103,6 +121,12 @@ export class Lane extends EventEmitter<LaneEvents> {
   private session = 0;
   private timer: unknown = null;
   private lastCode: { text: string; decidedAt: number } | null = null;
+  /** The event of the pass the lane is open for, until passage or timeout. */
+  private openEventId: string | null = null;
+  /** Set by a no-code refusal: only then may staff register the person by hand. */
+  private awaitingRegistration = false;
+  /** The person whose temperature could not be taken, while in staff mode. */
+  private awaitingTemperature: { input: CredentialInput; credential: VerificationResult | null } | null = null;
   private readonly unsubscribers: Array<() => void> = [];
   private readonly timers: Timers;
   private readonly log: Logger;
@@ -141,14 +165,21 @@ export class Lane extends EventEmitter<LaneEvents> {
   /** The person has no code and presses for help (or staff marks it). */
   async noCode(): Promise<DecisionRecord | null> {
     if (this.current !== 'idle') return null;
-    return this.runSession({ kind: 'none' }, null, this.timers.now(), performance.now());
+    return this.runSession({ kind: 'no-code' }, this.timers.now(), performance.now());
   }
 
-  /** Staff registered the person by hand: temperature, then the decision. */
+  /** Staff registered the person who had no code: temperature, then the decision. */
   async staffRegistered(): Promise<DecisionRecord | null> {
-    if (this.current !== 'idle' && this.current !== 'locked') return null;
+    if (!this.awaitingRegistration || (this.current !== 'idle' && this.current !== 'locked')) return null;
     this.clearTimer();
-    return this.runSession({ kind: 'staff-registered' }, null, this.timers.now(), performance.now());
+    return this.runSession({ kind: 'staff-registered' }, this.timers.now(), performance.now());
+  }
+
+  /** In staff mode after a thermometer fault: staff took the person's temperature by hand. */
+  async staffTemperature(celsius: number): Promise<DecisionRecord | null> {
+    const previous = this.awaitingTemperature;
+    if (this.current !== 'staff' || !previous || !Number.isFinite(celsius)) return null;
+    return this.runSession({ kind: 'staff-temperature', previous, celsius }, this.timers.now(), performance.now());
   }
 
   /** Staff end a red-code hold once the person is in their care. */
@@ -163,6 +194,7 @@ export class Lane extends EventEmitter<LaneEvents> {
   /** Staff leave staff mode (thermometer repaired or checked). */
   staffResume(): boolean {
     if (this.current !== 'staff') return false;
+    this.log.info('staff mode ended by staff');
     this.enter('idle');
     return true;
   }
@@ -176,68 +208,108 @@ export class Lane extends EventEmitter<LaneEvents> {
     if (this.lastCode && this.lastCode.text === read.text && now - this.lastCode.decidedAt < this.deps.timing.repeatSuppressMs) {
       return; // the same phone still in front of the reader
     }
-    await this.runSession(null, read, now, read.at);
+    await this.runSession({ kind: 'code', read }, now, read.at);
   }
 
-  private async runSession(
-    input: CredentialInput | null,
-    read: CodeRead | null,
-    wallStart: number,
-    monoStart: number,
-  ): Promise<DecisionRecord | null> {
+  private async runSession(turn: Turn, wallStart: number, monoStart: number): Promise<DecisionRecord | null> {
     const session = ++this.session;
-    let credential: VerificationResult | null = null;
-    if (read) {
-      this.enter('reading');
-      credential = this.deps.verifier.verify(read.text, wallStart);
-      input = { kind: 'code', result: credential };
+    this.awaitingRegistration = false;
+    this.awaitingTemperature = null;
+    try {
+      return await this.decideTurn(turn, session, wallStart, monoStart);
+    } catch (error) {
+      // A driver that throws must not take the gate down: nobody passes, staff take over.
+      if (session !== this.session) return null;
+      this.log.error({ err: error }, 'lane session failed: staff mode');
+      this.emit('fault', { kind: 'driver', detail: (error as Error).message });
+      this.deps.hardware.gate.lock();
+      this.enter('staff');
+      return null;
     }
-    const person = input!;
+  }
 
-    // No code: nothing to measure yet; staff take over.
+  private async decideTurn(turn: Turn, session: number, wallStart: number, monoStart: number): Promise<DecisionRecord | null> {
+    let input: CredentialInput;
+    let credential: VerificationResult | null = null;
     let temperature: TemperatureReading | null = null;
-    if (person.kind !== 'none' && !(person.kind === 'code' && !person.result.valid)) {
+    switch (turn.kind) {
+      case 'code':
+        this.enter('reading');
+        credential = this.deps.verifier.verify(turn.read.text, wallStart);
+        input = { kind: 'code', result: credential };
+        break;
+      case 'no-code':
+        input = { kind: 'none' };
+        break;
+      case 'staff-registered':
+        input = { kind: 'staff-registered' };
+        break;
+      case 'staff-temperature':
+        ({ input, credential } = turn.previous);
+        temperature = { ok: true, celsius: turn.celsius };
+        break;
+    }
+
+    // Someone without a code, or with a refused one, needs no measurement to be turned away.
+    const needsTemperature = input.kind === 'staff-registered' || (input.kind === 'code' && input.result.valid);
+    if (needsTemperature && !temperature) {
       this.enter('measuring');
-      temperature = await this.deps.hardware.thermometer.measure(this.deps.timing.temperatureDeadlineMs);
+      temperature = await this.measure();
       if (session !== this.session) return null; // fire alarm or stop meanwhile
     }
 
     this.enter('deciding');
     const pushed = credential?.valid && credential.gzhc ? this.deps.colours.get(credential.gzhc.sub) : null;
-    const decision = decide(person, pushed, temperature ?? { ok: true, celsius: 0 }, this.deps.policy);
+    let decision = decide(input, pushed, temperature, this.deps.policy);
+    // A temperature staff took by hand puts the decision on staff's record.
+    if (turn.kind === 'staff-temperature') decision = { ...decision, decidedBy: 'staff' };
     const decisionMs = performance.now() - monoStart;
 
     let event: DecisionEvent;
     try {
-      event = this.deps.journal.append(this.buildEvent(decision, credential, temperature, person, wallStart, decisionMs));
+      event = this.deps.journal.append(this.buildEvent(decision, credential, temperature, input, wallStart, decisionMs));
     } catch (error) {
       // A decision that cannot be recorded is not made: nobody passes on it.
       this.log.error({ err: error }, 'journal append failed: lane goes to staff mode');
       this.emit('fault', { kind: 'journal', detail: (error as Error).message });
+      this.deps.hardware.gate.lock();
       this.enter('staff');
       return null;
     }
-    if (read) this.lastCode = { text: read.text, decidedAt: this.timers.now() };
+    if (turn.kind === 'code') this.lastCode = { text: turn.read.text, decidedAt: this.timers.now() };
     const record: DecisionRecord = { event, decision, credential, temperature };
-    this.act(record);
-    this.emit('decision', record);
+    try {
+      this.act(record, input);
+    } finally {
+      // Recorded is made: the decision is reported even when a driver failed to act on it.
+      this.emit('decision', record);
+    }
     // Once the gate has acted, make the record power-safe (journal sync 'normal');
     // the relay command is not kept waiting for the disk.
     this.deps.journal.flush().catch((error: unknown) => this.log.error({ err: error }, 'journal flush failed'));
     return record;
   }
 
+  /** A thermometer that throws instead of reporting a fault still gives a fault reading. */
+  private async measure(): Promise<TemperatureReading> {
+    try {
+      return await this.deps.hardware.thermometer.measure(this.deps.timing.temperatureDeadlineMs);
+    } catch (error) {
+      return { ok: false, fault: 'disconnected', detail: `thermometer driver failed: ${(error as Error).message}` };
+    }
+  }
+
   private buildEvent(
     decision: Decision,
     credential: VerificationResult | null,
     temperature: TemperatureReading | null,
-    person: CredentialInput,
+    input: CredentialInput,
     wallStart: number,
     decisionMs: number,
   ): Omit<DecisionEvent, 'seq'> {
     let subject: string | null = null;
     if (credential?.valid && credential.gzhc) subject = credential.gzhc.sub;
-    else if (person.kind === 'staff-registered') subject = `staff:${randomUUID()}`;
+    else if (input.kind === 'staff-registered') subject = `staff:${randomUUID()}`;
     return {
       id: randomUUID(),
       time: new Date(wallStart).toISOString(),
@@ -263,19 +335,22 @@ export class Lane extends EventEmitter<LaneEvents> {
     };
   }
 
-  private act(record: DecisionRecord): void {
+  private act(record: DecisionRecord, input: CredentialInput): void {
     const { gate, annunciator } = this.deps.hardware;
-    const { decision } = record;
+    const { decision, temperature } = record;
+    const thermometerFault = temperature && !temperature.ok ? temperature : null;
+    if (thermometerFault) this.emit('fault', { kind: 'thermometer', detail: `${thermometerFault.fault}: ${thermometerFault.detail}` });
+
     if (decision.verdict === 'pass') {
       gate.pulse(this.deps.timing.relayPulseMs);
       this.enter('open');
+      this.openEventId = record.event.id;
       this.setTimer(this.deps.timing.passageTimeoutMs, () => {
         this.log.warn({ eventId: record.event.id }, 'passage not seen before the timeout');
         this.emit('passage', { eventId: record.event.id, confirmed: false });
         gate.lock();
         this.enter('idle');
       });
-      this.openEventId = record.event.id;
       return;
     }
     gate.lock();
@@ -285,16 +360,16 @@ export class Lane extends EventEmitter<LaneEvents> {
       this.enter('held');
       return;
     }
-    if (decision.reason === 'sensor-fault') {
-      this.emit('fault', { kind: 'thermometer', detail: record.temperature && !record.temperature.ok ? record.temperature.detail : '' });
+    if (thermometerFault) {
+      // Whatever the colour said, the thermometer is out: staff mode, never an automatic pass.
+      this.awaitingTemperature = { input, credential: record.credential };
       this.enter('staff');
       return;
     }
+    this.awaitingRegistration = decision.reason === 'no-code';
     this.enter('locked');
     this.setTimer(this.deps.timing.denyDisplayMs, () => this.enter('idle'));
   }
-
-  private openEventId: string | null = null;
 
   private onPassage(): void {
     if (this.current !== 'open' || !this.openEventId) return;
@@ -308,6 +383,8 @@ export class Lane extends EventEmitter<LaneEvents> {
     if (active) {
       // Fail-safe egress: whatever the lane was doing, the leaf opens and stays open.
       this.session++;
+      this.awaitingRegistration = false;
+      this.awaitingTemperature = null;
       gate.holdOpen();
       annunciator.alarm(false);
       this.log.warn('fire alarm: lane held open');

@@ -16,7 +16,7 @@ export interface DecisionPublisherOptions {
   logger: Logger;
 }
 
-export function laneTopic(baseTopic: string, site: string, lane: string, leaf: 'decision' | 'status' | 'alert'): string {
+export function laneTopic(baseTopic: string, site: string, lane: string, leaf: 'decision' | 'status' | 'alert' | 'fault'): string {
   return `${baseTopic}/${site}/${lane}/${leaf}`;
 }
 
@@ -25,14 +25,17 @@ export class DecisionPublisher {
   private readonly decisionTopic: string;
   private readonly statusTopic: string;
   private readonly alertTopic: string;
+  private readonly faultTopic: string;
 
   constructor(private readonly options: DecisionPublisherOptions) {
     this.decisionTopic = laneTopic(options.baseTopic, options.site, options.lane, 'decision');
     this.statusTopic = laneTopic(options.baseTopic, options.site, options.lane, 'status');
     this.alertTopic = laneTopic(options.baseTopic, options.site, options.lane, 'alert');
+    this.faultTopic = laneTopic(options.baseTopic, options.site, options.lane, 'fault');
   }
 
-  async start(): Promise<void> {
+  /** Connects in the background: the lane decides whether or not the broker is there. */
+  start(): void {
     const { url, site, lane, logger } = this.options;
     const client = mqtt.connect(url, {
       clientId: `gate-${site}-${lane}`,
@@ -50,10 +53,10 @@ export class DecisionPublisher {
     });
     client.on('error', (error) => logger.warn({ err: error }, 'broker connection error'));
     client.on('offline', () => logger.warn({ url }, 'broker offline; decisions stay in the journal'));
-    await new Promise<void>((resolve) => {
-      if (client.connected) resolve();
-      else client.once('connect', () => resolve());
-    });
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
   }
 
   publish(event: DecisionEvent): void {
@@ -70,6 +73,14 @@ export class DecisionPublisher {
     const alert = { eventId: event.id, time: event.time, site: event.site, lane: event.lane, subject: event.subject, colour: event.colour, decidedBy: event.decidedBy };
     this.client?.publish(this.alertTopic, JSON.stringify(alert), { qos: 1 }, (error) => {
       if (error) this.options.logger.error({ err: error, eventId: event.id }, 'red-code alert not acknowledged by broker');
+    });
+  }
+
+  /** A fault staff must see to (thermometer, journal, driver): the centre watches the fleet's health. */
+  publishFault(fault: { kind: string; detail: string }): void {
+    const message = { time: new Date().toISOString(), site: this.options.site, lane: this.options.lane, ...fault };
+    this.client?.publish(this.faultTopic, JSON.stringify(message), { qos: 1 }, (error) => {
+      if (error) this.options.logger.warn({ err: error }, 'fault report not acknowledged by broker');
     });
   }
 

@@ -4,6 +4,7 @@
  * row is a test case.
  */
 import type { TemperatureReading } from '../../device/contracts.js';
+import type { PushedStatus } from '../colour/status-store.js';
 import type { CredentialFailure } from '../credential/failure.js';
 import type { VerificationResult } from '../credential/verifier.js';
 import type { Colour, DecidedBy, Verdict } from '../domain.js';
@@ -16,15 +17,6 @@ export type CredentialInput =
   | { kind: 'none' }
   /** Staff registered the person by hand; the record itself is sealed elsewhere. */
   | { kind: 'staff-registered' };
-
-/** The latest colour the centre pushed for this subject (brief, "Colour status"). */
-export interface PushedStatus {
-  colour: Colour;
-  /** Epoch ms at which the centre's change took effect. */
-  effectiveAt: number;
-  /** The centre's sequence number of the change. */
-  seq: number;
-}
 
 export interface PolicyConfig {
   /** Temperatures at or above this are a fever (°C). */
@@ -43,6 +35,7 @@ export interface Decision {
   alert: boolean;
 }
 
+/** Commercial terminals allow 36.0–40.0 °C; 37.3 is the usual threshold (rules, "What a checkpoint adds"). */
 export const FEVER_THRESHOLD_RANGE = { min: 36.0, max: 40.0, default: 37.3 } as const;
 
 function decision(
@@ -77,23 +70,26 @@ const FAILURE_ACTION: Partial<Record<CredentialFailure, StaffAction>> = {
   claims: 'check-credential',
 };
 
-/** Temperature rule for whoever may pass on colour: a fault never passes by itself. */
+/** Temperature rule for whoever may pass on colour: a fault, or no reading at all, never passes by itself. */
 function byTemperature(
-  temperature: TemperatureReading,
+  temperature: TemperatureReading | null,
   config: PolicyConfig,
   passReason: Reason,
   decidedBy: DecidedBy,
   colour: Colour | null,
 ): Decision {
-  if (!temperature.ok) return decision('deny', 'sensor-fault', 'manual-temperature', decidedBy, colour);
+  if (!temperature?.ok) return decision('deny', 'sensor-fault', 'manual-temperature', decidedBy, colour);
   if (temperature.celsius >= config.feverThresholdC) return decision('deny', 'fever', 'recheck-temperature', decidedBy, colour);
   return decision('pass', passReason, null, decidedBy, colour);
 }
 
+/**
+ * @param temperature null when none was taken (no code, or the code was refused before measuring).
+ */
 export function decide(
   credential: CredentialInput,
   pushed: PushedStatus | null,
-  temperature: TemperatureReading,
+  temperature: TemperatureReading | null,
   config: PolicyConfig,
 ): Decision {
   if (credential.kind === 'none') return decision('deny', 'no-code', 'register', 'staff');
@@ -105,12 +101,16 @@ export function decide(
   }
   if (result.profile !== 'gzhc' || !result.gzhc) return decision('deny', 'not-a-health-code', null, 'offline-code');
 
-  // A pushed change overrides the colour inside the code (rules §5); a printed
-  // code's colour is never trusted, so without a pushed status it is unknown.
+  // A pushed change overrides the colour inside the code (rules §5), unless the
+  // code was issued after the change took effect: the platform signed the
+  // colour it knew then, which is newer news. A printed code's colour is never
+  // trusted, so without a pushed status it is unknown.
+  const issuedAtMs = (result.iat ?? 0) * 1000;
+  const pushWins = pushed !== null && (result.gzhc.kind === 'printed' || pushed.effectiveAt >= issuedAtMs);
   let colour: Colour | null;
   let decidedBy: DecidedBy;
-  if (pushed) {
-    colour = pushed.colour;
+  if (pushWins) {
+    colour = pushed!.colour;
     decidedBy = 'pushed-status';
   } else if (result.gzhc.kind === 'printed') {
     return decision('deny', 'status-unknown', 'check-credential', 'offline-code');

@@ -81,10 +81,12 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
     assert.equal(hardware.gate.state, 'locked');
 
     const made = outcomes.flatMap((o) => o.decisions.map((d) => d.event));
-    // Every person but the fire alarm is decided; the one without a code twice (refused, then registered).
+    // Every person but the fire alarm is decided; the one without a code twice (refused, then
+    // registered), and so is the one whose temperature staff took by hand after a fault.
     const noCode = crowd.filter((p) => p.approach.kind === 'no-code').length;
     const alarms = crowd.filter((p) => p.approach.kind === 'fire-alarm').length;
-    assert.equal(made.length, crowd.length - alarms + noCode);
+    const thermometerFaults = crowd.filter((p) => p.staffTakesCelsius !== undefined).length;
+    assert.equal(made.length, crowd.length - alarms + noCode + thermometerFaults);
     assert.equal(agent.journal.count(), made.length);
     assert.deepEqual(
       new Set(agent.journal.list().map((e) => e.id)),

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import QRCode from 'qrcode';
 import sharp from 'sharp';
-import { encodeGzhcCode, type GzhcCodeContent } from '../../edge-agent/credential/encoder.js';
+import { encodeClaims, encodeGzhcCode, type GzhcCodeContent } from '../../edge-agent/credential/encoder.js';
+import { PREFIXES } from '../../edge-agent/credential/profile.js';
 import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 
 /** dist/tests/unit → repo root. */
@@ -25,7 +26,13 @@ const AT_S = Date.parse(AT) / 1000;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gate-agent-cli-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const issuer = await createSignerCertificate({ algorithm: 'ES256', subject: 'CN=CLI test issuer, O=Test, C=CN' });
+// Valid from a year before AT to well past the real clock: a code's iat must fall inside its signer's certificate.
+const issuer = await createSignerCertificate({
+  algorithm: 'ES256',
+  subject: 'CN=CLI test issuer, O=Test, C=CN',
+  notBefore: new Date(Date.UTC(2024, 0, 15)),
+  days: 20 * 365,
+});
 const signer = { certificate: issuer.certificate, privateKey: issuer.privateKey, algorithm: issuer.algorithm };
 const KID = createHash('sha256').update(issuer.certificate.raw).digest().subarray(0, 8).toString('base64');
 
@@ -47,6 +54,50 @@ function content(overrides: Partial<GzhcCodeContent> = {}): GzhcCodeContent {
   };
 }
 const VALID = encodeGzhcCode(content(), signer);
+
+/** An EU DCC ("HC1:") signed by the test issuer, with a real-looking name, birth date and certificate id. */
+const DCC_NAME = { fn: 'Musterfrau-Gößinger', fnt: 'MUSTERFRAU<GOESSINGER', gn: 'Gabriele', gnt: 'GABRIELE' };
+const DCC_DOB = '1964-08-12';
+const DCC_CI = 'URN:UVCI:01:AT:10807843F94AEE0EE5093FBC254BD813#B';
+const DCC = encodeClaims(
+  new Map<number, unknown>([
+    [1, 'AT'],
+    [6, AT_S - 30],
+    [4, AT_S + 86_400],
+    [
+      -260,
+      new Map([
+        [
+          1,
+          new Map<string, unknown>([
+            ['ver', '1.2.1'],
+            ['nam', new Map(Object.entries(DCC_NAME))],
+            ['dob', DCC_DOB],
+            [
+              'v',
+              [
+                new Map<string, unknown>([
+                  ['tg', '840539006'],
+                  ['vp', '1119349007'],
+                  ['mp', 'EU/1/20/1528'],
+                  ['ma', 'ORG-100030215'],
+                  ['dn', 2],
+                  ['sd', 2],
+                  ['dt', '2021-06-11'],
+                  ['co', 'AT'],
+                  ['is', 'Ministry of Health, Austria'],
+                  ['ci', DCC_CI],
+                ]),
+              ],
+            ],
+          ]),
+        ],
+      ]),
+    ],
+  ]),
+  signer,
+  PREFIXES.dcc,
+);
 
 // Images for `decode`, made before any test is declared (a later top-level await would let the runner start).
 const plainPng = path.join(dir, 'plain.png');
@@ -131,6 +182,24 @@ describe('gate-agent verify', () => {
     const report = json(r);
     assert.equal(report.valid, true);
     assert.equal(report.kid, KID);
+  });
+
+  test('an EU DCC is shown without its certificate id, names or birth year', () => {
+    const r = run(['verify', '--trust', trustPem, '--at', AT, DCC]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const report = json(r);
+    assert.equal(report.valid, true);
+    assert.equal(report.profile, 'dcc');
+    // The kid is random per run; leave it out of the search so it cannot hold the year by chance.
+    const shown = r.stdout.replace(KID, '');
+    for (const secret of [DCC_NAME.fn, DCC_NAME.fnt, DCC_NAME.gn, DCC_NAME.gnt, 'Musterfrau', 'Gabriele', DCC_CI, '10807843F94AEE0E', DCC_DOB.slice(0, 4)]) {
+      assert.ok(!shown.includes(secret), `the output shows ${secret}:\n${r.stdout}`);
+    }
+    const claims = report.claims as { nam?: Record<string, string>; dob?: string; v?: Array<Record<string, unknown>> };
+    assert.deepEqual(claims.nam, { fn: 'M*', fnt: 'M*', gn: 'G*', gnt: 'G*' });
+    assert.equal(claims.dob, '****-**-**');
+    assert.equal(claims.v?.[0]?.dt, '2021-06-11');
+    assert.equal(claims.v?.[0]?.ci, undefined);
   });
 
   test('--at with a bad time exits 2 with a usage message', () => {

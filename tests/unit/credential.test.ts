@@ -9,10 +9,11 @@ import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { Tag } from 'cbor-x';
 import { base45Decode, base45Encode } from '../../edge-agent/credential/base45.js';
-import { CLAIM_GZHC, GZHC_FIELD } from '../../edge-agent/credential/claims.js';
+import { CLAIM_GZHC, CLAIM_HCERT, GZHC_FIELD, readDccClaims } from '../../edge-agent/credential/claims.js';
 import {
   ALGORITHMS,
   buildCoseSign1,
@@ -23,8 +24,9 @@ import {
   type AlgorithmName,
 } from '../../edge-agent/credential/cose.js';
 import { encodeClaims, gzhcClaims, type CodeSigner, type GzhcCodeContent } from '../../edge-agent/credential/encoder.js';
-import { CREDENTIAL_FAILURES, CredentialError, type CredentialFailure } from '../../edge-agent/credential/failure.js';
-import { kidOf, TrustStore, TrustStoreError } from '../../edge-agent/credential/trust-store.js';
+import { CREDENTIAL_FAILURES, CredentialError, firstFailure, type CredentialFailure } from '../../edge-agent/credential/failure.js';
+import { PREFIXES } from '../../edge-agent/credential/profile.js';
+import { kidOf, TrustStore, TrustStoreError, type TrustedSigner } from '../../edge-agent/credential/trust-store.js';
 import { CredentialVerifier, type VerificationResult } from '../../edge-agent/credential/verifier.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
 
@@ -36,12 +38,27 @@ const PREFIX = 'GZHC1:';
 /** Fixed check time: 2025-01-15T08:00:00Z. */
 const NOW_MS = Date.UTC(2025, 0, 15, 8, 0, 0);
 const NOW = NOW_MS / 1000;
+/**
+ * The signer certificates are valid from a year before NOW to well past the real
+ * clock: a code's iat must lie inside its signer certificate's validity, and
+ * some tests check codes as of the real now.
+ */
+const CERTIFICATE_VALIDITY = { notBefore: new Date(Date.UTC(2024, 0, 15)), days: 20 * 365 };
 
 const [es, ps, ed, stranger] = await Promise.all([
-  createSignerCertificate({ algorithm: 'ES256', subject: 'CN=Test issuer ES256, O=Test, C=CN' }),
-  createSignerCertificate({ algorithm: 'PS256', subject: 'CN=Test issuer PS256, O=Test, C=CN' }),
-  createSignerCertificate({ algorithm: 'EdDSA', subject: 'CN=Test issuer EdDSA, O=Test, C=CN' }),
-  createSignerCertificate({ algorithm: 'ES256', subject: 'CN=Untrusted issuer, O=Elsewhere, C=CN' }),
+  createSignerCertificate({ algorithm: 'ES256', subject: 'CN=Test issuer ES256, O=Test, C=CN', ...CERTIFICATE_VALIDITY }),
+  createSignerCertificate({ algorithm: 'PS256', subject: 'CN=Test issuer PS256, O=Test, C=CN', ...CERTIFICATE_VALIDITY }),
+  createSignerCertificate({ algorithm: 'EdDSA', subject: 'CN=Test issuer EdDSA, O=Test, C=CN', ...CERTIFICATE_VALIDITY }),
+  createSignerCertificate({ algorithm: 'ES256', subject: 'CN=Untrusted issuer, O=Elsewhere, C=CN', ...CERTIFICATE_VALIDITY }),
+]);
+const DAY = 86_400;
+/** The one-day certificate below is valid from B to B + 1 day, B an hour before NOW. */
+const B = NOW - 3600;
+/** Signers whose certificates do not cover a code issued just before NOW. */
+const [late, lapsed, dayLong] = await Promise.all([
+  createSignerCertificate({ subject: 'CN=Issuer from tomorrow, O=Test, C=CN', notBefore: new Date((NOW + DAY) * 1000), days: 365 }),
+  createSignerCertificate({ subject: 'CN=Lapsed issuer, O=Test, C=CN', notBefore: new Date(Date.UTC(2023, 0, 1)), days: 365 }),
+  createSignerCertificate({ subject: 'CN=One-day issuer, O=Test, C=CN', notBefore: new Date(B * 1000), days: 1 }),
 ]);
 const PAIRS: Record<AlgorithmName, SignerKeyPair> = { ES256: es, PS256: ps, EdDSA: ed };
 /** Keys of the same types as the trusted ones, but not theirs. */
@@ -87,6 +104,69 @@ function content(overrides: Partial<GzhcCodeContent> = {}): GzhcCodeContent {
 /** A correctly signed code with the given claims (which may be wrong on purpose). */
 function code(overrides: Partial<GzhcCodeContent> = {}, pair: SignerKeyPair = es): string {
   return encodeClaims(gzhcClaims(content(overrides)), signerOf(pair));
+}
+
+/** A correctly signed GZHC1 code whose claims also carry nbf (claim 5) with the given value. */
+function codeWithNbf(nbf: unknown, overrides: Partial<GzhcCodeContent> = {}): string {
+  const claims = gzhcClaims(content(overrides));
+  claims.set(5, nbf);
+  return encodeClaims(claims, signerOf(es));
+}
+
+/** Plain JSON-like values to CBOR maps with text keys, as a DCC payload is encoded. */
+function cborMapOf(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(cborMapOf);
+  if (value && typeof value === 'object') {
+    return new Map(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, cborMapOf(v)]));
+  }
+  return value;
+}
+
+/** The payload of the AT vaccination test vector (names, birth date and ci as a real DCC has them). */
+const DCC_PAYLOAD = {
+  ver: '1.2.1',
+  nam: { fn: 'Musterfrau-Gößinger', fnt: 'MUSTERFRAU<GOESSINGER', gn: 'Gabriele', gnt: 'GABRIELE' },
+  dob: '1998-02-26',
+  v: [
+    {
+      tg: '840539006',
+      vp: '1119349007',
+      mp: 'EU/1/20/1528',
+      ma: 'ORG-100030215',
+      dn: 1,
+      sd: 2,
+      dt: '2021-02-18',
+      co: 'AT',
+      is: 'Ministry of Health, Austria',
+      ci: 'URN:UVCI:01:AT:10807843F94AEE0EE5093FBC254BD813#B',
+    },
+  ],
+};
+
+/** An EU DCC ("HC1:") with the given payload, signed by `pair`. */
+function dccCode(
+  payload: unknown = DCC_PAYLOAD,
+  options: { iat?: number; exp?: number; nbf?: unknown; pair?: SignerKeyPair } = {},
+): string {
+  const iat = options.iat ?? NOW - 10;
+  const claims = new Map<number, unknown>([
+    [1, 'AT'],
+    [6, iat],
+    [4, options.exp ?? iat + 86_400],
+    [CLAIM_HCERT, new Map([[1, cborMapOf(payload)]])],
+  ]);
+  if (options.nbf !== undefined) claims.set(5, options.nbf);
+  return encodeClaims(claims, signerOf(options.pair ?? es), PREFIXES.dcc);
+}
+
+/** A trust store holding one hand-built signer with `key`, whatever kid is asked for. */
+function trustingKey(key: KeyObject, certificate = es.certificate): TrustStore {
+  const signer: TrustedSigner = { certificate, key, kid: kidOf(certificate.raw), extendedKeyUsage: [], source: 'hand-built' };
+  return new (class extends TrustStore {
+    override lookup(): readonly TrustedSigner[] {
+      return [signer];
+    }
+  })();
 }
 
 /** zlib + base45 + prefix around raw COSE bytes. */
@@ -433,6 +513,35 @@ describe('refusals: CBOR and COSE structure', () => {
   });
 });
 
+describe('header labels in both headers (RFC 9052 §3; GZHC1, alg only: see cose.ts)', () => {
+  const payload = cborEncode(gzhcClaims(content()));
+  const p = protectedMap([
+    [1, ALGORITHMS.ES256],
+    [4, kid(es)],
+  ]);
+  const signWith = { algorithm: 'ES256' as const, key: es.privateKey };
+
+  test('alg in both headers with different values → cose naming label 1', () => {
+    const text = wrap(handCose({ protectedBytes: p, unprotected: new Map([[1, ALGORITHMS.PS256]]), payload, signWith }));
+    const result = verifier.verify(text, NOW_MS);
+    assertRefused(result, 'cose', /header label 1 \(alg\) occurs in both the protected and the unprotected header/);
+    assert.equal(result.steps.cose, false);
+  });
+
+  test('alg in both headers with different values, the unprotected one unknown → still cose, not signature', () => {
+    const text = wrap(handCose({ protectedBytes: p, unprotected: new Map([[1, -999]]), payload, signWith }));
+    assertRefused(verifier.verify(text, NOW_MS), 'cose', /label 1 \(alg\)/);
+  });
+
+  test('alg repeated with the same value, or kid in both, is read as the EU suite requires (limit of the rule)', () => {
+    const sameAlg = wrap(handCose({ protectedBytes: p, unprotected: new Map([[1, ALGORITHMS.ES256]]), payload, signWith }));
+    assertValid(verifier.verify(sameAlg, NOW_MS));
+    // DCC vector CO21 carries a different kid in each header and must verify; GZHC1 reads kid the same way.
+    const otherKid = wrap(handCose({ protectedBytes: p, unprotected: new Map([[4, kid(ps)]]), payload, signWith }));
+    assertValid(verifier.verify(otherKid, NOW_MS));
+  });
+});
+
 describe('refusals: signer and signature', () => {
   const payload = cborEncode(gzhcClaims(content()));
 
@@ -534,13 +643,20 @@ describe('refusals: validity in time', () => {
 
   test('expired within the skew → valid', () => {
     assertValid(verifier.verify(code({ iat: NOW - 400, exp: NOW - 59 }), NOW_MS));
-    assertValid(verifier.verify(code({ iat: NOW - 400, exp: NOW - 60 }), NOW_MS));
   });
 
-  test('a skew of 0 set by option refuses one second after exp', () => {
+  test('exactly at exp minus the skew → expired (RFC 8392 §3.1.4: not accepted on or after exp)', () => {
+    const result = verifier.verify(code({ iat: NOW - 400, exp: NOW - 60 }), NOW_MS);
+    assertRefused(result, 'expired', /code expired at 2025-01-15T07:59:00\.000Z/);
+    assert.equal(result.steps.validity, false);
+  });
+
+  test('a skew of 0 set by option: refused at exp itself, valid just before it', () => {
     const strict = new CredentialVerifier({ trust, clockSkewSeconds: 0 });
     assertRefused(strict.verify(code({ iat: NOW - 100, exp: NOW - 1 }), NOW_MS), 'expired', /code expired at/);
-    assertValid(strict.verify(code({ iat: NOW - 100, exp: NOW }), NOW_MS));
+    assertRefused(strict.verify(code({ iat: NOW - 100, exp: NOW }), NOW_MS), 'expired', /code expired at 2025-01-15T08:00:00\.000Z/);
+    assertValid(strict.verify(code({ iat: NOW - 100, exp: NOW }), NOW_MS - 1));
+    assertValid(strict.verify(code({ iat: NOW - 100, exp: NOW + 1 }), NOW_MS));
   });
 
   test('iat in the future beyond the skew → not-yet-valid', () => {
@@ -552,20 +668,120 @@ describe('refusals: validity in time', () => {
     assertValid(verifier.verify(code({ iat: NOW + 59, exp: NOW + 359 }), NOW_MS));
   });
 
-  test('iat absurdly far in the future (no valid Date) → not-yet-valid, not a crash or cose', () => {
+  test('iat absurdly far in the future (no valid Date) → untrusted-key (outside the certificate), not a crash or cose', () => {
     const iat = 1e13; // year ~318,000: beyond what a JS Date can hold
     const result = verifier.verify(code({ iat, exp: iat + 300 }), NOW_MS);
-    assertRefused(result, 'not-yet-valid', /issued at/);
+    assertRefused(result, 'untrusted-key', /not valid when the code was issued: issued at 10000000000000 s after the epoch/);
+  });
+
+  test('nbf absurdly far in the future (no valid Date) → not-yet-valid, not a crash or cose', () => {
+    assertRefused(verifier.verify(codeWithNbf(1e13), NOW_MS), 'not-yet-valid', /not valid before 10000000000000 s after the epoch/);
   });
 
   test('exp absurdly far in the past (no valid Date) → expired', () => {
-    const result = verifier.verify(code({ iat: -1e13 - 300, exp: -1e13 }), NOW_MS);
-    assertRefused(result, 'expired', /code expired at/);
+    const result = verifier.verify(code({ iat: NOW - 10, exp: -1e13 }), NOW_MS);
+    assertRefused(result, 'expired', /code expired at -10000000000000 s after the epoch/);
   });
 
   test('the check time defaults to now', () => {
     const now = Math.floor(Date.now() / 1000);
     assertValid(verifier.verify(code({ iat: now - 5, exp: now + 295 })));
+  });
+});
+
+describe('nbf (CWT claim 5, RFC 8392 §3.1.5)', () => {
+  test('nbf beyond the skew → not-yet-valid', () => {
+    const result = verifier.verify(codeWithNbf(NOW + 61), NOW_MS);
+    assertRefused(result, 'not-yet-valid', /not valid before 2025-01-15T08:01:01\.000Z \(nbf\); the check time is 2025-01-15T08:00:00\.000Z/);
+    assert.equal(result.steps.validity, false);
+    assert.equal(result.steps.claims, true);
+  });
+
+  test('nbf within the skew, or past → valid', () => {
+    assertValid(verifier.verify(codeWithNbf(NOW + 60), NOW_MS));
+    assertValid(verifier.verify(codeWithNbf(NOW - 10), NOW_MS));
+    const strict = new CredentialVerifier({ trust, clockSkewSeconds: 0 });
+    assertValid(strict.verify(codeWithNbf(NOW), NOW_MS));
+    assertRefused(strict.verify(codeWithNbf(NOW + 1), NOW_MS), 'not-yet-valid', /\(nbf\)/);
+  });
+
+  for (const nbf of ['2025-01-15T08:00:00Z', null, new Map(), Number.NaN]) {
+    test(`nbf present but not a number (${nbf instanceof Map ? 'a map' : String(nbf)}) → claims`, () => {
+      const result = verifier.verify(codeWithNbf(nbf), NOW_MS);
+      assertRefused(result, 'claims', /claim nbf \(5\) is present but not a number/);
+      assert.equal(result.steps.claims, false);
+    });
+  }
+
+  test('nbf holds for an EU DCC too', () => {
+    assertRefused(verifier.verify(dccCode(DCC_PAYLOAD, { nbf: NOW + 3600 }), NOW_MS), 'not-yet-valid', /\(nbf\)/);
+    assertRefused(verifier.verify(dccCode(DCC_PAYLOAD, { nbf: 'tomorrow' }), NOW_MS), 'claims', /claim nbf \(5\)/);
+    assertValid(verifier.verify(dccCode(DCC_PAYLOAD, { nbf: NOW - 10 }), NOW_MS));
+  });
+});
+
+describe('signer certificate valid when the code was issued', () => {
+  const store = new TrustStore();
+  for (const pair of [late, lapsed, dayLong]) store.add(pair.certificate);
+  const v = new CredentialVerifier({ trust: store });
+
+  test('a code issued before its signer certificate\'s notBefore → untrusted-key', () => {
+    const result = v.verify(code({}, late), NOW_MS);
+    assertRefused(
+      result,
+      'untrusted-key',
+      /signer certificate was not valid when the code was issued: issued at 2025-01-15T07:59:50\.000Z, certificate valid from 2025-01-16T08:00:00\.000Z/,
+    );
+    assert.equal(result.steps.signature, false);
+    assert.equal(result.valid, false);
+  });
+
+  test('a code issued after its signer certificate\'s notAfter → untrusted-key', () => {
+    assertRefused(v.verify(code({}, lapsed), NOW_MS), 'untrusted-key', /not valid when the code was issued: .*to 2024-01-01T00:00:00\.000Z/);
+  });
+
+  test('the validity is inclusive at both ends (RFC 5280 §4.1.2.5)', () => {
+    const at = (iat: number): number => (iat + 10) * 1000;
+    assertValid(v.verify(code({ iat: B, exp: B + 300 }, dayLong), at(B)));
+    assertRefused(v.verify(code({ iat: B - 1, exp: B + 299 }, dayLong), at(B)), 'untrusted-key', /not valid when the code was issued/);
+    const end = B + DAY;
+    assertValid(v.verify(code({ iat: end, exp: end + 300 }, dayLong), at(end)));
+    assertRefused(v.verify(code({ iat: end + 1, exp: end + 301 }, dayLong), at(end + 1)), 'untrusted-key', /not valid when the code was issued/);
+  });
+
+  test('the rule holds for an EU DCC too', () => {
+    assertRefused(v.verify(dccCode(DCC_PAYLOAD, { pair: lapsed }), NOW_MS), 'untrusted-key', /not valid when the code was issued/);
+  });
+});
+
+describe('PS256 keys', () => {
+  const rsaPss = generateKeyPairSync('rsa-pss', { modulusLength: 2048 });
+  const short = generateKeyPairSync('rsa', { modulusLength: 1024 });
+  const shortPss = generateKeyPairSync('rsa-pss', { modulusLength: 1024 });
+  const sha512Pss = generateKeyPairSync('rsa-pss', { modulusLength: 2048, hashAlgorithm: 'sha512', mgf1HashAlgorithm: 'sha512' });
+  const signed = (key: KeyObject): string =>
+    encodeClaims(gzhcClaims(content()), { certificate: es.certificate, privateKey: key, algorithm: 'PS256' });
+
+  test('an RSASSA-PSS key (type rsa-pss) verifies PS256', () => {
+    const result = new CredentialVerifier({ trust: trustingKey(rsaPss.publicKey) }).verify(signed(rsaPss.privateKey), NOW_MS);
+    assertValid(result);
+    assert.equal(result.algorithm, 'PS256');
+  });
+
+  test('a 1024-bit RSA key → signature, saying it is too short (RFC 8230 §6)', () => {
+    const result = new CredentialVerifier({ trust: trustingKey(short.publicKey) }).verify(signed(short.privateKey), NOW_MS);
+    assertRefused(result, 'signature', /signer RSA key of 1024 bits is too short: PS256 needs at least 2048 bits \(RFC 8230 §6\)/);
+    assert.equal(result.steps.signature, false);
+  });
+
+  test('a 1024-bit RSASSA-PSS key → signature too', () => {
+    const result = new CredentialVerifier({ trust: trustingKey(shortPss.publicKey) }).verify(signed(shortPss.privateKey), NOW_MS);
+    assertRefused(result, 'signature', /1024 bits is too short/);
+  });
+
+  test('an RSASSA-PSS key bound to SHA-512 → signature', () => {
+    const result = new CredentialVerifier({ trust: trustingKey(sha512Pss.publicKey) }).verify(signed(rsaPss.privateKey), NOW_MS);
+    assertRefused(result, 'signature', /restricted to parameters \(hash sha512, MGF1 sha512, salt of at least 64 bytes\) that PS256/);
   });
 });
 
@@ -580,6 +796,19 @@ describe('refusals: claims', () => {
 
   test('sub that is an old 15-digit ID number → claims', () => {
     assertRefused(verifier.verify(code({ sub: '110105491231002' }), NOW_MS), 'claims', /national ID number/);
+  });
+
+  for (const sub of ['ID520101199001011234', 'p-11010519491231002X-1', 'x110105491231002', 'a1234567890123456789012b']) {
+    test(`sub holding a run of 15 or more digits (${sub}) → claims`, () => {
+      assertRefused(verifier.verify(code({ sub }), NOW_MS), 'claims', /looks like a national ID number/);
+    });
+  }
+
+  test('sub with shorter digit runs is a pseudonym; the length rule still holds', () => {
+    assertValid(verifier.verify(code({ sub: 'q12345678901234z' }), NOW_MS)); // 14 digits
+    assertValid(verifier.verify(code({ sub: '1234567-12345678' }), NOW_MS));
+    assertRefused(verifier.verify(code({ sub: 'short' }), NOW_MS), 'claims', /pseudonymous code id of 8 to 64 characters/);
+    assertRefused(verifier.verify(code({ sub: 'x'.repeat(65) }), NOW_MS), 'claims', /8 to 64 characters/);
   });
 
   test('unmasked name (no "*") → claims', () => {
@@ -642,6 +871,93 @@ describe('refusals: claims', () => {
     const result = verifier.verify(code({ iat: NOW - 1000, exp: NOW - 700, maskedName: 'Zhang' }), NOW_MS);
     assertRefused(result, 'expired', /code expired at/);
     assert.equal(result.steps.claims, false);
+  });
+});
+
+describe('EU DCC: what may be shown', () => {
+  test('masked keeps only the whitelist: ver, initials, no dob, and the non-identifying entry fields', () => {
+    const result = verifier.verify(dccCode(), NOW_MS);
+    assertValid(result);
+    assert.equal(result.profile, 'dcc');
+    assert.equal(result.dcc?.type, 'v');
+    assert.deepEqual(result.dcc?.masked, {
+      ver: '1.2.1',
+      nam: { fn: 'M*', fnt: 'M*', gn: 'G*', gnt: 'G*' },
+      dob: '****-**-**',
+      v: [
+        {
+          tg: '840539006',
+          co: 'AT',
+          is: 'Ministry of Health, Austria',
+          dt: '2021-02-18',
+          vp: '1119349007',
+          mp: 'EU/1/20/1528',
+          ma: 'ORG-100030215',
+          dn: 1,
+          sd: 2,
+        },
+      ],
+    });
+    const shown = JSON.stringify(result.dcc?.masked);
+    for (const secret of ['URN:UVCI', 'Musterfrau', 'MUSTERFRAU', 'Gabriele', 'GABRIELE', '1998', '02-26']) {
+      assert.ok(!shown.includes(secret), `${secret} is shown: ${shown}`);
+    }
+  });
+
+  test('test and recovery entries keep only their whitelisted fields; unknown top-level fields are dropped', () => {
+    const claims = new Map<unknown, unknown>([
+      [
+        CLAIM_HCERT,
+        new Map([
+          [
+            1,
+            cborMapOf({
+              ver: '1.3.0',
+              nam: { fn: 'Ng', gn: '' },
+              dob: '1964',
+              extra: 'not on the whitelist',
+              t: [{ tg: '840539006', tt: 'LP6464-4', nm: 'Roche', ma: '1232', sc: '2021-05-03T10:27:15Z', tr: '260415000', tc: 'Testing centre Vienna 1', co: 'AT', is: 'BMSGPK', ci: 'URN:UVCI:01:AT:71EE2559DE38C6BF7304FB65A1A451EC#3' }],
+              r: [{ tg: '840539006', fr: '2021-02-20', df: '2021-04-04', du: '2021-10-04', co: 'AT', is: 'BMSGPK', ci: 'URN:UVCI:01:AT:858CC18CFCF5965EF82F60E493349AA5#K' }],
+            }),
+          ],
+        ]),
+      ],
+    ]);
+    const dcc = readDccClaims(claims);
+    assert.equal(dcc.type, null, 'two types in one DCC: none is taken');
+    assert.deepEqual(dcc.masked, {
+      ver: '1.3.0',
+      nam: { fn: 'N*', gn: '*' },
+      dob: '****-**-**',
+      t: [{ tg: '840539006', ma: '1232', sc: '2021-05-03T10:27:15Z', co: 'AT', is: 'BMSGPK' }],
+      r: [{ tg: '840539006', fr: '2021-02-20', df: '2021-04-04', du: '2021-10-04', co: 'AT', is: 'BMSGPK' }],
+    });
+  });
+});
+
+describe('module structure', () => {
+  test('the profiles and their prefixes live in profile.ts', () => {
+    assert.deepEqual(PREFIXES, { gzhc: 'GZHC1:', dcc: 'HC1:' });
+    assert.ok(code().startsWith(PREFIXES.gzhc));
+  });
+
+  test('the encoder does not import the verifier', () => {
+    const encoder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../edge-agent/credential/encoder.js');
+    const source = fs.readFileSync(encoder, 'utf8');
+    assert.doesNotMatch(source, /from '\.\/verifier\.js'/);
+    assert.match(source, /from '\.\/profile\.js'/);
+  });
+
+  test('several failures found together: the earliest in CREDENTIAL_FAILURES is reported, for every pair', () => {
+    for (let i = 0; i < CREDENTIAL_FAILURES.length; i++) {
+      for (let j = i + 1; j < CREDENTIAL_FAILURES.length; j++) {
+        const early = new CredentialError(CREDENTIAL_FAILURES[i]!, 'early');
+        const late = new CredentialError(CREDENTIAL_FAILURES[j]!, 'late');
+        assert.equal(firstFailure([late, early]), early, `${early.failure} before ${late.failure}`);
+        assert.equal(firstFailure([early, late]), early, `${early.failure} before ${late.failure}`);
+      }
+    }
+    assert.equal(firstFailure([]), undefined);
   });
 });
 
@@ -777,6 +1093,12 @@ describe('the verifier never throws', () => {
   test('2,000 random and mutated inputs each get a refusal with a known failure code', () => {
     const rand = prng(20250115);
     const pick = (s: string): string => s[Math.floor(rand() * s.length)]!;
+    // Mutations go to distinct positions: two at the same one could cancel out and give back the valid code.
+    const positions = (count: number, from: number, to: number): number[] => {
+      const chosen = new Set<number>();
+      while (chosen.size < Math.min(count, to - from)) chosen.add(from + Math.floor(rand() * (to - from)));
+      return [...chosen];
+    };
     const valid = code();
     const validCose = unwrap(valid);
     const seen = new Map<string, number>();
@@ -786,9 +1108,7 @@ describe('the verifier never throws', () => {
         case 0: {
           // Flip bits of one to three characters of a valid code text.
           const chars = [...valid].map((c) => c.charCodeAt(0));
-          const flips = 1 + Math.floor(rand() * 3);
-          for (let f = 0; f < flips; f++) {
-            const at = Math.floor(rand() * chars.length);
+          for (const at of positions(1 + Math.floor(rand() * 3), 0, chars.length)) {
             chars[at] = chars[at]! ^ (1 + Math.floor(rand() * 255));
           }
           text = String.fromCharCode(...chars);
@@ -797,9 +1117,7 @@ describe('the verifier never throws', () => {
         case 1: {
           // Replace one to three characters of the base45 part with other base45 characters.
           const chars = [...valid];
-          const flips = 1 + Math.floor(rand() * 3);
-          for (let f = 0; f < flips; f++) {
-            const at = PREFIX.length + Math.floor(rand() * (chars.length - PREFIX.length));
+          for (const at of positions(1 + Math.floor(rand() * 3), PREFIX.length, chars.length)) {
             let c = pick(BASE45);
             while (c === chars[at]) c = pick(BASE45);
             chars[at] = c;
@@ -818,9 +1136,7 @@ describe('the verifier never throws', () => {
         default: {
           // Flip bytes inside the COSE message and wrap it correctly, to reach the CBOR and COSE stages.
           const bytes = Buffer.from(validCose);
-          const flips = 1 + Math.floor(rand() * 3);
-          for (let f = 0; f < flips; f++) {
-            const at = Math.floor(rand() * bytes.length);
+          for (const at of positions(1 + Math.floor(rand() * 3), 0, bytes.length)) {
             bytes[at] = bytes[at]! ^ (1 + Math.floor(rand() * 255));
           }
           text = wrap(bytes);

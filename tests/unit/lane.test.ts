@@ -566,9 +566,11 @@ test('journal whose append throws: the lane refuses every verdict, even staff-re
   assert.deepEqual(f.faults, [{ kind: 'journal', detail: 'disk I/O error' }]);
   f.lane.staffResume();
 
-  assert.equal(await f.lane.staffRegistered(), null);
+  // No code: the refusal cannot be recorded either, so staff may not register on it.
+  assert.equal(await f.lane.noCode(), null);
   assert.equal(f.lane.state, 'staff');
   assert.equal(f.faults.length, 2);
+  assert.equal(await f.lane.staffRegistered(), null);
   assert.equal(f.pulses().length, 0);
   assert.equal(f.decisions.length, 0);
 });
@@ -656,6 +658,7 @@ test('no code: deny no-code (register), then staff registration → measuring �
 test('staff-registered with a fever is refused, never passed', async () => {
   const f = makeLane();
   f.hw.thermometer.next = normal(38.0);
+  await f.lane.noCode();
   const record = await f.lane.staffRegistered();
   assert.equal(record?.decision.verdict, 'deny');
   assert.equal(record?.decision.reason, 'fever');
@@ -703,4 +706,85 @@ test('a printed code: no pushed status → deny status-unknown; with a pushed gr
   const passed = await present(f, known.code, normal(36.5));
   assert.equal(passed.decision.verdict, 'pass');
   assert.equal(passed.decision.decidedBy, 'pushed-status');
+});
+
+// ---------------------------------------------------------------------------
+// Staff flows that must not open a back door, and drivers that fail
+
+test('staff registration is refused unless the person was just refused for having no code', async () => {
+  const f = makeLane();
+  assert.equal(await f.lane.staffRegistered(), null, 'from idle with nobody refused');
+  f.hw.thermometer.next = normal(36.5);
+  f.hw.reader.present(issue('yellow').code);
+  await settle();
+  assert.equal(f.lane.state, 'locked');
+  assert.equal(await f.lane.staffRegistered(), null, 'a yellow code must not become a staff registration');
+  assert.equal(f.pulses().length, 0);
+  f.timers.advance(TIMING.denyDisplayMs);
+  await f.lane.noCode();
+  const registered = await f.lane.staffRegistered();
+  assert.equal(registered?.decision.reason, 'staff-registered');
+  assert.equal(await f.lane.staffRegistered(), null, 'one registration per refusal');
+});
+
+test('thermometer fault with a yellow code: refused as yellow, and the lane still goes to staff mode', async () => {
+  const f = makeLane();
+  f.hw.thermometer.next = { ok: false, fault: 'out-of-range', detail: 'object 380.2 °C' };
+  f.hw.reader.present(issue('yellow').code);
+  await settle();
+  assert.equal(f.decisions.at(-1)?.decision.reason, 'yellow');
+  assert.equal(f.lane.state, 'staff');
+  assert.deepEqual(f.faults.map((x) => x.kind), ['thermometer']);
+});
+
+test('staff take the temperature by hand after a fault: the same person is decided again, by staff', async () => {
+  const f = makeLane();
+  const { code, sub } = issue('green');
+  f.hw.thermometer.next = { ok: false, fault: 'checksum', detail: 'PEC mismatch' };
+  f.hw.reader.present(code);
+  await settle();
+  assert.equal(f.lane.state, 'staff');
+  assert.equal(await f.lane.staffTemperature(Number.NaN), null, 'not a temperature');
+  const record = await f.lane.staffTemperature(36.6);
+  assert.equal(record?.decision.verdict, 'pass');
+  assert.equal(record?.decision.decidedBy, 'staff');
+  assert.equal(record?.event.subject, sub);
+  assert.equal(record?.event.temperatureC, 36.6);
+  assert.equal(f.pulses().length, 1);
+  assert.equal(f.lane.state, 'open');
+  assert.equal(await f.lane.staffTemperature(36.6), null, 'only once, and only in staff mode');
+});
+
+test('staff-taken fever after a fault: refused', async () => {
+  const f = makeLane();
+  f.hw.thermometer.next = { ok: false, fault: 'silent', detail: 'no answer' };
+  f.hw.reader.present(issue('green').code);
+  await settle();
+  const record = await f.lane.staffTemperature(38.4);
+  assert.equal(record?.decision.reason, 'fever');
+  assert.equal(f.pulses().length, 0);
+});
+
+test('a thermometer driver that throws is a fault, not a crash', async () => {
+  const f = makeLane();
+  f.hw.thermometer.measure = () => Promise.reject(new Error('I2C bus error'));
+  f.hw.reader.present(issue('green').code);
+  await settle();
+  assert.equal(f.decisions.at(-1)?.decision.reason, 'sensor-fault');
+  assert.equal(f.decisions.at(-1)?.event.sensorFault, 'disconnected');
+  assert.equal(f.lane.state, 'staff');
+  assert.equal(f.pulses().length, 0);
+});
+
+test('a gate driver that throws puts the lane in staff mode and nobody is lost', async () => {
+  const f = makeLane();
+  f.hw.gate.pulse = () => {
+    throw new Error('relay board not answering');
+  };
+  f.hw.thermometer.next = normal(36.5);
+  f.hw.reader.present(issue('green').code);
+  await settle();
+  assert.equal(f.lane.state, 'staff');
+  assert.deepEqual(f.faults.map((x) => x.kind), ['driver']);
+  assert.equal(f.journal.count(), 1, 'the decision was recorded before the relay failed');
 });

@@ -8,7 +8,8 @@ import type { TemperatureReading } from '../../device/contracts.js';
 import type { CredentialFailure } from '../../edge-agent/credential/failure.js';
 import type { VerificationResult } from '../../edge-agent/credential/verifier.js';
 import type { CodeKind, Colour } from '../../edge-agent/domain.js';
-import { decide, type CredentialInput, type PushedStatus } from '../../edge-agent/policy/policy.js';
+import type { PushedStatus } from '../../edge-agent/colour/status-store.js';
+import { decide, type CredentialInput } from '../../edge-agent/policy/policy.js';
 
 const config = { feverThresholdC: 37.3 };
 
@@ -20,8 +21,8 @@ function code(colour: Colour | null, kind: CodeKind = 'dynamic'): CredentialInpu
     profile: 'gzhc',
     kid: 'AAAAAAAAAAA=',
     iss: 'GZ',
-    iat: 1,
-    exp: 2,
+    iat: 1_000, // seconds: the code was issued at 1,000,000 ms
+    exp: 2_000,
     algorithm: 'ES256',
     steps: {},
     gzhc: { sub: 'pseudonym-1', colour, kind, maskedName: '张*三' },
@@ -57,13 +58,14 @@ const dcc: CredentialInput = {
 
 const t = (celsius: number): TemperatureReading => ({ ok: true, celsius });
 const fault: TemperatureReading = { ok: false, fault: 'checksum', detail: 'PEC mismatch' };
-const pushed = (colour: Colour): PushedStatus => ({ colour, effectiveAt: 0, seq: 1 });
+/** A change the centre made after the code was issued (iat 1,000 s), unless told otherwise. */
+const pushed = (colour: Colour, effectiveAt = 1_500_000): PushedStatus => ({ colour, effectiveAt, seq: 1 });
 
 interface Row {
   name: string;
   credential: CredentialInput;
   pushed?: PushedStatus;
-  temperature: TemperatureReading;
+  temperature: TemperatureReading | null;
   feverThresholdC?: number;
   expect: { verdict: string; reason: string; staffAction: string | null; decidedBy: string; alert?: boolean };
 }
@@ -83,6 +85,10 @@ const rows: Row[] = [
   { name: 'green code, centre pushed red: hold', credential: code('green'), pushed: pushed('red'), temperature: t(36.5), expect: { verdict: 'hold', reason: 'red', staffAction: 'isolate-and-notify', decidedBy: 'pushed-status', alert: true } },
   { name: 'green code, centre pushed yellow: deny', credential: code('green'), pushed: pushed('yellow'), temperature: t(36.5), expect: { verdict: 'deny', reason: 'yellow', staffAction: null, decidedBy: 'pushed-status' } },
   { name: 'red code, centre pushed green (recovered): pass', credential: code('red'), pushed: pushed('green'), temperature: t(36.5), expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'pushed-status' } },
+  { name: 'green code issued after the centre pushed red: the newer code decides', credential: code('green'), pushed: pushed('red', 900_000), temperature: t(36.5), expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'offline-code' } },
+  { name: 'push at the very second the code was issued: the push wins', credential: code('green'), pushed: pushed('red', 1_000_000), temperature: t(36.5), expect: { verdict: 'hold', reason: 'red', staffAction: 'isolate-and-notify', decidedBy: 'pushed-status', alert: true } },
+  { name: 'printed code printed after the last push: the push still decides', credential: code(null, 'printed'), pushed: pushed('yellow', 1), temperature: t(36.5), expect: { verdict: 'deny', reason: 'yellow', staffAction: null, decidedBy: 'pushed-status' } },
+  { name: 'green, no temperature taken: never a pass', credential: code('green'), temperature: null, expect: { verdict: 'deny', reason: 'sensor-fault', staffAction: 'manual-temperature', decidedBy: 'offline-code' } },
   { name: 'printed code, no pushed status: colour unknown', credential: code(null, 'printed'), temperature: t(36.5), expect: { verdict: 'deny', reason: 'status-unknown', staffAction: 'check-credential', decidedBy: 'offline-code' } },
   { name: 'printed code, pushed green: pass', credential: code(null, 'printed'), pushed: pushed('green'), temperature: t(36.5), expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'pushed-status' } },
   { name: 'printed code, pushed red: hold', credential: code(null, 'printed'), pushed: pushed('red'), temperature: t(36.5), expect: { verdict: 'hold', reason: 'red', staffAction: 'isolate-and-notify', decidedBy: 'pushed-status', alert: true } },
