@@ -1,0 +1,106 @@
+/**
+ * One camera frame to QR code texts: sharp decodes the JPEG (failing on
+ * truncated or corrupt data rather than returning a half-grey picture), turns
+ * it grey, cuts out the region of interest and scales it down to a maximum
+ * width; then decodeFrame() reads the codes in it.
+ *
+ * decodeFrame() is the one place the QR decoder is called, so that a second
+ * backend can replace it without touching the camera or its loop.
+ */
+import sharp from 'sharp';
+import { decodeQrImage, ImageDecodeError } from '../qr/image-decoder.js';
+
+export interface Region {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+export interface FramePipelineOptions {
+  /** Where in the frame codes are held up, in frame pixels; the whole frame when absent. */
+  region?: Region;
+  /** Scale the (cropped) frame down to at most this width, keeping its aspect; never up. */
+  maxWidth?: number;
+}
+
+/** One 8-bit grey plane, row by row. */
+export interface GreyFrame {
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+export class FrameError extends Error {
+  override readonly name = 'FrameError';
+  readonly code = 'bad-frame';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+const FORMATS = new Set(['jpeg', 'png', 'webp']);
+/** A 4K frame is 8.3 Mpx; anything far past that is not a camera frame. */
+const MAX_FRAME_PIXELS = 20_000_000;
+
+export function checkPipelineOptions(options: FramePipelineOptions): void {
+  const { region, maxWidth } = options;
+  if (maxWidth !== undefined && !(Number.isInteger(maxWidth) && maxWidth >= 64)) {
+    throw new RangeError(`frame pipeline: maxWidth must be an integer of at least 64, got ${maxWidth}`);
+  }
+  if (region) {
+    const { left, top, width, height } = region;
+    if (![left, top, width, height].every(Number.isInteger) || left < 0 || top < 0 || width < 21 || height < 21) {
+      throw new RangeError(`frame pipeline: bad region ${JSON.stringify(region)} (whole pixels, at least 21×21)`);
+    }
+  }
+}
+
+/** Grey, cropped, scaled. Rejects with FrameError when the bytes are not a whole image. */
+export async function prepareFrame(image: Buffer, options: FramePipelineOptions = {}): Promise<GreyFrame> {
+  try {
+    const input = sharp(image, { failOn: 'warning', limitInputPixels: MAX_FRAME_PIXELS });
+    const { format, width, height } = await input.metadata();
+    if (!FORMATS.has(format)) throw new FrameError(`frame: unsupported format '${format}'`);
+    let pipeline = input.greyscale();
+    const region = options.region && clampRegion(options.region, width, height);
+    if (region) pipeline = pipeline.extract(region);
+    const croppedWidth = region?.width ?? width;
+    if (options.maxWidth && croppedWidth > options.maxWidth) pipeline = pipeline.resize({ width: options.maxWidth });
+    const { data, info } = await pipeline.toColourspace('b-w').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    return { data, width: info.width, height: info.height };
+  } catch (err) {
+    if (err instanceof FrameError) throw err;
+    const reason = err instanceof Error ? err.message.trim() : String(err);
+    throw new FrameError(`frame: not a decodable image (${reason})`, { cause: err });
+  }
+}
+
+/** The QR decoder, called here and nowhere else in the camera path. */
+export async function decodeFrame(frame: GreyFrame): Promise<string[]> {
+  // decodeQrImage() takes an encoded image: an uncompressed PNG costs little next to the read.
+  const png = await sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 1 } })
+    .png({ compressionLevel: 0 })
+    .toBuffer();
+  try {
+    return await decodeQrImage(png);
+  } catch (err) {
+    if (err instanceof ImageDecodeError) throw new FrameError(`frame: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/** prepareFrame then decodeFrame: the texts of the codes in one camera frame, [] when none. */
+export async function readFrame(image: Buffer, options: FramePipelineOptions = {}): Promise<string[]> {
+  return decodeFrame(await prepareFrame(image, options));
+}
+
+function clampRegion(r: Region, width: number, height: number): Region {
+  const left = Math.min(r.left, width);
+  const top = Math.min(r.top, height);
+  const clamped = { left, top, width: Math.min(r.width, width - left), height: Math.min(r.height, height - top) };
+  if (clamped.width < 21 || clamped.height < 21) {
+    throw new FrameError(`frame: region of interest ${JSON.stringify(r)} lies outside the ${width}×${height} frame`);
+  }
+  return clamped;
+}
