@@ -3,11 +3,13 @@
  * result as JSON on stdout; progress goes to stderr.
  */
 import { Command } from 'commander';
+import { benchDecode } from './decode.js';
 import { benchVerify } from './verify.js';
 
 const BENCHMARKS: Record<string, (quick: boolean, progress: (m: string) => void) => Promise<Record<string, unknown>>> = {
   verify: (quick, progress) =>
     benchVerify({ rounds: quick ? 3 : 7, roundMs: quick ? 300 : 1500, decisions: quick ? 300 : 3000, progress }),
+  decode: (quick, progress) => benchDecode({ decodes: quick ? 40 : 200, progress }),
 };
 
 const program = new Command()
