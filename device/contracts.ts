@@ -69,6 +69,25 @@ export interface Annunciator {
   alarm(on: boolean): void;
 }
 
+/** A device that stopped working, or came back. */
+export interface HardwareFault {
+  device: 'board' | 'relay' | 'scanner' | 'camera';
+  detail: string;
+  /** True when the lane can no longer work without staff (board or relay gone). */
+  blocking: boolean;
+  /** False when the device has recovered. */
+  active: boolean;
+}
+
+export interface HardwareHealth {
+  onFault(listener: (fault: HardwareFault) => void): () => void;
+}
+
+/** The exit (egress) push button: someone inside wants out. */
+export interface ExitRequestInput {
+  onPress(listener: () => void): () => void;
+}
+
 /** Everything one lane is wired to. */
 export interface LaneHardware {
   reader: CodeReader;
@@ -77,4 +96,6 @@ export interface LaneHardware {
   passage: PassageSensor;
   fireAlarm: FireAlarmInput;
   annunciator: Annunciator;
+  exitButton?: ExitRequestInput;
+  health?: HardwareHealth;
 }

@@ -9,12 +9,12 @@ import type { ColourStatusStore } from '../edge-agent/colour/status-store.js';
 import type { Verdict } from '../edge-agent/domain.js';
 import type { DecisionRecord, Lane } from '../edge-agent/lane/lane.js';
 import type { Reason } from '../edge-agent/policy/reasons.js';
-import type { VirtualLaneHardware } from './hardware/virtual-lane.js';
+import type { CodeWay } from './hardware/wire-lane.js';
 import { ReferencePlatform } from './platform.js';
 
 /** What a person does at the gate. */
 export type Approach =
-  | { kind: 'code'; code: string }
+  | { kind: 'code'; code: string; way: CodeWay }
   | { kind: 'no-code' } // asks staff, who then register them
   | { kind: 'fire-alarm' }; // not a person: the building's alarm goes off
 
@@ -72,17 +72,17 @@ export function scriptedCrowd(world: CrowdWorld, nowMs: number = Date.now()): Pe
   colours.apply(platform.changeColour(turnedRed.sub, 'red', nowMs));
 
   return [
-    { label: '张*三', shows: 'green', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '张*三' }, nowMs).code }, temperature: normal(36.5), expect: { verdict: 'pass', reason: 'green-normal' } },
-    { label: '李*四', shows: 'green', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '李*四' }, nowMs).code }, temperature: normal(38.2), expect: { verdict: 'deny', reason: 'fever' } },
-    { label: '王*五', shows: 'yellow', approach: { kind: 'code', code: platform.issue({ colour: 'yellow', maskedName: '王*五' }, nowMs).code }, temperature: normal(36.6), expect: { verdict: 'deny', reason: 'yellow' } },
-    { label: '赵*六', shows: 'red', approach: { kind: 'code', code: platform.issue({ colour: 'red', maskedName: '赵*六' }, nowMs).code }, temperature: normal(36.8), expect: { verdict: 'hold', reason: 'red' } },
-    { label: '钱*七', shows: 'green, screenshot 20 min old', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '钱*七', ageSeconds: 1200 }, nowMs).code }, temperature: normal(36.4), expect: { verdict: 'deny', reason: 'code-expired' } },
-    { label: '孙*八', shows: 'green, forged signature', approach: { kind: 'code', code: forged }, temperature: normal(36.5), expect: { verdict: 'deny', reason: 'code-forged' } },
-    { label: '周*九', shows: 'green, unknown issuer', approach: { kind: 'code', code: stranger.issue({ colour: 'green', maskedName: '周*九' }, nowMs).code }, temperature: normal(36.7), expect: { verdict: 'deny', reason: 'code-unknown-issuer' } },
+    { label: '张*三', shows: 'green', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '张*三' }, nowMs).code , way: 'camera' }, temperature: normal(36.5), expect: { verdict: 'pass', reason: 'green-normal' } },
+    { label: '李*四', shows: 'green', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '李*四' }, nowMs).code , way: 'scanner' }, temperature: normal(38.2), expect: { verdict: 'deny', reason: 'fever' } },
+    { label: '王*五', shows: 'yellow', approach: { kind: 'code', code: platform.issue({ colour: 'yellow', maskedName: '王*五' }, nowMs).code , way: 'camera' }, temperature: normal(36.6), expect: { verdict: 'deny', reason: 'yellow' } },
+    { label: '赵*六', shows: 'red', approach: { kind: 'code', code: platform.issue({ colour: 'red', maskedName: '赵*六' }, nowMs).code , way: 'scanner' }, temperature: normal(36.8), expect: { verdict: 'hold', reason: 'red' } },
+    { label: '钱*七', shows: 'green, screenshot 20 min old', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '钱*七', ageSeconds: 1200 }, nowMs).code , way: 'scanner' }, temperature: normal(36.4), expect: { verdict: 'deny', reason: 'code-expired' } },
+    { label: '孙*八', shows: 'green, forged signature', approach: { kind: 'code', code: forged , way: 'scanner' }, temperature: normal(36.5), expect: { verdict: 'deny', reason: 'code-forged' } },
+    { label: '周*九', shows: 'green, unknown issuer', approach: { kind: 'code', code: stranger.issue({ colour: 'green', maskedName: '周*九' }, nowMs).code , way: 'scanner' }, temperature: normal(36.7), expect: { verdict: 'deny', reason: 'code-unknown-issuer' } },
     { label: '吴*十', shows: 'no code', approach: { kind: 'no-code' }, temperature: normal(36.6), expect: { verdict: 'pass', reason: 'staff-registered' } },
-    { label: '郑*一', shows: 'printed code, centre says green', approach: { kind: 'code', code: printed.code }, temperature: normal(36.3), expect: { verdict: 'pass', reason: 'green-normal' } },
-    { label: '冯*二', shows: 'green, centre pushed red', approach: { kind: 'code', code: turnedRed.code }, temperature: normal(36.5), expect: { verdict: 'hold', reason: 'red' } },
-    { label: '陈*三', shows: 'green, thermometer fault', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '陈*三' }, nowMs).code }, temperature: { ok: false, fault: 'checksum', detail: 'PEC mismatch on object temperature register' }, staffTakesCelsius: 36.6, expect: { verdict: 'pass', reason: 'green-normal' } },
+    { label: '郑*一', shows: 'printed code, centre says green', approach: { kind: 'code', code: printed.code , way: 'camera' }, temperature: normal(36.3), expect: { verdict: 'pass', reason: 'green-normal' } },
+    { label: '冯*二', shows: 'green, centre pushed red', approach: { kind: 'code', code: turnedRed.code , way: 'camera' }, temperature: normal(36.5), expect: { verdict: 'hold', reason: 'red' } },
+    { label: '陈*三', shows: 'green, thermometer fault', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '陈*三' }, nowMs).code , way: 'scanner' }, temperature: { ok: false, fault: 'checksum', detail: 'PEC mismatch on object temperature register' }, staffTakesCelsius: 36.6, expect: { verdict: 'pass', reason: 'green-normal' } },
     { label: '(fire alarm)', shows: 'building fire alarm', approach: { kind: 'fire-alarm' }, temperature: normal(36.5), expect: { verdict: 'emergency', reason: 'fire-alarm' } },
   ];
 }
@@ -139,16 +139,28 @@ function untilState(lane: Lane, wanted: string, timeoutMs = 30_000): Promise<voi
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Walk one person through the lane, with staff doing their part; resolves when the lane is idle again. */
-export async function walkThrough(lane: Lane, hardware: VirtualLaneHardware, person: Person, timing: RunnerTiming): Promise<Outcome> {
+/** The person's side of the lane: what people and the building do to the hardware. */
+export interface PersonSide {
+  presentCode(text: string, way: CodeWay): void;
+  withdrawCode(): void;
+  setForehead(reading: TemperatureReading): void;
+  walkThrough(): Promise<void>;
+  setFireAlarm(active: boolean): void;
+  readonly leafReleased: boolean;
+}
+
+/** Walk one person through the lane, with staff doing their part; resolves when the lane is idle again. */
+export async function walkThrough(lane: Lane, side: PersonSide, person: Person, timing: RunnerTiming): Promise<Outcome> {
   await untilState(lane, 'idle');
-  hardware.thermometer.next = person.temperature;
+  side.setForehead(person.temperature);
   const decisions: DecisionRecord[] = [];
 
   if (person.approach.kind === 'fire-alarm') {
-    hardware.fireAlarm.set(true);
-    const opened = lane.state === 'emergency' && hardware.gate.state === 'held-open';
+    side.setFireAlarm(true);
+    await untilState(lane, 'emergency', 5000);
+    const opened = side.leafReleased;
     await pause(timing.staffDelayMs);
-    hardware.fireAlarm.set(false);
+    side.setFireAlarm(false);
     await untilState(lane, 'idle');
     return { person, record: null, decisions, verdict: 'emergency', reason: 'fire-alarm', matches: opened };
   }
@@ -161,8 +173,9 @@ export async function walkThrough(lane: Lane, hardware: VirtualLaneHardware, per
     if (registered) decisions.push(registered);
   } else {
     const pending = nextDecision(lane);
-    hardware.reader.present(person.approach.code);
+    side.presentCode(person.approach.code, person.approach.way);
     decisions.push(await pending);
+    side.withdrawCode();
   }
 
   if (lane.state === 'staff' && person.staffTakesCelsius !== undefined) {
@@ -176,7 +189,7 @@ export async function walkThrough(lane: Lane, hardware: VirtualLaneHardware, per
     const { verdict } = record.decision;
     if (verdict === 'pass') {
       await pause(timing.walkDelayMs);
-      hardware.passage.walkThrough();
+      await side.walkThrough();
     } else if (verdict === 'hold') {
       await pause(timing.staffDelayMs); // staff take the person to isolation
       lane.staffRelease();

@@ -61,7 +61,8 @@ async function main(): Promise<number> {
   // The crowd's lines are the show; the agent's own logs stay quiet unless asked for.
   const level = options.logLevel ?? (options.config ? config.log.level : 'error');
   const logger = pino({ level, base: undefined }, pino.destination({ fd: 2, sync: true }));
-  const { agent, hardware, world } = await createSimulatedLane(config, logger);
+  const simulated = await createSimulatedLane(config, logger);
+  const { agent, wire, world } = simulated;
 
   // The platform side listens to what gates report.
   const received = new Set<string>();
@@ -87,6 +88,7 @@ async function main(): Promise<number> {
   });
 
   await agent.start();
+  await wire.scannerOpened();
   console.log(`Simulated gate ${config.site}/${config.lane}: broker ${broker.url}, journal ${config.journal.path}`);
   console.log(`Fever threshold ${config.policy.feverThresholdC} °C. Issuer: ${world.platform.issuerName}.\n`);
   console.log(HEADER);
@@ -96,7 +98,7 @@ async function main(): Promise<number> {
   for (let round = 1; round <= options.rounds && !stopping; round++) {
     for (const person of scriptedCrowd(world)) {
       if (stopping) break;
-      const outcome = await walkThrough(agent.lane, hardware, person, timing);
+      const outcome = await walkThrough(agent.lane, wire, person, timing);
       outcomes.push(outcome);
       console.log(formatOutcome(outcomes.length, outcome));
     }
@@ -121,7 +123,7 @@ async function main(): Promise<number> {
       holds: holds.length,
     }),
   );
-  await agent.stop();
+  await simulated.close();
   await centre.endAsync();
   await broker.close();
   if (!options.config) rmSync(workDir, { recursive: true, force: true });

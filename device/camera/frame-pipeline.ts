@@ -4,11 +4,11 @@
  * it grey, cuts out the region of interest and scales it down to a maximum
  * width; then decodeFrame() reads the codes in it.
  *
- * decodeFrame() is the one place the QR decoder is called, so that a second
- * backend can replace it without touching the camera or its loop.
+ * decodeFrame() is the one place the QR decoder is called; it reads the grey
+ * plane directly, with the backend the config names.
  */
 import sharp from 'sharp';
-import { decodeQrImage, ImageDecodeError } from '../qr/image-decoder.js';
+import { DEFAULT_QR_BACKEND, decodeQrPlane, greyPlane, type QrBackendName } from '../qr/image-decoder.js';
 
 export interface Region {
   left: number;
@@ -22,6 +22,8 @@ export interface FramePipelineOptions {
   region?: Region;
   /** Scale the (cropped) frame down to at most this width, keeping its aspect; never up. */
   maxWidth?: number;
+  /** QR decoder backend; the project's default (the better one in `npm run bench -- decode`) when absent. */
+  backend?: QrBackendName;
 }
 
 /** One 8-bit grey plane, row by row. */
@@ -77,22 +79,13 @@ export async function prepareFrame(image: Buffer, options: FramePipelineOptions 
 }
 
 /** The QR decoder, called here and nowhere else in the camera path. */
-export async function decodeFrame(frame: GreyFrame): Promise<string[]> {
-  // decodeQrImage() takes an encoded image: an uncompressed PNG costs little next to the read.
-  const png = await sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 1 } })
-    .png({ compressionLevel: 0 })
-    .toBuffer();
-  try {
-    return await decodeQrImage(png);
-  } catch (err) {
-    if (err instanceof ImageDecodeError) throw new FrameError(`frame: ${err.message}`, { cause: err });
-    throw err;
-  }
+export async function decodeFrame(frame: GreyFrame, backend: QrBackendName = DEFAULT_QR_BACKEND): Promise<string[]> {
+  return decodeQrPlane(greyPlane(frame.data, frame.width, frame.height), { backend });
 }
 
 /** prepareFrame then decodeFrame: the texts of the codes in one camera frame, [] when none. */
 export async function readFrame(image: Buffer, options: FramePipelineOptions = {}): Promise<string[]> {
-  return decodeFrame(await prepareFrame(image, options));
+  return decodeFrame(await prepareFrame(image, options), options.backend);
 }
 
 function clampRegion(r: Region, width: number, height: number): Region {

@@ -22,6 +22,7 @@ const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUni
 const validate = ajv.compile(configSchema);
 
 interface SchemaNode {
+  $ref?: string;
   type?: string;
   enum?: readonly unknown[];
   properties?: Record<string, SchemaNode>;
@@ -31,9 +32,16 @@ function keyPath(instancePath: string): string {
   return instancePath === '' ? '(top level)' : instancePath.slice(1).replaceAll('/', '.');
 }
 
+/** Follow a local "#/$defs/name" reference, the only kind the schema uses. */
+function resolve(node: SchemaNode | undefined): SchemaNode | undefined {
+  const ref = node?.$ref;
+  if (!ref) return node;
+  return (configSchema.$defs as unknown as Record<string, SchemaNode>)[ref.replace('#/$defs/', '')];
+}
+
 function schemaAt(instancePath: string): SchemaNode | undefined {
   let node: SchemaNode | undefined = configSchema as unknown as SchemaNode;
-  for (const part of instancePath.split('/').filter(Boolean)) node = node?.properties?.[part];
+  for (const part of instancePath.split('/').filter(Boolean)) node = resolve(node?.properties?.[part]);
   return node;
 }
 
@@ -71,7 +79,7 @@ export function applyEnvironment(config: Record<string, unknown>, env: NodeJS.Pr
       const key: string | undefined = Object.keys(node?.properties ?? {}).find((k) => k.toLowerCase() === part.toLowerCase());
       if (!key) throw new ConfigError(`environment variable ${name}: "${part}" is not a config key; allowed: ${Object.keys(node?.properties ?? {}).join(', ')}`);
       keys.push(key);
-      node = node!.properties![key];
+      node = resolve(node!.properties![key]);
       if (i < parts.length - 1) {
         if (typeof target[key] !== 'object' || target[key] === null) target[key] = {};
         target = target[key] as Record<string, unknown>;

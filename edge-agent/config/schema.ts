@@ -2,10 +2,24 @@
  * The agent's settings: one JSON Schema that checks the file at start, fills
  * defaults and documents each key (the example config and README follow it).
  */
+import type { HardwareConfig } from '../../device/lane-hardware.js';
 import { FEVER_THRESHOLD_RANGE } from '../policy/policy.js';
 
 export const configSchema = {
   $id: 'https://health-code-gate.invalid/config.schema.json',
+  $defs: {
+    input: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['pin'],
+      properties: {
+        pin: { type: 'integer', minimum: 0, maximum: 255 },
+        invert: { type: 'boolean', default: false, description: 'active-low wiring' },
+        pullUp: { type: 'boolean', default: false },
+        debounceMs: { type: 'integer', minimum: 0, maximum: 1000, default: 20 },
+      },
+    },
+  },
   type: 'object',
   additionalProperties: false,
   required: ['site', 'lane'],
@@ -81,6 +95,90 @@ export const configSchema = {
         baseTopic: { type: 'string', minLength: 1, pattern: '^[^#+]+$', default: 'hc/v1' },
       },
     },
+    hardware: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'How the lane is wired; see docs/wiring.md. Absent: the agent runs on the simulator only.',
+      required: ['relay', 'passageBeam', 'fireAlarm'],
+      properties: {
+        board: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            io: { type: 'string', minLength: 1, default: 'firmata', description: "'firmata' (an Arduino on USB) or a johnny-five IO plugin module, e.g. 'raspi-io'" },
+            port: { type: 'string', minLength: 1, description: 'Firmata serial port; the first USB/ACM port when absent' },
+            readyTimeoutMs: { type: 'integer', minimum: 1000, maximum: 120000, default: 15000 },
+          },
+        },
+        relay: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['pin'],
+          properties: {
+            pin: { type: 'integer', minimum: 0, maximum: 255 },
+            type: { enum: ['NO', 'NC'], default: 'NO', description: 'the relay contact the lock-release circuit is wired through' },
+            failSafe: { enum: ['open', 'locked'], default: 'open', description: 'what the leaf does when the board is lost' },
+          },
+        },
+        passageBeam: { $ref: '#/$defs/input' },
+        fireAlarm: { $ref: '#/$defs/input' },
+        exitButton: { $ref: '#/$defs/input' },
+        lights: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            green: { type: 'integer', minimum: 0, maximum: 255 },
+            red: { type: 'integer', minimum: 0, maximum: 255 },
+            buzzer: { type: 'integer', minimum: 0, maximum: 255 },
+          },
+        },
+        thermometer: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            address: { type: 'integer', minimum: 1, maximum: 127, default: 90, description: 'SMBus address (0x5A = 90)' },
+            emissivity: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'of skin, about 0.98; compensated when the sensor is set otherwise' },
+            offsetC: { type: 'number', minimum: -5, maximum: 5, default: 0, description: 'calibration offset from a reference blackbody' },
+          },
+        },
+        scanner: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['path'],
+          properties: {
+            path: { type: 'string', minLength: 1, description: 'serial device of the QR scanner module, e.g. /dev/ttyUSB0' },
+            baudRate: { enum: [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200], default: 9600 },
+            delimiter: { enum: ['CR', 'LF', 'CRLF'], default: 'CRLF' },
+          },
+        },
+        camera: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['xaddr'],
+          properties: {
+            xaddr: { type: 'string', pattern: '^https?://', description: 'ONVIF device service address' },
+            user: { type: 'string' },
+            password: { type: 'string' },
+            framesPerSecond: { type: 'number', exclusiveMinimum: 0, maximum: 30, default: 5 },
+            region: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['left', 'top', 'width', 'height'],
+              properties: {
+                left: { type: 'integer', minimum: 0 },
+                top: { type: 'integer', minimum: 0 },
+                width: { type: 'integer', minimum: 21 },
+                height: { type: 'integer', minimum: 21 },
+              },
+            },
+            maxWidth: { type: 'integer', minimum: 64 },
+            decoder: { enum: ['zxing-wasm', 'zxing-library'], default: 'zxing-wasm' },
+          },
+        },
+      },
+    },
     log: {
       type: 'object',
       additionalProperties: false,
@@ -106,5 +204,6 @@ export interface GateConfig {
   };
   journal: { path: string; sync: 'full' | 'normal' };
   mqtt: { url?: string; baseTopic: string };
+  hardware?: HardwareConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }

@@ -18,7 +18,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { CodeRead, LaneHardware, Signal, TemperatureReading } from '../../device/contracts.js';
+import type { CodeRead, HardwareFault, LaneHardware, Signal, TemperatureReading } from '../../device/contracts.js';
 import type { ColourStatusStore } from '../colour/status-store.js';
 import type { CredentialVerifier, VerificationResult } from '../credential/verifier.js';
 import type { DecisionEvent } from '../domain.js';
@@ -84,8 +84,10 @@ export interface DecisionRecord {
 }
 
 export interface LaneFault {
-  kind: 'journal' | 'thermometer' | 'driver';
+  kind: 'journal' | 'thermometer' | 'driver' | HardwareFault['device'];
   detail: string;
+  /** False when a device reports it has recovered. */
+  active?: boolean;
 }
 
 export interface LaneEvents {
@@ -142,12 +144,14 @@ export class Lane extends EventEmitter<LaneEvents> {
   }
 
   start(): void {
-    const { reader, passage, fireAlarm } = this.deps.hardware;
+    const { reader, passage, fireAlarm, exitButton, health } = this.deps.hardware;
     this.unsubscribers.push(
       reader.onRead((read) => void this.onCode(read)),
       passage.onPassage(() => this.onPassage()),
       fireAlarm.onChange((active) => this.onFireAlarm(active)),
     );
+    if (exitButton) this.unsubscribers.push(exitButton.onPress(() => this.onExitRequest()));
+    if (health) this.unsubscribers.push(health.onFault((fault) => this.onHardwareFault(fault)));
     // During a fire alarm the leaf must never be commanded locked, not even for an instant.
     if (fireAlarm.active) this.onFireAlarm(true);
     else {
@@ -376,6 +380,22 @@ export class Lane extends EventEmitter<LaneEvents> {
     this.emit('passage', { eventId: this.openEventId, confirmed: true });
     this.deps.hardware.gate.lock();
     this.enter('idle');
+  }
+
+  /** Someone inside presses the exit button: let them out when nobody is being checked. */
+  private onExitRequest(): void {
+    if (this.current !== 'idle') return;
+    this.log.info('exit button: leaf released for egress');
+    this.deps.hardware.gate.pulse(this.deps.timing.relayPulseMs);
+  }
+
+  /** A device failed or recovered; without the board or the relay nobody can be let through by the lane. */
+  private onHardwareFault(fault: HardwareFault): void {
+    this.emit('fault', { kind: fault.device, detail: fault.detail, active: fault.active });
+    if (!fault.active || !fault.blocking || this.current === 'emergency') return;
+    // The relay has put the leaf in its configured safe state; staff take over.
+    this.session++;
+    this.enter('staff');
   }
 
   private onFireAlarm(active: boolean): void {

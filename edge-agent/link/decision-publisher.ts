@@ -91,6 +91,7 @@ export class DecisionPublisher {
     if (client.connected) {
       await client.publishAsync(this.statusTopic, JSON.stringify({ state: 'offline' }), { qos: 1, retain: true }).catch(() => {});
     }
-    await client.endAsync();
+    // Not connected: end at once rather than wait for acks that cannot come (the journal keeps every event).
+    await client.endAsync(!client.connected);
   }
 }

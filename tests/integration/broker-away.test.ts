@@ -37,8 +37,10 @@ test('no broker at start: the lane decides at once, and the decisions arrive whe
     journal: { path: join(dir, 'journal.db') },
     mqtt: { url: `mqtt://127.0.0.1:${port}` },
   });
-  const { agent, hardware, world } = await createSimulatedLane(config, pino({ level: 'silent' }));
+  const simulated = await createSimulatedLane(config, pino({ level: 'silent' }));
+  const { agent, wire, world } = simulated;
   await agent.start();
+  await wire.scannerOpened();
   let broker: Awaited<ReturnType<typeof startEmbeddedBroker>> | null = null;
   try {
     assert.equal(agent.brokerConnected, false);
@@ -46,13 +48,17 @@ test('no broker at start: the lane decides at once, and the decisions arrive whe
 
     const decided: DecisionEvent[] = [];
     agent.lane.on('decision', ({ event }) => decided.push(event));
-    hardware.thermometer.next = { ok: true, celsius: 36.5 };
-    hardware.reader.present(world.platform.issue({ colour: 'green', maskedName: '张*三' }).code);
-    await pause(20);
-    assert.equal(hardware.gate.commands.filter((c) => c.command === 'pulse').length, 1, 'the gate opened with no broker');
-    hardware.passage.walkThrough();
-    hardware.reader.present(world.platform.issue({ colour: 'yellow', maskedName: '王*五' }).code);
-    await pause(20);
+    wire.setForehead({ ok: true, celsius: 36.5 });
+    const opened = new Promise<void>((resolve) => agent.lane.once('decision', () => resolve()));
+    wire.presentCode(world.platform.issue({ colour: 'green', maskedName: '张*三' }).code, 'scanner');
+    await opened;
+    assert.equal(wire.leafReleased, true, 'the gate opened with no broker');
+    await wire.walkThrough();
+    // The beam's debounce passes before the lane sees the passage and is free for the next person.
+    while (agent.lane.state !== 'idle') await pause(10);
+    const refused = new Promise<void>((resolve) => agent.lane.once('decision', () => resolve()));
+    wire.presentCode(world.platform.issue({ colour: 'yellow', maskedName: '王*五' }).code, 'scanner');
+    await refused;
     assert.deepEqual(decided.map((e) => e.verdict), ['pass', 'deny']);
     assert.equal(agent.journal.count(), 2);
 
@@ -68,7 +74,7 @@ test('no broker at start: the lane decides at once, and the decisions arrive whe
     assert.deepEqual([...received].sort(), decided.map((e) => e.id).sort());
     assert.equal(agent.brokerConnected, true);
   } finally {
-    await agent.stop();
+    await simulated.close();
     await broker?.close();
     rmSync(dir, { recursive: true, force: true });
   }

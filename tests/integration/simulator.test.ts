@@ -1,5 +1,5 @@
 /**
- * End to end: the real edge agent on virtual hardware, reporting to the
+ * End to end: the real edge agent on the real drivers over wire-level virtual hardware, reporting to the
  * embedded aedes broker, with the scripted crowd walked through it; then the
  * simulator's own entry point (what `npm start` runs) as a child process.
  */
@@ -60,15 +60,17 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
     else received.push({ topic, event: JSON.parse(raw) as DecisionEvent, raw });
   });
 
-  const { agent, hardware, world } = await createSimulatedLane(config, logger);
+  const simulated = await createSimulatedLane(config, logger);
+  const { agent, hardware, wire, world } = simulated;
   await agent.start();
+  await wire.scannerOpened();
 
   try {
     const crowd = scriptedCrowd(world);
     assert.equal(crowd.length, crowdSize);
     const outcomes: Outcome[] = [];
     for (const person of crowd) {
-      outcomes.push(await walkThrough(agent.lane, hardware, person, { staffDelayMs: 20, walkDelayMs: 20 }));
+      outcomes.push(await walkThrough(agent.lane, wire, person, { staffDelayMs: 20, walkDelayMs: 20 }));
     }
 
     for (const outcome of outcomes) {
@@ -79,6 +81,7 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
     }
     assert.equal(agent.lane.state, 'idle');
     assert.equal(hardware.gate.state, 'locked');
+    assert.equal(wire.leafReleased, false, 'the relay pin is back at locked');
 
     const made = outcomes.flatMap((o) => o.decisions.map((d) => d.event));
     // Every person but the fire alarm is decided; the one without a code twice (refused, then
@@ -128,7 +131,7 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
       assert.ok(['offline-code', 'pushed-status', 'online-lookup', 'staff'].includes(event.decidedBy));
     }
   } finally {
-    await agent.stop();
+    await simulated.close();
     await centre.endAsync();
     await broker.close();
   }
