@@ -18,7 +18,7 @@
  * frame without a code, so it is no default (`npm run bench -- decode`,
  * docs/benchmarks.md).
  */
-import sharp from 'sharp';
+import sharp from '../sharp-settings.js';
 import { greyPlane, type GreyPlane, type QrBackendName, type QrDecoder } from './decoder.js';
 import { zxingLibraryDecoder } from './zxing-library-backend.js';
 import { zxingWasmDecoder } from './zxing-wasm-backend.js';

@@ -2,6 +2,7 @@
  * gate-agent: the edge agent's command line.
  *   verify  check one code text and print the result as JSON
  *   decode  print the QR code texts found in an image
+ *   run     the agent on a real gate, from a config file
  * Exit codes: 0 success, 1 a negative answer (invalid code, no QR found), 2 usage error.
  */
 import { readFileSync } from 'node:fs';
@@ -79,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const program = new Command()
     .name('gate-agent')
-    .description('Health-code gate edge agent: verify codes and read QR images.')
+    .description('Health-code gate edge agent: run a gate, verify codes, read QR images.')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
@@ -101,6 +102,25 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'print one JSON array of the exact texts instead (texts may hold newlines)')
     .action(async (file: string, options: { json?: boolean }) => {
       exitCode = await runDecode(file, options);
+    });
+
+  program
+    .command('run')
+    .description('Run the agent on a real gate: open the hardware the config describes, decide, report; until SIGINT/SIGTERM')
+    .requiredOption('-c, --config <file>', 'agent config, YAML or JSON (see docs/gate-config.example.yaml)')
+    .action(async (options: { config: string }) => {
+      const { runGate } = await import('./run-gate.js');
+      const { ConfigError } = await import('../config/load.js');
+      const { BoardError } = await import('../../device/board/board.js');
+      try {
+        exitCode = await runGate(options.config);
+      } catch (error) {
+        if (error instanceof ConfigError) throw new UsageError(error.message);
+        if (!(error instanceof BoardError)) throw error;
+        // The wiring is described but the board does not answer: say so plainly.
+        process.stderr.write(`gate-agent: board: ${error.message}\n`);
+        exitCode = 1;
+      }
     });
 
   try {

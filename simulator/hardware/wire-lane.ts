@@ -35,16 +35,17 @@ export class WireLane {
     readonly io: VirtualIO,
     readonly mlx: EmulatedMlx90614,
     readonly scanner: VirtualScanner,
-    readonly camera: OnvifCameraEmulator,
+    /** Absent when the lane has no camera fitted. */
+    readonly camera: OnvifCameraEmulator | null,
   ) {}
 
-  static async start(): Promise<WireLane> {
+  static async start(options: { camera?: boolean } = {}): Promise<WireLane> {
     const io = new VirtualIO();
     const mlx = new EmulatedMlx90614();
     io.attachI2c(mlx.address, mlx);
     const scanner = new VirtualScanner({ path: SCANNER_PATH });
-    const camera = await OnvifCameraEmulator.start({ user: CAMERA_USER, pass: CAMERA_PASSWORD });
-    camera.show(null);
+    const camera = options.camera === false ? null : await OnvifCameraEmulator.start({ user: CAMERA_USER, pass: CAMERA_PASSWORD });
+    camera?.show(null);
     return new WireLane(io, mlx, scanner, camera);
   }
 
@@ -59,7 +60,9 @@ export class WireLane {
       lights: { green: SIM_PINS.green, red: SIM_PINS.red, buzzer: SIM_PINS.buzzer },
       thermometer: { address: this.mlx.address, stableSamples: 4, freq: 25 },
       scanner: { path: SCANNER_PATH, baudRate: 9600, delimiter: 'CRLF' },
-      camera: { xaddr: this.camera.xaddr, user: CAMERA_USER, password: CAMERA_PASSWORD, framesPerSecond: 5, decoder: 'zxing-wasm' },
+      ...(this.camera
+        ? { camera: { xaddr: this.camera.xaddr, user: CAMERA_USER, password: CAMERA_PASSWORD, framesPerSecond: 5, decoder: 'zxing-wasm' as const } }
+        : {}),
     };
   }
 
@@ -79,13 +82,13 @@ export class WireLane {
 
   /** A person holds a code up; `way` picks the scanner window or the camera. */
   presentCode(text: string, way: CodeWay): void {
-    if (way === 'scanner') this.scanner.scan(text);
-    else this.camera.show(text);
+    if (way === 'camera' && this.camera) this.camera.show(text);
+    else this.scanner.scan(text);
   }
 
   /** The phone is taken away from the camera. */
   withdrawCode(): void {
-    this.camera.show(null);
+    this.camera?.show(null);
   }
 
   /** What the forehead sensor will see: a temperature, or a sensor fault. */
@@ -115,6 +118,6 @@ export class WireLane {
   }
 
   async close(): Promise<void> {
-    await this.camera.close();
+    await this.camera?.close();
   }
 }

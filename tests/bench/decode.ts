@@ -20,6 +20,7 @@ import {
   type QrBackendChoice,
 } from '../../device/qr/image-decoder.js';
 import { SHARED_DATA } from '../support/shared-data.js';
+import { readFrame } from '../../device/camera/frame-pipeline.js';
 import { FRAME, makeFrames } from './decode-frames.js';
 import { median, percentile, round } from './stats.js';
 
@@ -29,7 +30,7 @@ export interface DecodeBenchOptions {
   progress: (message: string) => void;
 }
 
-type Variant = QrBackendChoice | 'pipeline';
+type Variant = QrBackendChoice | 'pipeline' | 'camera';
 const VARIANTS: Variant[] = ['zxing-library', 'zxing-wasm', 'auto', 'pipeline'];
 const IMAGE = /\.(png|jpe?g|webp)$/i;
 const GOALS = { exact: 122, ofImages: 137, falseReads: 0, frameMedianMs: 15 };
@@ -40,13 +41,15 @@ async function run(variant: Variant, image: string | Buffer): Promise<{ texts: s
   const texts =
     variant === 'pipeline'
       ? await decodeQrImage(image)
-      : await decodeQrPlane(await loadGreyPlane(image), { backend: variant });
+      : variant === 'camera'
+        ? await readFrame(image as Buffer)
+        : await decodeQrPlane(await loadGreyPlane(image), { backend: variant });
   return { texts, ms: performance.now() - start };
 }
 
 /** The pipeline's time includes loading the file; a backend's is the decode of the plane alone. */
 async function decodeSample(variant: Variant, file: string): Promise<{ texts: string[]; ms: number }> {
-  if (variant === 'pipeline') return run(variant, file);
+  if (variant === 'pipeline' || variant === 'camera') return run(variant, file);
   const plane = await loadGreyPlane(file);
   const start = performance.now();
   const texts = await decodeQrPlane(plane, { backend: variant });
@@ -133,7 +136,8 @@ async function benchFrames(decodes: number, progress: (m: string) => void) {
   const rounds = Math.max(1, Math.round(decodes / frames.length));
   progress(`frames: ${frames.length} of ${FRAME.width}x${FRAME.height}, ${rounds} rounds over them per variant`);
   const blocks: Record<string, Variant | 'jpeg-decode-only'> = Object.fromEntries(
-    ['jpeg-decode-only', ...VARIANTS].map((v) => [v, v as Variant | 'jpeg-decode-only']),
+    // 'camera': the camera's own frame pipeline (device/camera/frame-pipeline.ts), what the goal is about.
+    ['jpeg-decode-only', ...VARIANTS, 'camera'].map((v) => [v, v as Variant | 'jpeg-decode-only']),
   );
   const stats = Object.fromEntries(
     Object.keys(blocks).map((v) => [v, { all: [] as number[], code: [] as number[], none: [] as number[], read: 0, falseReads: 0 }]),
@@ -188,7 +192,8 @@ export async function benchDecode(options: DecodeBenchOptions): Promise<Record<s
   }
   const frames = await benchFrames(options.decodes, options.progress);
   const pipelineSamples = 'variants' in samples ? (samples.variants.pipeline as { exact: number; falseReads: number }) : null;
-  const pipelineFrames = frames.variants.pipeline as { ms: { median: number } };
+  // The frame-time goal is the camera's: its own pipeline is what runs on every frame.
+  const pipelineFrames = frames.variants.camera as { ms: { median: number } };
   return {
     benchmark: 'decode',
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },

@@ -3,6 +3,7 @@
  * result as JSON on stdout; progress goes to stderr.
  */
 import { Command } from 'commander';
+import { benchCameraMemory } from './camera-memory.js';
 import { benchDecode } from './decode.js';
 import { benchVerify } from './verify.js';
 
@@ -10,6 +11,8 @@ const BENCHMARKS: Record<string, (quick: boolean, progress: (m: string) => void)
   verify: (quick, progress) =>
     benchVerify({ rounds: quick ? 3 : 7, roundMs: quick ? 300 : 1500, decisions: quick ? 300 : 3000, progress }),
   decode: (quick, progress) => benchDecode({ decodes: quick ? 40 : 200, progress }),
+  'camera-memory': (quick, progress) =>
+    benchCameraMemory({ durationMs: quick ? 60_000 : 600_000, sampleMs: quick ? 5_000 : 15_000, framesPerSecond: 10, progress }),
 };
 
 const program = new Command()

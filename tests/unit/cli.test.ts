@@ -273,3 +273,33 @@ describe('gate-agent decode', () => {
   });
 
 });
+
+// ---------------------------------------------------------------------------
+// run: the agent on a real gate
+
+test('run: a config without a hardware section is a usage error naming what is missing', () => {
+  const file = path.join(dir, 'no-hardware.yaml');
+  fs.writeFileSync(file, 'site: mall\nlane: lane-1\n');
+  const r = run(['run', '--config', file]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /no "hardware" section/);
+});
+
+test('run: a wrong config key is a usage error naming the key', () => {
+  const file = path.join(dir, 'bad-key.yaml');
+  fs.writeFileSync(file, 'site: mall\nlane: lane-1\nhardware:\n  relay: {pin: 7, kind: NO}\n  passageBeam: {pin: 2}\n  fireAlarm: {pin: 3}\n');
+  const r = run(['run', '--config', file]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /unknown key "hardware\.relay\.kind"; allowed here: pin, type, failSafe/);
+});
+
+test('run: a board that is not there fails plainly with exit 1', () => {
+  const file = path.join(dir, 'no-board.yaml');
+  fs.writeFileSync(
+    file,
+    `site: mall\nlane: lane-1\njournal: {path: ${JSON.stringify(path.join(dir, 'run-journal.db'))}}\nhardware:\n  board: {port: /dev/ttyNO-SUCH-BOARD, readyTimeoutMs: 2000}\n  relay: {pin: 7}\n  passageBeam: {pin: 2}\n  fireAlarm: {pin: 3}\n  scanner: {path: /dev/ttyNO-SUCH-SCANNER}\n`,
+  );
+  const r = run(['run', '--config', file]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /gate-agent: board: .*ttyNO-SUCH-BOARD/);
+});

@@ -1,0 +1,110 @@
+/**
+ * The agent on the real drivers over wire-level virtual hardware: what
+ * happens to the lane when devices fail under it. Each fault is reported
+ * (the agent publishes it), and a fault that leaves the lane unable to
+ * work puts it in staff mode with the leaf in its safe state.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { checkConfig } from '../../edge-agent/config/load.js';
+import type { LaneFault } from '../../edge-agent/lane/lane.js';
+import { SIM_PINS } from '../../simulator/hardware/wire-lane.js';
+import { createSimulatedLane, type SimulatedLane } from '../../simulator/simulated-lane.js';
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await pause(10);
+  }
+}
+
+async function withLane(body: (lane: SimulatedLane, faults: LaneFault[]) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'gate-wire-'));
+  const config = checkConfig({
+    site: 'wire',
+    lane: 'lane-1',
+    timing: { relayPulseMs: 300, passageTimeoutMs: 1000, denyDisplayMs: 0 },
+    journal: { path: join(dir, 'journal.db') },
+  });
+  const simulated = await createSimulatedLane(config, pino({ level: 'silent' }));
+  const faults: LaneFault[] = [];
+  simulated.agent.lane.on('fault', (fault) => faults.push(fault));
+  await simulated.agent.start();
+  await simulated.wire.scannerOpened();
+  try {
+    await body(simulated, faults);
+  } finally {
+    await simulated.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('board lost: the leaf goes to its safe state (open), the lane to staff mode, and the fault is reported', { timeout: 20_000 }, async () => {
+  await withLane(async ({ agent, wire }, faults) => {
+    assert.equal(agent.lane.state, 'idle');
+    assert.equal(wire.leafReleased, false);
+    wire.io.disconnect('close');
+    await until('staff mode', () => agent.lane.state === 'staff');
+    assert.ok(faults.some((f) => f.kind === 'board' && f.active !== false), JSON.stringify(faults));
+    // failSafe 'open': the last command that reached the relay pin released the leaf.
+    const relayWrites = wire.io.writesTo(SIM_PINS.relay);
+    assert.equal(relayWrites.at(-1)?.value, 1, 'the relay was released for egress');
+    // No code read can open it on its own any more.
+    wire.presentCode('GZHC1:anything', 'scanner');
+    await pause(100);
+    assert.equal(agent.lane.state, 'staff');
+  });
+});
+
+test('scanner unplugged and plugged back: reported, and codes are read again', { timeout: 20_000 }, async () => {
+  await withLane(async ({ agent, wire, world }, faults) => {
+    wire.scanner.unplug();
+    await until('scanner fault', () => faults.some((f) => f.kind === 'scanner' && f.active === true));
+    assert.equal(agent.lane.state, 'idle', 'a lost scanner does not stop the lane: the camera still reads');
+    wire.scanner.plugIn();
+    await until('scanner back', () => faults.some((f) => f.kind === 'scanner' && f.active === false) && wire.scanner.connected, 10_000);
+    wire.setForehead({ ok: true, celsius: 36.4 });
+    const decided = new Promise<string>((resolve) => agent.lane.once('decision', ({ decision }) => resolve(decision.reason)));
+    wire.presentCode(world.platform.issue({ colour: 'green', maskedName: '张*三' }).code, 'scanner');
+    assert.equal(await decided, 'green-normal');
+  });
+});
+
+test('thermometer reads through the real MLX90614 driver: a fever is refused, a checksum fault goes to staff', { timeout: 20_000 }, async () => {
+  await withLane(async ({ agent, wire, world }) => {
+    wire.setForehead({ ok: true, celsius: 38.4 });
+    let decided = new Promise<{ reason: string; t: number | null }>((resolve) =>
+      agent.lane.once('decision', ({ decision, event }) => resolve({ reason: decision.reason, t: event.temperatureC })),
+    );
+    wire.presentCode(world.platform.issue({ colour: 'green', maskedName: '李*四' }).code, 'scanner');
+    const fever = await decided;
+    assert.equal(fever.reason, 'fever');
+    assert.ok(fever.t !== null && Math.abs(fever.t - 38.4) < 0.3, `measured ${fever.t}`);
+    await until('idle', () => agent.lane.state === 'idle');
+
+    wire.setForehead({ ok: false, fault: 'checksum', detail: '' });
+    decided = new Promise((resolve) => agent.lane.once('decision', ({ decision, event }) => resolve({ reason: decision.reason, t: event.temperatureC })));
+    wire.presentCode(world.platform.issue({ colour: 'green', maskedName: '陈*三' }).code, 'scanner');
+    assert.equal((await decided).reason, 'sensor-fault');
+    assert.equal(agent.lane.state, 'staff');
+    assert.equal(wire.leafReleased, false, 'never an automatic pass');
+  });
+});
+
+test('exit button releases the leaf for egress when nobody is being checked', { timeout: 20_000 }, async () => {
+  await withLane(async ({ agent, wire }) => {
+    wire.io.setInput(SIM_PINS.exitButton, 1);
+    await until('leaf released', () => wire.leafReleased);
+    wire.io.setInput(SIM_PINS.exitButton, 0);
+    await until('leaf locked again', () => !wire.leafReleased, 3000);
+    assert.equal(agent.lane.state, 'idle');
+    assert.equal(agent.journal.count(), 0, 'egress is not a health-code decision');
+  });
+});
