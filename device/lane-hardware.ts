@@ -78,12 +78,14 @@ export async function openLaneHardware(config: HardwareConfig, logger: Logger, i
     return made;
   };
   const passage = new BeamPassageSensor(input(config.passageBeam));
-  const fireAlarm = new FireAlarmRelease(input(config.fireAlarm));
+  // An alarm opens the lane at its first edge; only its end is debounced.
+  const fireAlarm = new FireAlarmRelease(input({ ...config.fireAlarm, immediateActive: true }));
   const exitButton = config.exitButton ? new ExitButton(input(config.exitButton)) : undefined;
   const thermometer = new Mlx90614Thermometer(board, config.thermometer);
   const annunciator = new SignalLights(board, config.lights ?? {});
 
   const readers: CodeReader[] = [];
+  const cameras: OnvifCamera[] = [];
   if (config.scanner) {
     const scanner = new SerialScanner({ ...config.scanner, logger, ...(injection.serialBinding ? { binding: injection.serialBinding } : {}) });
     scanner.onStatus((status) =>
@@ -94,6 +96,7 @@ export async function openLaneHardware(config: HardwareConfig, logger: Logger, i
   if (config.camera) {
     const { xaddr, user, password, framesPerSecond, region, maxWidth, decoder } = config.camera;
     const camera = new OnvifCamera({ xaddr, ...(user ? { user } : {}), ...(password ? { pass: password } : {}) });
+    cameras.push(camera);
     const reader = new CameraCodeReader({
       camera,
       framesPerSecond,
@@ -125,6 +128,7 @@ export async function openLaneHardware(config: HardwareConfig, logger: Logger, i
     health: { onFault: (listener) => (faults.on('fault', listener), () => faults.off('fault', listener)) },
     close: async () => {
       await reader.stop();
+      for (const camera of cameras) camera.close();
       thermometer.close();
       for (const each of inputs) each.close();
       gate.close();

@@ -25,12 +25,19 @@ export interface DebouncedInputOptions {
   invert?: boolean;
   /** Enable the board's pull-up on the pin (Firmata: a HIGH write on an input pin). Default false. */
   pullUp?: boolean;
+  /**
+   * Report the active level at its first edge and debounce only the return
+   * to inactive: for the fire alarm, where a chattering contact must still
+   * open the lane at once. Default false.
+   */
+  immediateActive?: boolean;
 }
 
 /** One digital input whose `active` level is debounced. */
 export class DebouncedInput {
   private readonly button: J5Button;
   private readonly debounceMs: number;
+  private readonly immediateActive: boolean;
   private stable = false;
   private pending: NodeJS.Timeout | null = null;
   private readonly events = new EventEmitter<{ change: [active: boolean] }>();
@@ -38,6 +45,7 @@ export class DebouncedInput {
 
   constructor(board: GateBoard, options: DebouncedInputOptions) {
     this.debounceMs = options.debounceMs ?? 20;
+    this.immediateActive = options.immediateActive ?? false;
     const pullUp = options.pullUp ?? false;
     this.button = new five.Button({
       board: board.j5,
@@ -71,6 +79,12 @@ export class DebouncedInput {
     const level = this.button.isDown;
     if (level === this.stable) {
       this.cancel(); // a bounce back to the stable level: forget it
+      return;
+    }
+    if (level && this.immediateActive) {
+      this.cancel();
+      this.stable = true;
+      this.events.emit('change', true);
       return;
     }
     if (this.pending) return; // already timing this new level

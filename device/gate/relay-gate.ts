@@ -125,7 +125,8 @@ export class RelayGate implements GateActuator {
     } catch {
       // the link is gone: the wiring decides (see the top of this file)
     }
-    this.current = open ? 'held-open' : 'locked';
+    // The command may never have reached the relay: report what the wiring does once the board stops driving it.
+    this.current = this.type === 'NC' ? 'held-open' : 'locked';
     const wiring = this.type === 'NC' ? 'NC wiring releases the leaf without power' : 'NO wiring locks the leaf without power';
     this.faults.emit(
       'fault',

@@ -136,6 +136,12 @@ export interface Mlx90614Options {
   toleranceC?: number;
   /** A forehead outside this range is implausible. Default [20, 45] °C. */
   plausibleC?: readonly [number, number];
+  /**
+   * A stable reading below this is no forehead (a wall, an empty view, a
+   * person not yet close): the measurement keeps waiting for one until its
+   * deadline. Default 30 °C (forehead skin reads about 33–37 °C).
+   */
+  minForeheadC?: number;
   /** This many PEC errors in a row is a 'checksum' fault (fewer are counted and skipped). Default 3. */
   checksumFaultAfter?: number;
   /** The same object word this many times in a row is 'stuck'. Default 50 (≈1 s at Firmata's 19 ms). */
@@ -177,6 +183,7 @@ export class Mlx90614Thermometer implements Thermometer {
       stableSamples: options.stableSamples ?? 5,
       toleranceC: options.toleranceC ?? 0.3,
       plausibleC: options.plausibleC ?? [20, 45],
+      minForeheadC: options.minForeheadC ?? 30,
       checksumFaultAfter: options.checksumFaultAfter ?? 3,
       stuckSamples: options.stuckSamples ?? 50,
       stuckMs: options.stuckMs ?? 1000,
@@ -208,6 +215,7 @@ export class Mlx90614Thermometer implements Thermometer {
       const window: Array<{ word: number; celsius: number }> = [];
       let seen = 0;
       let spread = NaN;
+      let noForehead: number | null = null;
       const finish: Finish = (reading) => {
         clearTimeout(timer);
         this.samples.off('sample', onSample);
@@ -224,11 +232,20 @@ export class Mlx90614Thermometer implements Thermometer {
         // A window of one repeated word proves nothing (a stuck sensor looks perfectly stable).
         if (spread > this.o.toleranceC || new Set(window.map((entry) => entry.word)).size < 2) return;
         const result = this.result(values);
+        if (result?.ok && result.celsius < this.o.minForeheadC) {
+          // Nobody (yet) in front of the sensor: start a new window and keep waiting.
+          noForehead = result.celsius;
+          window.length = 0;
+          return;
+        }
         if (result) finish(result);
       };
       const timer = setTimeout(() => {
         const waited = Math.round(performance.now() - started);
         if (seen === 0) finish(fault('silent', `no answer from the MLX90614 at ${hex(this.address)} within ${waited} ms`));
+        else if (noForehead !== null) {
+          finish(fault('out-of-range', `no forehead in view within ${waited} ms: a stable ${noForehead.toFixed(2)} °C is below ${this.o.minForeheadC} °C`));
+        }
         else if (this.o.emissivity !== undefined && this.device === null) finish(fault('silent', `emissivity EEPROM (command ${hex(EEPROM_EMISSIVITY)}) never read correctly within ${waited} ms`));
         else finish(fault('silent', `no stable reading within ${waited} ms (${seen} replies, last spread ${Number.isNaN(spread) ? 'n/a' : spread.toFixed(2)} °C, tolerance ${this.o.toleranceC} °C)`));
       }, deadlineMs);

@@ -141,6 +141,7 @@ export const configSchema = {
             address: { type: 'integer', minimum: 1, maximum: 127, default: 90, description: 'SMBus address (0x5A = 90)' },
             emissivity: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'of skin, about 0.98; compensated when the sensor is set otherwise' },
             offsetC: { type: 'number', minimum: -5, maximum: 5, default: 0, description: 'calibration offset from a reference blackbody' },
+            minForeheadC: { type: 'number', minimum: 20, maximum: 36, default: 30, description: 'a stable reading below this is no forehead: the sensor keeps waiting for one' },
           },
         },
         scanner: {

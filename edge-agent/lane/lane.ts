@@ -130,6 +130,8 @@ export class Lane extends EventEmitter<LaneEvents> {
   /** The person whose temperature could not be taken, while in staff mode. */
   private awaitingTemperature: { input: CredentialInput; credential: VerificationResult | null } | null = null;
   private readonly unsubscribers: Array<() => void> = [];
+  /** Devices whose loss keeps the lane in staff mode until they report back. */
+  private readonly blockingFaults = new Set<HardwareFault['device']>();
   private readonly timers: Timers;
   private readonly log: Logger;
 
@@ -164,6 +166,8 @@ export class Lane extends EventEmitter<LaneEvents> {
     for (const unsubscribe of this.unsubscribers.splice(0)) unsubscribe();
     this.clearTimer();
     this.session++;
+    // A lane taken out of service mid-pulse must not stay released; during a fire alarm it stays open.
+    if (this.current !== 'emergency') this.deps.hardware.gate.lock();
   }
 
   /** The person has no code and presses for help (or staff marks it). */
@@ -195,9 +199,13 @@ export class Lane extends EventEmitter<LaneEvents> {
     return true;
   }
 
-  /** Staff leave staff mode (thermometer repaired or checked). */
+  /** Staff leave staff mode (thermometer repaired or checked); not while the board or relay is still gone. */
   staffResume(): boolean {
     if (this.current !== 'staff') return false;
+    if (this.blockingFaults.size > 0) {
+      this.log.warn({ devices: [...this.blockingFaults] }, 'staff mode kept: a device the lane needs is still out');
+      return false;
+    }
     this.log.info('staff mode ended by staff');
     this.enter('idle');
     return true;
@@ -382,9 +390,9 @@ export class Lane extends EventEmitter<LaneEvents> {
     this.enter('idle');
   }
 
-  /** Someone inside presses the exit button: let them out when nobody is being checked. */
+  /** Someone inside presses the exit button: let them out, unless a red-code person is being held here. */
   private onExitRequest(): void {
-    if (this.current !== 'idle') return;
+    if (this.current === 'held' || this.current === 'emergency') return;
     this.log.info('exit button: leaf released for egress');
     this.deps.hardware.gate.pulse(this.deps.timing.relayPulseMs);
   }
@@ -392,6 +400,10 @@ export class Lane extends EventEmitter<LaneEvents> {
   /** A device failed or recovered; without the board or the relay nobody can be let through by the lane. */
   private onHardwareFault(fault: HardwareFault): void {
     this.emit('fault', { kind: fault.device, detail: fault.detail, active: fault.active });
+    if (fault.blocking) {
+      if (fault.active) this.blockingFaults.add(fault.device);
+      else this.blockingFaults.delete(fault.device);
+    }
     if (!fault.active || !fault.blocking || this.current === 'emergency') return;
     // The relay has put the leaf in its configured safe state; staff take over.
     this.session++;

@@ -56,6 +56,9 @@ interface ContinuousRead {
   callback: ReadCallback;
 }
 
+/** How many pin and I2C writes are kept for tests to read (the oldest are dropped). */
+const RECORDED_WRITES = 10_000;
+
 const MODES = { INPUT: 0x00, OUTPUT: 0x01, ANALOG: 0x02, PWM: 0x03, SERVO: 0x04, I2C: 0x06, PULLUP: 0x0b } as const;
 
 export class VirtualIO extends EventEmitter {
@@ -122,7 +125,7 @@ export class VirtualIO extends EventEmitter {
   digitalWrite(pin: number | string, value: number): this {
     const index = this.normalize(pin);
     const target = this.pin(index);
-    this.writes.push({ pin: index, value: value ? 1 : 0, at: performance.now(), delivered: this.connected });
+    this.record(this.writes, { pin: index, value: value ? 1 : 0, at: performance.now(), delivered: this.connected });
     if (!this.connected) return this;
     if (target.mode === MODES.INPUT || target.mode === MODES.PULLUP) {
       const before = this.level(index);
@@ -153,7 +156,7 @@ export class VirtualIO extends EventEmitter {
 
   analogWrite(pin: number | string, value: number): this {
     const index = this.normalize(pin);
-    this.writes.push({ pin: index, value, at: performance.now(), delivered: this.connected });
+    this.record(this.writes, { pin: index, value, at: performance.now(), delivered: this.connected });
     if (this.connected) this.pin(index).value = value;
     return this;
   }
@@ -185,7 +188,7 @@ export class VirtualIO extends EventEmitter {
   /** i2cWrite(address, bytes) or i2cWrite(address, register, bytes | byte). */
   i2cWrite(address: number, registerOrBytes: number | number[], bytes?: number | number[]): this {
     const data = Array.isArray(registerOrBytes) ? registerOrBytes : [registerOrBytes, ...(bytes === undefined ? [] : Array.isArray(bytes) ? bytes : [bytes])];
-    this.i2cWrites.push({ address, bytes: data, at: performance.now() });
+    this.record(this.i2cWrites, { address, bytes: data, at: performance.now() });
     if (this.connected) this.devices.get(address)?.write?.(data);
     return this;
   }
@@ -238,6 +241,12 @@ export class VirtualIO extends EventEmitter {
     const target = this.pin(pin);
     if (target.mode === MODES.OUTPUT) return target.value;
     return target.driven ?? (target.pullUp ? 1 : 0);
+  }
+
+  /** Keep the latest RECORDED_WRITES of a log: the simulator runs for days under `npm start --rounds`. */
+  private record<T>(log: T[], entry: T): void {
+    log.push(entry);
+    if (log.length > RECORDED_WRITES) log.splice(0, log.length - RECORDED_WRITES);
   }
 
   /** Recorded writes to one pin. */

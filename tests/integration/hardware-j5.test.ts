@@ -101,7 +101,7 @@ test('relay: NC wiring inverts the pin level of every state; holdOpen and lock',
   board.close();
 });
 
-test('relay: board lost → the configured safe state, and it is said', async () => {
+test('relay: board lost → the safe state is commanded, the state reported is what the wiring does unpowered, and it is said', async () => {
   const { io, board } = await rig();
   const open = new RelayGate(board, { pin: 7 }); // default failSafe 'open'
   const locked = new RelayGate(board, { pin: 8, type: 'NC', failSafe: 'locked' });
@@ -112,8 +112,9 @@ test('relay: board lost → the configured safe state, and it is said', async ()
   locked.holdOpen();
   io.disconnect();
   await pause(5);
-  assert.equal(open.state, 'held-open');
-  assert.equal(locked.state, 'locked');
+  // The commands cannot arrive once the link is gone: an NO relay drops out (locked), an NC one releases.
+  assert.equal(open.state, 'locked');
+  assert.equal(locked.state, 'held-open');
   assert.match(messages[0] ?? '', /^open: gate board lost \(close\).*safe state 'open'/);
   assert.match(messages[1] ?? '', /^locked: gate board lost.*safe state 'locked'.*NC wiring releases/);
   // The commands were attempted (they could not be delivered: the link is gone).
@@ -122,7 +123,7 @@ test('relay: board lost → the configured safe state, and it is said', async ()
   assert.deepEqual([lastOpen?.value, lastOpen?.delivered], [1, false]);
   assert.deepEqual([lastLocked?.value, lastLocked?.delivered], [1, false]);
   open.lock();
-  assert.equal(open.state, 'held-open', 'the safe state stays');
+  assert.equal(open.state, 'locked', 'the reported state stays');
   assert.match(messages.at(-1) ?? '', /'lock' ignored: board lost/);
   open.close();
   locked.close();

@@ -46,16 +46,20 @@ async function withLane(body: (lane: SimulatedLane, faults: LaneFault[]) => Prom
   }
 }
 
-test('board lost: the leaf goes to its safe state (open), the lane to staff mode, and the fault is reported', { timeout: 20_000 }, async () => {
-  await withLane(async ({ agent, wire }, faults) => {
+test('board lost: the lane goes to staff mode, the relay reports what its wiring does, and the faults are reported', { timeout: 20_000 }, async () => {
+  await withLane(async ({ agent, wire, hardware }, faults) => {
     assert.equal(agent.lane.state, 'idle');
     assert.equal(wire.leafReleased, false);
     wire.io.disconnect('close');
     await until('staff mode', () => agent.lane.state === 'staff');
     assert.ok(faults.some((f) => f.kind === 'board' && f.active !== false), JSON.stringify(faults));
-    // failSafe 'open': the last command that reached the relay pin released the leaf.
-    const relayWrites = wire.io.writesTo(SIM_PINS.relay);
-    assert.equal(relayWrites.at(-1)?.value, 1, 'the relay was released for egress');
+    // failSafe 'open' was commanded, but a lost board delivers nothing: with NO wiring the
+    // relay drops out and the leaf locks, and the driver says so (docs/wiring.md: wire NC for egress).
+    const last = wire.io.writesTo(SIM_PINS.relay).at(-1);
+    assert.deepEqual([last?.value, last?.delivered], [1, false]);
+    assert.equal(hardware.gate.state, 'locked');
+    assert.ok(faults.some((f) => f.kind === 'relay' && /NO wiring locks the leaf/.test(f.detail)), JSON.stringify(faults));
+    assert.equal(agent.lane.staffResume(), false, 'no resuming while the board is gone');
     // No code read can open it on its own any more.
     wire.presentCode('GZHC1:anything', 'scanner');
     await pause(100);
@@ -107,4 +111,33 @@ test('exit button releases the leaf for egress when nobody is being checked', { 
     assert.equal(agent.lane.state, 'idle');
     assert.equal(agent.journal.count(), 0, 'egress is not a health-code decision');
   });
+});
+
+test('an empty view is no forehead: the measurement waits for one, then gives up as a fault, never a pass', { timeout: 20_000 }, async () => {
+  await withLane(async ({ agent, wire, world }) => {
+    wire.setForehead({ ok: true, celsius: 24 }); // the wall behind the gate
+    const decided = new Promise<string>((resolve) => agent.lane.once('decision', ({ decision }) => resolve(decision.reason)));
+    wire.presentCode(world.platform.issue({ colour: 'green', maskedName: '张*三' }).code, 'scanner');
+    assert.equal(await decided, 'sensor-fault');
+    assert.equal(wire.leafReleased, false);
+  });
+});
+
+test('stopping the agent mid-pulse locks the leaf', { timeout: 20_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gate-wire-stop-'));
+  const config = checkConfig({ site: 'wire', lane: 'stop', timing: { relayPulseMs: 5000 }, journal: { path: join(dir, 'journal.db') } });
+  const simulated = await createSimulatedLane(config, pino({ level: 'silent' }));
+  try {
+    await simulated.agent.start();
+    await simulated.wire.scannerOpened();
+    simulated.wire.setForehead({ ok: true, celsius: 36.5 });
+    simulated.wire.presentCode(simulated.world.platform.issue({ colour: 'green', maskedName: '张*三' }).code, 'scanner');
+    await until('leaf released', () => simulated.wire.leafReleased);
+    await simulated.agent.stop();
+    assert.equal(simulated.wire.leafReleased, false);
+  } finally {
+    await simulated.hardware.close();
+    await simulated.wire.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
