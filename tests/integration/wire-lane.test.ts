@@ -141,3 +141,29 @@ test('stopping the agent mid-pulse locks the leaf', { timeout: 20_000 }, async (
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('gate-agent run: a lost board stops the agent with exit code 3 so the service restarts it', { timeout: 20_000 }, async () => {
+  const { runGate } = await import('../../edge-agent/cli/run-gate.js');
+  const { WireLane } = await import('../../simulator/hardware/wire-lane.js');
+  const { writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'gate-run-'));
+  const wire = await WireLane.start({ camera: false });
+  try {
+    const hardware = wire.hardwareConfig();
+    const { ReferencePlatform } = await import('../../simulator/platform.js');
+    const trust = join(dir, 'issuer.pem');
+    writeFileSync(trust, (await ReferencePlatform.create()).issuer.certificatePem);
+    const file = join(dir, 'agent.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ site: 'run', lane: 'lane-1', credentials: { trust }, journal: { path: join(dir, 'journal.db') }, log: { level: 'silent' }, hardware: { ...hardware, board: { io: 'firmata', readyTimeoutMs: 5000 }, thermometer: { address: hardware.thermometer.address } } }),
+    );
+    const exit = runGate(file, wire.injection());
+    await wire.scannerOpened();
+    wire.io.disconnect('close');
+    assert.equal(await exit, 3);
+  } finally {
+    await wire.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

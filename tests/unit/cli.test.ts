@@ -297,7 +297,7 @@ test('run: a board that is not there fails plainly with exit 1', () => {
   const file = path.join(dir, 'no-board.yaml');
   fs.writeFileSync(
     file,
-    `site: mall\nlane: lane-1\njournal: {path: ${JSON.stringify(path.join(dir, 'run-journal.db'))}}\nhardware:\n  board: {port: /dev/ttyNO-SUCH-BOARD, readyTimeoutMs: 2000}\n  relay: {pin: 7}\n  passageBeam: {pin: 2}\n  fireAlarm: {pin: 3}\n  scanner: {path: /dev/ttyNO-SUCH-SCANNER}\n`,
+    `site: mall\nlane: lane-1\ncredentials: {trust: ${JSON.stringify(trustPem)}}\njournal: {path: ${JSON.stringify(path.join(dir, 'run-journal.db'))}}\nhardware:\n  board: {port: /dev/ttyNO-SUCH-BOARD, readyTimeoutMs: 2000}\n  relay: {pin: 7}\n  passageBeam: {pin: 2}\n  fireAlarm: {pin: 3}\n  scanner: {path: /dev/ttyNO-SUCH-SCANNER}\n`,
   );
   const r = run(['run', '--config', file]);
   assert.equal(r.status, 1);
