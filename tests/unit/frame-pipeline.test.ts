@@ -1,4 +1,4 @@
-/** The camera's frame pipeline: grey by the darkest channel, region, scaling, bad frames. */
+/** The camera's frame pipeline: grey by the blue channel, region, scaling, bad frames. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import QRCode from 'qrcode';
@@ -21,7 +21,7 @@ test('codes drawn in each health-code colour read from a 1280×720 JPEG frame', 
   }
 });
 
-test('a yellow code keeps its contrast: grey by the darkest channel, not luma', async () => {
+test('a yellow code keeps its contrast: grey by the blue channel, not luma', async () => {
   const yellow = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#f5c400' } }).png().toBuffer();
   const { data } = await prepareFrame(yellow);
   const mean = data.reduce((sum, v) => sum + v, 0) / data.length;
