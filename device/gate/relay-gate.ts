@@ -45,10 +45,7 @@ export class RelayGate implements GateActuator {
   private readonly stopWatching: () => void;
   private loss: BoardLoss | null = null;
 
-  constructor(
-    private readonly board: GateBoard,
-    options: RelayGateOptions,
-  ) {
+  constructor(board: GateBoard, options: RelayGateOptions) {
     this.type = options.type ?? 'NO';
     this.failSafe = options.failSafe ?? 'open';
     this.relay = new five.Relay({ board: board.j5, pin: options.pin, type: this.type });

@@ -165,7 +165,7 @@ export class VirtualIO extends EventEmitter {
     return this.analogWrite(pin, value);
   }
 
-  queryPinState(pin: number | string, callback: () => void): this {
+  queryPinState(_pin: number | string, callback: () => void): this {
     setImmediate(callback);
     return this;
   }

@@ -183,18 +183,6 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
-function untilState(lane: Lane, wanted: LaneState): Promise<void> {
-  if (lane.state === wanted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const onState = (state: LaneState): void => {
-      if (state !== wanted) return;
-      lane.off('state', onState);
-      resolve();
-    };
-    lane.on('state', onState);
-  });
-}
-
 function assertNoPersonalData(event: DecisionEvent, maskedName: string): void {
   const json = JSON.stringify(event);
   assert.ok(!json.includes('*'), `event holds a masked name: ${json}`);
