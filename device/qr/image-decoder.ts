@@ -20,8 +20,6 @@
  */
 import sharp from '../sharp-settings.js';
 import { greyPlane, type GreyPlane, type QrBackendName, type QrDecoder } from './decoder.js';
-import { zxingLibraryDecoder } from './zxing-library-backend.js';
-import { zxingWasmDecoder } from './zxing-wasm-backend.js';
 
 export { greyPlane, type GreyPlane, type QrBackendName } from './decoder.js';
 
@@ -38,9 +36,13 @@ export interface DecodeOptions {
   backend?: QrBackendChoice;
 }
 
-const DECODERS: Record<QrBackendName, QrDecoder> = {
-  'zxing-library': zxingLibraryDecoder,
-  'zxing-wasm': zxingWasmDecoder,
+/**
+ * Each backend is imported on first use: @zxing/library alone adds some
+ * 12 MB to the process, which a gate reading with zxing-wasm never needs.
+ */
+const DECODERS: Record<QrBackendName, () => Promise<QrDecoder>> = {
+  'zxing-library': async () => (await import('./zxing-library-backend.js')).zxingLibraryDecoder,
+  'zxing-wasm': async () => (await import('./zxing-wasm-backend.js')).zxingWasmDecoder,
 };
 
 export type ImageDecodeErrorCode = 'unreadable-image' | 'too-large';
@@ -67,15 +69,16 @@ export async function decodeQrImage(image: Buffer | string, options: DecodeOptio
 
 /** As decodeQrImage, on a grey plane; the plane is not changed. */
 export async function decodeQrPlane(plane: GreyPlane, { backend = DEFAULT_QR_BACKEND }: DecodeOptions = {}): Promise<string[]> {
-  if (backend !== 'auto') return decoder(backend).decode(plane);
-  const first = await DECODERS[DEFAULT_QR_BACKEND].decode(plane);
+  if (backend !== 'auto') return (await decoder(backend)).decode(plane);
+  const first = await (await decoder(DEFAULT_QR_BACKEND)).decode(plane);
   if (first.length > 0) return first;
   const other = DEFAULT_QR_BACKEND === 'zxing-wasm' ? 'zxing-library' : 'zxing-wasm';
-  return DECODERS[other].decode(plane);
+  return (await decoder(other)).decode(plane);
 }
 
-export function decoder(name: QrBackendName): QrDecoder {
-  if (Object.hasOwn(DECODERS, name)) return DECODERS[name];
+/** The named backend, imported on first use. Throws RangeError (synchronously) for an unknown name. */
+export function decoder(name: QrBackendName): Promise<QrDecoder> {
+  if (Object.hasOwn(DECODERS, name)) return DECODERS[name]();
   throw new RangeError(`unknown QR decoder backend '${String(name)}' (${Object.keys(DECODERS).join(', ')} or auto)`);
 }
 

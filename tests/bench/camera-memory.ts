@@ -2,12 +2,13 @@
  * `npm run bench -- camera-memory`: the agent's resident memory with the
  * camera loop at 10 frames/s. The real agent runs here (lane, journal, real
  * drivers on the virtual board, the ONVIF camera driver and frame pipeline);
- * the camera emulator runs in a child process so its JPEG rendering is not
- * counted. A new code is shown every 4 s, then nobody, so frames are decoded
+ * the camera emulator, and the platform issuing the codes it shows, run in a
+ * child process so their JPEG rendering and keys are not counted. A new code is shown every 4 s, then nobody, so frames are decoded
  * with and without codes and decisions keep being made. RSS is sampled every
  * few seconds; the curve is printed.
  */
 import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,6 @@ import { GateAgent } from '../../edge-agent/agent.js';
 import { checkConfig } from '../../edge-agent/config/load.js';
 import { TrustStore } from '../../edge-agent/credential/trust-store.js';
 import { WireLane } from '../../simulator/hardware/wire-lane.js';
-import { ReferencePlatform } from '../../simulator/platform.js';
 import { round } from './stats.js';
 
 export interface CameraMemoryOptions {
@@ -32,19 +32,14 @@ export interface CameraMemoryOptions {
 const MB = 1024 * 1024;
 
 export async function benchCameraMemory(options: CameraMemoryOptions): Promise<Record<string, unknown>> {
-  const platform = await ReferencePlatform.create();
-  // Long-lived codes so the same few stay valid for the whole run.
-  const codes = Array.from({ length: 6 }, (_, i) =>
-    platform.issue({ colour: i % 3 === 2 ? 'yellow' : 'green', maskedName: `测*${i}`, lifetimeSeconds: 900 }).code,
-  );
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./camera-emulator-child.js', import.meta.url)), '2000', JSON.stringify(codes)], {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./camera-emulator-child.js', import.meta.url)), '2000'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const firstLine = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`camera emulator exited with ${code}`)));
   });
-  const { xaddr } = JSON.parse(firstLine) as { xaddr: string };
+  const { xaddr, issuerCertificate } = JSON.parse(firstLine) as { xaddr: string; issuerCertificate: string };
 
   const dir = mkdtempSync(join(tmpdir(), 'bench-camera-'));
   const wire = await WireLane.start({ camera: false });
@@ -52,7 +47,7 @@ export async function benchCameraMemory(options: CameraMemoryOptions): Promise<R
   const hardwareConfig = { ...wire.hardwareConfig(), camera: { xaddr, user: 'bench', password: 'bench-camera', framesPerSecond: options.framesPerSecond, decoder: 'zxing-wasm' as const } };
   const hardware = await openLaneHardware(hardwareConfig, logger, wire.injection());
   const trust = new TrustStore();
-  trust.add(platform.issuer.certificate);
+  trust.add(new X509Certificate(issuerCertificate));
   const config = checkConfig({
     site: 'bench',
     lane: 'camera',
