@@ -1,17 +1,21 @@
 /**
  * The edge agent of one lane: builds the journal, the credential verifier,
- * the lane and its link from a checked config and the lane's hardware, and
- * starts and stops them in order.
+ * the pushed-colour store and its sync, the lane and its MQTT link from a
+ * checked config and the lane's hardware, and starts and stops them in order.
  */
 import type { Logger } from 'pino';
 import type { LaneHardware } from '../device/contracts.js';
+import { ColourSync } from './colour/colour-sync.js';
 import { ColourStatusStore } from './colour/status-store.js';
 import type { GateConfig } from './config/schema.js';
 import { TrustStore } from './credential/trust-store.js';
 import { CredentialVerifier } from './credential/verifier.js';
 import { Journal } from './journal/journal.js';
 import { Lane, type Timers } from './lane/lane.js';
-import { DecisionPublisher } from './link/decision-publisher.js';
+import { applyConfigChange, CommandHandler, reloadTrustStore } from './link/command-handler.js';
+import { GateLink, type LaneView } from './link/gate-link.js';
+import { LookupClient } from './link/lookup-client.js';
+import { Outbox } from './link/outbox.js';
 
 export interface AgentOptions {
   config: GateConfig;
@@ -19,28 +23,74 @@ export interface AgentOptions {
   logger: Logger;
   /** Trust store given directly (simulator, tests); else loaded from config.credentials.trust. */
   trust?: TrustStore;
-  colours?: ColourStatusStore;
+  /** The centre's signing certificates given directly; else loaded from config.mqtt.centreKeys. */
+  centreKeys?: TrustStore;
   timers?: Timers;
 }
+
+/** How often rows past outbox.maxAgeDays are dropped. */
+const PRUNE_EVERY_MS = 3_600_000;
 
 export class GateAgent {
   readonly lane: Lane;
   readonly journal: Journal;
   readonly colours: ColourStatusStore;
+  readonly colourSync: ColourSync;
   readonly verifier: CredentialVerifier;
-  private readonly publisher: DecisionPublisher | null;
+  readonly outbox: Outbox | null;
+  readonly link: GateLink | null;
+  private config: GateConfig;
+  private readonly activeFaults = new Set<string>();
+  private pruneTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: AgentOptions) {
-    const { config, hardware, logger } = options;
+    const { hardware, logger } = options;
+    const config = (this.config = options.config);
     const trust = options.trust ?? (config.credentials.trust ? TrustStore.load(config.credentials.trust) : undefined);
     if (!trust) throw new Error('no trust store: set credentials.trust to a file or folder of issuer certificates');
+    const centreKeys = options.centreKeys ?? (config.mqtt.centreKeys ? TrustStore.load(config.mqtt.centreKeys) : null);
+    if (config.mqtt.url && !centreKeys) {
+      logger.warn('mqtt.centreKeys is not set: every colour change, snapshot, command and look-up reply will be refused');
+    }
     this.verifier = new CredentialVerifier({
       trust,
       clockSkewSeconds: config.credentials.clockSkewSeconds,
       maxDynamicLifetimeSeconds: config.credentials.maxDynamicLifetimeSeconds,
     });
-    this.colours = options.colours ?? new ColourStatusStore();
     this.journal = Journal.open(config.journal.path, { sync: config.journal.sync });
+    const db = this.journal.database;
+    this.colours = ColourStatusStore.attach(db);
+    this.colourSync = new ColourSync({ store: this.colours, keys: centreKeys, site: config.site, config: config.colour, logger });
+
+    let lookup: LookupClient | null = null;
+    let link: GateLink | null = null;
+    const mqttUrl = config.mqtt.url;
+    if (mqttUrl) {
+      this.outbox = Outbox.attach(db, {
+        ...config.outbox,
+        onDrop: (drop) => {
+          logger.error({ drop }, 'outbox full or aged: messages dropped (decisions stay in the journal)');
+          link?.reportFault({ kind: 'outbox-dropped', detail: `${drop.count} ${drop.priority} messages dropped (${drop.reason}), ids ${drop.firstId}…${drop.lastId}` });
+        },
+        onLevel: (level, depth) => {
+          const filling = level === 'filling';
+          logger[filling ? 'warn' : 'info']({ depth, max: config.outbox.maxMessages }, filling ? 'outbox filling' : 'outbox back to normal');
+          link?.reportFault({ kind: 'outbox-filling', detail: `${depth} of ${config.outbox.maxMessages} messages waiting for the broker`, active: filling });
+        },
+      });
+      lookup = new LookupClient({
+        keys: centreKeys,
+        site: config.site,
+        lane: config.lane,
+        timeoutMs: config.mqtt.lookupTimeoutMs,
+        baseTopic: config.mqtt.baseTopic,
+        publish: (topic, payload) => link?.publishNow(topic, payload) ?? false,
+        logger,
+      });
+    } else {
+      this.outbox = null;
+    }
+
     this.lane = new Lane({
       site: config.site,
       lane: config.lane,
@@ -51,36 +101,110 @@ export class GateAgent {
       policy: config.policy,
       timing: config.timing,
       logger,
+      link: this.colourSync,
+      whenDegraded: config.colour.whenDegraded,
+      ...(lookup ? { lookup: async (kind: 'printed-code', subject: string) => {
+        const answer = await lookup.lookup(kind, subject);
+        return answer === null ? null : { colour: answer.colour, effectiveAt: answer.effectiveAt ?? Date.now() };
+      } } : {}),
       ...(options.timers ? { timers: options.timers } : {}),
     });
-    this.publisher = config.mqtt.url
-      ? new DecisionPublisher({ url: config.mqtt.url, baseTopic: config.mqtt.baseTopic, site: config.site, lane: config.lane, logger })
-      : null;
-    if (this.publisher) {
-      const publisher = this.publisher;
-      this.lane.on('decision', ({ event, decision }) => {
-        publisher.publish(event);
-        if (decision.alert) publisher.publishAlert(event);
+
+    this.lane.on('fault', (fault) => {
+      if (fault.active === false) this.activeFaults.delete(fault.kind);
+      else if (fault.active === true) this.activeFaults.add(fault.kind);
+    });
+
+    if (mqttUrl && this.outbox) {
+      const lane = this.lane;
+      const faults = this.activeFaults;
+      const laneView: LaneView = {
+        get laneState() {
+          return lane.state;
+        },
+        get activeFaults() {
+          return [...faults];
+        },
+      };
+      const commands = new CommandHandler({
+        db,
+        keys: centreKeys,
+        site: config.site,
+        lane: config.lane,
+        maxAgeSeconds: config.mqtt.commandMaxAgeSeconds,
+        logger,
+        target: {
+          open: () => lane.remoteOpen(),
+          lock: () => lane.remoteLock(),
+          releaseHold: () => lane.staffRelease(),
+          reloadTrust: () => {
+            if (!config.credentials.trust) throw new Error('credentials.trust is not set: nothing to reload from');
+            return reloadTrustStore(this.verifier, config.credentials.trust);
+          },
+          setConfig: (key, value) => this.setConfig(key, value),
+        },
       });
-      this.lane.on('fault', (fault) => publisher.publishFault(fault));
+      link = new GateLink({
+        mqtt: { ...config.mqtt, url: mqttUrl },
+        site: config.site,
+        lane: config.lane,
+        outbox: this.outbox,
+        inflight: config.outbox.inflight,
+        colourSync: this.colourSync,
+        commands,
+        ...(lookup ? { lookup } : {}),
+        laneView,
+        logger,
+      });
+      const theLink = link;
+      // Each decision and its alert reach the outbox in the transaction that journals the decision.
+      this.journal.setAppendHook((event) => theLink.enqueueDecision(event));
+      this.lane.on('decision', () => theLink.kick());
+      this.lane.on('fault', (fault) => theLink.reportFault(fault));
+      this.lane.on('state', () => theLink.publishStatus());
     }
+    this.link = link;
+  }
+
+  /** The config in force (the centre's set-config commands change it). */
+  get settings(): GateConfig {
+    return this.config;
+  }
+
+  /** The centre's set-config command: checked by the schema, applied to the parts that read it. */
+  private setConfig(key: string, value: unknown): string {
+    const next = applyConfigChange(this.config, key, value);
+    this.config = next;
+    this.lane.updateSettings({ policy: next.policy, timing: next.timing, whenDegraded: next.colour.whenDegraded });
+    this.colourSync.updateConfig(next.colour);
+    if (key === 'log.level') this.options.logger.level = next.log.level;
+    this.options.logger.info({ key, value }, 'config changed by the centre');
+    return `${key} = ${JSON.stringify(value)}`;
   }
 
   /** The lane starts deciding at once; the broker link connects when it can. */
   async start(): Promise<void> {
     this.lane.start();
     await this.options.hardware.reader.start();
-    this.publisher?.start();
+    if (this.outbox) {
+      this.outbox.prune();
+      this.pruneTimer = setInterval(() => this.outbox?.prune(), PRUNE_EVERY_MS);
+      this.pruneTimer.unref();
+    }
+    this.link?.start();
   }
 
   get brokerConnected(): boolean {
-    return this.publisher?.connected ?? false;
+    return this.link?.connected ?? false;
   }
 
   async stop(): Promise<void> {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.lane.stop();
     await this.options.hardware.reader.stop();
-    await this.publisher?.stop();
+    await this.link?.stop();
+    this.colourSync.stop();
+    this.journal.setAppendHook(null);
     this.journal.close();
   }
 }

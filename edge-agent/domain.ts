@@ -44,4 +44,6 @@ export interface DecisionEvent {
   } | null;
   /** Milliseconds from the code read to the verdict. */
   decisionMs: number;
+  /** The gate was cut off from the centre when it decided; the lane always sets it (older journal rows lack it). */
+  degraded?: boolean;
 }

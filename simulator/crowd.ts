@@ -5,8 +5,7 @@
  */
 import type { TemperatureReading } from '../device/contracts.js';
 import { encodeGzhcCode } from '../edge-agent/credential/encoder.js';
-import type { ColourStatusStore } from '../edge-agent/colour/status-store.js';
-import type { Verdict } from '../edge-agent/domain.js';
+import type { Colour, Verdict } from '../edge-agent/domain.js';
 import type { DecisionRecord, Lane } from '../edge-agent/lane/lane.js';
 import type { Reason } from '../edge-agent/policy/reasons.js';
 import type { CodeWay } from './hardware/wire-lane.js';
@@ -26,6 +25,10 @@ export interface Person {
   temperature: TemperatureReading;
   /** When the thermometer fails: the temperature staff take by hand. */
   staffTakesCelsius?: number;
+  /** Colour changes the centre pushes before this person walks up. */
+  pushBefore?: Array<{ sub: string; colour: Colour }>;
+  /** How the colour that decides should be learnt, when one does. */
+  expectDecidedBy?: 'offline-code' | 'pushed-status' | 'online-lookup';
   expect: { verdict: Verdict | 'emergency'; reason: Reason | 'fire-alarm' };
 }
 
@@ -35,23 +38,25 @@ export interface CrowdWorld {
   stranger: ReferencePlatform;
   /** A key that is not the issuer's, used to forge codes under the issuer's kid. */
   forger: ReferencePlatform;
-  colours: ColourStatusStore;
 }
 
 const normal = (celsius: number): TemperatureReading => ({ ok: true, celsius });
 
-export async function createCrowdWorld(colours: ColourStatusStore): Promise<CrowdWorld> {
+export async function createCrowdWorld(): Promise<CrowdWorld> {
   return {
     platform: await ReferencePlatform.create(),
     stranger: await ReferencePlatform.create({ issuerName: 'UNKNOWN-ISSUER' }),
     forger: await ReferencePlatform.create({ issuerName: 'GZ-HC-DEMO' }),
-    colours,
   };
 }
 
-/** Build the crowd; colour changes the centre pushes are applied to the gate's store as they would arrive. */
+/**
+ * Build the crowd. A printed code's colour comes from the centre by an
+ * online look-up (the platform knows it); a code that turned red after it
+ * was issued is overruled by the colour change the centre pushes first.
+ */
 export function scriptedCrowd(world: CrowdWorld, nowMs: number = Date.now()): Person[] {
-  const { platform, stranger, forger, colours } = world;
+  const { platform, stranger, forger } = world;
   const forged = encodeGzhcCode(
     {
       iss: platform.issuerName,
@@ -67,9 +72,7 @@ export function scriptedCrowd(world: CrowdWorld, nowMs: number = Date.now()): Pe
   );
 
   const printed = platform.issue({ colour: 'green', kind: 'printed', maskedName: '郑*一' }, nowMs);
-  colours.apply(platform.changeColour(printed.sub, 'green', nowMs));
   const turnedRed = platform.issue({ colour: 'green', maskedName: '冯*二' }, nowMs);
-  colours.apply(platform.changeColour(turnedRed.sub, 'red', nowMs));
 
   return [
     { label: '张*三', shows: 'green', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '张*三' }, nowMs).code , way: 'camera' }, temperature: normal(36.5), expect: { verdict: 'pass', reason: 'green-normal' } },
@@ -80,8 +83,8 @@ export function scriptedCrowd(world: CrowdWorld, nowMs: number = Date.now()): Pe
     { label: '孙*八', shows: 'green, forged signature', approach: { kind: 'code', code: forged , way: 'scanner' }, temperature: normal(36.5), expect: { verdict: 'deny', reason: 'code-forged' } },
     { label: '周*九', shows: 'green, unknown issuer', approach: { kind: 'code', code: stranger.issue({ colour: 'green', maskedName: '周*九' }, nowMs).code , way: 'scanner' }, temperature: normal(36.7), expect: { verdict: 'deny', reason: 'code-unknown-issuer' } },
     { label: '吴*十', shows: 'no code', approach: { kind: 'no-code' }, temperature: normal(36.6), expect: { verdict: 'pass', reason: 'staff-registered' } },
-    { label: '郑*一', shows: 'printed code, centre says green', approach: { kind: 'code', code: printed.code , way: 'camera' }, temperature: normal(36.3), expect: { verdict: 'pass', reason: 'green-normal' } },
-    { label: '冯*二', shows: 'green, centre pushed red', approach: { kind: 'code', code: turnedRed.code , way: 'camera' }, temperature: normal(36.5), expect: { verdict: 'hold', reason: 'red' } },
+    { label: '郑*一', shows: 'printed code, look-up: green', approach: { kind: 'code', code: printed.code , way: 'camera' }, temperature: normal(36.3), expectDecidedBy: 'online-lookup', expect: { verdict: 'pass', reason: 'green-normal' } },
+    { label: '冯*二', shows: 'green, centre pushed red', approach: { kind: 'code', code: turnedRed.code , way: 'camera' }, temperature: normal(36.5), pushBefore: [{ sub: turnedRed.sub, colour: 'red' }], expectDecidedBy: 'pushed-status', expect: { verdict: 'hold', reason: 'red' } },
     { label: '陈*三', shows: 'green, thermometer fault', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '陈*三' }, nowMs).code , way: 'scanner' }, temperature: { ok: false, fault: 'checksum', detail: 'PEC mismatch on object temperature register' }, staffTakesCelsius: 36.6, expect: { verdict: 'pass', reason: 'green-normal' } },
     { label: '(fire alarm)', shows: 'building fire alarm', approach: { kind: 'fire-alarm' }, temperature: normal(36.5), expect: { verdict: 'emergency', reason: 'fire-alarm' } },
   ];
@@ -208,6 +211,9 @@ export async function walkThrough(lane: Lane, side: PersonSide, person: Person, 
     decisions,
     verdict,
     reason,
-    matches: verdict === person.expect.verdict && reason === person.expect.reason,
+    matches:
+      verdict === person.expect.verdict &&
+      reason === person.expect.reason &&
+      (person.expectDecidedBy === undefined || record?.event.decidedBy === person.expectDecidedBy),
   };
 }

@@ -9,13 +9,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { checkConfig, ConfigError, loadConfig } from '../edge-agent/config/load.js';
 import type { GateConfig } from '../edge-agent/config/schema.js';
 import { startEmbeddedBroker } from './broker.js';
 import { scriptedCrowd, walkThrough, type Outcome } from './crowd.js';
-import { createSimulatedLane } from './simulated-lane.js';
+import { SimulatedCentre } from './centre.js';
+import { createSimulatedLane, pushAndWait } from './simulated-lane.js';
 import { formatOutcome, formatSummary, HEADER } from './report.js';
 
 function positiveInt(value: string): number {
@@ -47,7 +47,8 @@ async function main(): Promise<number> {
     config = {
       ...base,
       journal: options.config ? base.journal : { ...base.journal, path: join(workDir, 'journal.db') },
-      mqtt: { ...base.mqtt, url: base.mqtt.url ?? broker.url },
+      // The embedded aedes speaks MQTT 3.1.1 only.
+      mqtt: base.mqtt.url ? base.mqtt : { ...base.mqtt, url: broker.url, protocolVersion: 4 },
     };
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -64,22 +65,24 @@ async function main(): Promise<number> {
   const simulated = await createSimulatedLane(config, logger);
   const { agent, wire, world } = simulated;
 
-  // The platform side listens to what gates report.
-  const received = new Set<string>();
-  const alerted = new Set<string>();
-  const centre = await mqtt.connectAsync(broker.url, { clientId: 'reference-platform' });
-  await centre.subscribeAsync([`${config.mqtt.baseTopic}/+/+/decision`, `${config.mqtt.baseTopic}/+/+/alert`], { qos: 1 });
-  centre.on('message', (topic, payload) => {
-    try {
-      const message = JSON.parse(payload.toString()) as { id?: string; eventId?: string };
-      if (topic.endsWith('/alert')) {
-        alerted.add(String(message.eventId));
-        console.log(`  [centre] red-code alert from ${topic.split('/').slice(-3, -1).join('/')}: epidemic-control department notified`);
-      } else received.add(String(message.id));
-    } catch {
-      logger.warn({ topic }, 'platform received a payload that is not JSON');
+  // The centre: signs colour changes and snapshots, answers look-ups, hears what gates report.
+  const centre = await SimulatedCentre.start({
+    url: broker.url,
+    baseTopic: config.mqtt.baseTopic,
+    key: simulated.centreKey,
+    protocolVersion: config.mqtt.protocolVersion,
+    colourOf: (sub) => world.platform.colourOf(sub) ?? null,
+  });
+  centre.onReport((topic, message) => {
+    if (topic.endsWith('/alert')) {
+      console.log(`  [centre] red-code alert from ${topic.split('/').slice(-3, -1).join('/')}: epidemic-control department notified`);
+    } else if (topic.endsWith('/security')) {
+      console.log(`  [centre] security event from ${topic.split('/').slice(-3, -1).join('/')}: ${(message as { detail: string }).detail}`);
     }
   });
+  // A new gate starts from the retained snapshot; heartbeats keep it from going degraded.
+  await centre.publishSnapshot(config.site);
+  const heartbeat = setInterval(() => void centre.heartbeat(config.site).catch(() => {}), Math.max(1000, (config.colour.maxSyncAgeSeconds * 1000) / 4));
 
   let stopping = false;
   process.once('SIGINT', () => {
@@ -98,6 +101,7 @@ async function main(): Promise<number> {
   for (let round = 1; round <= options.rounds && !stopping; round++) {
     for (const person of scriptedCrowd(world)) {
       if (stopping) break;
+      if (person.pushBefore) await pushAndWait(centre, agent, person.pushBefore);
       const outcome = await walkThrough(agent.lane, wire, person, timing);
       outcomes.push(outcome);
       console.log(formatOutcome(outcomes.length, outcome));
@@ -106,10 +110,10 @@ async function main(): Promise<number> {
 
   // Wait (bounded) for the broker to deliver the last QoS 1 publishes before counting.
   const made = outcomes.flatMap((o) => o.decisions.map((d) => d.event.id));
+  const alerted = (eventId: string): boolean => [...centre.alerts.values()].some((a) => a.eventId === eventId);
   const deadline = Date.now() + 10_000;
   const delivered = (): boolean =>
-    made.every((id) => received.has(id)) &&
-    outcomes.every((o) => o.decisions.every((d) => !d.decision.alert || alerted.has(d.event.id)));
+    made.every((id) => centre.decisions.has(id)) && outcomes.every((o) => o.decisions.every((d) => !d.decision.alert || alerted(d.event.id)));
   while (!delivered() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 
   const holds = outcomes.flatMap((o) => o.decisions.filter((d) => d.decision.alert).map((d) => d.event.id));
@@ -117,14 +121,15 @@ async function main(): Promise<number> {
     formatSummary(outcomes, {
       // Only this run's: with --config the journal may hold earlier runs too.
       journaled: made.filter((id) => agent.journal.get(id) !== undefined).length,
-      published: made.filter((id) => received.has(id)).length,
+      published: made.filter((id) => centre.decisions.has(id)).length,
       made: made.length,
-      alerts: holds.filter((id) => alerted.has(id)).length,
+      alerts: holds.filter((id) => alerted(id)).length,
       holds: holds.length,
     }),
   );
+  clearInterval(heartbeat);
   await simulated.close();
-  await centre.endAsync();
+  await centre.stop();
   await broker.close();
   if (!options.config) rmSync(workDir, { recursive: true, force: true });
   return outcomes.every((o) => o.matches) ? 0 : 1;

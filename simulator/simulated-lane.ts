@@ -1,16 +1,19 @@
 /**
  * One simulated lane: the real edge agent on the real device drivers, which
  * run on wire-level virtual hardware (virtual board, MockBinding scanner,
- * ONVIF camera emulator); the agent trusts the reference platform's issuer,
- * and the crowd's world (platform, a stranger issuer, a forger) is around it.
- * Used by `npm start` and the end-to-end tests.
+ * ONVIF camera emulator); the agent trusts the reference platform's issuer
+ * and the simulated centre's signing key, and the crowd's world (platform,
+ * a stranger issuer, a forger) is around it. Used by `npm start` and the
+ * end-to-end tests.
  */
 import type { Logger } from 'pino';
 import { openLaneHardware, type OpenLaneHardware } from '../device/lane-hardware.js';
 import { GateAgent } from '../edge-agent/agent.js';
-import { ColourStatusStore } from '../edge-agent/colour/status-store.js';
 import type { GateConfig } from '../edge-agent/config/schema.js';
 import { TrustStore } from '../edge-agent/credential/trust-store.js';
+import type { Colour } from '../edge-agent/domain.js';
+import { createSignerCertificate, type SignerKeyPair } from '../provisioning/signer-certificate.js';
+import type { SimulatedCentre } from './centre.js';
 import { createCrowdWorld, type CrowdWorld } from './crowd.js';
 import { WireLane } from './hardware/wire-lane.js';
 
@@ -20,27 +23,51 @@ export interface SimulatedLane {
   /** The person's side of the virtual hardware. */
   wire: WireLane;
   world: CrowdWorld;
+  /** The key the simulated centre signs with; the agent trusts its certificate. */
+  centreKey: SignerKeyPair;
   /** Stop the agent, the drivers and the virtual devices. */
   close(): Promise<void>;
 }
 
 export async function createSimulatedLane(config: GateConfig, logger: Logger): Promise<SimulatedLane> {
-  const colours = new ColourStatusStore();
-  const world = await createCrowdWorld(colours);
+  const world = await createCrowdWorld();
   const trust = new TrustStore();
   trust.add(world.platform.issuer.certificate, 'reference platform');
+  const centreKey = await createSignerCertificate({ subject: 'CN=Health-code centre (simulated), O=Reference platform, C=CN' });
+  const centreKeys = new TrustStore();
+  centreKeys.add(centreKey.certificate, 'simulated centre');
   const wire = await WireLane.start();
   const hardware = await openLaneHardware(wire.hardwareConfig(), logger, wire.injection());
-  const agent = new GateAgent({ config, hardware, logger, trust, colours });
+  const agent = new GateAgent({ config, hardware, logger, trust, centreKeys });
   return {
     agent,
     hardware,
     wire,
     world,
+    centreKey,
     close: async () => {
       await agent.stop();
       await hardware.close();
       await wire.close();
     },
   };
+}
+
+/**
+ * The centre pushes colour changes and the test or show waits (bounded)
+ * until the gate has verified, stored and applied them.
+ */
+export async function pushAndWait(
+  centre: SimulatedCentre,
+  agent: GateAgent,
+  changes: Array<{ sub: string; colour: Colour }>,
+  timeoutMs = 5000,
+): Promise<void> {
+  await centre.pushColours(agent.settings.site, changes);
+  const deadline = Date.now() + timeoutMs;
+  const applied = (): boolean => changes.every((c) => agent.colours.get(c.sub)?.colour === c.colour);
+  while (!applied()) {
+    if (Date.now() > deadline) throw new Error(`the gate did not apply the centre's colour change within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

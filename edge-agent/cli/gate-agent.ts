@@ -123,6 +123,15 @@ export async function main(argv: string[]): Promise<number> {
       }
     });
 
+  program
+    .command('contract')
+    .description('Print the MQTT contract (AsyncAPI 3.0, YAML): every topic and the JSON Schema of its payload')
+    .option('--base <topic>', 'base topic, as mqtt.baseTopic', 'hc/v1')
+    .action(async (options: { base: string }) => {
+      const { asyncApiYaml } = await import('../link/asyncapi.js');
+      process.stdout.write(asyncApiYaml(options.base));
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {

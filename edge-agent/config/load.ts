@@ -26,6 +26,7 @@ interface SchemaNode {
   type?: string;
   enum?: readonly unknown[];
   properties?: Record<string, SchemaNode>;
+  description?: string;
 }
 
 function keyPath(instancePath: string): string {
@@ -62,6 +63,8 @@ function describe(error: ErrorObject, config: unknown): string {
       return `missing key "${error.instancePath ? `${at}.` : ''}${(error.params as { missingProperty: string }).missingProperty}"`;
     case 'enum':
       return `"${at}" must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}; found ${JSON.stringify(found)}`;
+    case 'not':
+      return `"${at}" cannot be ${JSON.stringify(found)} (reserved); ${schemaAt(error.instancePath)?.description ?? ''}`.trim();
     default:
       return `"${at}" ${error.message ?? 'is invalid'}; found ${JSON.stringify(found)}`;
   }

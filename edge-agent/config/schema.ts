@@ -25,7 +25,14 @@ export const configSchema = {
   required: ['site', 'lane'],
   properties: {
     site: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'Site id, used in MQTT topics' },
-    lane: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'Lane id within the site' },
+    lane: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 64,
+      pattern: '^[A-Za-z0-9_-]+$',
+      not: { const: 'colour' },
+      description: "Lane id within the site ('colour' is taken by the site's colour topics)",
+    },
     policy: {
       type: 'object',
       additionalProperties: false,
@@ -93,6 +100,88 @@ export const configSchema = {
       properties: {
         url: { type: 'string', pattern: '^(mqtts?|wss?)://', description: 'Broker URL; absent: no broker' },
         baseTopic: { type: 'string', minLength: 1, pattern: '^[^#+]+$', default: 'hc/v1' },
+        clientId: { type: 'string', minLength: 1, maxLength: 128, description: 'MQTT client id; default gate-<site>-<lane>' },
+        protocolVersion: {
+          enum: [4, 5],
+          default: 5,
+          description: '5 (MQTT 5: refusals carry a reason, sessions an expiry) or 4 (MQTT 3.1.1, for brokers without 5, such as the embedded aedes)',
+        },
+        username: { type: 'string', minLength: 1 },
+        password: { type: 'string', minLength: 1, description: 'Prefer passwordFile: a password here sits in the config file' },
+        passwordFile: { type: 'string', minLength: 1, description: 'File whose first line is the password' },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'For mqtts:// and wss://. The server is always verified against ca.',
+          required: ['ca'],
+          properties: {
+            ca: { type: 'string', minLength: 1, description: 'PEM file of the CA(s) that signed the broker certificate' },
+            cert: { type: 'string', minLength: 1, description: 'PEM client certificate (mTLS)' },
+            key: { type: 'string', minLength: 1, description: 'PEM private key of the client certificate' },
+            keyPassphrase: { type: 'string', description: 'Passphrase of an encrypted key' },
+            servername: { type: 'string', minLength: 1, description: 'Name to verify the broker certificate against; default the URL host' },
+          },
+          dependencies: { cert: ['key'], key: ['cert'] },
+        },
+        centreKeys: {
+          type: 'string',
+          minLength: 1,
+          description: 'File or folder of the centre signing certificates (PEM or DER) that sign colour changes, snapshots, look-up replies and commands; without it every signed message is refused',
+        },
+        maxMessageBytes: {
+          type: 'integer',
+          minimum: 1024,
+          maximum: 16777216,
+          default: 4194304,
+          description: 'Incoming messages larger than this are dropped unread',
+        },
+        commandMaxAgeSeconds: {
+          type: 'integer',
+          minimum: 5,
+          maximum: 3600,
+          default: 120,
+          description: 'A command issued longer ago than this (or this far in the future) is refused as stale',
+        },
+        lookupTimeoutMs: { type: 'integer', minimum: 100, maximum: 10000, default: 1500, description: 'Deadline of an online look-up' },
+        telemetryIntervalSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 30 },
+      },
+    },
+    outbox: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Events waiting for the broker, kept on disk (in the journal file) until it acknowledges them',
+      properties: {
+        maxMessages: { type: 'integer', minimum: 100, maximum: 10000000, default: 200000 },
+        maxAgeDays: { type: 'integer', minimum: 1, maximum: 365, default: 30 },
+        warnAtFraction: {
+          type: 'number',
+          exclusiveMinimum: 0,
+          exclusiveMaximum: 1,
+          default: 0.8,
+          description: 'Raise an outbox-filling fault when the depth passes this fraction of maxMessages',
+        },
+        inflight: { type: 'integer', minimum: 1, maximum: 65535, default: 256, description: 'Messages published but not yet acknowledged, at most' },
+      },
+    },
+    colour: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: "Colour changes pushed by the centre (brief, 'Colour status')",
+      properties: {
+        maxSyncAgeSeconds: {
+          type: 'integer',
+          minimum: 10,
+          maximum: 86400,
+          default: 300,
+          description: 'Without a valid message from the centre for this long, the gate is degraded',
+        },
+        whenDegraded: {
+          enum: ['offline-code', 'staff'],
+          default: 'staff',
+          description: 'offline-code: decide by the colour in the code as usual (flagged degraded); staff: no automatic pass, staff decide',
+        },
       },
     },
     hardware: {
@@ -204,7 +293,45 @@ export interface GateConfig {
     repeatSuppressMs: number;
   };
   journal: { path: string; sync: 'full' | 'normal' };
-  mqtt: { url?: string; baseTopic: string };
+  mqtt: MqttConfig;
+  outbox: OutboxConfig;
+  colour: ColourConfig;
   hardware?: HardwareConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+}
+
+export interface MqttTlsConfig {
+  ca: string;
+  cert?: string;
+  key?: string;
+  keyPassphrase?: string;
+  servername?: string;
+}
+
+export interface MqttConfig {
+  url?: string;
+  baseTopic: string;
+  clientId?: string;
+  protocolVersion: 4 | 5;
+  username?: string;
+  password?: string;
+  passwordFile?: string;
+  tls?: MqttTlsConfig;
+  centreKeys?: string;
+  maxMessageBytes: number;
+  commandMaxAgeSeconds: number;
+  lookupTimeoutMs: number;
+  telemetryIntervalSeconds: number;
+}
+
+export interface OutboxConfig {
+  maxMessages: number;
+  maxAgeDays: number;
+  warnAtFraction: number;
+  inflight: number;
+}
+
+export interface ColourConfig {
+  maxSyncAgeSeconds: number;
+  whenDegraded: 'offline-code' | 'staff';
 }

@@ -78,18 +78,27 @@ export interface InvalidCredential extends CommonResult {
 export type VerificationResult = ValidCredential | InvalidCredential;
 
 export class CredentialVerifier {
-  readonly trust: TrustStore;
+  #trust: TrustStore;
   private readonly skew: number;
   private readonly maxTextLength: number;
   private readonly maxDecompressedBytes: number;
   private readonly maxDynamicLifetime: number;
 
   constructor(options: VerifierOptions) {
-    this.trust = options.trust;
+    this.#trust = options.trust;
     this.skew = options.clockSkewSeconds ?? 60;
     this.maxTextLength = options.maxTextLength ?? 4296;
     this.maxDecompressedBytes = options.maxDecompressedBytes ?? 32 * 1024;
     this.maxDynamicLifetime = options.maxDynamicLifetimeSeconds ?? 900;
+  }
+
+  get trust(): TrustStore {
+    return this.#trust;
+  }
+
+  /** Swap in a reloaded issuer list; verify() is synchronous, so no check ever sees half of each. */
+  replaceTrust(store: TrustStore): void {
+    this.#trust = store;
   }
 
   /** Verify a code text as of `atMs` (epoch milliseconds, default now). Never throws. */

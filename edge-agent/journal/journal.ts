@@ -76,6 +76,7 @@ export class Journal {
   readonly #listAll: Statement;
   readonly #countLane: Statement;
   readonly #countAll: Statement;
+  #appendHook: ((event: DecisionEvent) => void) | null = null;
 
   static open(path: string, options: JournalOptions = {}): Journal {
     mkdirSync(dirname(path), { recursive: true });
@@ -124,7 +125,9 @@ export class Journal {
       const { changes } = insert.run(event.id, event.lane, seq, event.time, event.verdict, event.reason, json);
       if (changes === 0) throw new JournalError('duplicate-id', `event ${event.id} is already in the journal`);
       // Return what was stored (as get() would), not the caller's object.
-      return JSON.parse(json) as DecisionEvent;
+      const stored = JSON.parse(json) as DecisionEvent;
+      this.#appendHook?.(stored);
+      return stored;
     }).immediate;
     this.#get = db.prepare('SELECT event FROM events WHERE id = ?').pluck();
     this.#listLane = db.prepare('SELECT event FROM events WHERE lane = ? AND seq > ? ORDER BY seq LIMIT ?').pluck();
@@ -156,6 +159,24 @@ export class Journal {
     } finally {
       await wal.close();
     }
+  }
+
+  /**
+   * Runs inside the transaction that stores each event, so what it writes to
+   * the same database (the outbox rows that publish the event) commits with
+   * the event or not at all; if it throws, the event is not stored either.
+   */
+  setAppendHook(hook: ((event: DecisionEvent) => void) | null): void {
+    this.#appendHook = hook;
+  }
+
+  /**
+   * The SQLite handle, for the stores that share the journal's file (the
+   * outbox, pushed colours, seen command ids) so that a decision and what
+   * follows from it commit in one transaction.
+   */
+  get database(): Database {
+    return this.#db;
   }
 
   get(id: string): DecisionEvent | undefined {

@@ -6,6 +6,7 @@
  *                                                  ├─ hold ─▶ held ─(staff release)─▶ idle
  *                                                  └─ sensor fault ─▶ staff ─(staff resume)─▶ idle
  *   any state ─fire alarm─▶ emergency (leaf held open) ─alarm cleared─▶ idle
+ *   idle | locked | staff ─centre's open─▶ open;   open | locked | a turn ─centre's lock─▶ idle
  *   journal write fails, or a driver throws ─▶ staff
  *
  * A thermometer fault puts the lane in staff mode whatever the colour (a red
@@ -21,9 +22,9 @@ import type { Logger } from 'pino';
 import type { CodeRead, HardwareFault, LaneHardware, Signal, TemperatureReading } from '../../device/contracts.js';
 import type { ColourStatusStore } from '../colour/status-store.js';
 import type { CredentialVerifier, VerificationResult } from '../credential/verifier.js';
-import type { DecisionEvent } from '../domain.js';
+import type { Colour, DecisionEvent } from '../domain.js';
 import type { Journal } from '../journal/journal.js';
-import { decide, type CredentialInput, type Decision, type PolicyConfig } from '../policy/policy.js';
+import { decide, remoteOpenDecision, type CredentialInput, type Decision, type LookupAnswer, type PolicyConfig } from '../policy/policy.js';
 
 export type LaneState =
   | 'idle'
@@ -73,7 +74,16 @@ export interface LaneDependencies {
   timing: LaneTiming;
   logger: Logger;
   timers?: Timers;
+  /** The link's view of the centre: a degraded gate says so in its events and follows whenDegraded. */
+  link?: { readonly degraded: boolean };
+  /** colour.whenDegraded; absent: 'staff', the config's default. */
+  whenDegraded?: 'offline-code' | 'staff';
+  /** Asks the centre for a printed code's colour; resolves null when no answer came in time. */
+  lookup?: (kind: 'printed-code', subject: string) => Promise<{ colour: Colour | null; effectiveAt: number } | null>;
 }
+
+/** A look-up that never settles must not hold the lane: the link's own deadline is at most 10 s. */
+const LOOKUP_GUARD_MS = 15_000;
 
 export interface DecisionRecord {
   event: DecisionEvent;
@@ -95,6 +105,8 @@ export interface LaneEvents {
   decision: [record: DecisionRecord];
   passage: [outcome: { eventId: string; confirmed: boolean }];
   fault: [fault: LaneFault];
+  /** A command from the centre (open, lock) and whether the lane carried it out. */
+  remote: [outcome: { action: 'open' | 'lock'; accepted: boolean; state: LaneState }];
 }
 
 /** One person's turn at the lane: what they showed, and the code read if any. */
@@ -211,6 +223,87 @@ export class Lane extends EventEmitter<LaneEvents> {
     return true;
   }
 
+  /** The centre changed a config key: the next turn decides and times by the new values. */
+  updateSettings(settings: { policy?: PolicyConfig; timing?: LaneTiming; whenDegraded?: 'offline-code' | 'staff' }): void {
+    if (settings.policy) this.deps.policy = settings.policy;
+    if (settings.timing) this.deps.timing = settings.timing;
+    if (settings.whenDegraded) this.deps.whenDegraded = settings.whenDegraded;
+  }
+
+  /**
+   * The centre's signed open command: the leaf is released for one passage,
+   * as staff at the gate would, and the opening is journaled and reported as
+   * a pass decided by staff. Refused during a fire alarm, a red-code hold, a
+   * person's turn, an open leaf, or with the board or relay out.
+   */
+  remoteOpen(): boolean {
+    const allowed = this.current === 'idle' || this.current === 'locked' || this.current === 'staff';
+    if (!allowed || this.blockingFaults.size > 0) {
+      this.log.warn({ state: this.current, devices: [...this.blockingFaults] }, 'remote open refused');
+      this.emit('remote', { action: 'open', accepted: false, state: this.current });
+      return false;
+    }
+    // Whoever was waiting on staff (registration, hand temperature) is no longer.
+    this.session++;
+    this.awaitingRegistration = false;
+    this.awaitingTemperature = null;
+    const decision = remoteOpenDecision();
+    const input: CredentialInput = { kind: 'none' };
+    let event: DecisionEvent;
+    try {
+      event = this.deps.journal.append(this.buildEvent(decision, null, null, input, this.timers.now(), 0, this.deps.link?.degraded ?? false));
+    } catch (error) {
+      this.log.error({ err: error }, 'journal append failed: remote open refused, lane goes to staff mode');
+      this.emit('fault', { kind: 'journal', detail: (error as Error).message });
+      this.deps.hardware.gate.lock();
+      this.enter('staff');
+      this.emit('remote', { action: 'open', accepted: false, state: this.current });
+      return false;
+    }
+    this.log.info({ eventId: event.id }, 'leaf released by the centre');
+    const record: DecisionRecord = { event, decision, credential: null, temperature: null };
+    try {
+      this.act(record, input);
+    } catch (error) {
+      // As in a person's turn: a relay that throws is a fault and staff take over.
+      this.log.error({ err: error }, 'remote open failed: staff mode');
+      this.emit('fault', { kind: 'driver', detail: (error as Error).message });
+      this.deps.hardware.gate.lock();
+      this.enter('staff');
+      this.emit('decision', record);
+      this.emit('remote', { action: 'open', accepted: false, state: this.current });
+      return false;
+    }
+    this.emit('decision', record);
+    this.deps.journal.flush().catch((error: unknown) => this.log.error({ err: error }, 'journal flush failed'));
+    this.emit('remote', { action: 'open', accepted: true, state: this.current });
+    return true;
+  }
+
+  /**
+   * The centre's signed lock command: the leaf is locked at once. An open
+   * leaf or a turn in progress ends and the lane goes idle; a red-code hold
+   * and staff mode stay as they are (staff end those). Never during a fire alarm.
+   */
+  remoteLock(): boolean {
+    if (this.current === 'emergency') {
+      this.log.warn('remote lock refused: fire alarm, the leaf stays open');
+      this.emit('remote', { action: 'lock', accepted: false, state: this.current });
+      return false;
+    }
+    const openFor = this.current === 'open' ? this.openEventId : null;
+    this.deps.hardware.gate.lock();
+    if (this.current !== 'held' && this.current !== 'staff') {
+      this.session++;
+      this.awaitingRegistration = false;
+      this.enter('idle');
+    }
+    if (openFor) this.emit('passage', { eventId: openFor, confirmed: false });
+    this.log.info({ state: this.current }, 'leaf locked by the centre');
+    this.emit('remote', { action: 'lock', accepted: true, state: this.current });
+    return true;
+  }
+
   private async onCode(read: CodeRead): Promise<void> {
     if (this.current !== 'idle') {
       this.log.debug({ state: this.current }, 'code read while busy: ignored');
@@ -262,6 +355,12 @@ export class Lane extends EventEmitter<LaneEvents> {
         break;
     }
 
+    // A printed code the centre pushed nothing for: ask the centre while the temperature is taken.
+    let lookup: Promise<LookupAnswer | null> | undefined;
+    if (this.deps.lookup && credential?.valid && credential.gzhc?.kind === 'printed' && !this.deps.colours.get(credential.gzhc.sub)) {
+      lookup = this.lookUp(credential.gzhc.sub);
+    }
+
     // Someone without a code, or with a refused one, needs no measurement to be turned away.
     const needsTemperature = input.kind === 'staff-registered' || (input.kind === 'code' && input.result.valid);
     if (needsTemperature && !temperature) {
@@ -271,15 +370,28 @@ export class Lane extends EventEmitter<LaneEvents> {
     }
 
     this.enter('deciding');
+    let lookupAnswer: LookupAnswer | null | undefined;
+    if (lookup) {
+      // Awaited like the thermometer: a fire alarm meanwhile ends the session.
+      lookupAnswer = await lookup;
+      if (session !== this.session) return null;
+    }
     const pushed = credential?.valid && credential.gzhc ? this.deps.colours.get(credential.gzhc.sub) : null;
-    let decision = decide(input, pushed, temperature, this.deps.policy);
+    // Read once, so the decision and its event agree.
+    const degraded = this.deps.link?.degraded ?? false;
+    const whenDegraded = this.deps.whenDegraded ?? 'staff';
+    let decision = decide(input, pushed, temperature, this.deps.policy, {
+      degraded,
+      whenDegraded,
+      ...(lookup ? { lookup: lookupAnswer ?? null } : {}),
+    });
     // A temperature staff took by hand puts the decision on staff's record.
     if (turn.kind === 'staff-temperature') decision = { ...decision, decidedBy: 'staff' };
     const decisionMs = performance.now() - monoStart;
 
     let event: DecisionEvent;
     try {
-      event = this.deps.journal.append(this.buildEvent(decision, credential, temperature, input, wallStart, decisionMs));
+      event = this.deps.journal.append(this.buildEvent(decision, credential, temperature, input, wallStart, decisionMs, degraded));
     } catch (error) {
       // A decision that cannot be recorded is not made: nobody passes on it.
       this.log.error({ err: error }, 'journal append failed: lane goes to staff mode');
@@ -311,6 +423,30 @@ export class Lane extends EventEmitter<LaneEvents> {
     }
   }
 
+  /** Never rejects: an error, or no answer by the guard time, is no answer. */
+  private lookUp(subject: string): Promise<LookupAnswer | null> {
+    const lookup = this.deps.lookup!;
+    return new Promise((resolve) => {
+      const guard = this.timers.setTimeout(() => {
+        this.log.warn('online look-up did not settle: decided without an answer');
+        resolve(null);
+      }, LOOKUP_GUARD_MS);
+      const settle = (answer: LookupAnswer | null): void => {
+        this.timers.clearTimeout(guard);
+        resolve(answer);
+      };
+      const failed = (error: unknown): void => {
+        this.log.warn({ err: error }, 'online look-up failed: decided without an answer');
+        settle(null);
+      };
+      try {
+        lookup('printed-code', subject).then(settle, failed);
+      } catch (error) {
+        failed(error);
+      }
+    });
+  }
+
   private buildEvent(
     decision: Decision,
     credential: VerificationResult | null,
@@ -318,6 +454,7 @@ export class Lane extends EventEmitter<LaneEvents> {
     input: CredentialInput,
     wallStart: number,
     decisionMs: number,
+    degraded: boolean,
   ): Omit<DecisionEvent, 'seq'> {
     let subject: string | null = null;
     if (credential?.valid && credential.gzhc) subject = credential.gzhc.sub;
@@ -344,6 +481,7 @@ export class Lane extends EventEmitter<LaneEvents> {
           }
         : null,
       decisionMs: Math.round(decisionMs * 1000) / 1000,
+      degraded,
     };
   }
 

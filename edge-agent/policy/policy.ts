@@ -23,6 +23,22 @@ export interface PolicyConfig {
   feverThresholdC: number;
 }
 
+/** The centre's answer to an online look-up of a printed code; colour null: unknown to the centre. */
+export interface LookupAnswer {
+  colour: Colour | null;
+  effectiveAt: number;
+}
+
+/** What the lane knows besides the person: the state of its link to the centre. */
+export interface DecisionContext {
+  /** Cut off from the centre longer than colour.maxSyncAgeSeconds. */
+  degraded?: boolean;
+  /** colour.whenDegraded; absent: 'staff', the config's default. */
+  whenDegraded?: 'offline-code' | 'staff';
+  /** An online look-up: absent when none was made, null when no answer came in time. */
+  lookup?: LookupAnswer | null;
+}
+
 export interface Decision {
   verdict: Verdict;
   reason: Reason;
@@ -85,12 +101,37 @@ function byTemperature(
 
 /**
  * @param temperature null when none was taken (no code, or the code was refused before measuring).
+ * @param context degraded link and online look-up; absent: a synced gate that made no look-up.
  */
 export function decide(
   credential: CredentialInput,
   pushed: PushedStatus | null,
   temperature: TemperatureReading | null,
   config: PolicyConfig,
+  context: DecisionContext = {},
+): Decision {
+  const made = decideByRules(credential, pushed, temperature, config, context.lookup);
+  // Cut off with the 'staff' rule: a colour the gate may no longer know is
+  // current lets nobody through by itself. A look-up answer is current, and
+  // staff registrations are staff's own decision; refusals stand as made.
+  const staffRule = (context.whenDegraded ?? 'staff') === 'staff';
+  if (context.degraded && staffRule && made.verdict === 'pass' && credential.kind === 'code' && made.decidedBy !== 'online-lookup') {
+    return decision('deny', 'degraded', 'verify-colour', made.decidedBy, made.colour);
+  }
+  return made;
+}
+
+/** The centre's signed open command: a pass staff decided, for nobody in particular. */
+export function remoteOpenDecision(): Decision {
+  return decision('pass', 'remote-open', null, 'staff');
+}
+
+function decideByRules(
+  credential: CredentialInput,
+  pushed: PushedStatus | null,
+  temperature: TemperatureReading | null,
+  config: PolicyConfig,
+  lookup: LookupAnswer | null | undefined,
 ): Decision {
   if (credential.kind === 'none') return decision('deny', 'no-code', 'register', 'staff');
   if (credential.kind === 'staff-registered') return byTemperature(temperature, config, 'staff-registered', 'staff', null);
@@ -113,7 +154,10 @@ export function decide(
     colour = pushed!.colour;
     decidedBy = 'pushed-status';
   } else if (result.gzhc.kind === 'printed') {
-    return decision('deny', 'status-unknown', 'check-credential', 'offline-code');
+    // Asked the centre: its answer decides; no answer, or unknown to it, is still unknown.
+    if (!lookup?.colour) return decision('deny', 'status-unknown', 'check-credential', lookup ? 'online-lookup' : 'offline-code');
+    colour = lookup.colour;
+    decidedBy = 'online-lookup';
   } else {
     colour = result.gzhc.colour;
     decidedBy = 'offline-code';

@@ -58,6 +58,14 @@ export const REASONS = {
     zh: '健康码内容无效，请联系工作人员',
     en: 'Health code content is invalid: please ask staff',
   },
+  degraded: {
+    zh: '闸机暂时无法与健康码平台同步，不能自动放行，请等待工作人员核验',
+    en: 'The gate cannot reach the health-code platform: no automatic entry, please wait for staff to check your code',
+  },
+  'remote-open': {
+    zh: '工作人员已远程开闸，请通行',
+    en: 'Opened by staff at the control centre: please pass',
+  },
 } as const;
 
 export type Reason = keyof typeof REASONS;
@@ -69,4 +77,5 @@ export type StaffAction =
   | 'register' // no code: register by hand (rules §4)
   | 'manual-temperature' // thermometer fault: staff mode
   | 'check-credential' // forged, unknown issuer, unverifiable colour
+  | 'verify-colour' // gate cut off from the centre: staff confirm the colour another way
   | null;

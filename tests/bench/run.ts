@@ -5,6 +5,8 @@
 import { Command } from 'commander';
 import { benchCameraMemory } from './camera-memory.js';
 import { benchDecode } from './decode.js';
+import { benchOutbox } from './outbox.js';
+import { benchPropagation } from './propagation.js';
 import { benchVerify } from './verify.js';
 
 const BENCHMARKS: Record<string, (quick: boolean, progress: (m: string) => void) => Promise<Record<string, unknown>>> = {
@@ -13,6 +15,10 @@ const BENCHMARKS: Record<string, (quick: boolean, progress: (m: string) => void)
   decode: (quick, progress) => benchDecode({ decodes: quick ? 40 : 200, progress }),
   'camera-memory': (quick, progress) =>
     benchCameraMemory({ durationMs: quick ? 60_000 : 600_000, sampleMs: quick ? 5_000 : 15_000, framesPerSecond: 10, progress }),
+  propagation: (quick, progress) =>
+    benchPropagation({ sizes: quick ? [200] : [1000, 5000], rounds: quick ? 3 : 10, children: 2, progress }),
+  outbox: (quick, progress) =>
+    benchOutbox({ events: quick ? 2_000 : 10_000, lanes: 10, runs: quick ? 1 : 5, inflight: 256, brokerMaxInflight: 20, sync: 'normal', progress }),
 };
 
 const program = new Command()

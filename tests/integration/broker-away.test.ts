@@ -35,7 +35,7 @@ test('no broker at start: the lane decides at once, and the decisions arrive whe
     lane: 'lane-1',
     timing: { relayPulseMs: 100, denyDisplayMs: 0 },
     journal: { path: join(dir, 'journal.db') },
-    mqtt: { url: `mqtt://127.0.0.1:${port}` },
+    mqtt: { url: `mqtt://127.0.0.1:${port}`, protocolVersion: 4 },
   });
   const simulated = await createSimulatedLane(config, pino({ level: 'silent' }));
   const { agent, wire, world } = simulated;

@@ -15,9 +15,9 @@ import { pino } from 'pino';
 import { checkConfig } from '../../edge-agent/config/load.js';
 import type { DecisionEvent } from '../../edge-agent/domain.js';
 import { startEmbeddedBroker } from '../../simulator/broker.js';
-import { ColourStatusStore } from '../../edge-agent/colour/status-store.js';
 import { createCrowdWorld, scriptedCrowd, walkThrough, type Outcome } from '../../simulator/crowd.js';
-import { createSimulatedLane } from '../../simulator/simulated-lane.js';
+import { SimulatedCentre } from '../../simulator/centre.js';
+import { createSimulatedLane, pushAndWait } from '../../simulator/simulated-lane.js';
 
 const tempDirs: string[] = [];
 after(() => tempDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
@@ -28,7 +28,7 @@ const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 /** How many people the scripted crowd has: derived, not hard-coded. */
 let crowdSize = 0;
 before(async () => {
-  crowdSize = scriptedCrowd(await createCrowdWorld(new ColourStatusStore())).length;
+  crowdSize = scriptedCrowd(await createCrowdWorld()).length;
   assert.ok(crowdSize > 0);
 });
 
@@ -45,7 +45,7 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
     lane: 'lane-7',
     timing: { relayPulseMs: 100, passageTimeoutMs: 2000, denyDisplayMs: 30, temperatureDeadlineMs: 200, repeatSuppressMs: 1000 },
     journal: { path: path.join(dir, 'journal.db') },
-    mqtt: { url: broker.url },
+    mqtt: { url: broker.url, protocolVersion: 4 },
     log: { level: 'silent' },
   });
 
@@ -62,6 +62,9 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
 
   const simulated = await createSimulatedLane(config, logger);
   const { agent, hardware, wire, world } = simulated;
+  // The signing centre: pushes colour changes, answers the printed code's look-up.
+  const signing = await SimulatedCentre.start({ url: broker.url, key: simulated.centreKey, protocolVersion: 4, colourOf: (sub) => world.platform.colourOf(sub) ?? null });
+  await signing.publishSnapshot(config.site);
   await agent.start();
   await wire.scannerOpened();
 
@@ -70,6 +73,7 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
     assert.equal(crowd.length, crowdSize);
     const outcomes: Outcome[] = [];
     for (const person of crowd) {
+      if (person.pushBefore) await pushAndWait(signing, agent, person.pushBefore);
       outcomes.push(await walkThrough(agent.lane, wire, person, { staffDelayMs: 20, walkDelayMs: 20 }));
     }
 
@@ -132,6 +136,7 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
     }
   } finally {
     await simulated.close();
+    await signing.stop();
     await centre.endAsync();
     await broker.close();
   }

@@ -39,7 +39,15 @@ test('config: fever threshold outside 36.0–40.0 names the key and the limit', 
 
 test('config: an unknown key is named with the keys allowed there', () => {
   rejects({ ...minimal, policy: { feverTreshold: 37 } }, /unknown key "policy\.feverTreshold"; allowed here: feverThresholdC/);
-  rejects({ ...minimal, colour: 'green' }, /unknown key "colour"; allowed here: site, lane, policy/);
+  rejects({ ...minimal, color: 'green' }, /unknown key "color"; allowed here: site, lane, policy/);
+});
+
+test('config: a lane cannot be called colour, which the site colour topics use', () => {
+  rejects({ ...minimal, lane: 'colour' }, /"lane" cannot be "colour" \(reserved\)/);
+});
+
+test('config: mqtt.tls needs cert and key together', () => {
+  rejects({ ...minimal, mqtt: { url: 'mqtts://broker:8883', tls: { ca: 'ca.pem', cert: 'gate.pem' } } }, /"mqtt\.tls" must have property key when property cert is present/);
 });
 
 test('config: a wrong type is named with what was found', () => {

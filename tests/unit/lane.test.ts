@@ -17,7 +17,7 @@ import { TrustStore } from '../../edge-agent/credential/trust-store.js';
 import { CredentialVerifier } from '../../edge-agent/credential/verifier.js';
 import type { DecisionEvent } from '../../edge-agent/domain.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
-import { Lane, type DecisionRecord, type LaneEvents, type LaneState, type LaneTiming, type Timers } from '../../edge-agent/lane/lane.js';
+import { Lane, type DecisionRecord, type LaneDependencies, type LaneEvents, type LaneState, type LaneTiming, type Timers } from '../../edge-agent/lane/lane.js';
 import { createVirtualLaneHardware, type GateCommand, type VirtualLaneHardware } from '../../simulator/hardware/virtual-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
 
@@ -122,7 +122,9 @@ function openTempJournal(): Journal {
   return journal;
 }
 
-function makeLane(options: { journal?: Journal; start?: boolean; beforeStart?: (hw: VirtualLaneHardware) => void } = {}): Fixture {
+type ExtraDeps = Partial<Pick<LaneDependencies, 'link' | 'lookup' | 'whenDegraded'>>;
+
+function makeLane(options: { journal?: Journal; start?: boolean; beforeStart?: (hw: VirtualLaneHardware) => void; deps?: ExtraDeps } = {}): Fixture {
   const hw = createVirtualLaneHardware();
   const trust = new TrustStore();
   trust.add(platform.issuer.certificate, 'reference platform');
@@ -141,6 +143,7 @@ function makeLane(options: { journal?: Journal; start?: boolean; beforeStart?: (
     timing: TIMING,
     logger,
     timers,
+    ...options.deps,
   });
   const fixture: Fixture = {
     lane,
@@ -775,4 +778,270 @@ test('a gate driver that throws puts the lane in staff mode and nobody is lost',
   assert.equal(f.lane.state, 'staff');
   assert.deepEqual(f.faults.map((x) => x.kind), ['driver']);
   assert.equal(f.journal.count(), 1, 'the decision was recorded before the relay failed');
+});
+
+// ---------------------------------------------------------------------------
+// Online look-up of printed codes
+
+type LookupFn = NonNullable<LaneDependencies['lookup']>;
+type LookupResult = Awaited<ReturnType<LookupFn>>;
+
+/** A look-up the test answers by hand, or never. */
+function manualLookup(): { fn: LookupFn; calls: Array<{ kind: string; subject: string; answer: (result: LookupResult) => void }> } {
+  const calls: Array<{ kind: string; subject: string; answer: (result: LookupResult) => void }> = [];
+  const fn: LookupFn = (kind, subject) => new Promise((resolve) => calls.push({ kind, subject, answer: resolve }));
+  return { fn, calls };
+}
+
+test('a printed code without a pushed status is looked up: green → pass by online-lookup', async () => {
+  const asked: string[] = [];
+  const f = makeLane({
+    deps: {
+      lookup: async (kind, subject) => {
+        asked.push(`${kind}:${subject}`);
+        return { colour: 'green', effectiveAt: Date.now() };
+      },
+    },
+  });
+  const { code, sub } = issue('green', { kind: 'printed', maskedName: '郑*一' });
+  const record = await present(f, code, normal(36.5));
+  assert.deepEqual(asked, [`printed-code:${sub}`]);
+  assert.equal(record.decision.verdict, 'pass');
+  assert.equal(record.decision.reason, 'green-normal');
+  assert.equal(record.decision.decidedBy, 'online-lookup');
+  assert.equal(record.event.decidedBy, 'online-lookup');
+  assert.equal(record.event.colour, 'green');
+  assert.equal(record.event.degraded, false);
+  assert.equal(f.lane.state, 'open');
+  assert.equal(f.pulses().length, 1);
+  assert.equal(f.timers.size, 1, 'only the passage timeout: the look-up guard was cleared');
+});
+
+test('look-up answers red → hold by online-lookup, with an alert', async () => {
+  const f = makeLane({ deps: { lookup: async () => ({ colour: 'red', effectiveAt: Date.now() }) } });
+  const record = await present(f, issue('green', { kind: 'printed' }).code, normal(36.5));
+  assert.equal(record.decision.verdict, 'hold');
+  assert.equal(record.decision.decidedBy, 'online-lookup');
+  assert.equal(record.decision.alert, true);
+  assert.equal(f.lane.state, 'held');
+  assert.equal(f.pulses().length, 0);
+});
+
+test('look-up without an answer in time, unknown to the centre, or failing: deny status-unknown for staff to check', async () => {
+  const answers: Array<{ name: string; lookup: LookupFn; decidedBy: string }> = [
+    { name: 'no answer in time', lookup: async () => null, decidedBy: 'offline-code' },
+    { name: 'unknown to the centre', lookup: async () => ({ colour: null, effectiveAt: Date.now() }), decidedBy: 'online-lookup' },
+    { name: 'look-up rejects', lookup: () => Promise.reject(new Error('link down')), decidedBy: 'offline-code' },
+    {
+      name: 'look-up throws',
+      lookup: () => {
+        throw new Error('not connected');
+      },
+      decidedBy: 'offline-code',
+    },
+  ];
+  for (const { name, lookup, decidedBy } of answers) {
+    const f = makeLane({ deps: { lookup } });
+    const record = await present(f, issue('green', { kind: 'printed' }).code, normal(36.5));
+    assert.equal(record.decision.verdict, 'deny', name);
+    assert.equal(record.decision.reason, 'status-unknown', name);
+    assert.equal(record.decision.staffAction, 'check-credential', name);
+    assert.equal(record.decision.decidedBy, decidedBy, name);
+    assert.equal(f.pulses().length, 0, name);
+    assert.equal(f.lane.state, 'locked', name);
+  }
+});
+
+test('no look-up for a dynamic code, nor for a printed code the centre pushed a status for', async () => {
+  const lookup = manualLookup();
+  const f = makeLane({ deps: { lookup: lookup.fn } });
+  const dynamic = await present(f, issue('green').code, normal(36.5));
+  assert.equal(dynamic.decision.decidedBy, 'offline-code');
+  f.hw.passage.walkThrough();
+
+  const printed = issue('green', { kind: 'printed' });
+  f.colours.apply(platform.changeColour(printed.sub, 'yellow'));
+  const pushed = await present(f, printed.code, normal(36.5));
+  assert.equal(pushed.decision.reason, 'yellow');
+  assert.equal(pushed.decision.decidedBy, 'pushed-status');
+  assert.equal(lookup.calls.length, 0);
+});
+
+test('the lane stays responsive while a look-up is on its way: fire alarm → emergency, the late answer decides nothing', async () => {
+  const lookup = manualLookup();
+  const f = makeLane({ deps: { lookup: lookup.fn } });
+  f.hw.thermometer.next = normal(36.5);
+  f.hw.reader.present(issue('green', { kind: 'printed' }).code);
+  await settle();
+  assert.equal(lookup.calls.length, 1);
+  assert.equal(f.lane.state, 'deciding');
+
+  f.hw.fireAlarm.set(true);
+  assert.equal(f.lane.state, 'emergency');
+  assert.equal(f.hw.gate.state, 'held-open');
+  lookup.calls[0]!.answer({ colour: 'green', effectiveAt: Date.now() });
+  await settle();
+  assert.equal(f.lane.state, 'emergency');
+  assert.equal(f.decisions.length, 0);
+  assert.equal(f.journal.count(), 0);
+  assert.equal(f.pulses().length, 0);
+});
+
+test('a look-up that never settles does not hold the lane: decided without an answer after the guard time', async () => {
+  const lookup = manualLookup();
+  const f = makeLane({ deps: { lookup: lookup.fn } });
+  f.hw.thermometer.next = normal(36.5);
+  const decided = once(f.lane, 'decision') as Promise<[DecisionRecord]>;
+  f.hw.reader.present(issue('green', { kind: 'printed' }).code);
+  await settle();
+  assert.equal(f.lane.state, 'deciding');
+  f.timers.advance(15_000);
+  const [record] = await decided;
+  assert.equal(record.decision.reason, 'status-unknown');
+  assert.equal(f.pulses().length, 0);
+});
+
+// ---------------------------------------------------------------------------
+// Degraded: cut off from the centre
+
+test('degraded with whenDegraded staff: no automatic pass (deny degraded, staff verify); refusals and holds stand; events say so', async () => {
+  const link = { degraded: true };
+  const f = makeLane({ deps: { link, whenDegraded: 'staff' } });
+  const green = await present(f, issue('green').code, normal(36.5));
+  assert.equal(green.decision.verdict, 'deny');
+  assert.equal(green.decision.reason, 'degraded');
+  assert.equal(green.decision.staffAction, 'verify-colour');
+  assert.ok(green.decision.advice.zh.length > 0 && green.decision.advice.en.length > 0);
+  assert.equal(green.event.degraded, true);
+  assert.equal(f.journal.get(green.event.id)?.degraded, true);
+  assert.equal(f.pulses().length, 0);
+  f.timers.advance(TIMING.denyDisplayMs);
+
+  const red = await present(f, issue('red').code, normal(36.5));
+  assert.equal(red.decision.verdict, 'hold');
+  assert.equal(red.event.degraded, true);
+  f.lane.staffRelease();
+
+  // A look-up answer is current news from the centre: it may still pass.
+  const g = makeLane({ deps: { link, lookup: async () => ({ colour: 'green', effectiveAt: Date.now() }) } });
+  const looked = await present(g, issue('green', { kind: 'printed' }).code, normal(36.5));
+  assert.equal(looked.decision.verdict, 'pass');
+  assert.equal(looked.event.degraded, true);
+
+  // Back in touch: passes again, flagged not degraded.
+  link.degraded = false;
+  const again = await present(f, issue('green').code, normal(36.5));
+  assert.equal(again.decision.verdict, 'pass');
+  assert.equal(again.event.degraded, false);
+});
+
+test('degraded with whenDegraded offline-code: decided as usual, flagged degraded', async () => {
+  const f = makeLane({ deps: { link: { degraded: true }, whenDegraded: 'offline-code' } });
+  const record = await present(f, issue('green').code, normal(36.5));
+  assert.equal(record.decision.verdict, 'pass');
+  assert.equal(record.decision.decidedBy, 'offline-code');
+  assert.equal(record.event.degraded, true);
+});
+
+test('without a link the lane is never degraded, and every event says so', async () => {
+  const f = makeLane();
+  const record = await present(f, issue('green').code, normal(36.5));
+  assert.equal(record.event.degraded, false);
+  f.hw.passage.walkThrough();
+  const none = await f.lane.noCode();
+  assert.equal(none?.event.degraded, false);
+});
+
+// ---------------------------------------------------------------------------
+// The centre's open and lock commands
+
+test('remoteOpen: one pulse, open, journaled as a pass by staff (remote-open, no subject); passage closes it', async () => {
+  const f = makeLane();
+  const remote: Array<LaneEvents['remote'][0]> = [];
+  f.lane.on('remote', (outcome) => remote.push(outcome));
+  assert.equal(f.lane.remoteOpen(), true);
+  assert.equal(f.lane.state, 'open');
+  assert.deepEqual(f.pulses().map((c) => c.ms), [TIMING.relayPulseMs]);
+  assert.equal(f.decisions.length, 1);
+  const { event, decision } = f.decisions[0]!;
+  assert.equal(decision.reason, 'remote-open');
+  assert.equal(event.verdict, 'pass');
+  assert.equal(event.decidedBy, 'staff');
+  assert.equal(event.subject, null);
+  assert.equal(event.degraded, false);
+  assert.deepEqual(f.journal.get(event.id), event);
+  assert.deepEqual(remote, [{ action: 'open', accepted: true, state: 'open' }]);
+
+  assert.equal(f.lane.remoteOpen(), false, 'already open');
+  f.hw.passage.walkThrough();
+  assert.deepEqual(f.passages, [{ eventId: event.id, confirmed: true }]);
+  assert.equal(f.lane.state, 'idle');
+
+  // From a refusal on show, too.
+  await present(f, issue('yellow').code, normal(36.5));
+  assert.equal(f.lane.state, 'locked');
+  assert.equal(f.lane.remoteOpen(), true);
+  assert.equal(f.lane.state, 'open');
+  f.timers.advance(TIMING.passageTimeoutMs);
+  assert.equal(f.lane.state, 'idle');
+  assert.equal(f.hw.gate.state, 'locked');
+});
+
+test('remoteOpen is refused during a hold, a fire alarm and a person’s turn', async () => {
+  const f = makeLane();
+  await present(f, issue('red').code, normal(36.5));
+  assert.equal(f.lane.remoteOpen(), false);
+  assert.equal(f.lane.state, 'held');
+  f.lane.staffRelease();
+
+  f.hw.thermometer.latencyMs = 30;
+  f.hw.thermometer.next = normal(36.5);
+  const decided = once(f.lane, 'decision');
+  f.hw.reader.present(issue('green').code);
+  await settle();
+  assert.equal(f.lane.state, 'measuring');
+  assert.equal(f.lane.remoteOpen(), false);
+  await decided;
+  f.hw.passage.walkThrough();
+
+  f.hw.fireAlarm.set(true);
+  assert.equal(f.lane.remoteOpen(), false);
+  assert.equal(f.hw.gate.state, 'held-open');
+  assert.equal(f.pulses().length, 1, 'only the green pass pulsed');
+  assert.equal(f.journal.count(), 2);
+});
+
+test('remoteLock: an open leaf locks at once and the lane goes idle; never during a fire alarm; a hold stays held', async () => {
+  const f = makeLane();
+  const record = await present(f, issue('green').code, normal(36.5));
+  assert.equal(f.lane.state, 'open');
+  assert.equal(f.lane.remoteLock(), true);
+  assert.equal(f.lane.state, 'idle');
+  assert.equal(f.hw.gate.state, 'locked');
+  assert.deepEqual(f.passages, [{ eventId: record.event.id, confirmed: false }]);
+  assert.equal(f.timers.size, 0, 'the passage timeout was cleared');
+
+  // A turn in progress is dropped.
+  f.hw.thermometer.latencyMs = 30;
+  f.hw.reader.present(issue('green').code);
+  await settle();
+  assert.equal(f.lane.state, 'measuring');
+  assert.equal(f.lane.remoteLock(), true);
+  assert.equal(f.lane.state, 'idle');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(f.decisions.length, 1, 'the dropped turn decided nothing');
+  f.hw.thermometer.latencyMs = 0;
+
+  await present(f, issue('red').code, normal(36.5));
+  assert.equal(f.lane.remoteLock(), true);
+  assert.equal(f.lane.state, 'held', 'only staff end a hold');
+  assert.equal(f.hw.annunciator.alarmOn, true);
+  f.lane.staffRelease();
+
+  f.hw.fireAlarm.set(true);
+  const commands = f.hw.gate.commands.length;
+  assert.equal(f.lane.remoteLock(), false);
+  assert.equal(f.lane.state, 'emergency');
+  assert.equal(f.hw.gate.state, 'held-open');
+  assert.equal(f.hw.gate.commands.length, commands, 'no lock command during the fire alarm');
 });

@@ -9,7 +9,7 @@ import type { CredentialFailure } from '../../edge-agent/credential/failure.js';
 import type { VerificationResult } from '../../edge-agent/credential/verifier.js';
 import type { CodeKind, Colour } from '../../edge-agent/domain.js';
 import type { PushedStatus } from '../../edge-agent/colour/status-store.js';
-import { decide, type CredentialInput } from '../../edge-agent/policy/policy.js';
+import { decide, type CredentialInput, type DecisionContext } from '../../edge-agent/policy/policy.js';
 
 const config = { feverThresholdC: 37.3 };
 
@@ -127,5 +127,68 @@ test('policy: never passes without a normal temperature reading', () => {
   for (const row of rows) {
     const decision = decide(row.credential, row.pushed ?? null, fault, config);
     assert.notEqual(decision.verdict, 'pass', row.name);
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Cut off from the centre, and online look-ups (brief, "Colour status")
+
+interface ContextRow {
+  name: string;
+  credential: CredentialInput;
+  pushed?: PushedStatus;
+  temperature: TemperatureReading | null;
+  context: DecisionContext;
+  expect: { verdict: string; reason: string; staffAction: string | null; decidedBy: string; colour?: string | null };
+}
+
+const staffRule: DecisionContext = { degraded: true, whenDegraded: 'staff' };
+const offlineRule: DecisionContext = { degraded: true, whenDegraded: 'offline-code' };
+
+const contextRows: ContextRow[] = [
+  { name: 'degraded, staff rule: a green code does not pass by itself', credential: code('green'), temperature: t(36.5), context: staffRule, expect: { verdict: 'deny', reason: 'degraded', staffAction: 'verify-colour', decidedBy: 'offline-code', colour: 'green' } },
+  { name: 'degraded, rule absent: staff, the config default', credential: code('green'), temperature: t(36.5), context: { degraded: true }, expect: { verdict: 'deny', reason: 'degraded', staffAction: 'verify-colour', decidedBy: 'offline-code' } },
+  { name: 'degraded, staff rule: a pushed green does not pass either', credential: code('red'), pushed: pushed('green'), temperature: t(36.5), context: staffRule, expect: { verdict: 'deny', reason: 'degraded', staffAction: 'verify-colour', decidedBy: 'pushed-status' } },
+  { name: 'degraded, staff rule: red still holds', credential: code('red'), temperature: t(36.5), context: staffRule, expect: { verdict: 'hold', reason: 'red', staffAction: 'isolate-and-notify', decidedBy: 'offline-code' } },
+  { name: 'degraded, staff rule: yellow still refused as yellow', credential: code('yellow'), temperature: t(36.5), context: staffRule, expect: { verdict: 'deny', reason: 'yellow', staffAction: null, decidedBy: 'offline-code' } },
+  { name: 'degraded, staff rule: fever still fever', credential: code('green'), temperature: t(38.0), context: staffRule, expect: { verdict: 'deny', reason: 'fever', staffAction: 'recheck-temperature', decidedBy: 'offline-code' } },
+  { name: 'degraded, staff rule: a staff registration is staff’s own decision', credential: { kind: 'staff-registered' }, temperature: t(36.5), context: staffRule, expect: { verdict: 'pass', reason: 'staff-registered', staffAction: null, decidedBy: 'staff' } },
+  { name: 'degraded, staff rule: a look-up answer is current and may pass', credential: code(null, 'printed'), temperature: t(36.5), context: { ...staffRule, lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'online-lookup' } },
+  { name: 'degraded, offline-code rule: green passes as usual', credential: code('green'), temperature: t(36.5), context: offlineRule, expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'offline-code' } },
+  { name: 'degraded, offline-code rule: red holds as usual', credential: code('red'), temperature: t(36.5), context: offlineRule, expect: { verdict: 'hold', reason: 'red', staffAction: 'isolate-and-notify', decidedBy: 'offline-code' } },
+  { name: 'not degraded, staff rule: green passes', credential: code('green'), temperature: t(36.5), context: { degraded: false, whenDegraded: 'staff' }, expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'offline-code' } },
+  { name: 'printed code, look-up green: pass by online-lookup', credential: code(null, 'printed'), temperature: t(36.5), context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'online-lookup', colour: 'green' } },
+  { name: 'printed code, look-up yellow: deny yellow', credential: code(null, 'printed'), temperature: t(36.5), context: { lookup: { colour: 'yellow', effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'yellow', staffAction: null, decidedBy: 'online-lookup' } },
+  { name: 'printed code, look-up red: hold', credential: code(null, 'printed'), temperature: t(36.5), context: { lookup: { colour: 'red', effectiveAt: 1 } }, expect: { verdict: 'hold', reason: 'red', staffAction: 'isolate-and-notify', decidedBy: 'online-lookup' } },
+  { name: 'printed code, look-up green but fever: fever', credential: code(null, 'printed'), temperature: t(38.1), context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'fever', staffAction: 'recheck-temperature', decidedBy: 'online-lookup' } },
+  { name: 'printed code, unknown to the centre: status unknown', credential: code(null, 'printed'), temperature: t(36.5), context: { lookup: { colour: null, effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'status-unknown', staffAction: 'check-credential', decidedBy: 'online-lookup' } },
+  { name: 'printed code, no answer in time: status unknown', credential: code(null, 'printed'), temperature: t(36.5), context: { lookup: null }, expect: { verdict: 'deny', reason: 'status-unknown', staffAction: 'check-credential', decidedBy: 'offline-code' } },
+  { name: 'printed code, a pushed status beats a look-up', credential: code(null, 'printed'), pushed: pushed('yellow'), temperature: t(36.5), context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'yellow', staffAction: null, decidedBy: 'pushed-status' } },
+  { name: 'a dynamic code ignores a look-up', credential: code('yellow'), temperature: t(36.5), context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'yellow', staffAction: null, decidedBy: 'offline-code' } },
+];
+
+for (const row of contextRows) {
+  test(`policy: ${row.name}`, () => {
+    const decision = decide(row.credential, row.pushed ?? null, row.temperature, config, row.context);
+    assert.equal(decision.verdict, row.expect.verdict);
+    assert.equal(decision.reason, row.expect.reason);
+    assert.equal(decision.staffAction, row.expect.staffAction);
+    assert.equal(decision.decidedBy, row.expect.decidedBy);
+    if (row.expect.colour !== undefined) assert.equal(decision.colour, row.expect.colour);
+    assert.ok(decision.advice.zh.length > 0 && decision.advice.en.length > 0, 'advice in both languages');
+  });
+}
+
+test('policy: degraded with the staff rule never passes a code by itself', () => {
+  for (const row of rows) {
+    const decision = decide(row.credential, row.pushed ?? null, row.temperature, config, staffRule);
+    if (row.credential.kind === 'code') assert.notEqual(decision.verdict, 'pass', row.name);
+  }
+});
+
+test('policy: degraded with the offline-code rule decides exactly as a synced gate', () => {
+  for (const row of rows) {
+    const synced = decide(row.credential, row.pushed ?? null, row.temperature, config);
+    assert.deepEqual(decide(row.credential, row.pushed ?? null, row.temperature, config, offlineRule), synced, row.name);
   }
 });

@@ -1,0 +1,263 @@
+/**
+ * Keeps the gate's pushed colours in step with the centre (brief, "Colour
+ * status"): signed, sequenced changes are applied in order, a gap in the
+ * sequence asks for a resync from the signed, versioned snapshot, and a gate
+ * that has not heard from the centre for colour.maxSyncAgeSeconds is
+ * degraded.
+ *
+ * Every message refused throws SignedMessageError (the link turns it into a
+ * security event) and leaves the store as it was.
+ *
+ * Choices:
+ * - A change-topic message identical to one of the last few accepted is a
+ *   QoS 1 redelivery: dropped quietly, with no effect and no security event.
+ *   Any other message at or below the applied seq is 'replayed'.
+ * - A change at or below a snapshot's seq that no change message brought yet
+ *   crossed the snapshot on the way (two topics, no order between them):
+ *   it is covered, so dropped quietly too.
+ * - The sync time is the newest accepted message's issuedAt (centre clock),
+ *   never later than its arrival: a queued heartbeat or an old retained
+ *   snapshot delivered late does not make a cut-off gate look synced.
+ * - A snapshot is the centre's whole list as of its seq: statuses it no
+ *   longer lists (at or before that seq) are removed from the store.
+ */
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { ColourConfig } from '../config/schema.js';
+import type { TrustStore } from '../credential/trust-store.js';
+import { openSignedMessage, SignedMessageError } from '../link/signed-message.js';
+import type { ColourStatusStore, SyncState } from './status-store.js';
+
+export interface ColourSyncOptions {
+  store: ColourStatusStore;
+  /** The centre's signing certificates; null: every message is refused. */
+  keys: TrustStore | null;
+  site: string;
+  config: ColourConfig;
+  /** Epoch ms; injected by tests. */
+  now?: () => number;
+  logger: Logger;
+  /** How far in the future an issuedAt may lie (clocks differ); default 60 s. */
+  clockSkewMs?: number;
+  /** How often the degraded state is checked; default 1 s. */
+  checkIntervalMs?: number;
+}
+
+export interface ChangeOutcome {
+  /** applied: a new seq; heartbeat: the sync time refreshed; duplicate / covered: dropped, nothing changed. */
+  kind: 'applied' | 'heartbeat' | 'duplicate' | 'covered';
+  /** Statuses written (a subject already known at a later seq keeps its own). */
+  applied: number;
+  /** The message's seq. */
+  seq: number;
+  /** The message showed changes are missing: a resync was requested. */
+  gap: boolean;
+}
+
+export interface SnapshotOutcome {
+  version: number;
+  seq: number;
+  applied: number;
+  /** Statuses the snapshot no longer lists, removed. */
+  removed: number;
+  /** It covered a gap, which is now closed. */
+  gapClosed: boolean;
+}
+
+export interface ColourSyncEvents {
+  /** Changes are missing up to `missingUpTo`: read the retained snapshot again. */
+  resync: [info: { seq: number | null; missingUpTo: number }];
+  degraded: [info: { syncAgeMs: number | null }];
+  synced: [info: { syncAgeMs: number | null }];
+}
+
+/** Enough to recognise a redelivery among the last few messages. */
+const RECENT_DIGESTS = 16;
+
+export class ColourSync extends EventEmitter<ColourSyncEvents> {
+  private readonly store: ColourStatusStore;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private config: ColourConfig;
+  private readonly skewMs: number;
+  private readonly startedAt: number;
+  private readonly timer: NodeJS.Timeout;
+  private isDegraded: boolean;
+
+  constructor(private readonly options: ColourSyncOptions) {
+    super();
+    this.store = options.store;
+    this.now = options.now ?? Date.now;
+    this.log = options.logger.child({ part: 'colour-sync' });
+    this.config = options.config;
+    this.skewMs = options.clockSkewMs ?? 60_000;
+    this.startedAt = this.now();
+    // The state a restart finds is the state it starts in, without an event: nobody listens yet.
+    this.isDegraded = this.evaluate();
+    this.timer = setInterval(() => this.check(), options.checkIntervalMs ?? 1000);
+    this.timer.unref();
+  }
+
+  /** A message from `<base>/<site>/colour/change`. */
+  acceptChange(raw: Buffer | string): ChangeOutcome {
+    const message = openSignedMessage(raw, 'colour-change', this.options.keys);
+    this.checkSite(message.site);
+    const sync = this.store.sync;
+    const digest = digestOf(message);
+    if (sync.recentDigests.includes(digest)) {
+      return { kind: 'duplicate', applied: 0, seq: message.seq, gap: false };
+    }
+    this.checkNotFuture(message.issuedAt);
+    const now = this.now();
+    const recentDigests = [...sync.recentDigests, digest].slice(-RECENT_DIGESTS);
+    const syncedAt = this.syncTime(sync, message.issuedAt, now);
+    const issuedAt = Math.max(sync.issuedAt ?? 0, message.issuedAt);
+
+    if (sync.seq === null || message.seq > sync.seq) {
+      // Before any snapshot the first seq is taken as it comes; what came before it is a gap.
+      const missingFrom = sync.seq === null ? 1 : sync.seq + 1;
+      const gap = message.seq > missingFrom;
+      const gapUpTo = gap ? Math.max(sync.gapUpTo ?? 0, message.seq - 1) : sync.gapUpTo;
+      // Last one wins when a message lists a subject twice.
+      const bySubject = new Map(message.changes.map((c) => [c.sub, c] as const));
+      const changes = [...bySubject.values()].map((c) => ({ ...c, seq: message.seq }));
+      const applied = this.store.applyChanges(changes, {
+        seq: message.seq,
+        changeSeq: message.seq,
+        issuedAt,
+        syncedAt,
+        gapUpTo,
+        recentDigests,
+      });
+      this.log.debug({ seq: message.seq, applied, listed: message.changes.length }, 'colour change applied');
+      if (gap) {
+        this.log.warn({ seq: sync.seq, received: message.seq, missingUpTo: gapUpTo }, 'gap in the colour sequence: resync requested');
+        this.emit('resync', { seq: sync.seq, missingUpTo: gapUpTo! });
+      }
+      this.check();
+      return { kind: 'applied', applied, seq: message.seq, gap };
+    }
+
+    if (message.seq === sync.seq && message.changes.length === 0) {
+      // A heartbeat proves the centre is there only if it is newer than the last word from it.
+      if (sync.issuedAt !== null && message.issuedAt <= sync.issuedAt) {
+        throw new SignedMessageError('replayed', `heartbeat at seq ${message.seq} issued ${message.issuedAt}, not after the last accepted (${sync.issuedAt})`);
+      }
+      this.store.setSync({ issuedAt, syncedAt, recentDigests });
+      this.check();
+      return { kind: 'heartbeat', applied: 0, seq: message.seq, gap: false };
+    }
+
+    const covered = sync.snapshotSeq !== null && message.seq <= sync.snapshotSeq && message.seq > (sync.changeSeq ?? 0);
+    if (covered) {
+      this.log.debug({ seq: message.seq, snapshotSeq: sync.snapshotSeq }, 'colour change already covered by the snapshot');
+      return { kind: 'covered', applied: 0, seq: message.seq, gap: false };
+    }
+    throw new SignedMessageError('replayed', `colour change seq ${message.seq}: seq ${sync.seq} is already applied`);
+  }
+
+  /**
+   * A message from `<base>/<site>/colour/snapshot`; null when it is the
+   * snapshot already applied (the retained copy delivered again).
+   */
+  acceptSnapshot(raw: Buffer | string): SnapshotOutcome | null {
+    const message = openSignedMessage(raw, 'colour-snapshot', this.options.keys);
+    this.checkSite(message.site);
+    const sync = this.store.sync;
+    if (sync.snapshotVersion !== null) {
+      if (message.version === sync.snapshotVersion) return null;
+      if (message.version < sync.snapshotVersion) {
+        throw new SignedMessageError('replayed', `colour snapshot version ${message.version}: version ${sync.snapshotVersion} is already applied`);
+      }
+    }
+    this.checkNotFuture(message.issuedAt);
+    const gapClosed = sync.gapUpTo !== null && message.seq >= sync.gapUpTo;
+    // Last one wins when a subject is listed twice, as in a change.
+    const statuses = [...new Map(message.statuses.map((s) => [s.sub, s] as const)).values()];
+    const { applied, removed } = this.store.applySnapshot(statuses, message.seq, {
+      seq: Math.max(sync.seq ?? 0, message.seq),
+      snapshotVersion: message.version,
+      snapshotSeq: message.seq,
+      syncedAt: this.syncTime(sync, message.issuedAt, this.now()),
+      gapUpTo: gapClosed ? null : sync.gapUpTo,
+    });
+    this.log.info({ version: message.version, seq: message.seq, applied, removed, gapClosed }, 'colour snapshot applied');
+    this.check();
+    return { version: message.version, seq: message.seq, applied, removed, gapClosed };
+  }
+
+  /** The seq the store is complete up to (unless a gap is open); null before anything from the centre. */
+  get lastSeq(): number | null {
+    return this.store.sync.seq;
+  }
+
+  /** Changes are missing and no snapshot has covered them yet. */
+  get resyncPending(): boolean {
+    return this.store.sync.gapUpTo !== null;
+  }
+
+  /** Milliseconds since the newest valid centre message; null: never heard from it. */
+  syncAgeMs(): number | null {
+    const { syncedAt } = this.store.sync;
+    return syncedAt === null ? null : Math.max(0, this.now() - syncedAt);
+  }
+
+  /** Read at every decision; checks afresh, so it never lags the events. */
+  get degraded(): boolean {
+    return this.check();
+  }
+
+  /** Re-evaluate, emitting 'degraded' or 'synced' on a change; returns the state. */
+  check(): boolean {
+    const degraded = this.evaluate();
+    if (degraded !== this.isDegraded) {
+      this.isDegraded = degraded;
+      const syncAgeMs = this.syncAgeMs();
+      if (degraded) this.log.warn({ syncAgeMs, maxSyncAgeSeconds: this.config.maxSyncAgeSeconds }, 'colour status degraded: no word from the centre');
+      else this.log.info({ syncAgeMs }, 'colour status synced again');
+      this.emit(degraded ? 'degraded' : 'synced', { syncAgeMs });
+    }
+    return degraded;
+  }
+
+  /** colour.maxSyncAgeSeconds changed (the centre's set-config): judged by the new limit at once. */
+  updateConfig(config: ColourConfig): void {
+    this.config = config;
+    this.check();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private evaluate(): boolean {
+    const age = this.syncAgeMs();
+    const maxAgeMs = this.config.maxSyncAgeSeconds * 1000;
+    // Never heard from: allowed the same time from start before saying so.
+    if (age === null) return this.now() - this.startedAt > maxAgeMs;
+    return age > maxAgeMs;
+  }
+
+  private syncTime(sync: Readonly<SyncState>, issuedAt: number, now: number): number {
+    return Math.max(sync.syncedAt ?? 0, Math.min(issuedAt, now));
+  }
+
+  private checkSite(site: string): void {
+    if (site !== this.options.site) {
+      throw new SignedMessageError('wrong-target', `message for site ${JSON.stringify(site)}, this gate is in ${JSON.stringify(this.options.site)}`);
+    }
+  }
+
+  private checkNotFuture(issuedAt: number): void {
+    const now = this.now();
+    if (issuedAt > now + this.skewMs) {
+      throw new SignedMessageError('stale', `issued ${issuedAt - now} ms in the future, more than the ${this.skewMs} ms clock skew allowed`);
+    }
+  }
+}
+
+/** The message as the centre signed it; JSON.parse keeps key order, so a redelivery gives the same text. */
+function digestOf(message: unknown): string {
+  return createHash('sha256').update(JSON.stringify(message)).digest('base64url').slice(0, 22);
+}

@@ -1,0 +1,219 @@
+/**
+ * Commands from the centre (open, lock, release a hold, reload the issuer
+ * trust list, change a config key): signed, for this lane only, fresh, and
+ * run at most once. A refused command throws SignedMessageError (the link
+ * reports it as a security event) and gets no result; an accepted one always
+ * gets a CommandResultMessage, ok false when the lane could not do it.
+ */
+import { randomUUID } from 'node:crypto';
+import type SqliteDatabase from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { checkConfig, ConfigError } from '../config/load.js';
+import { configSchema, type GateConfig } from '../config/schema.js';
+import { TrustStore } from '../credential/trust-store.js';
+import type { CredentialVerifier } from '../credential/verifier.js';
+import type { CommandMessage, CommandResultMessage } from './contract.js';
+import { openSignedMessage, SignedMessageError } from './signed-message.js';
+
+/** What a command acts on; the agent implements it over the lane and its config. */
+export interface CommandTarget {
+  /** Open the leaf once; false when the lane will not now (e.g. held, emergency). */
+  open(): boolean;
+  lock(): boolean;
+  /** End a red-code hold; false when nobody is held. */
+  releaseHold(): boolean;
+  /** Reload the issuer certificates; resolves to a summary, throws when nothing was changed. */
+  reloadTrust(): Promise<string> | string;
+  /** Apply one config key (see applyConfigChange); resolves to a summary, throws on a refused key or value. */
+  setConfig(key: string, value: unknown): Promise<string> | string;
+}
+
+export interface CommandHandlerOptions {
+  /** The better-sqlite3 handle (the journal's), where seen command ids are kept. */
+  db: SqliteDatabase.Database;
+  /** Centre signing certificates; null refuses every command. */
+  keys: TrustStore | null;
+  site: string;
+  lane: string;
+  /** A command issued longer ago than this, or this far ahead, is stale. */
+  maxAgeSeconds: number;
+  /** Epoch milliseconds. */
+  now?: () => number;
+  target: CommandTarget;
+  logger: Logger;
+  /** Larger messages are refused unread; a command is well under 1 KiB. */
+  maxMessageBytes?: number;
+}
+
+const DEFAULT_MAX_COMMAND_BYTES = 16 * 1024;
+/** commandResult.detail's maxLength in the contract. */
+const MAX_DETAIL = 2000;
+
+// Scoped by site and lane so several lanes may share one file (the simulator's fleet).
+const SEEN_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS seen_commands (
+    site        TEXT    NOT NULL,
+    lane        TEXT    NOT NULL,
+    id          TEXT    NOT NULL,
+    issued_at   INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (site, lane, id)
+  ) STRICT;
+  CREATE INDEX IF NOT EXISTS seen_commands_issued ON seen_commands (site, lane, issued_at);
+`;
+
+export class CommandHandler {
+  readonly #options: CommandHandlerOptions;
+  readonly #now: () => number;
+  readonly #windowMs: number;
+  readonly #maxBytes: number;
+  /** true when the id was new and is now recorded. */
+  readonly #record: (id: string, issuedAt: number, now: number) => boolean;
+
+  constructor(options: CommandHandlerOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#windowMs = options.maxAgeSeconds * 1000;
+    this.#maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_COMMAND_BYTES;
+    const { db, site, lane } = options;
+    db.exec(SEEN_SCHEMA);
+    const prune = db.prepare('DELETE FROM seen_commands WHERE site = ? AND lane = ? AND issued_at < ?');
+    const insert = db.prepare(
+      `INSERT INTO seen_commands (site, lane, id, issued_at, received_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (site, lane, id) DO NOTHING`,
+    );
+    // A row older than twice the window can go: its command would be refused as stale anyway.
+    this.#record = db
+      .transaction((id: string, issuedAt: number, now: number): boolean => {
+        prune.run(site, lane, now - 2 * this.#windowMs);
+        return insert.run(site, lane, id, issuedAt, now).changes === 1;
+      }).immediate;
+  }
+
+  /** Check and run one command. Throws SignedMessageError when it is refused. */
+  async handle(raw: Buffer | string): Promise<CommandResultMessage> {
+    const { keys, site, lane, logger } = this.#options;
+    const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
+    if (size > this.#maxBytes) throw new SignedMessageError('oversized', `command of ${size} bytes exceeds ${this.#maxBytes}`);
+    const command = openSignedMessage(raw, 'command', keys);
+    if (command.site !== site || command.lane !== lane) {
+      throw new SignedMessageError('wrong-target', `command for ${command.site}/${command.lane} reached ${site}/${lane}`);
+    }
+    const now = this.#now();
+    const age = now - command.issuedAt;
+    if (age > this.#windowMs || -age > this.#windowMs) {
+      const when = age > 0 ? `${Math.round(age / 1000)} s ago` : `${Math.round(-age / 1000)} s ahead`;
+      throw new SignedMessageError('stale', `command ${command.id} issued ${when}; accepted within ${this.#windowMs / 1000} s`);
+    }
+    let fresh: boolean;
+    try {
+      // Recorded before it runs: a crash mid-action must not let it run twice.
+      fresh = this.#record(command.id, command.issuedAt, now);
+    } catch (error) {
+      // Not run: without the record a replay could not be refused. Not recorded either, so the centre may resend it.
+      logger.error({ err: error, commandId: command.id }, 'command not run: its id could not be recorded');
+      return this.#result(command, false, `not run: the gate could not record the command id (${(error as Error).message})`);
+    }
+    if (!fresh) throw new SignedMessageError('replayed', `command ${command.id} was already received`);
+
+    let ok: boolean;
+    let detail: string;
+    try {
+      ({ ok, detail } = await this.#run(command));
+    } catch (error) {
+      ok = false;
+      detail = error instanceof Error ? error.message : String(error);
+    }
+    logger.debug({ commandId: command.id, action: command.action, ok, detail }, 'command run');
+    return this.#result(command, ok, detail);
+  }
+
+  async #run(command: CommandMessage): Promise<{ ok: boolean; detail: string }> {
+    const { target } = this.#options;
+    const done = (ok: boolean, yes: string, no: string) => ({ ok, detail: ok ? yes : no });
+    switch (command.action) {
+      case 'open':
+        return done(target.open(), 'opened', 'the lane did not open in its current state');
+      case 'lock':
+        return done(target.lock(), 'locked', 'the lane did not lock in its current state');
+      case 'release-hold':
+        return done(target.releaseHold(), 'hold released', 'no hold to release');
+      case 'reload-trust':
+        return { ok: true, detail: await target.reloadTrust() };
+      case 'set-config':
+        if (command.key === undefined || command.value === undefined) {
+          return { ok: false, detail: 'set-config needs a key and a value' };
+        }
+        return { ok: true, detail: await target.setConfig(command.key, command.value) };
+    }
+  }
+
+  #result(command: CommandMessage, ok: boolean, detail: string): CommandResultMessage {
+    const { site, lane } = this.#options;
+    return {
+      id: randomUUID(),
+      commandId: command.id,
+      time: new Date(this.#now()).toISOString(),
+      site,
+      lane,
+      action: command.action,
+      ok,
+      detail: detail.length > MAX_DETAIL ? `${detail.slice(0, MAX_DETAIL - 1)}…` : detail,
+    };
+  }
+}
+
+/** Keys set-config may change while the gate runs; the rest need a restart (or would move the gate's identity). */
+export const RUNTIME_CONFIG_KEYS: readonly string[] = [
+  'policy.feverThresholdC',
+  ...Object.keys(configSchema.properties.timing.properties).map((key) => `timing.${key}`),
+  'colour.whenDegraded',
+  'colour.maxSyncAgeSeconds',
+  'log.level',
+  'mqtt.telemetryIntervalSeconds',
+];
+
+interface SchemaNode {
+  properties?: Record<string, SchemaNode>;
+}
+
+function isSchemaKey(key: string): boolean {
+  let node: SchemaNode | undefined = configSchema as unknown as SchemaNode;
+  for (const part of key.split('.')) {
+    node = node?.properties && Object.hasOwn(node.properties, part) ? node.properties[part] : undefined;
+    if (!node) return false;
+  }
+  return true;
+}
+
+/**
+ * The config with one run-time key changed, checked whole against the
+ * schema; `config` itself is left as it was. Throws ConfigError naming the
+ * key, what is allowed and what was found.
+ */
+export function applyConfigChange(config: GateConfig, key: string, value: unknown): GateConfig {
+  if (!RUNTIME_CONFIG_KEYS.includes(key)) {
+    const why = isSchemaKey(key) ? `"${key}" cannot change at run time` : `unknown config key "${key}"`;
+    throw new ConfigError(`${why}; keys that can: ${RUNTIME_CONFIG_KEYS.join(', ')}`);
+  }
+  const next = structuredClone(config) as unknown as Record<string, Record<string, unknown>>;
+  const [section, leaf] = key.split('.') as [string, string];
+  next[section] = { ...next[section], [leaf]: value };
+  try {
+    return checkConfig(next);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    // checkConfig lists every problem under a heading; only this key changed, so its lines are the answer.
+    throw new ConfigError(`cannot set "${key}": ${error.message.replace(/^config is not valid:\s*- /, '').replaceAll('\n  - ', '; ')}`);
+  }
+}
+
+/**
+ * Load the issuer certificates at `path` and swap them into the verifier.
+ * Throws, changing nothing, when the new store cannot be loaded or is empty.
+ */
+export function reloadTrustStore(verifier: Pick<CredentialVerifier, 'replaceTrust'>, path: string): string {
+  const store = TrustStore.load(path);
+  verifier.replaceTrust(store);
+  return `${store.size} issuer certificate${store.size === 1 ? '' : 's'} from ${path}`;
+}

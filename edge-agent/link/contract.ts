@@ -1,0 +1,478 @@
+/**
+ * The payload of every MQTT message the agent sends or accepts, as JSON
+ * Schema (the one source: docs/asyncapi.yaml is generated from these by
+ * `npm run contract`, and a test keeps the two equal) and as TypeScript
+ * types that follow them. Incoming messages are checked against these
+ * schemas before anything reads them.
+ *
+ * Times: what the gate sends carries ISO 8601 strings (as the journal does);
+ * what the centre signs carries epoch milliseconds, which compare without
+ * parsing.
+ */
+import { Ajv, type ValidateFunction } from 'ajv';
+import { COLOURS, type Colour, type DecisionEvent } from '../domain.js';
+
+const ISO_TIME = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$' } as const;
+const EPOCH_MS = { type: 'integer', minimum: 0, maximum: 8.64e15 } as const;
+const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } as const;
+/** A message id: a UUID or any opaque token without spaces. */
+const MESSAGE_ID = { type: 'string', pattern: '^[A-Za-z0-9_.:-]{8,128}$' } as const;
+/** The pseudonymous code subject: never a name or an ID number (the credential checks refuse those). */
+const SUBJECT = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' } as const;
+const COLOUR = { enum: [...COLOURS] } as const;
+
+export const LANE_STATES = ['idle', 'reading', 'measuring', 'deciding', 'open', 'locked', 'held', 'staff', 'emergency'] as const;
+
+/** Everything a signed message carries in its JWS protected header `typ`, which binds it to its kind. */
+export const SIGNED_TYPES = ['colour-change', 'colour-snapshot', 'command', 'lookup-reply'] as const;
+export type SignedType = (typeof SIGNED_TYPES)[number];
+
+export const COMMAND_ACTIONS = ['open', 'lock', 'release-hold', 'reload-trust', 'set-config'] as const;
+export type CommandAction = (typeof COMMAND_ACTIONS)[number];
+
+export const SECURITY_KINDS = [
+  'malformed',
+  'oversized',
+  'unexpected-topic',
+  'schema',
+  'unsigned',
+  'unknown-key',
+  'bad-signature',
+  'wrong-type',
+  'wrong-target',
+  'stale',
+  'replayed',
+] as const;
+export type SecurityKind = (typeof SECURITY_KINDS)[number];
+
+const colourStatus = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['sub', 'colour', 'effectiveAt'],
+  properties: { sub: SUBJECT, colour: COLOUR, effectiveAt: EPOCH_MS },
+} as const;
+
+export const schemas = {
+  laneStatus: {
+    title: 'Lane status',
+    description: 'Retained. Written on connect and on every change; the Last Will (state offline, no time) replaces it when the gate drops off.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['state'],
+    properties: {
+      state: { enum: ['online', 'offline'] },
+      time: { ...ISO_TIME, description: 'When the gate wrote it; absent in the Last Will, which the broker sends at a time the gate cannot know' },
+      laneState: { enum: [...LANE_STATES] },
+      degraded: { type: 'boolean', description: 'Cut off from the centre longer than colour.maxSyncAgeSeconds' },
+      staffMode: { type: 'boolean' },
+      colourSeq: { type: ['integer', 'null'], minimum: 0 },
+    },
+  },
+  decisionEvent: {
+    title: 'Decision event',
+    description: 'QoS 1, one per decision, from the durable outbox. Consumers drop duplicates by id; seq is gap-free per lane.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['id', 'seq', 'time', 'site', 'lane', 'verdict', 'reason', 'decidedBy', 'subject', 'colour', 'temperatureC', 'sensorFault', 'credential', 'decisionMs'],
+    properties: {
+      id: MESSAGE_ID,
+      seq: { type: 'integer', minimum: 1 },
+      time: ISO_TIME,
+      site: ID,
+      lane: ID,
+      verdict: { enum: ['pass', 'deny', 'hold'] },
+      reason: { type: 'string', pattern: '^[a-z-]{1,64}$' },
+      decidedBy: { enum: ['offline-code', 'pushed-status', 'online-lookup', 'staff'] },
+      subject: { anyOf: [SUBJECT, { type: 'null' }] },
+      colour: { anyOf: [COLOUR, { type: 'null' }] },
+      temperatureC: { type: ['number', 'null'] },
+      sensorFault: { type: ['string', 'null'] },
+      credential: {
+        anyOf: [
+          { type: 'null' },
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['profile', 'kind', 'kid', 'iss', 'failure'],
+            properties: {
+              profile: { enum: ['gzhc', 'dcc', null] },
+              kind: { enum: ['dynamic', 'printed', null] },
+              kid: { type: ['string', 'null'] },
+              iss: { type: ['string', 'null'] },
+              failure: { type: ['string', 'null'] },
+            },
+          },
+        ],
+      },
+      decisionMs: { type: 'number', minimum: 0 },
+      degraded: { type: 'boolean', description: 'The gate was cut off from the centre when it decided' },
+    },
+  },
+  redAlert: {
+    title: 'Red-code alert',
+    description: 'QoS 1. A red code showed up at this lane (rules §4.4): the centre tells the epidemic-control department. Pseudonymous subject only.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['id', 'eventId', 'time', 'site', 'lane', 'subject', 'colour', 'decidedBy'],
+    properties: {
+      id: MESSAGE_ID,
+      eventId: MESSAGE_ID,
+      time: ISO_TIME,
+      site: ID,
+      lane: ID,
+      subject: { anyOf: [SUBJECT, { type: 'null' }] },
+      colour: { const: 'red' },
+      decidedBy: { enum: ['offline-code', 'pushed-status', 'online-lookup', 'staff'] },
+    },
+  },
+  fault: {
+    title: 'Fault',
+    description: 'QoS 1. A device or store staff must see to; active false when it cleared.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['id', 'time', 'site', 'lane', 'kind', 'detail'],
+    properties: {
+      id: MESSAGE_ID,
+      time: ISO_TIME,
+      site: ID,
+      lane: ID,
+      kind: { type: 'string', pattern: '^[a-z-]{1,64}$' },
+      detail: { type: 'string', maxLength: 2000 },
+      active: { type: 'boolean' },
+    },
+  },
+  securityEvent: {
+    title: 'Security event',
+    description: 'QoS 1. A message the gate refused: what arrived where, and why. Never the message itself.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['id', 'time', 'site', 'lane', 'topic', 'kind', 'detail'],
+    properties: {
+      id: MESSAGE_ID,
+      time: ISO_TIME,
+      site: ID,
+      lane: ID,
+      topic: { type: 'string', maxLength: 1024 },
+      kind: { enum: [...SECURITY_KINDS] },
+      detail: { type: 'string', maxLength: 2000 },
+    },
+  },
+  telemetry: {
+    title: 'Telemetry',
+    description: 'QoS 0, every mqtt.telemetryIntervalSeconds: the health of the lane and its link.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['time', 'site', 'lane', 'laneState', 'degraded', 'colourSyncAgeSeconds', 'colourSeq', 'outbox', 'faults'],
+    properties: {
+      time: ISO_TIME,
+      site: ID,
+      lane: ID,
+      laneState: { enum: [...LANE_STATES] },
+      degraded: { type: 'boolean' },
+      colourSyncAgeSeconds: { type: ['number', 'null'], minimum: 0, description: 'Since the last valid message from the centre; null: never' },
+      colourSeq: { type: ['integer', 'null'], minimum: 0 },
+      outbox: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['depth', 'oldestAgeSeconds', 'dropped'],
+        properties: {
+          depth: { type: 'integer', minimum: 0 },
+          oldestAgeSeconds: { type: ['number', 'null'], minimum: 0 },
+          dropped: { type: 'integer', minimum: 0 },
+        },
+      },
+      faults: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 }, description: 'Devices with an active fault' },
+    },
+  },
+  commandResult: {
+    title: 'Command result',
+    description: 'QoS 1. The outcome of one command, by its id.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['id', 'commandId', 'time', 'site', 'lane', 'action', 'ok', 'detail'],
+    properties: {
+      id: MESSAGE_ID,
+      commandId: MESSAGE_ID,
+      time: ISO_TIME,
+      site: ID,
+      lane: ID,
+      action: { enum: [...COMMAND_ACTIONS] },
+      ok: { type: 'boolean' },
+      detail: { type: 'string', maxLength: 2000 },
+    },
+  },
+  lookupRequest: {
+    title: 'Look-up request',
+    description: 'QoS 1. The gate asks the centre for the current colour of a subject; the reply must arrive before the deadline.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['correlationId', 'time', 'deadline', 'site', 'lane', 'kind', 'key'],
+    properties: {
+      correlationId: MESSAGE_ID,
+      time: ISO_TIME,
+      deadline: EPOCH_MS,
+      site: ID,
+      lane: ID,
+      kind: { enum: ['printed-code', 'id-hash'], description: 'printed-code: key is the code subject; id-hash: a keyed hash of an ID number, never the number' },
+      key: SUBJECT,
+    },
+  },
+  signedEnvelope: {
+    title: 'Signed message (JWS, flattened JSON serialization, RFC 7515 §7.2.2)',
+    description:
+      'protected: base64url of {"alg":"ES256"|"EdDSA","kid":<base64url of the first 8 bytes of SHA-256 over the signing certificate>,"typ":<message kind>}; payload: base64url of the JSON message; signature over protected "." payload.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['protected', 'payload', 'signature'],
+    properties: {
+      protected: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 1024 },
+      payload: { type: 'string', pattern: '^[A-Za-z0-9_-]*$' },
+      signature: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 1024 },
+    },
+  },
+  colourChange: {
+    title: 'Colour change (signed payload)',
+    description:
+      'Site-wide, from the centre. seq grows by one per change message; a heartbeat repeats the current seq with no changes and a newer issuedAt. A gap in seq makes the gate resync from the snapshot.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'site', 'seq', 'issuedAt', 'changes'],
+    properties: {
+      type: { const: 'colour-change' },
+      site: ID,
+      seq: { type: 'integer', minimum: 1 },
+      issuedAt: EPOCH_MS,
+      changes: { type: 'array', maxItems: 10000, items: colourStatus },
+    },
+  },
+  colourSnapshot: {
+    title: 'Colour snapshot (signed payload)',
+    description: 'Retained. Every pushed status of the site as of change seq; version grows by one per snapshot.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'site', 'version', 'seq', 'issuedAt', 'statuses'],
+    properties: {
+      type: { const: 'colour-snapshot' },
+      site: ID,
+      version: { type: 'integer', minimum: 1 },
+      seq: { type: 'integer', minimum: 0 },
+      issuedAt: EPOCH_MS,
+      statuses: { type: 'array', maxItems: 1000000, items: colourStatus },
+    },
+  },
+  command: {
+    title: 'Command (signed payload)',
+    description: 'For one lane. Refused when stale (issuedAt outside mqtt.commandMaxAgeSeconds) or replayed (id seen before).',
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id', 'site', 'lane', 'issuedAt', 'action'],
+    properties: {
+      type: { const: 'command' },
+      id: MESSAGE_ID,
+      site: ID,
+      lane: ID,
+      issuedAt: EPOCH_MS,
+      action: { enum: [...COMMAND_ACTIONS] },
+      key: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9]*(\\.[A-Za-z][A-Za-z0-9]*)*$', maxLength: 128, description: 'set-config: the dotted config key' },
+      value: { description: 'set-config: the new value, checked by the config schema' },
+    },
+  },
+  lookupReply: {
+    title: 'Look-up reply (signed payload)',
+    description: 'The centre answers a look-up request by its correlation id; colour null: unknown to the centre.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'correlationId', 'site', 'lane', 'issuedAt', 'colour'],
+    properties: {
+      type: { const: 'lookup-reply' },
+      correlationId: MESSAGE_ID,
+      site: ID,
+      lane: ID,
+      issuedAt: EPOCH_MS,
+      colour: { anyOf: [COLOUR, { type: 'null' }] },
+      effectiveAt: EPOCH_MS,
+    },
+  },
+} as const;
+
+export type SchemaName = keyof typeof schemas;
+
+export type LaneState = (typeof LANE_STATES)[number];
+
+export interface LaneStatusMessage {
+  state: 'online' | 'offline';
+  time?: string;
+  laneState?: LaneState;
+  degraded?: boolean;
+  staffMode?: boolean;
+  colourSeq?: number | null;
+}
+
+export type DecisionEventMessage = DecisionEvent & { degraded?: boolean };
+
+export interface RedAlertMessage {
+  id: string;
+  eventId: string;
+  time: string;
+  site: string;
+  lane: string;
+  subject: string | null;
+  colour: 'red';
+  decidedBy: DecisionEvent['decidedBy'];
+}
+
+export interface FaultMessage {
+  id: string;
+  time: string;
+  site: string;
+  lane: string;
+  kind: string;
+  detail: string;
+  active?: boolean;
+}
+
+export interface SecurityEventMessage {
+  id: string;
+  time: string;
+  site: string;
+  lane: string;
+  topic: string;
+  kind: SecurityKind;
+  detail: string;
+}
+
+export interface TelemetryMessage {
+  time: string;
+  site: string;
+  lane: string;
+  laneState: LaneState;
+  degraded: boolean;
+  colourSyncAgeSeconds: number | null;
+  colourSeq: number | null;
+  outbox: { depth: number; oldestAgeSeconds: number | null; dropped: number };
+  faults: string[];
+}
+
+export interface CommandResultMessage {
+  id: string;
+  commandId: string;
+  time: string;
+  site: string;
+  lane: string;
+  action: CommandAction;
+  ok: boolean;
+  detail: string;
+}
+
+export interface LookupRequestMessage {
+  correlationId: string;
+  time: string;
+  deadline: number;
+  site: string;
+  lane: string;
+  kind: 'printed-code' | 'id-hash';
+  key: string;
+}
+
+export interface SignedEnvelope {
+  protected: string;
+  payload: string;
+  signature: string;
+}
+
+export interface ColourStatusEntry {
+  sub: string;
+  colour: Colour;
+  effectiveAt: number;
+}
+
+export interface ColourChangeMessage {
+  type: 'colour-change';
+  site: string;
+  seq: number;
+  issuedAt: number;
+  changes: ColourStatusEntry[];
+}
+
+export interface ColourSnapshotMessage {
+  type: 'colour-snapshot';
+  site: string;
+  version: number;
+  seq: number;
+  issuedAt: number;
+  statuses: ColourStatusEntry[];
+}
+
+export interface CommandMessage {
+  type: 'command';
+  id: string;
+  site: string;
+  lane: string;
+  issuedAt: number;
+  action: CommandAction;
+  key?: string;
+  value?: unknown;
+}
+
+export interface LookupReplyMessage {
+  type: 'lookup-reply';
+  correlationId: string;
+  site: string;
+  lane: string;
+  issuedAt: number;
+  colour: Colour | null;
+  effectiveAt?: number;
+}
+
+/** The payload type of each schema, so a validator narrows to it. */
+export interface ContractTypes {
+  laneStatus: LaneStatusMessage;
+  decisionEvent: DecisionEventMessage;
+  redAlert: RedAlertMessage;
+  fault: FaultMessage;
+  securityEvent: SecurityEventMessage;
+  telemetry: TelemetryMessage;
+  commandResult: CommandResultMessage;
+  lookupRequest: LookupRequestMessage;
+  signedEnvelope: SignedEnvelope;
+  colourChange: ColourChangeMessage;
+  colourSnapshot: ColourSnapshotMessage;
+  command: CommandMessage;
+  lookupReply: LookupReplyMessage;
+}
+
+const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+const compiled = new Map<SchemaName, ValidateFunction>();
+
+export class ContractError extends Error {
+  override readonly name = 'ContractError';
+  constructor(
+    readonly schema: SchemaName,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function validator(name: SchemaName): ValidateFunction {
+  let fn = compiled.get(name);
+  if (!fn) {
+    fn = ajv.compile(schemas[name]);
+    compiled.set(name, fn);
+  }
+  return fn;
+}
+
+/** True when the value matches the named schema. */
+export function conforms<N extends SchemaName>(name: N, value: unknown): value is ContractTypes[N] {
+  return validator(name)(value);
+}
+
+/** The value as its type, or a ContractError naming the first field that is wrong. */
+export function check<N extends SchemaName>(name: N, value: unknown): ContractTypes[N] {
+  const fn = validator(name);
+  if (fn(value)) return value as ContractTypes[N];
+  const error = fn.errors?.[0];
+  const where = error?.instancePath ? error.instancePath.slice(1).replaceAll('/', '.') : '(message)';
+  throw new ContractError(name, `${schemas[name].title}: ${where} ${error?.message ?? 'is not valid'}`);
+}

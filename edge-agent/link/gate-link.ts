@@ -1,0 +1,319 @@
+/**
+ * The lane's MQTT link, one extension with start/stop (as zigbee2mqtt's):
+ * it owns the broker connection, sends events from the durable outbox, keeps
+ * the retained lane status with its Last Will, publishes telemetry, and
+ * hands every incoming message to the part that knows its kind (colour sync,
+ * command handler, look-up client) after checking its size and topic.
+ *
+ * Nothing from the network can stop it: whatever a handler refuses is
+ * logged, dropped and reported as a security event, and anything else that
+ * goes wrong with one message is logged and that message dropped.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { ColourSync } from '../colour/colour-sync.js';
+import type { MqttConfig } from '../config/schema.js';
+import type { DecisionEvent } from '../domain.js';
+import type { CommandHandler } from './command-handler.js';
+import type {
+  CommandResultMessage,
+  FaultMessage,
+  LaneState,
+  LaneStatusMessage,
+  RedAlertMessage,
+  SecurityEventMessage,
+  SecurityKind,
+  TelemetryMessage,
+} from './contract.js';
+import type { LookupClient } from './lookup-client.js';
+import { mqttClientOptions, type MqttClientOptions } from './mqtt-options.js';
+import type { Outbox } from './outbox.js';
+import { OutboxPump } from './outbox-pump.js';
+import { SignedMessageError } from './signed-message.js';
+import { laneSubscriptions, laneTopic, parseTopic, siteTopic, type LaneUpLeaf } from './topics.js';
+
+/** What the link reports about the lane; the fleet simulator gives a fixed one. */
+export interface LaneView {
+  readonly laneState: LaneState;
+  /** Devices with an active fault. */
+  readonly activeFaults: readonly string[];
+}
+
+export interface GateLinkOptions {
+  mqtt: MqttConfig & { url: string };
+  site: string;
+  lane: string;
+  outbox: Outbox;
+  /** Messages published but not yet acknowledged, at most. */
+  inflight: number;
+  colourSync: ColourSync;
+  commands?: CommandHandler;
+  lookup?: LookupClient;
+  laneView: LaneView;
+  logger: Logger;
+  /** Extra MQTT.js options over those from the config (benchmarks: no reconnect jitter, shorter timeouts). */
+  clientOptions?: Partial<MqttClientOptions>;
+}
+
+export interface GateLinkEvents {
+  connected: [];
+  disconnected: [];
+  security: [SecurityEventMessage];
+  /** A colour change or snapshot was applied: seq and when (epoch ms). */
+  'colour-applied': [{ seq: number; appliedAt: number; changes: number }];
+}
+
+export class GateLink extends EventEmitter<GateLinkEvents> {
+  private client: MqttClient | null = null;
+  private readonly pump: OutboxPump;
+  private readonly base: string;
+  private telemetryTimer: NodeJS.Timeout | null = null;
+  private readonly onResync = (): void => this.resyncFromSnapshot();
+  private readonly onDegradedChange = (): void => this.publishStatus();
+  private stopped = false;
+
+  constructor(private readonly options: GateLinkOptions) {
+    super();
+    this.base = options.mqtt.baseTopic;
+    this.pump = new OutboxPump({ outbox: options.outbox, inflight: options.inflight, logger: options.logger });
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  topic(leaf: LaneUpLeaf): string {
+    return laneTopic(this.base, this.options.site, this.options.lane, leaf);
+  }
+
+  /** Connects in the background: the lane decides whether or not the broker is there. */
+  start(): void {
+    const { mqtt: config, site, lane, logger } = this.options;
+    const will = { topic: this.topic('status'), payload: Buffer.from(JSON.stringify({ state: 'offline' } satisfies LaneStatusMessage)), qos: 1 as const, retain: true };
+    const client = mqtt.connect(config.url, { ...mqttClientOptions(config, { site, lane }, will), ...this.options.clientOptions });
+    this.client = client;
+    client.on('connect', (connack) => {
+      logger.info({ url: config.url, sessionPresent: connack.sessionPresent }, 'connected to broker');
+      this.publishStatus();
+      // Subscribed on every connect: a broker that lost the session (restart without persistence) has forgotten them.
+      client.subscribe(laneSubscriptions(this.base, site, lane), { qos: 1 }, (error, granted) => {
+        if (error) logger.error({ err: error }, 'subscribing to the centre topics failed');
+        for (const g of granted ?? []) if (g.qos > 2) logger.error({ topic: g.topic, reason: g.qos }, 'the broker refused a subscription');
+      });
+      this.pump.online(client);
+      this.emit('connected');
+    });
+    client.on('close', () => {
+      this.pump.offline();
+      this.emit('disconnected');
+    });
+    client.on('offline', () => logger.warn({ url: config.url }, 'broker offline; events wait in the outbox'));
+    client.on('error', (error) => logger.warn({ err: error }, 'broker connection error'));
+    client.on('message', (topic, payload) => this.receive(topic, payload));
+    this.options.colourSync.on('resync', this.onResync);
+    this.options.colourSync.on('degraded', this.onDegradedChange);
+    this.options.colourSync.on('synced', this.onDegradedChange);
+    const every = config.telemetryIntervalSeconds * 1000;
+    this.telemetryTimer = setInterval(() => this.publishTelemetry(), every);
+    this.telemetryTimer.unref();
+  }
+
+  /** The lane's retained status; called on connect and whenever something in it changes. */
+  publishStatus(): void {
+    const client = this.client;
+    if (!client?.connected) return;
+    const { laneView, colourSync } = this.options;
+    const status: LaneStatusMessage = {
+      state: 'online',
+      time: new Date().toISOString(),
+      laneState: laneView.laneState,
+      degraded: colourSync.degraded,
+      staffMode: laneView.laneState === 'staff',
+      colourSeq: colourSync.lastSeq,
+    };
+    client.publish(this.topic('status'), JSON.stringify(status), { qos: 1, retain: true }, (error) => {
+      if (error) this.options.logger.debug({ err: error }, 'status not acknowledged');
+    });
+  }
+
+  telemetry(): TelemetryMessage {
+    const { laneView, colourSync, outbox, site, lane } = this.options;
+    const syncAge = colourSync.syncAgeMs();
+    const oldest = outbox.oldestAgeMs;
+    return {
+      time: new Date().toISOString(),
+      site,
+      lane,
+      laneState: laneView.laneState,
+      degraded: colourSync.degraded,
+      colourSyncAgeSeconds: syncAge === null ? null : Math.round(syncAge / 100) / 10,
+      colourSeq: colourSync.lastSeq,
+      outbox: { depth: outbox.depth, oldestAgeSeconds: oldest === null ? null : Math.round(oldest / 100) / 10, dropped: outbox.dropped },
+      faults: [...laneView.activeFaults],
+    };
+  }
+
+  /** Telemetry is a reading, stale once the link is back: QoS 0, never queued. */
+  publishTelemetry(): void {
+    if (!this.client?.connected) return;
+    this.client.publish(this.topic('telemetry'), JSON.stringify(this.telemetry()), { qos: 0 });
+  }
+
+  /**
+   * The outbox rows for one decision: the event and, for a red code, the
+   * alert. Called by the journal inside the transaction that stores the
+   * event, so either all are on disk or none.
+   */
+  enqueueDecision(event: DecisionEvent): void {
+    const { outbox, lane } = this.options;
+    outbox.enqueue({ id: event.id, lane, topic: this.topic('decision'), payload: JSON.stringify(event), qos: 1, priority: 'event' });
+    if (event.verdict === 'hold' && event.colour === 'red') {
+      const alert: RedAlertMessage = {
+        id: `${event.id}.alert`,
+        eventId: event.id,
+        time: event.time,
+        site: event.site,
+        lane: event.lane,
+        subject: event.subject,
+        colour: 'red',
+        decidedBy: event.decidedBy,
+      };
+      outbox.enqueue({ id: alert.id, lane, topic: this.topic('alert'), payload: JSON.stringify(alert), qos: 1, priority: 'event' });
+    }
+  }
+
+  /** After the journal's transaction committed: send now if connected. */
+  kick(): void {
+    this.pump.kick();
+  }
+
+  reportFault(fault: { kind: string; detail: string; active?: boolean }): void {
+    const message: FaultMessage = { id: randomUUID(), time: new Date().toISOString(), site: this.options.site, lane: this.options.lane, ...fault };
+    this.enqueue('fault', message.id, message);
+    this.publishStatus();
+  }
+
+  private reportSecurity(topic: string, kind: SecurityKind, detail: string): void {
+    const message: SecurityEventMessage = {
+      id: randomUUID(),
+      time: new Date().toISOString(),
+      site: this.options.site,
+      lane: this.options.lane,
+      topic: topic.slice(0, 1024),
+      kind,
+      detail: detail.slice(0, 2000),
+    };
+    this.options.logger.warn({ topic: message.topic, kind, detail: message.detail }, 'message refused');
+    this.enqueue('security', message.id, message);
+    this.emit('security', message);
+  }
+
+  private enqueue(leaf: 'fault' | 'security' | 'command/result', id: string, message: object): void {
+    try {
+      this.options.outbox.enqueue({ id, lane: this.options.lane, topic: this.topic(leaf), payload: JSON.stringify(message), qos: 1, priority: 'event' });
+      this.pump.kick();
+    } catch (error) {
+      this.options.logger.error({ err: error, leaf }, 'cannot store a report in the outbox');
+    }
+  }
+
+  /** Every incoming message comes through here. */
+  private receive(topic: string, payload: Buffer): void {
+    const { mqtt: config, site, lane, logger } = this.options;
+    if (payload.length > config.maxMessageBytes) {
+      this.reportSecurity(topic, 'oversized', `${payload.length} bytes, more than mqtt.maxMessageBytes ${config.maxMessageBytes}`);
+      return;
+    }
+    const parsed = parseTopic(this.base, topic);
+    const ours =
+      parsed !== null &&
+      parsed.site === site &&
+      (parsed.scope === 'site' || (parsed.lane === lane && (parsed.leaf === 'command' || parsed.leaf === 'lookup/reply')));
+    if (!parsed || !ours) {
+      this.reportSecurity(topic, 'unexpected-topic', 'a message on a topic this lane does not subscribe to');
+      return;
+    }
+    // A retained empty payload clears a topic: nothing to apply, nothing wrong.
+    if (payload.length === 0) return;
+    try {
+      switch (parsed.leaf) {
+        case 'colour/change': {
+          const result = this.options.colourSync.acceptChange(payload);
+          if (result.kind === 'applied') this.emit('colour-applied', { seq: result.seq, appliedAt: Date.now(), changes: result.applied });
+          break;
+        }
+        case 'colour/snapshot': {
+          const result = this.options.colourSync.acceptSnapshot(payload);
+          if (result) this.emit('colour-applied', { seq: result.seq, appliedAt: Date.now(), changes: result.applied });
+          break;
+        }
+        case 'command':
+          this.runCommand(topic, payload);
+          break;
+        case 'lookup/reply':
+          if (!this.options.lookup) throw new SignedMessageError('unexpected-topic', 'this lane makes no look-ups');
+          this.options.lookup.acceptReply(payload);
+          break;
+        default:
+          this.reportSecurity(topic, 'unexpected-topic', 'a gate never receives this kind of message');
+      }
+    } catch (error) {
+      if (error instanceof SignedMessageError) this.reportSecurity(topic, error.kind, error.message);
+      else logger.error({ err: error, topic }, 'a message could not be handled; dropped');
+    }
+  }
+
+  private runCommand(topic: string, payload: Buffer): void {
+    const commands = this.options.commands;
+    if (!commands) throw new SignedMessageError('unexpected-topic', 'this lane takes no commands');
+    commands.handle(payload).then(
+      (result: CommandResultMessage) => {
+        this.options.logger.info({ commandId: result.commandId, action: result.action, ok: result.ok, detail: result.detail }, 'command');
+        this.enqueue('command/result', result.id, result);
+        this.publishStatus();
+      },
+      (error: unknown) => {
+        if (error instanceof SignedMessageError) this.reportSecurity(topic, error.kind, error.message);
+        else this.options.logger.error({ err: error }, 'command failed');
+      },
+    );
+  }
+
+  /** A gap in the colour sequence: read the retained snapshot again (unsubscribe, subscribe). */
+  private resyncFromSnapshot(): void {
+    const client = this.client;
+    if (!client?.connected) return; // the next connect subscribes afresh, which delivers it
+    const topic = siteTopic(this.base, this.options.site, 'colour/snapshot');
+    this.options.logger.warn({ topic }, 'gap in the colour sequence: resync from the snapshot');
+    client.unsubscribe(topic, () => client.subscribe(topic, { qos: 1 }));
+  }
+
+  /** Publish through the live connection, for look-up requests: false when not connected (the caller does not wait). */
+  publishNow(topic: string, payload: string): boolean {
+    const client = this.client;
+    if (!client?.connected) return false;
+    client.publish(topic, payload, { qos: 1 });
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.telemetryTimer) clearInterval(this.telemetryTimer);
+    this.options.colourSync.off('resync', this.onResync);
+    this.options.colourSync.off('degraded', this.onDegradedChange);
+    this.options.colourSync.off('synced', this.onDegradedChange);
+    const client = this.client;
+    this.client = null;
+    this.pump.offline();
+    if (!client) return;
+    if (client.connected) {
+      const offline: LaneStatusMessage = { state: 'offline', time: new Date().toISOString() };
+      await client.publishAsync(this.topic('status'), JSON.stringify(offline), { qos: 1, retain: true }).catch(() => {});
+    }
+    // Not connected: end at once rather than wait for acks that cannot come (the outbox keeps every event).
+    await client.endAsync(!client.connected);
+  }
+}

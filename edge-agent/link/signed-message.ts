@@ -1,0 +1,111 @@
+/**
+ * Messages the centre signs (colour changes, snapshots, commands, look-up
+ * replies): JWS in the flattened JSON serialization (RFC 7515 §7.2.2), so
+ * any JOSE library on the centre's side can make them. The protected header
+ * carries alg, kid (as the credentials' kid: the first 8 bytes of SHA-256
+ * over the signing certificate) and typ, the message kind, so that a
+ * signed snapshot can never be replayed as a command.
+ *
+ * Verified here with node:crypto rather than the `jose` package: on the
+ * benchmark machine jose's flattenedVerify did 8,400 ES256 checks/s and
+ * node:crypto on the same bytes 21,500/s, and the propagation benchmark
+ * verifies one message per simulated lane.
+ */
+import type { KeyObject } from 'node:crypto';
+import { signData, verifySignature, type AlgorithmName } from '../credential/cose.js';
+import type { TrustStore } from '../credential/trust-store.js';
+import { check, conforms, ContractError, type ContractTypes, type SecurityKind, type SignedEnvelope, type SignedType } from './contract.js';
+
+/** RSA is left to the credentials: the centre signs with EC or Ed25519 keys, which are small and fast to check. */
+const SIGNED_MESSAGE_ALGORITHMS: readonly AlgorithmName[] = ['ES256', 'EdDSA'];
+
+/** The payload schema of each signed kind. */
+const PAYLOAD_SCHEMA = {
+  'colour-change': 'colourChange',
+  'colour-snapshot': 'colourSnapshot',
+  command: 'command',
+  'lookup-reply': 'lookupReply',
+} as const satisfies Record<SignedType, keyof ContractTypes>;
+
+export type SignedPayload<T extends SignedType> = ContractTypes[(typeof PAYLOAD_SCHEMA)[T]];
+
+export interface MessageSigner {
+  algorithm: AlgorithmName;
+  kid: Buffer;
+  privateKey: KeyObject;
+}
+
+/** Why a message was refused; `kind` is what the security event reports. */
+export class SignedMessageError extends Error {
+  override readonly name = 'SignedMessageError';
+  constructor(
+    readonly kind: SecurityKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function signMessage<T extends SignedType>(typ: T, payload: SignedPayload<T>, signer: MessageSigner): SignedEnvelope {
+  const protectedHeader = Buffer.from(JSON.stringify({ alg: signer.algorithm, kid: signer.kid.toString('base64url'), typ })).toString('base64url');
+  const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
+  const signature = signData(signer.algorithm, signer.privateKey, Buffer.from(`${protectedHeader}.${body}`, 'ascii'));
+  return { protected: protectedHeader, payload: body, signature: signature.toString('base64url') };
+}
+
+/**
+ * The payload of a message signed by a key in `keys`, of kind `typ`, checked
+ * against its schema. Throws SignedMessageError naming what was wrong.
+ * Freshness and replay are the caller's: they depend on the kind.
+ */
+export function openSignedMessage<T extends SignedType>(raw: Buffer | string, typ: T, keys: TrustStore | null): SignedPayload<T> {
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+  } catch (error) {
+    throw new SignedMessageError('malformed', `not JSON: ${(error as Error).message}`);
+  }
+  if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) {
+    throw new SignedMessageError('malformed', 'not a JSON object');
+  }
+  if (!('signature' in envelope) || !('protected' in envelope)) {
+    throw new SignedMessageError('unsigned', 'no JWS signature: a message from the centre must be signed');
+  }
+  if (!conforms('signedEnvelope', envelope)) {
+    throw new SignedMessageError('malformed', 'not a JWS in the flattened JSON serialization (protected, payload, signature in base64url)');
+  }
+  const header = decodeJson(envelope.protected, 'protected header');
+  const { alg, kid, typ: actualTyp } = header as { alg?: unknown; kid?: unknown; typ?: unknown };
+  if (typeof alg !== 'string' || !(SIGNED_MESSAGE_ALGORITHMS as readonly string[]).includes(alg)) {
+    throw new SignedMessageError('bad-signature', `algorithm ${JSON.stringify(alg)} is not accepted (${SIGNED_MESSAGE_ALGORITHMS.join(', ')})`);
+  }
+  if (actualTyp !== typ) throw new SignedMessageError('wrong-type', `signed as ${JSON.stringify(actualTyp)}, expected "${typ}" on this topic`);
+  if (typeof kid !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(kid)) throw new SignedMessageError('unknown-key', 'no kid in the protected header');
+  const signers = keys?.lookup(Buffer.from(kid, 'base64url')) ?? [];
+  if (signers.length === 0) throw new SignedMessageError('unknown-key', `kid ${kid} is not a centre key this gate trusts`);
+  const data = Buffer.from(`${envelope.protected}.${envelope.payload}`, 'ascii');
+  const signature = Buffer.from(envelope.signature, 'base64url');
+  const verified = signers.some((signer) => {
+    try {
+      return verifySignature(alg as AlgorithmName, signer.key, data, signature);
+    } catch {
+      return false; // the key does not fit the algorithm
+    }
+  });
+  if (!verified) throw new SignedMessageError('bad-signature', `signature does not verify with centre key ${kid}`);
+  const payload = decodeJson(envelope.payload, 'payload');
+  try {
+    return check(PAYLOAD_SCHEMA[typ], payload) as SignedPayload<T>;
+  } catch (error) {
+    if (error instanceof ContractError) throw new SignedMessageError('schema', error.message);
+    throw error;
+  }
+}
+
+function decodeJson(base64url: string, what: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(base64url, 'base64url').toString('utf8'));
+  } catch {
+    throw new SignedMessageError('malformed', `${what} is not base64url JSON`);
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The centre's side of the MQTT link, for the simulator, tests and
+ * benchmarks: it signs and publishes colour changes (sequenced) and the
+ * retained snapshot (versioned), answers look-ups from the reference
+ * platform's colours, sends signed commands and waits for their results,
+ * and collects what gates report (decisions, alerts, faults, security
+ * events), dropping duplicates by id as any consumer must.
+ */
+import { randomUUID } from 'node:crypto';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { kidOf } from '../edge-agent/credential/trust-store.js';
+import type {
+  ColourStatusEntry,
+  CommandAction,
+  CommandMessage,
+  CommandResultMessage,
+  DecisionEventMessage,
+  FaultMessage,
+  LookupRequestMessage,
+  RedAlertMessage,
+  SecurityEventMessage,
+} from '../edge-agent/link/contract.js';
+import { signMessage, type MessageSigner } from '../edge-agent/link/signed-message.js';
+import { laneTopic, parseTopic, siteTopic } from '../edge-agent/link/topics.js';
+import type { Colour } from '../edge-agent/domain.js';
+import { createSignerCertificate, type SignerKeyPair } from '../provisioning/signer-certificate.js';
+
+export interface CentreOptions {
+  url: string;
+  baseTopic?: string;
+  /** The centre's signing key and certificate; made afresh when absent. */
+  key?: SignerKeyPair;
+  /** Answers look-ups for printed codes; null: unknown to the centre. */
+  colourOf?: (subject: string) => Colour | null | undefined;
+  /** 5 unless the broker lacks it (the embedded aedes speaks 3.1.1: 4). */
+  protocolVersion?: 4 | 5;
+  clientOptions?: IClientOptions;
+}
+
+interface SiteState {
+  seq: number;
+  version: number;
+  statuses: Map<string, ColourStatusEntry>;
+}
+
+export class SimulatedCentre {
+  readonly decisions = new Map<string, DecisionEventMessage>();
+  readonly alerts = new Map<string, RedAlertMessage>();
+  readonly faults = new Map<string, FaultMessage>();
+  readonly security = new Map<string, SecurityEventMessage>();
+  readonly results = new Map<string, CommandResultMessage>();
+  /** Deliveries before dedupe, to show that duplicates happen and are dropped. */
+  deliveries = 0;
+  private readonly sites = new Map<string, SiteState>();
+  private readonly resultWaiters = new Map<string, (result: CommandResultMessage) => void>();
+  private readonly listeners = new Set<(topic: string, message: unknown) => void>();
+
+  private constructor(
+    readonly client: MqttClient,
+    readonly base: string,
+    readonly key: SignerKeyPair,
+    private readonly signer: MessageSigner,
+    private readonly colourOf: CentreOptions['colourOf'],
+  ) {}
+
+  static async start(options: CentreOptions): Promise<SimulatedCentre> {
+    const key = options.key ?? (await createSignerCertificate({ subject: 'CN=Health-code centre (simulated), O=Reference platform, C=CN' }));
+    const base = options.baseTopic ?? 'hc/v1';
+    const client = await mqtt.connectAsync(options.url, { clientId: `centre-${randomUUID().slice(0, 8)}`, protocolVersion: options.protocolVersion ?? 5, ...options.clientOptions });
+    const signer: MessageSigner = { algorithm: key.algorithm, kid: kidOf(key.certificate.raw), privateKey: key.privateKey };
+    const centre = new SimulatedCentre(client, base, key, signer, options.colourOf);
+    client.on('message', (topic, payload) => centre.receive(topic, payload));
+    await client.subscribeAsync(
+      ['decision', 'alert', 'fault', 'security', 'command/result', 'lookup/request'].map((leaf) => `${base}/+/+/${leaf}`),
+      { qos: 1 },
+    );
+    return centre;
+  }
+
+  /** The centre's certificate, for the gates' mqtt.centreKeys. */
+  get certificatePem(): string {
+    return this.key.certificatePem;
+  }
+
+  private site(site: string): SiteState {
+    let state = this.sites.get(site);
+    if (!state) {
+      state = { seq: 0, version: 0, statuses: new Map() };
+      this.sites.set(site, state);
+    }
+    return state;
+  }
+
+  /** Sign and publish one colour change message (next seq); resolves when the broker has it. Returns the seq and publish time. */
+  async pushColours(site: string, changes: Array<{ sub: string; colour: Colour; effectiveAt?: number }>): Promise<{ seq: number; publishedAt: number }> {
+    const state = this.site(site);
+    const now = Date.now();
+    const entries = changes.map((c) => ({ sub: c.sub, colour: c.colour, effectiveAt: c.effectiveAt ?? now }));
+    const seq = ++state.seq;
+    for (const entry of entries) state.statuses.set(entry.sub, entry);
+    const message = signMessage('colour-change', { type: 'colour-change', site, seq, issuedAt: now, changes: entries }, this.signer);
+    const publishedAt = Date.now();
+    await this.client.publishAsync(siteTopic(this.base, site, 'colour/change'), JSON.stringify(message), { qos: 1 });
+    return { seq, publishedAt };
+  }
+
+  /** A heartbeat: the current seq again, no changes, a newer issuedAt; keeps gates from going degraded. */
+  async heartbeat(site: string): Promise<void> {
+    const state = this.site(site);
+    if (state.seq === 0) return this.publishSnapshot(site);
+    const message = signMessage('colour-change', { type: 'colour-change', site, seq: state.seq, issuedAt: Date.now(), changes: [] }, this.signer);
+    await this.client.publishAsync(siteTopic(this.base, site, 'colour/change'), JSON.stringify(message), { qos: 1 });
+  }
+
+  /** Publish the retained snapshot of every pushed colour (next version). */
+  async publishSnapshot(site: string): Promise<void> {
+    const state = this.site(site);
+    const version = ++state.version;
+    const message = signMessage(
+      'colour-snapshot',
+      { type: 'colour-snapshot', site, version, seq: state.seq, issuedAt: Date.now(), statuses: [...state.statuses.values()] },
+      this.signer,
+    );
+    await this.client.publishAsync(siteTopic(this.base, site, 'colour/snapshot'), JSON.stringify(message), { qos: 1, retain: true });
+  }
+
+  /** Sign and send a command; resolves with its result, or rejects after the timeout. */
+  async command(site: string, lane: string, action: CommandAction, extra: { key?: string; value?: unknown } = {}, timeoutMs = 5000): Promise<CommandResultMessage> {
+    const command: CommandMessage = { type: 'command', id: randomUUID(), site, lane, issuedAt: Date.now(), action, ...extra };
+    const result = new Promise<CommandResultMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.resultWaiters.delete(command.id);
+        reject(new Error(`no result for command ${action} ${command.id} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.resultWaiters.set(command.id, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+    });
+    await this.client.publishAsync(laneTopic(this.base, site, lane, 'command'), JSON.stringify(signMessage('command', command, this.signer)), { qos: 1 });
+    return result;
+  }
+
+  /** Calls back with every report (after dedupe) until the returned function is called. */
+  onReport(listener: (topic: string, message: unknown) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private receive(topic: string, payload: Buffer): void {
+    const parsed = parseTopic(this.base, topic);
+    if (!parsed || parsed.scope !== 'lane') return;
+    let message: { id?: string; correlationId?: string; commandId?: string };
+    try {
+      message = JSON.parse(payload.toString('utf8')) as typeof message;
+    } catch {
+      return; // a centre would log it; the simulated one has nothing to do with it
+    }
+    this.deliveries++;
+    const store = { decision: this.decisions, alert: this.alerts, fault: this.faults, security: this.security, 'command/result': this.results }[
+      parsed.leaf as 'decision'
+    ] as Map<string, unknown> | undefined;
+    if (store) {
+      if (typeof message.id !== 'string' || store.has(message.id)) return;
+      store.set(message.id, message);
+      if (parsed.leaf === 'command/result' && message.commandId) this.resultWaiters.get(message.commandId)?.(message as CommandResultMessage);
+      for (const listener of this.listeners) listener(topic, message);
+      return;
+    }
+    if (parsed.leaf === 'lookup/request') this.answerLookup(parsed.site, parsed.lane, message as LookupRequestMessage);
+  }
+
+  private answerLookup(site: string, lane: string, request: LookupRequestMessage): void {
+    if (request.kind !== 'printed-code') return;
+    const pushed = this.site(site).statuses.get(request.key);
+    const colour = pushed?.colour ?? this.colourOf?.(request.key) ?? null;
+    const reply = signMessage(
+      'lookup-reply',
+      { type: 'lookup-reply', correlationId: request.correlationId, site, lane, issuedAt: Date.now(), colour, ...(pushed ? { effectiveAt: pushed.effectiveAt } : {}) },
+      this.signer,
+    );
+    this.client.publish(laneTopic(this.base, site, lane, 'lookup/reply'), JSON.stringify(reply), { qos: 1 });
+  }
+
+  async stop(): Promise<void> {
+    await this.client.endAsync();
+  }
+}
