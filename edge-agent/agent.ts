@@ -15,7 +15,7 @@ import { Lane, type Timers } from './lane/lane.js';
 import { applyConfigChange, CommandHandler, reloadTrustStore } from './link/command-handler.js';
 import { GateLink, type LaneView } from './link/gate-link.js';
 import { LookupClient } from './link/lookup-client.js';
-import { Outbox } from './link/outbox.js';
+import { Outbox, type OutboxDrop } from './link/outbox.js';
 
 export interface AgentOptions {
   config: GateConfig;
@@ -66,11 +66,26 @@ export class GateAgent {
     let link: GateLink | null = null;
     const mqttUrl = config.mqtt.url;
     if (mqttUrl) {
+      // One drop comes per overflowing enqueue: summed over a turn of the event loop and reported live. Queued in a
+      // full outbox, each report would drop another message, be reported in turn, and so on without end.
+      let drops: OutboxDrop[] = [];
+      const reportDrops = (): void => {
+        const batch = drops;
+        drops = [];
+        const counts = new Map<string, number>();
+        for (const d of batch) {
+          const key = `${d.priority === 'telemetry' ? 'telemetry and security reports' : 'events'} (${d.reason})`;
+          counts.set(key, (counts.get(key) ?? 0) + d.count);
+        }
+        const what = [...counts].map(([key, count]) => `${count} ${key}`).join(', ');
+        const ids = `ids ${batch[0]!.firstId}…${batch[batch.length - 1]!.lastId}`;
+        logger.error({ dropped: what, ids }, 'outbox full or aged: messages dropped (decisions stay in the journal)');
+        link?.reportFault({ kind: 'outbox-dropped', detail: `messages dropped: ${what}; ${ids}` }, { queue: false });
+      };
       this.outbox = Outbox.attach(db, {
         ...config.outbox,
         onDrop: (drop) => {
-          logger.error({ drop }, 'outbox full or aged: messages dropped (decisions stay in the journal)');
-          link?.reportFault({ kind: 'outbox-dropped', detail: `${drop.count} ${drop.priority} messages dropped (${drop.reason}), ids ${drop.firstId}…${drop.lastId}` });
+          if (drops.push(drop) === 1) setImmediate(reportDrops);
         },
         onLevel: (level, depth) => {
           const filling = level === 'filling';
@@ -178,6 +193,7 @@ export class GateAgent {
     this.lane.updateSettings({ policy: next.policy, timing: next.timing, whenDegraded: next.colour.whenDegraded });
     this.colourSync.updateConfig(next.colour);
     if (key === 'log.level') this.options.logger.level = next.log.level;
+    if (key === 'mqtt.telemetryIntervalSeconds') this.link?.setTelemetryInterval(next.mqtt.telemetryIntervalSeconds);
     this.options.logger.info({ key, value }, 'config changed by the centre');
     return `${key} = ${JSON.stringify(value)}`;
   }

@@ -18,6 +18,7 @@ import { Journal } from '../edge-agent/journal/journal.js';
 import { GateLink, type LaneView } from '../edge-agent/link/gate-link.js';
 import type { MqttClientOptions } from '../edge-agent/link/mqtt-options.js';
 import { Outbox } from '../edge-agent/link/outbox.js';
+import type { VerifiedSignatures } from '../edge-agent/link/signed-message.js';
 
 export interface FleetLaneOptions {
   url: string;
@@ -31,6 +32,8 @@ export interface FleetLaneOptions {
   /** Overrides of the lane config (colour.maxSyncAgeSeconds, ...). */
   config?: Record<string, unknown>;
   clientOptions?: Partial<MqttClientOptions>;
+  /** Shared by the lanes of this process: a centre message is verified once, not once per lane. */
+  verifiedSignatures?: VerifiedSignatures;
 }
 
 const IDLE_LANE: LaneView = { laneState: 'idle', activeFaults: [] };
@@ -48,7 +51,14 @@ export class FleetLane {
     mkdirSync(options.dir, { recursive: true });
     this.journal = Journal.open(join(options.dir, `${lane}.db`), { sync: 'normal' });
     this.colours = ColourStatusStore.attach(this.journal.database);
-    this.sync = new ColourSync({ store: this.colours, keys: options.centreKeys, site, config: this.config.colour, logger });
+    this.sync = new ColourSync({
+      store: this.colours,
+      keys: options.centreKeys,
+      site,
+      config: this.config.colour,
+      logger,
+      ...(options.verifiedSignatures ? { verifiedSignatures: options.verifiedSignatures } : {}),
+    });
     const outbox = Outbox.attach(this.journal.database, this.config.outbox);
     this.link = new GateLink({
       mqtt: { ...this.config.mqtt, url: options.url },

@@ -26,7 +26,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { ColourConfig } from '../config/schema.js';
 import type { TrustStore } from '../credential/trust-store.js';
-import { openSignedMessage, SignedMessageError } from '../link/signed-message.js';
+import { openSignedMessage, SignedMessageError, type VerifiedSignatures } from '../link/signed-message.js';
 import type { ColourStatusStore, SyncState } from './status-store.js';
 
 export interface ColourSyncOptions {
@@ -40,6 +40,8 @@ export interface ColourSyncOptions {
   logger: Logger;
   /** How far in the future an issuedAt may lie (clocks differ); default 60 s. */
   clockSkewMs?: number;
+  /** Shared by the lanes of one process, so a centre message is verified once (see VerifiedSignatures). */
+  verifiedSignatures?: VerifiedSignatures;
   /** How often the degraded state is checked; default 1 s. */
   checkIntervalMs?: number;
 }
@@ -101,7 +103,7 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
 
   /** A message from `<base>/<site>/colour/change`. */
   acceptChange(raw: Buffer | string): ChangeOutcome {
-    const message = openSignedMessage(raw, 'colour-change', this.options.keys);
+    const message = openSignedMessage(raw, 'colour-change', this.options.keys, this.options.verifiedSignatures);
     this.checkSite(message.site);
     const sync = this.store.sync;
     const digest = digestOf(message);
@@ -162,7 +164,7 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
    * snapshot already applied (the retained copy delivered again).
    */
   acceptSnapshot(raw: Buffer | string): SnapshotOutcome | null {
-    const message = openSignedMessage(raw, 'colour-snapshot', this.options.keys);
+    const message = openSignedMessage(raw, 'colour-snapshot', this.options.keys, this.options.verifiedSignatures);
     this.checkSite(message.site);
     const sync = this.store.sync;
     if (sync.snapshotVersion !== null) {

@@ -55,7 +55,8 @@ const colourStatus = {
 export const schemas = {
   laneStatus: {
     title: 'Lane status',
-    description: 'Retained. Written on connect and on every change; the Last Will (state offline, no time) replaces it when the gate drops off.',
+    description:
+      'Retained. Written on connect and when the lane state, staff mode or degraded changes; the Last Will (state offline, no time) replaces it when the gate drops off. The colour seq is in telemetry.',
     type: 'object',
     additionalProperties: false,
     required: ['state'],
@@ -65,7 +66,6 @@ export const schemas = {
       laneState: { enum: [...LANE_STATES] },
       degraded: { type: 'boolean', description: 'Cut off from the centre longer than colour.maxSyncAgeSeconds' },
       staffMode: { type: 'boolean' },
-      colourSeq: { type: ['integer', 'null'], minimum: 0 },
     },
   },
   decisionEvent: {
@@ -155,6 +155,11 @@ export const schemas = {
       topic: { type: 'string', maxLength: 1024 },
       kind: { enum: [...SECURITY_KINDS] },
       detail: { type: 'string', maxLength: 2000 },
+      suppressed: {
+        type: 'integer',
+        minimum: 1,
+        description: 'A summary: this many messages of this kind were refused and not reported one by one (more than 20 in a burst)',
+      },
     },
   },
   telemetry: {
@@ -305,7 +310,6 @@ export interface LaneStatusMessage {
   laneState?: LaneState;
   degraded?: boolean;
   staffMode?: boolean;
-  colourSeq?: number | null;
 }
 
 export type DecisionEventMessage = DecisionEvent & { degraded?: boolean };
@@ -339,6 +343,7 @@ export interface SecurityEventMessage {
   topic: string;
   kind: SecurityKind;
   detail: string;
+  suppressed?: number;
 }
 
 export interface TelemetryMessage {

@@ -6,8 +6,9 @@
  * command handler, look-up client) after checking its size and topic.
  *
  * Nothing from the network can stop it: whatever a handler refuses is
- * logged, dropped and reported as a security event, and anything else that
- * goes wrong with one message is logged and that message dropped.
+ * logged, dropped and reported as a security event (a burst per kind, then
+ * counted: see SECURITY_EVENT_BURST), and anything else that goes wrong with
+ * one message is logged and that message dropped.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -29,7 +30,7 @@ import type {
 } from './contract.js';
 import type { LookupClient } from './lookup-client.js';
 import { mqttClientOptions, type MqttClientOptions } from './mqtt-options.js';
-import type { Outbox } from './outbox.js';
+import type { Outbox, OutboxPriority } from './outbox.js';
 import { OutboxPump } from './outbox-pump.js';
 import { SignedMessageError } from './signed-message.js';
 import { laneSubscriptions, laneTopic, parseTopic, siteTopic, type LaneUpLeaf } from './topics.js';
@@ -65,8 +66,31 @@ export interface GateLinkEvents {
   'colour-applied': [{ seq: number; appliedAt: number; changes: number }];
 }
 
+/**
+ * Security events per kind: a burst of this many, then one per refill period.
+ * A flood, or a stale subscription echoing the gate's own reports back to it,
+ * must not fill the log and the outbox; what is held back is counted in the
+ * next report of that kind.
+ */
+export const SECURITY_EVENT_BURST = 20;
+export const SECURITY_EVENT_REFILL_MS = 3_000;
+
+/** How long stop() waits for the broker to take the offline status. */
+const STOP_GOODBYE_MS = 2_000;
+
+interface SecurityBucket {
+  tokens: number;
+  /** Epoch ms the tokens were last topped up. */
+  refilledAt: number;
+  /** Refused and not reported since the last report of this kind. */
+  heldBack: number;
+  lastTopic: string;
+  timer: NodeJS.Timeout | null;
+}
+
 export class GateLink extends EventEmitter<GateLinkEvents> {
   private client: MqttClient | null = null;
+  private readonly securityBuckets = new Map<SecurityKind, SecurityBucket>();
   private readonly pump: OutboxPump;
   private readonly base: string;
   private telemetryTimer: NodeJS.Timeout | null = null;
@@ -115,8 +139,14 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     this.options.colourSync.on('resync', this.onResync);
     this.options.colourSync.on('degraded', this.onDegradedChange);
     this.options.colourSync.on('synced', this.onDegradedChange);
-    const every = config.telemetryIntervalSeconds * 1000;
-    this.telemetryTimer = setInterval(() => this.publishTelemetry(), every);
+    this.setTelemetryInterval(config.telemetryIntervalSeconds);
+  }
+
+  /** Also called when the centre's set-config changes mqtt.telemetryIntervalSeconds. */
+  setTelemetryInterval(seconds: number): void {
+    if (this.stopped) return;
+    if (this.telemetryTimer) clearInterval(this.telemetryTimer);
+    this.telemetryTimer = setInterval(() => this.publishTelemetry(), seconds * 1000);
     this.telemetryTimer.unref();
   }
 
@@ -131,7 +161,6 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
       laneState: laneView.laneState,
       degraded: colourSync.degraded,
       staffMode: laneView.laneState === 'staff',
-      colourSeq: colourSync.lastSeq,
     };
     client.publish(this.topic('status'), JSON.stringify(status), { qos: 1, retain: true }, (error) => {
       if (error) this.options.logger.debug({ err: error }, 'status not acknowledged');
@@ -189,13 +218,59 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     this.pump.kick();
   }
 
-  reportFault(fault: { kind: string; detail: string; active?: boolean }): void {
+  /** `queue: false`: live only, for reports about the outbox itself (queued, one would push another message out). */
+  reportFault(fault: { kind: string; detail: string; active?: boolean }, options: { queue?: boolean } = {}): void {
     const message: FaultMessage = { id: randomUUID(), time: new Date().toISOString(), site: this.options.site, lane: this.options.lane, ...fault };
-    this.enqueue('fault', message.id, message);
+    if (options.queue === false) this.publishNow(this.topic('fault'), JSON.stringify(message));
+    else this.enqueue('fault', message.id, message);
     this.publishStatus();
   }
 
   private reportSecurity(topic: string, kind: SecurityKind, detail: string): void {
+    const bucket = this.securityBucket(kind);
+    // Once some are held back, the rest wait for the summary too, so the counts stay in order.
+    if (bucket.heldBack > 0 || bucket.tokens < 1) {
+      bucket.heldBack++;
+      bucket.lastTopic = topic;
+      this.scheduleSecuritySummary(kind, bucket);
+      return;
+    }
+    bucket.tokens--;
+    this.publishSecurity(topic, kind, detail);
+  }
+
+  /** The bucket of one kind, topped up for the time gone by. */
+  private securityBucket(kind: SecurityKind): SecurityBucket {
+    const now = Date.now();
+    let bucket = this.securityBuckets.get(kind);
+    if (!bucket) {
+      bucket = { tokens: SECURITY_EVENT_BURST, refilledAt: now, heldBack: 0, lastTopic: '', timer: null };
+      this.securityBuckets.set(kind, bucket);
+    }
+    const gained = Math.floor((now - bucket.refilledAt) / SECURITY_EVENT_REFILL_MS);
+    bucket.tokens = Math.min(SECURITY_EVENT_BURST, bucket.tokens + gained);
+    // A full bucket gains nothing while it waits: its period starts when a token is taken.
+    bucket.refilledAt = bucket.tokens === SECURITY_EVENT_BURST ? now : bucket.refilledAt + gained * SECURITY_EVENT_REFILL_MS;
+    return bucket;
+  }
+
+  private scheduleSecuritySummary(kind: SecurityKind, bucket: SecurityBucket): void {
+    if (bucket.timer || this.stopped) return;
+    const wait = Math.max(0, bucket.refilledAt + SECURITY_EVENT_REFILL_MS - Date.now());
+    bucket.timer = setTimeout(() => {
+      bucket.timer = null;
+      if (this.stopped) return;
+      const current = this.securityBucket(kind);
+      if (current.tokens < 1) return this.scheduleSecuritySummary(kind, current);
+      current.tokens--;
+      const count = current.heldBack;
+      current.heldBack = 0;
+      this.publishSecurity(current.lastTopic, kind, `${count} messages refused as ${kind} and not reported one by one (over ${SECURITY_EVENT_BURST} in a burst); topic of the last one`, count);
+    }, wait);
+    bucket.timer.unref();
+  }
+
+  private publishSecurity(topic: string, kind: SecurityKind, detail: string, suppressed?: number): void {
     const message: SecurityEventMessage = {
       id: randomUUID(),
       time: new Date().toISOString(),
@@ -204,15 +279,17 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
       topic: topic.slice(0, 1024),
       kind,
       detail: detail.slice(0, 2000),
+      ...(suppressed !== undefined ? { suppressed } : {}),
     };
     this.options.logger.warn({ topic: message.topic, kind, detail: message.detail }, 'message refused');
-    this.enqueue('security', message.id, message);
+    // Dropped before any decision or fault when the outbox is full.
+    this.enqueue('security', message.id, message, 'telemetry');
     this.emit('security', message);
   }
 
-  private enqueue(leaf: 'fault' | 'security' | 'command/result', id: string, message: object): void {
+  private enqueue(leaf: 'fault' | 'security' | 'command/result', id: string, message: object, priority: OutboxPriority = 'event'): void {
     try {
-      this.options.outbox.enqueue({ id, lane: this.options.lane, topic: this.topic(leaf), payload: JSON.stringify(message), qos: 1, priority: 'event' });
+      this.options.outbox.enqueue({ id, lane: this.options.lane, topic: this.topic(leaf), payload: JSON.stringify(message), qos: 1, priority });
       this.pump.kick();
     } catch (error) {
       this.options.logger.error({ err: error, leaf }, 'cannot store a report in the outbox');
@@ -302,6 +379,7 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     if (this.stopped) return;
     this.stopped = true;
     if (this.telemetryTimer) clearInterval(this.telemetryTimer);
+    for (const bucket of this.securityBuckets.values()) if (bucket.timer) clearTimeout(bucket.timer);
     this.options.colourSync.off('resync', this.onResync);
     this.options.colourSync.off('degraded', this.onDegradedChange);
     this.options.colourSync.off('synced', this.onDegradedChange);
@@ -309,11 +387,18 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     this.client = null;
     this.pump.offline();
     if (!client) return;
+    let acknowledged = false;
     if (client.connected) {
       const offline: LaneStatusMessage = { state: 'offline', time: new Date().toISOString() };
-      await client.publishAsync(this.topic('status'), JSON.stringify(offline), { qos: 1, retain: true }).catch(() => {});
+      // Bounded: if the connection drops now, MQTT.js keeps the publish for a reconnect that never comes, and stop() would hang.
+      let timer: NodeJS.Timeout | undefined;
+      acknowledged = await Promise.race([
+        client.publishAsync(this.topic('status'), JSON.stringify(offline), { qos: 1, retain: true }).then(() => true, () => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(resolve, STOP_GOODBYE_MS, false))),
+      ]);
+      clearTimeout(timer);
     }
-    // Not connected: end at once rather than wait for acks that cannot come (the outbox keeps every event).
-    await client.endAsync(!client.connected);
+    // Otherwise end at once rather than wait for acks that cannot come (the outbox keeps every event).
+    await client.endAsync(!acknowledged || !client.connected);
   }
 }

@@ -11,7 +11,7 @@
  * node:crypto on the same bytes 21,500/s, and the propagation benchmark
  * verifies one message per simulated lane.
  */
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { signData, verifySignature, type AlgorithmName } from '../credential/cose.js';
 import type { TrustStore } from '../credential/trust-store.js';
 import { check, conforms, ContractError, type ContractTypes, type SecurityKind, type SignedEnvelope, type SignedType } from './contract.js';
@@ -58,7 +58,37 @@ export function signMessage<T extends SignedType>(typ: T, payload: SignedPayload
  * against its schema. Throws SignedMessageError naming what was wrong.
  * Freshness and replay are the caller's: they depend on the kind.
  */
-export function openSignedMessage<T extends SignedType>(raw: Buffer | string, typ: T, keys: TrustStore | null): SignedPayload<T> {
+/**
+ * Signatures already checked in this process. Lanes run by one process (a
+ * controller for a bank of turnstiles, the fleet simulator) each receive the
+ * same centre message; with a shared memo the first lane verifies it and the
+ * others find it here. Only a byte-identical signing input with the same
+ * signature, verified by a certificate the asking lane also trusts, is a hit.
+ * Everything else (typ, schema, site, freshness, replay) is still checked by
+ * every lane. Bounded: the oldest entries go first.
+ */
+export class VerifiedSignatures {
+  readonly #entries = new Map<string, string>();
+
+  constructor(private readonly max = 64) {}
+
+  /** The fingerprint of the certificate that verified these bytes, if any did. */
+  get(digest: string): string | undefined {
+    return this.#entries.get(digest);
+  }
+
+  add(digest: string, fingerprint: string): void {
+    if (this.#entries.size >= this.max) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(digest, fingerprint);
+  }
+}
+
+export function openSignedMessage<T extends SignedType>(
+  raw: Buffer | string,
+  typ: T,
+  keys: TrustStore | null,
+  memo?: VerifiedSignatures,
+): SignedPayload<T> {
   let envelope: unknown;
   try {
     envelope = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
@@ -84,15 +114,20 @@ export function openSignedMessage<T extends SignedType>(raw: Buffer | string, ty
   const signers = keys?.lookup(Buffer.from(kid, 'base64url')) ?? [];
   if (signers.length === 0) throw new SignedMessageError('unknown-key', `kid ${kid} is not a centre key this gate trusts`);
   const data = Buffer.from(`${envelope.protected}.${envelope.payload}`, 'ascii');
-  const signature = Buffer.from(envelope.signature, 'base64url');
-  const verified = signers.some((signer) => {
-    try {
-      return verifySignature(alg as AlgorithmName, signer.key, data, signature);
-    } catch {
-      return false; // the key does not fit the algorithm
-    }
-  });
-  if (!verified) throw new SignedMessageError('bad-signature', `signature does not verify with centre key ${kid}`);
+  const digest = memo ? createHash('sha256').update(data).update('.').update(envelope.signature).digest('base64') : '';
+  const known = memo?.get(digest);
+  if (known === undefined || !signers.some((signer) => signer.certificate.fingerprint256 === known)) {
+    const signature = Buffer.from(envelope.signature, 'base64url');
+    const verifiedBy = signers.find((signer) => {
+      try {
+        return verifySignature(alg as AlgorithmName, signer.key, data, signature);
+      } catch {
+        return false; // the key does not fit the algorithm
+      }
+    });
+    if (!verifiedBy) throw new SignedMessageError('bad-signature', `signature does not verify with centre key ${kid}`);
+    memo?.add(digest, verifiedBy.certificate.fingerprint256);
+  }
   const payload = decodeJson(envelope.payload, 'payload');
   try {
     return check(PAYLOAD_SCHEMA[typ], payload) as SignedPayload<T>;

@@ -86,10 +86,18 @@ export async function benchCameraMemory(options: CameraMemoryOptions): Promise<R
     benchmark: 'camera-memory',
     // glibc's per-thread malloc arenas let libvips' worker threads hold on to freed frames; see docs/operations.md.
     MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? null,
+    nodeFlags: process.execArgv,
     framesPerSecond: options.framesPerSecond,
     durationSeconds: round(options.durationMs / 1000, 0),
     decisions,
-    rssMB: { start: rss[0], max: Math.max(...rss), end: rss[rss.length - 1], maxAfterFirstMinute: rss.length > firstMinute.length ? Math.max(...rss.slice(firstMinute.length)) : null },
+    rssMB: {
+      start: rss[0],
+      max: Math.max(...rss),
+      end: rss[rss.length - 1],
+      maxAfterFirstMinute: rss.length > firstMinute.length ? Math.max(...rss.slice(firstMinute.length)) : null,
+      // The kernel's high-water mark (getrusage ru_maxrss): the true peak, between samples too.
+      peak: round(process.resourceUsage().maxRSS / 1024, 1),
+    },
     goalMaxRssMB: 150,
     curve,
   };

@@ -12,12 +12,13 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { TrustStore } from '../../edge-agent/credential/trust-store.js';
+import { VerifiedSignatures } from '../../edge-agent/link/signed-message.js';
 import { siteTopic } from '../../edge-agent/link/topics.js';
 import { FleetLane, startFleet } from '../../simulator/fleet.js';
 
 export type ChildCommand =
   | { cmd: 'bare'; url: string; site: string; first: number; count: number }
-  | { cmd: 'agent'; url: string; site: string; first: number; count: number; centrePem: string }
+  | { cmd: 'agent'; url: string; site: string; first: number; count: number; centrePem: string; sharedVerification: boolean }
   | { cmd: 'wait'; seq: number; timeoutMs: number }
   | { cmd: 'report' }
   | { cmd: 'close' };
@@ -61,7 +62,8 @@ async function startBare(url: string, site: string, first: number, count: number
   await Promise.all(Array.from({ length: 50 }, connectOne));
 }
 
-async function startAgents(url: string, site: string, first: number, count: number, centrePem: string): Promise<void> {
+async function startAgents(url: string, site: string, first: number, count: number, centrePem: string, shared: boolean): Promise<void> {
+  const verifiedSignatures = shared ? new VerifiedSignatures() : undefined;
   const keys = new TrustStore();
   keys.addEncoded(centrePem, 'centre');
   dir = mkdtempSync(join(tmpdir(), 'bench-fleet-'));
@@ -77,6 +79,7 @@ async function startAgents(url: string, site: string, first: number, count: numb
         logger,
         config: { colour: { maxSyncAgeSeconds: 3600 } },
         clientOptions: { clientId: `fleet-${first + i}`, reconnectPeriod: 1000 },
+        ...(verifiedSignatures ? { verifiedSignatures } : {}),
       });
       lane.link.on('colour-applied', ({ seq }) => record(seq));
       return lane;
@@ -111,7 +114,7 @@ process.on('message', (message: ChildCommand) => {
         await startBare(message.url, message.site, message.first, message.count);
         return { ok: true, reply: 'ready' };
       case 'agent':
-        await startAgents(message.url, message.site, message.first, message.count, message.centrePem);
+        await startAgents(message.url, message.site, message.first, message.count, message.centrePem, message.sharedVerification);
         return { ok: true, reply: 'ready' };
       case 'wait':
         return { ok: true, reply: 'waited', ...(await waitFor(message.seq, message.timeoutMs)) };

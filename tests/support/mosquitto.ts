@@ -53,6 +53,8 @@ export interface MosquittoBroker {
   start(): Promise<void>;
   /** Everything the broker has logged, across restarts. */
   log(): string;
+  /** Signals the running broker: SIGSTOP freezes it (connections stay open, nothing is answered), SIGCONT resumes it. */
+  signal(signal: NodeJS.Signals): void;
 }
 
 const INSTALL_HINT = 'mosquitto not installed: apt-get install -y mosquitto';
@@ -222,6 +224,9 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
       }
     },
     log,
+    signal: (signal) => {
+      child?.kill(signal);
+    },
   };
 }
 
