@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { LaneHardware } from '../device/contracts.js';
 import { ColourSync } from './colour/colour-sync.js';
 import { ColourStatusStore } from './colour/status-store.js';
+import { ConfigError } from './config/load.js';
 import type { GateConfig } from './config/schema.js';
 import { TrustStore } from './credential/trust-store.js';
 import { CredentialVerifier } from './credential/verifier.js';
@@ -49,8 +50,9 @@ export class GateAgent {
     const trust = options.trust ?? (config.credentials.trust ? TrustStore.load(config.credentials.trust) : undefined);
     if (!trust) throw new Error('no trust store: set credentials.trust to a file or folder of issuer certificates');
     const centreKeys = options.centreKeys ?? (config.mqtt.centreKeys ? TrustStore.load(config.mqtt.centreKeys) : null);
+    // Linked but unable to trust anything from the centre, the gate would go degraded and refuse every code: say so at start.
     if (config.mqtt.url && !centreKeys) {
-      logger.warn('mqtt.centreKeys is not set: every colour change, snapshot, command and look-up reply will be refused');
+      throw new ConfigError('mqtt.centreKeys: required with mqtt.url (the certificates of the keys that sign colour changes, snapshots, commands and look-up replies)');
     }
     this.verifier = new CredentialVerifier({
       trust,
@@ -116,7 +118,8 @@ export class GateAgent {
       policy: config.policy,
       timing: config.timing,
       logger,
-      link: this.colourSync,
+      // Without a link there is no centre to fall out of sync with: never degraded.
+      ...(mqttUrl ? { link: this.colourSync } : {}),
       whenDegraded: config.colour.whenDegraded,
       ...(lookup ? { lookup: async (kind: 'printed-code', subject: string) => {
         const answer = await lookup.lookup(kind, subject);
@@ -204,7 +207,14 @@ export class GateAgent {
     await this.options.hardware.reader.start();
     if (this.outbox) {
       this.outbox.prune();
-      this.pruneTimer = setInterval(() => this.outbox?.prune(), PRUNE_EVERY_MS);
+      this.pruneTimer = setInterval(() => {
+        try {
+          this.outbox?.prune();
+        } catch (error) {
+          // A busy or failing disk: try again next time; the lane goes on.
+          this.options.logger.error({ err: error }, 'outbox prune failed');
+        }
+      }, PRUNE_EVERY_MS);
       this.pruneTimer.unref();
     }
     this.link?.start();

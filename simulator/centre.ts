@@ -32,6 +32,12 @@ export interface CentreOptions {
   key?: SignerKeyPair;
   /** Answers look-ups for printed codes; null: unknown to the centre. */
   colourOf?: (subject: string) => Colour | null | undefined;
+  /**
+   * Republish the retained snapshot this often when colours changed since the
+   * last one, so that a gate that missed a change finds it there when it
+   * resyncs; 0 (default): only when publishSnapshot() is called.
+   */
+  snapshotEveryMs?: number;
   /** 5 unless the broker lacks it (the embedded aedes speaks 3.1.1: 4). */
   protocolVersion?: 4 | 5;
   clientOptions?: IClientOptions;
@@ -40,6 +46,7 @@ export interface CentreOptions {
 interface SiteState {
   seq: number;
   version: number;
+  snapshotPublished: boolean;
   statuses: Map<string, ColourStatusEntry>;
 }
 
@@ -52,6 +59,9 @@ export class SimulatedCentre {
   /** Deliveries before dedupe, to show that duplicates happen and are dropped. */
   deliveries = 0;
   private readonly sites = new Map<string, SiteState>();
+  /** Sites whose colours changed since their last snapshot. */
+  private readonly dirty = new Set<string>();
+  private snapshotTimer: NodeJS.Timeout | null = null;
   private readonly resultWaiters = new Map<string, (result: CommandResultMessage) => void>();
   private readonly listeners = new Set<(topic: string, message: unknown) => void>();
 
@@ -70,6 +80,10 @@ export class SimulatedCentre {
     const signer: MessageSigner = { algorithm: key.algorithm, kid: kidOf(key.certificate.raw), privateKey: key.privateKey };
     const centre = new SimulatedCentre(client, base, key, signer, options.colourOf);
     client.on('message', (topic, payload) => centre.receive(topic, payload));
+    if (options.snapshotEveryMs) {
+      centre.snapshotTimer = setInterval(() => void centre.refreshSnapshots(), options.snapshotEveryMs);
+      centre.snapshotTimer.unref();
+    }
     await client.subscribeAsync(
       ['decision', 'alert', 'fault', 'security', 'command/result', 'lookup/request'].map((leaf) => `${base}/+/+/${leaf}`),
       { qos: 1 },
@@ -85,7 +99,11 @@ export class SimulatedCentre {
   private site(site: string): SiteState {
     let state = this.sites.get(site);
     if (!state) {
-      state = { seq: 0, version: 0, statuses: new Map() };
+      // Counters start from the clock (seconds), so a restarted simulated centre never
+      // reuses a seq or version that gates kept from its last run: they would refuse it
+      // as replayed. A real centre keeps its counters on disk.
+      const base = Math.floor(Date.now() / 1000);
+      state = { seq: base, version: base, snapshotPublished: false, statuses: new Map() };
       this.sites.set(site, state);
     }
     return state;
@@ -98,6 +116,7 @@ export class SimulatedCentre {
     const entries = changes.map((c) => ({ sub: c.sub, colour: c.colour, effectiveAt: c.effectiveAt ?? now }));
     const seq = ++state.seq;
     for (const entry of entries) state.statuses.set(entry.sub, entry);
+    this.dirty.add(site);
     const message = signMessage('colour-change', { type: 'colour-change', site, seq, issuedAt: now, changes: entries }, this.signer);
     const publishedAt = Date.now();
     await this.client.publishAsync(siteTopic(this.base, site, 'colour/change'), JSON.stringify(message), { qos: 1 });
@@ -107,14 +126,21 @@ export class SimulatedCentre {
   /** A heartbeat: the current seq again, no changes, a newer issuedAt; keeps gates from going degraded. */
   async heartbeat(site: string): Promise<void> {
     const state = this.site(site);
-    if (state.seq === 0) return this.publishSnapshot(site);
+    // Nothing to repeat a seq of before the gates have a snapshot to start from.
+    if (!state.snapshotPublished) return this.publishSnapshot(site);
     const message = signMessage('colour-change', { type: 'colour-change', site, seq: state.seq, issuedAt: Date.now(), changes: [] }, this.signer);
     await this.client.publishAsync(siteTopic(this.base, site, 'colour/change'), JSON.stringify(message), { qos: 1 });
+  }
+
+  private async refreshSnapshots(): Promise<void> {
+    for (const site of [...this.dirty]) await this.publishSnapshot(site).catch(() => {});
   }
 
   /** Publish the retained snapshot of every pushed colour (next version). */
   async publishSnapshot(site: string): Promise<void> {
     const state = this.site(site);
+    this.dirty.delete(site);
+    state.snapshotPublished = true;
     const version = ++state.version;
     const message = signMessage(
       'colour-snapshot',
@@ -183,6 +209,7 @@ export class SimulatedCentre {
   }
 
   async stop(): Promise<void> {
+    if (this.snapshotTimer) clearInterval(this.snapshotTimer);
     await this.client.endAsync();
   }
 }

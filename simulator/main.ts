@@ -71,6 +71,7 @@ async function main(): Promise<number> {
     baseTopic: config.mqtt.baseTopic,
     key: simulated.centreKey,
     protocolVersion: config.mqtt.protocolVersion,
+    snapshotEveryMs: 2000,
     colourOf: (sub) => world.platform.colourOf(sub) ?? null,
   });
   centre.onReport((topic, message) => {

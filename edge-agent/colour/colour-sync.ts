@@ -74,6 +74,10 @@ export interface ColourSyncEvents {
   synced: [info: { syncAgeMs: number | null }];
 }
 
+/** While a gap stays open the retained snapshot is read again after 10 s, then 20, 40, 60, 60... */
+const RESYNC_FIRST_RETRY_MS = 10_000;
+const RESYNC_MAX_RETRY_MS = 60_000;
+
 /** Enough to recognise a redelivery among the last few messages. */
 const RECENT_DIGESTS = 16;
 
@@ -86,6 +90,10 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
   private readonly startedAt: number;
   private readonly timer: NodeJS.Timeout;
   private isDegraded: boolean;
+  /** When the open gap (if any) was found; a restart counts from its start. */
+  private gapSince: number | null;
+  private nextResyncAt = 0;
+  private resyncDelayMs = RESYNC_FIRST_RETRY_MS;
 
   constructor(private readonly options: ColourSyncOptions) {
     super();
@@ -95,6 +103,7 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
     this.config = options.config;
     this.skewMs = options.clockSkewMs ?? 60_000;
     this.startedAt = this.now();
+    this.gapSince = this.store.sync.gapUpTo === null ? null : this.startedAt;
     // The state a restart finds is the state it starts in, without an event: nobody listens yet.
     this.isDegraded = this.evaluate();
     this.timer = setInterval(() => this.check(), options.checkIntervalMs ?? 1000);
@@ -119,8 +128,10 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
     if (sync.seq === null || message.seq > sync.seq) {
       // Before any snapshot the first seq is taken as it comes; what came before it is a gap.
       const missingFrom = sync.seq === null ? 1 : sync.seq + 1;
-      const gap = message.seq > missingFrom;
-      const gapUpTo = gap ? Math.max(sync.gapUpTo ?? 0, message.seq - 1) : sync.gapUpTo;
+      // A heartbeat ahead of us names a change we never got: that seq itself is missing.
+      const heartbeatAhead = message.changes.length === 0;
+      const gap = heartbeatAhead || message.seq > missingFrom;
+      const gapUpTo = gap ? Math.max(sync.gapUpTo ?? 0, heartbeatAhead ? message.seq : message.seq - 1) : sync.gapUpTo;
       // Last one wins when a message lists a subject twice.
       const bySubject = new Map(message.changes.map((c) => [c.sub, c] as const));
       const changes = [...bySubject.values()].map((c) => ({ ...c, seq: message.seq }));
@@ -134,8 +145,9 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
       });
       this.log.debug({ seq: message.seq, applied, listed: message.changes.length }, 'colour change applied');
       if (gap) {
+        this.gapSince ??= now;
         this.log.warn({ seq: sync.seq, received: message.seq, missingUpTo: gapUpTo }, 'gap in the colour sequence: resync requested');
-        this.emit('resync', { seq: sync.seq, missingUpTo: gapUpTo! });
+        this.requestResync(gapUpTo!, now, sync.seq);
       }
       this.check();
       return { kind: 'applied', applied, seq: message.seq, gap };
@@ -184,6 +196,10 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
       syncedAt: this.syncTime(sync, message.issuedAt, this.now()),
       gapUpTo: gapClosed ? null : sync.gapUpTo,
     });
+    if (gapClosed) {
+      this.gapSince = null;
+      this.nextResyncAt = 0;
+    }
     this.log.info({ version: message.version, seq: message.seq, applied, removed, gapClosed }, 'colour snapshot applied');
     this.check();
     return { version: message.version, seq: message.seq, applied, removed, gapClosed };
@@ -212,6 +228,9 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
 
   /** Re-evaluate, emitting 'degraded' or 'synced' on a change; returns the state. */
   check(): boolean {
+    const { gapUpTo } = this.store.sync;
+    // A snapshot that did not cover the gap (or never came): ask again, less and less often.
+    if (gapUpTo !== null && this.now() >= this.nextResyncAt) this.requestResync(gapUpTo, this.now(), this.store.sync.seq);
     const degraded = this.evaluate();
     if (degraded !== this.isDegraded) {
       this.isDegraded = degraded;
@@ -233,9 +252,17 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
     clearInterval(this.timer);
   }
 
+  private requestResync(missingUpTo: number, now: number, seq: number | null): void {
+    this.resyncDelayMs = this.nextResyncAt === 0 ? RESYNC_FIRST_RETRY_MS : Math.min(this.resyncDelayMs * 2, RESYNC_MAX_RETRY_MS);
+    this.nextResyncAt = now + this.resyncDelayMs;
+    this.emit('resync', { seq, missingUpTo });
+  }
+
   private evaluate(): boolean {
     const age = this.syncAgeMs();
     const maxAgeMs = this.config.maxSyncAgeSeconds * 1000;
+    // Heartbeats keep coming, but changes are missing and no snapshot has filled them in for as long: not in sync either.
+    if (this.gapSince !== null && this.now() - this.gapSince > maxAgeMs) return true;
     // Never heard from: allowed the same time from start before saying so.
     if (age === null) return this.now() - this.startedAt > maxAgeMs;
     return age > maxAgeMs;

@@ -63,7 +63,8 @@ export interface GateLinkEvents {
   disconnected: [];
   security: [SecurityEventMessage];
   /** A colour change or snapshot was applied: seq and when (epoch ms). */
-  'colour-applied': [{ seq: number; appliedAt: number; changes: number }];
+  /** processingMs: from the message's arrival to the colours being stored and in force: what the lane itself adds. */
+  'colour-applied': [{ seq: number; appliedAt: number; changes: number; processingMs: number }];
 }
 
 /**
@@ -187,7 +188,12 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
   /** Telemetry is a reading, stale once the link is back: QoS 0, never queued. */
   publishTelemetry(): void {
     if (!this.client?.connected) return;
-    this.client.publish(this.topic('telemetry'), JSON.stringify(this.telemetry()), { qos: 0 });
+    try {
+      this.client.publish(this.topic('telemetry'), JSON.stringify(this.telemetry()), { qos: 0 });
+    } catch (error) {
+      // telemetry() reads the outbox: a disk error skips one reading, never the agent.
+      this.options.logger.error({ err: error }, 'telemetry not sent');
+    }
   }
 
   /**
@@ -298,6 +304,7 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
 
   /** Every incoming message comes through here. */
   private receive(topic: string, payload: Buffer): void {
+    const arrived = performance.now();
     const { mqtt: config, site, lane, logger } = this.options;
     if (payload.length > config.maxMessageBytes) {
       this.reportSecurity(topic, 'oversized', `${payload.length} bytes, more than mqtt.maxMessageBytes ${config.maxMessageBytes}`);
@@ -318,12 +325,14 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
       switch (parsed.leaf) {
         case 'colour/change': {
           const result = this.options.colourSync.acceptChange(payload);
-          if (result.kind === 'applied') this.emit('colour-applied', { seq: result.seq, appliedAt: Date.now(), changes: result.applied });
+          if (result.kind === 'applied') {
+            this.emit('colour-applied', { seq: result.seq, appliedAt: Date.now(), changes: result.applied, processingMs: performance.now() - arrived });
+          }
           break;
         }
         case 'colour/snapshot': {
           const result = this.options.colourSync.acceptSnapshot(payload);
-          if (result) this.emit('colour-applied', { seq: result.seq, appliedAt: Date.now(), changes: result.applied });
+          if (result) this.emit('colour-applied', { seq: result.seq, appliedAt: Date.now(), changes: result.applied, processingMs: performance.now() - arrived });
           break;
         }
         case 'command':

@@ -43,7 +43,10 @@ export function mqttClientOptions(mqtt: MqttConfig, ids: { site: string; lane: s
   if (will) options.will = will;
   if (mqtt.username !== undefined) options.username = mqtt.username;
   const password = mqtt.passwordFile !== undefined ? readPasswordFile(mqtt.passwordFile) : mqtt.password;
-  if (password !== undefined) options.password = password;
+  if (password !== undefined) {
+    refuseClearPassword(mqtt.url);
+    options.password = password;
+  }
   if (mqtt.tls) Object.assign(options, tlsOptions(mqtt));
   return options;
 }
@@ -101,4 +104,17 @@ function requireCertificates(key: string, path: string, text: string): void {
   } catch (error) {
     throw new ConfigError(`${key}: the certificate in ${path} cannot be read (${(error as Error).message})`);
   }
+}
+
+/** A password over a plain connection is readable by anyone on the path: only TLS, or the machine itself. */
+function refuseClearPassword(url: string | undefined): void {
+  if (url === undefined || /^(mqtts|wss):\/\//.test(url)) return;
+  let host = '';
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    // the schema's pattern already checked the scheme; an unparsable rest is not loopback
+  }
+  if (host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.')) return;
+  throw new ConfigError(`mqtt.url: ${url} is not encrypted, and a password would cross the network in clear; use mqtts:// or wss://`);
 }

@@ -11,7 +11,7 @@
  * node:crypto on the same bytes 21,500/s, and the propagation benchmark
  * verifies one message per simulated lane.
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject, type X509Certificate } from 'node:crypto';
 import { signData, verifySignature, type AlgorithmName } from '../credential/cose.js';
 import type { TrustStore } from '../credential/trust-store.js';
 import { check, conforms, ContractError, type ContractTypes, type SecurityKind, type SignedEnvelope, type SignedType } from './contract.js';
@@ -111,12 +111,16 @@ export function openSignedMessage<T extends SignedType>(
   }
   if (actualTyp !== typ) throw new SignedMessageError('wrong-type', `signed as ${JSON.stringify(actualTyp)}, expected "${typ}" on this topic`);
   if (typeof kid !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(kid)) throw new SignedMessageError('unknown-key', 'no kid in the protected header');
-  const signers = keys?.lookup(Buffer.from(kid, 'base64url')) ?? [];
-  if (signers.length === 0) throw new SignedMessageError('unknown-key', `kid ${kid} is not a centre key this gate trusts`);
+  const known = keys?.lookup(Buffer.from(kid, 'base64url')) ?? [];
+  if (known.length === 0) throw new SignedMessageError('unknown-key', `kid ${kid} is not a centre key this gate trusts`);
+  // An expired centre certificate signs nothing any more (a retired or leaked key ends with its certificate).
+  const now = Date.now();
+  const signers = known.filter((signer) => withinValidity(signer.certificate, now));
+  if (signers.length === 0) throw new SignedMessageError('unknown-key', `centre key ${kid}: its certificate is expired or not yet valid`);
   const data = Buffer.from(`${envelope.protected}.${envelope.payload}`, 'ascii');
   const digest = memo ? createHash('sha256').update(data).update('.').update(envelope.signature).digest('base64') : '';
-  const known = memo?.get(digest);
-  if (known === undefined || !signers.some((signer) => signer.certificate.fingerprint256 === known)) {
+  const verifiedBefore = memo?.get(digest);
+  if (verifiedBefore === undefined || !signers.some((signer) => signer.certificate.fingerprint256 === verifiedBefore)) {
     const signature = Buffer.from(envelope.signature, 'base64url');
     const verifiedBy = signers.find((signer) => {
       try {
@@ -135,6 +139,19 @@ export function openSignedMessage<T extends SignedType>(
     if (error instanceof ContractError) throw new SignedMessageError('schema', error.message);
     throw error;
   }
+}
+
+/** Clocks differ: five minutes either side. */
+const CERTIFICATE_SKEW_MS = 300_000;
+const validity = new WeakMap<X509Certificate, { from: number; to: number }>();
+
+function withinValidity(certificate: X509Certificate, now: number): boolean {
+  let period = validity.get(certificate);
+  if (!period) {
+    period = { from: Date.parse(certificate.validFrom), to: Date.parse(certificate.validTo) };
+    validity.set(certificate, period);
+  }
+  return now >= period.from - CERTIFICATE_SKEW_MS && now <= period.to + CERTIFICATE_SKEW_MS;
 }
 
 function decodeJson(base64url: string, what: string): unknown {

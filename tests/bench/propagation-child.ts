@@ -26,13 +26,15 @@ export type ChildCommand =
 export type ChildReply =
   | { ok: true; reply: 'ready' | 'closed' }
   | { ok: true; reply: 'waited'; complete: boolean; missing: number }
-  | { ok: true; reply: 'report'; times: Record<number, number[]> }
+  | { ok: true; reply: 'report'; times: Record<number, number[]>; processing: number[] }
   | { ok: false; error: string };
 
 const clock = (): number => performance.timeOrigin + performance.now();
 const logger = pino({ level: 'error' });
 /** seq → the time each lane had it. */
 const times = new Map<number, number[]>();
+/** Per lane and change: arrival to applied, inside the lane (agent side only). */
+const processing: number[] = [];
 let bare: MqttClient[] = [];
 let fleet: FleetLane[] = [];
 let dir: string | null = null;
@@ -81,7 +83,10 @@ async function startAgents(url: string, site: string, first: number, count: numb
         clientOptions: { clientId: `fleet-${first + i}`, reconnectPeriod: 1000 },
         ...(verifiedSignatures ? { verifiedSignatures } : {}),
       });
-      lane.link.on('colour-applied', ({ seq }) => record(seq));
+      lane.link.on('colour-applied', ({ seq, processingMs }) => {
+        record(seq);
+        processing.push(processingMs);
+      });
       return lane;
     },
     { concurrency: 50 },
@@ -104,6 +109,7 @@ async function close(): Promise<void> {
   if (dir) rmSync(dir, { recursive: true, force: true });
   dir = null;
   times.clear();
+  processing.length = 0;
 }
 
 process.on('message', (message: ChildCommand) => {
@@ -119,7 +125,7 @@ process.on('message', (message: ChildCommand) => {
       case 'wait':
         return { ok: true, reply: 'waited', ...(await waitFor(message.seq, message.timeoutMs)) };
       case 'report':
-        return { ok: true, reply: 'report', times: Object.fromEntries(times) };
+        return { ok: true, reply: 'report', times: Object.fromEntries(times), processing };
       case 'close':
         await close();
         return { ok: true, reply: 'closed' };

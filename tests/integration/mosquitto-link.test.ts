@@ -292,6 +292,10 @@ test('bad config: missing or mismatched files are refused with the key and the p
   expectError({ url: 'mqtt://127.0.0.1:1883', tls: { ca: files['ca.pem'] } }, /^mqtt\.url: mqtt:\/\/127\.0\.0\.1:1883 is not encrypted but mqtt\.tls is set/);
   expectError({ username: GATE, passwordFile: join(dir, 'no-such-password') }, `mqtt.passwordFile: cannot read ${join(dir, 'no-such-password')} (ENOENT)`);
   expectError({ username: GATE, passwordFile: files['empty-password'] }, `mqtt.passwordFile: the first line of ${files['empty-password']} is empty`);
+  // A password never crosses the network in clear; loopback is the machine itself.
+  expectError({ url: 'mqtt://broker.example:1883', username: GATE, password: 'secret' }, /^mqtt\.url: mqtt:\/\/broker\.example:1883 is not encrypted, and a password would cross the network in clear/);
+  expectError({ url: 'ws://10.0.0.5:8080', username: GATE, password: 'secret' }, /is not encrypted, and a password would cross the network in clear/);
+  assert.equal(mqttClientOptions(mqttConfig({ url: 'mqtt://localhost:1883', username: GATE, password: 'secret' }), ids).password, 'secret');
 
   const options = mqttClientOptions(mqttConfig({ url: 'mqtt://127.0.0.1:1883', clientId: 'gate-custom', username: 'u', password: 'inline' }), ids, {
     topic: 'hc/v1/s1/l1/status',

@@ -439,3 +439,58 @@ test('an old snapshot delivered late does not make a cut-off gate look synced; a
   assert.equal(restarted.sync.degraded, true);
   assert.deepEqual(restarted.events, [], 'its starting state is no transition');
 });
+
+test('a heartbeat ahead of the last applied seq is a missed change: resync, and the store knows the gap', () => {
+  const { sync, store, events } = makeSync();
+  sync.acceptChange(change(7, [['alice', 'green']]));
+  events.length = 0;
+  // Change 8 (say bob turned red) never arrives; the heartbeat repeats the centre's seq, 8.
+  const beat = sync.acceptChange(change(8, []));
+  assert.equal(beat.gap, true);
+  assert.deepEqual(events, [['resync', { seq: 7, missingUpTo: 8 }]]);
+  assert.equal(sync.resyncPending, true);
+  // A snapshot at 7 does not cover it; one at 8 does, and brings bob's red.
+  assert.equal(sync.acceptSnapshot(snapshot(1, 7, [['alice', 'green']]))?.gapClosed, false);
+  assert.equal(sync.acceptSnapshot(snapshot(2, 8, [['alice', 'green'], ['bob', 'red']]))?.gapClosed, true);
+  assert.equal(colourOf(store, 'bob'), 'red');
+  assert.equal(sync.resyncPending, false);
+});
+
+test('a gap no snapshot fills: the resync is asked again, less often, and after maxSyncAgeSeconds the gate is degraded despite heartbeats', () => {
+  const { sync, clock, events } = makeSync({ maxSyncAgeSeconds: 60 });
+  sync.acceptChange(change(1, [['alice', 'green']]));
+  sync.acceptChange(change(3, [['carol', 'green']], { issuedAt: clock.ms }));
+  assert.deepEqual(events.map(([name]) => name), ['resync']);
+  const resyncsAt = (seconds: number): number => {
+    clock.ms += seconds * 1000;
+    // Heartbeats keep coming: the centre is there, but the gap stays.
+    sync.acceptChange(change(3, [], { issuedAt: clock.ms }));
+    sync.check();
+    return events.filter(([name]) => name === 'resync').length;
+  };
+  assert.equal(resyncsAt(5), 1, 'not again before 10 s');
+  assert.equal(resyncsAt(6), 2, 'again after 10 s');
+  assert.equal(resyncsAt(12), 2, 'then after 20 s');
+  assert.equal(resyncsAt(9), 3);
+  assert.equal(sync.degraded, false, '32 s into the gap');
+  assert.equal(resyncsAt(30), 3);
+  assert.equal(sync.degraded, true, '62 s into the gap, heartbeats or not');
+  assert.ok(events.some(([name]) => name === 'degraded'));
+  // The covering snapshot ends it.
+  sync.acceptSnapshot(snapshot(1, 3, [['alice', 'green'], ['bob', 'red'], ['carol', 'green']], { issuedAt: clock.ms }));
+  assert.equal(sync.degraded, false);
+  assert.equal(sync.resyncPending, false);
+});
+
+test('a centre certificate past its validity signs nothing: refused as unknown-key, store unchanged', async () => {
+  const expired = await createSignerCertificate({ subject: 'CN=Retired Centre, O=Test, C=CN', notBefore: new Date(Date.now() - 40 * 86_400_000), days: 30 });
+  const retiredKeys = new TrustStore();
+  retiredKeys.add(expired.certificate, 'retired centre');
+  const signer: MessageSigner = { algorithm: expired.algorithm, kid: kidOf(expired.certificate.raw), privateKey: expired.privateKey };
+  const store = new ColourStatusStore();
+  const sync = new ColourSync({ store, keys: retiredKeys, site: SITE, config: { maxSyncAgeSeconds: 300, whenDegraded: 'staff' }, logger, checkIntervalMs: 3_600_000 });
+  syncs.push(sync);
+  const message = Buffer.from(JSON.stringify(signMessage('colour-change', changePayload(1, [['alice', 'red']], { issuedAt: Date.now() }), signer)));
+  assert.throws(() => sync.acceptChange(message), refusedAs('unknown-key'));
+  assert.equal(store.get('alice'), null);
+});
