@@ -47,7 +47,13 @@ export class FleetLane {
 
   constructor(options: FleetLaneOptions) {
     const { site, lane, logger } = options;
-    this.config = checkConfig({ site, lane, mqtt: { url: options.url, baseTopic: options.baseTopic ?? 'hc/v1' }, ...options.config });
+    const overrides = options.config ?? {};
+    this.config = checkConfig({
+      site,
+      lane,
+      ...overrides,
+      mqtt: { ...(overrides.mqtt as Record<string, unknown> | undefined), url: options.url, baseTopic: options.baseTopic ?? 'hc/v1' },
+    });
     mkdirSync(options.dir, { recursive: true });
     this.journal = Journal.open(join(options.dir, `${lane}.db`), { sync: 'normal' });
     this.colours = ColourStatusStore.attach(this.journal.database);
@@ -100,13 +106,14 @@ export async function startFleet(
 ): Promise<FleetLane[]> {
   const lanes: FleetLane[] = [];
   let next = 0;
+  let started = 0;
   const worker = async (): Promise<void> => {
     while (next < count) {
       const index = next++;
       const lane = make(index);
       lanes[index] = lane;
       await lane.start();
-      onProgress?.(lanes.filter(Boolean).length);
+      onProgress?.(++started);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));

@@ -31,11 +31,26 @@ const program = new Command()
   .option('-r, --rounds <n>', 'walk the crowd through this many times', positiveInt, 1)
   .option('--pace <ms>', 'pause before staff act or a person walks through', positiveInt, 400)
   .option('--log-level <level>', 'agent log level on stderr (pino JSON); default: the config\'s log.level with --config, else error')
+  .option('--fleet <lanes>', 'fleet mode instead: this many lanes\' MQTT links (no hardware) and the centre pushing colour changes to them', positiveInt)
+  .option('--changes <n>', 'fleet mode: colour changes to push', positiveInt, 5)
+  .option('--shared-verification', 'fleet mode: lanes share signature checks, as the lanes of one controller would')
   .parse();
 
-const options = program.opts<{ config?: string; rounds: number; pace: number; logLevel?: string }>();
+const options = program.opts<{
+  config?: string;
+  rounds: number;
+  pace: number;
+  logLevel?: string;
+  fleet?: number;
+  changes: number;
+  sharedVerification?: boolean;
+}>();
 
 async function main(): Promise<number> {
+  if (options.fleet) {
+    const { runFleet } = await import('./fleet-run.js');
+    return runFleet({ lanes: options.fleet, changes: options.changes, sharedVerification: Boolean(options.sharedVerification), out: (line) => console.log(line) });
+  }
   const broker = await startEmbeddedBroker();
   const workDir = mkdtempSync(join(tmpdir(), 'gate-sim-'));
 

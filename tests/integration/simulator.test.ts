@@ -218,3 +218,12 @@ test('SIGINT during a --rounds 50 run stops cleanly after the current person, wi
   assert.ok(run.stdout.includes(`Decided as the rules say: ${lines.length} of ${lines.length}.`), run.stdout);
   assert.match(run.stdout, /Summary: \d+ at the gate/);
 });
+
+test('`npm start -- --fleet 20 --changes 2`: every lane verifies, stores and applies each colour change; exit 0', { timeout: 65_000 }, async () => {
+  const run = await runSimulator(['--fleet', '20', '--changes', '2']);
+  assert.equal(run.code, 0, `exit ${run.code} ${run.signal ?? ''}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
+  assert.match(run.stdout, /All 20 lanes synced from the snapshot\./);
+  assert.match(run.stdout, /change 1 \(red\): 20 of 20 lanes applied it/);
+  assert.match(run.stdout, /change 2 \(green\): 20 of 20 lanes applied it/);
+  assert.match(run.stdout, /2 of 2 changes reached every lane; 0 security events from the lanes\./);
+});
