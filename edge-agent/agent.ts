@@ -8,6 +8,7 @@ import type { LaneHardware } from '../device/contracts.js';
 import { ColourSync } from './colour/colour-sync.js';
 import { ColourStatusStore } from './colour/status-store.js';
 import { ConfigError } from './config/load.js';
+import { ConfigOverrides } from './config/overrides.js';
 import type { GateConfig } from './config/schema.js';
 import { TrustStore } from './credential/trust-store.js';
 import { CredentialVerifier } from './credential/verifier.js';
@@ -41,12 +42,13 @@ export class GateAgent {
   readonly outbox: Outbox | null;
   readonly link: GateLink | null;
   private config: GateConfig;
+  private readonly overrides: ConfigOverrides;
   private readonly activeFaults = new Set<string>();
   private pruneTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: AgentOptions) {
     const { hardware, logger } = options;
-    const config = (this.config = options.config);
+    let config = options.config;
     const trust = options.trust ?? (config.credentials.trust ? TrustStore.load(config.credentials.trust) : undefined);
     if (!trust) throw new Error('no trust store: set credentials.trust to a file or folder of issuer certificates');
     const centreKeys = options.centreKeys ?? (config.mqtt.centreKeys ? TrustStore.load(config.mqtt.centreKeys) : null);
@@ -61,6 +63,8 @@ export class GateAgent {
     });
     this.journal = Journal.open(config.journal.path, { sync: config.journal.sync });
     const db = this.journal.database;
+    this.overrides = ConfigOverrides.attach(db);
+    config = this.config = this.withStoredOverrides(config);
     this.colours = ColourStatusStore.attach(db);
     this.colourSync = new ColourSync({ store: this.colours, keys: centreKeys, site: config.site, config: config.colour, logger });
 
@@ -159,7 +163,7 @@ export class GateAgent {
             if (!config.credentials.trust) throw new Error('credentials.trust is not set: nothing to reload from');
             return reloadTrustStore(this.verifier, config.credentials.trust);
           },
-          setConfig: (key, value) => this.setConfig(key, value),
+          setConfig: (key, value) => this.changeConfig(key, value),
         },
       });
       link = new GateLink({
@@ -189,9 +193,28 @@ export class GateAgent {
     return this.config;
   }
 
-  /** The centre's set-config command: checked by the schema, applied to the parts that read it. */
-  private setConfig(key: string, value: unknown): string {
+  /** The centre's earlier set-config changes over the config file, each checked again; one that no longer fits is dropped. */
+  private withStoredOverrides(config: GateConfig): GateConfig {
+    let result = config;
+    for (const { key, value, changedAt } of this.overrides.all()) {
+      try {
+        result = applyConfigChange(result, key, value);
+        this.options.logger.warn({ key, value, changedAt: new Date(changedAt).toISOString() }, 'config key set by the centre, over the config file');
+      } catch (error) {
+        this.options.logger.error({ err: error, key, value }, 'a config change the centre made no longer fits the config: dropped');
+        this.overrides.remove(key);
+      }
+    }
+    return result;
+  }
+
+  /**
+   * The centre's set-config command: checked by the schema, applied to the
+   * parts that read it, and kept in the journal file so that a restart keeps it.
+   */
+  changeConfig(key: string, value: unknown): string {
     const next = applyConfigChange(this.config, key, value);
+    this.overrides.set(key, value);
     this.config = next;
     this.lane.updateSettings({ policy: next.policy, timing: next.timing, whenDegraded: next.colour.whenDegraded });
     this.colourSync.updateConfig(next.colour);
