@@ -8,7 +8,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { kidOf } from '../edge-agent/credential/trust-store.js';
 import type {
   ColourStatusEntry,
   CommandAction,
@@ -20,7 +19,7 @@ import type {
   RedAlertMessage,
   SecurityEventMessage,
 } from '../edge-agent/link/contract.js';
-import { signMessage, type MessageSigner } from '../edge-agent/link/signed-message.js';
+import { messageSigner, signMessage, type MessageSigner } from '../edge-agent/link/signed-message.js';
 import { laneTopic, parseTopic, siteTopic } from '../edge-agent/link/topics.js';
 import type { Colour } from '../edge-agent/domain.js';
 import { createSignerCertificate, type SignerKeyPair } from '../provisioning/signer-certificate.js';
@@ -77,7 +76,7 @@ export class SimulatedCentre {
     const key = options.key ?? (await createSignerCertificate({ subject: 'CN=Health-code centre (simulated), O=Reference platform, C=CN' }));
     const base = options.baseTopic ?? 'hc/v1';
     const client = await mqtt.connectAsync(options.url, { clientId: `centre-${randomUUID().slice(0, 8)}`, protocolVersion: options.protocolVersion ?? 5, ...options.clientOptions });
-    const signer: MessageSigner = { algorithm: key.algorithm, kid: kidOf(key.certificate.raw), privateKey: key.privateKey };
+    const signer = messageSigner(key);
     const centre = new SimulatedCentre(client, base, key, signer, options.colourOf);
     client.on('message', (topic, payload) => centre.receive(topic, payload));
     if (options.snapshotEveryMs) {
@@ -85,7 +84,7 @@ export class SimulatedCentre {
       centre.snapshotTimer.unref();
     }
     await client.subscribeAsync(
-      ['decision', 'alert', 'fault', 'security', 'command/result', 'lookup/request'].map((leaf) => `${base}/+/+/${leaf}`),
+      (['decision', 'alert', 'fault', 'security', 'command/result', 'lookup/request'] as const).map((leaf) => laneTopic(base, '+', '+', leaf)),
       { qos: 1 },
     );
     return centre;

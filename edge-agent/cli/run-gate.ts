@@ -19,16 +19,14 @@ export async function runGate(configPath: string, injection: HardwareInjection =
   if (!config.credentials.trust) {
     throw new ConfigError(`${configPath}: no "credentials.trust": a file or folder of the code issuers' signer certificates`);
   }
-  if (config.mqtt.url && !config.mqtt.centreKeys) {
-    throw new ConfigError(`${configPath}: "mqtt.url" without "mqtt.centreKeys": the certificates of the keys that sign colour changes, snapshots, commands and look-up replies`);
-  }
   const hardware = await openLaneHardware(config.hardware, logger, injection);
   let agent: GateAgent;
   try {
     agent = new GateAgent({ config, hardware, logger });
   } catch (error) {
-    // A bad certificate or key file: the board must not stay open behind the error.
+    // A bad certificate or key file, mqtt.centreKeys missing: the board must not stay open behind the error.
     await hardware.close();
+    if (error instanceof ConfigError) throw new ConfigError(`${configPath}: ${error.message}`);
     throw error;
   }
   await agent.start();

@@ -53,7 +53,7 @@ export interface SyncState {
   /** Changes up to this seq are missing until a snapshot covers it; null: none missing. */
   gapUpTo: number | null;
   /** Digests of the last change-topic messages accepted, to drop QoS 1 redeliveries quietly. */
-  recentDigests: string[];
+  recentDigests: readonly string[];
 }
 
 // Table names carry the module's prefix: they share the journal's file.
@@ -213,9 +213,9 @@ export class ColourStatusStore {
     return result;
   }
 
-  /** A copy of where the gate stands in the centre's sequence. */
+  /** Where the gate stands in the centre's sequence. Read on every message and decision: not copied, since it is only ever replaced. */
   get sync(): Readonly<SyncState> {
-    return { ...this.#sync, recentDigests: [...this.#sync.recentDigests] };
+    return this.#sync;
   }
 
   /** Update the sync state alone (a heartbeat). */
@@ -239,7 +239,7 @@ export class ColourStatusStore {
   }
 
   #merged(patch: Partial<SyncState>): SyncState {
-    return { ...this.#sync, ...patch, recentDigests: [...(patch.recentDigests ?? this.#sync.recentDigests)] };
+    return { ...this.#sync, ...patch };
   }
 
   #writeSyncRow(next: SyncState): void {

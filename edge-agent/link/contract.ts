@@ -312,7 +312,7 @@ export interface LaneStatusMessage {
   staffMode?: boolean;
 }
 
-export type DecisionEventMessage = DecisionEvent & { degraded?: boolean };
+export type DecisionEventMessage = DecisionEvent;
 
 export interface RedAlertMessage {
   id: string;

@@ -13,7 +13,7 @@
  */
 import { createHash, type KeyObject, type X509Certificate } from 'node:crypto';
 import { signData, verifySignature, type AlgorithmName } from '../credential/cose.js';
-import type { TrustStore } from '../credential/trust-store.js';
+import { kidOf, type TrustStore } from '../credential/trust-store.js';
 import { check, conforms, ContractError, type ContractTypes, type SecurityKind, type SignedEnvelope, type SignedType } from './contract.js';
 
 /** RSA is left to the credentials: the centre signs with EC or Ed25519 keys, which are small and fast to check. */
@@ -35,6 +35,11 @@ export interface MessageSigner {
   privateKey: KeyObject;
 }
 
+/** The signer for a key pair with its certificate: kid as the gates compute it. */
+export function messageSigner(key: { algorithm: AlgorithmName; certificate: X509Certificate; privateKey: KeyObject }): MessageSigner {
+  return { algorithm: key.algorithm, kid: kidOf(key.certificate.raw), privateKey: key.privateKey };
+}
+
 /** Why a message was refused; `kind` is what the security event reports. */
 export class SignedMessageError extends Error {
   override readonly name = 'SignedMessageError';
@@ -53,11 +58,6 @@ export function signMessage<T extends SignedType>(typ: T, payload: SignedPayload
   return { protected: protectedHeader, payload: body, signature: signature.toString('base64url') };
 }
 
-/**
- * The payload of a message signed by a key in `keys`, of kind `typ`, checked
- * against its schema. Throws SignedMessageError naming what was wrong.
- * Freshness and replay are the caller's: they depend on the kind.
- */
 /**
  * Signatures already checked in this process. Lanes run by one process (a
  * controller for a bank of turnstiles, the fleet simulator) each receive the
@@ -83,6 +83,11 @@ export class VerifiedSignatures {
   }
 }
 
+/**
+ * The payload of a message signed by a key in `keys`, of kind `typ`, checked
+ * against its schema. Throws SignedMessageError naming what was wrong.
+ * Freshness and replay are the caller's: they depend on the kind.
+ */
 export function openSignedMessage<T extends SignedType>(
   raw: Buffer | string,
   typ: T,

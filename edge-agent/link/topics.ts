@@ -32,6 +32,8 @@ export type SiteDownLeaf = (typeof SITE_DOWN_LEAVES)[number];
 const TOPIC_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export const RESERVED_LANE_IDS = new Set(['colour']);
 
+const LANE_LEAVES: ReadonlySet<string> = new Set([...LANE_UP_LEAVES, ...LANE_DOWN_LEAVES]);
+
 export function laneTopic(base: string, site: string, lane: string, leaf: LaneUpLeaf | LaneDownLeaf): string {
   return `${base}/${site}/${lane}/${leaf}`;
 }
@@ -66,6 +68,5 @@ export function parseTopic(base: string, topic: string): ParsedTopic | null {
     return (SITE_DOWN_LEAVES as readonly string[]).includes(leaf) ? { scope: 'site', site, leaf: leaf as SiteDownLeaf } : null;
   }
   if (!TOPIC_ID.test(second) || RESERVED_LANE_IDS.has(second)) return null;
-  const leaves: readonly string[] = [...LANE_UP_LEAVES, ...LANE_DOWN_LEAVES];
-  return leaves.includes(tail) ? { scope: 'lane', site, lane: second, leaf: tail as LaneUpLeaf | LaneDownLeaf } : null;
+  return LANE_LEAVES.has(tail) ? { scope: 'lane', site, lane: second, leaf: tail as LaneUpLeaf | LaneDownLeaf } : null;
 }

@@ -15,7 +15,6 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import type { GateAgent } from '../../edge-agent/agent.js';
 import { checkConfig } from '../../edge-agent/config/load.js';
-import { kidOf } from '../../edge-agent/credential/trust-store.js';
 import type { DecisionRecord, Lane } from '../../edge-agent/lane/lane.js';
 import { asyncApiDocument } from '../../edge-agent/link/asyncapi.js';
 import {
@@ -28,7 +27,7 @@ import {
   type SchemaName,
   type TelemetryMessage,
 } from '../../edge-agent/link/contract.js';
-import { signMessage, type MessageSigner } from '../../edge-agent/link/signed-message.js';
+import { type MessageSigner, messageSigner, signMessage } from '../../edge-agent/link/signed-message.js';
 import { LANE_UP_LEAVES } from '../../edge-agent/link/topics.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { createSimulatedLane, pushAndWait, type SimulatedLane } from '../../simulator/simulated-lane.js';
@@ -173,7 +172,7 @@ async function startRig(
   });
   cleanups.push(() => centre.stop());
   const { centreKey } = simulated;
-  const signer: MessageSigner = { algorithm: centreKey.algorithm, kid: kidOf(centreKey.certificate.raw), privateKey: centreKey.privateKey };
+  const signer: MessageSigner = messageSigner(centreKey);
 
   const rig = { broker, simulated, agent: simulated.agent, centre, signer, captured, dir };
   await options.beforeStart?.(rig);

@@ -6,7 +6,6 @@
  * that is tested with it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -16,14 +15,8 @@ import { checkConfig } from '../../edge-agent/config/load.js';
 import type { DecisionEvent } from '../../edge-agent/domain.js';
 import { startEmbeddedBroker } from '../../simulator/broker.js';
 import { createSimulatedLane } from '../../simulator/simulated-lane.js';
+import { freePort } from '../support/mosquitto.js';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -24,7 +24,6 @@ import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { checkConfig } from '../../edge-agent/config/load.js';
-import { kidOf } from '../../edge-agent/credential/trust-store.js';
 import type { DecisionEvent } from '../../edge-agent/domain.js';
 import {
   conforms,
@@ -36,7 +35,7 @@ import {
   type SignedType,
 } from '../../edge-agent/link/contract.js';
 import { SECURITY_EVENT_BURST, SECURITY_EVENT_REFILL_MS } from '../../edge-agent/link/gate-link.js';
-import { signMessage, type MessageSigner } from '../../edge-agent/link/signed-message.js';
+import { type MessageSigner, messageSigner, signMessage } from '../../edge-agent/link/signed-message.js';
 import { createSimulatedLane, type SimulatedLane } from '../../simulator/simulated-lane.js';
 import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 import { requireMosquitto, startMosquitto, type MosquittoBroker } from '../support/mosquitto.js';
@@ -199,9 +198,9 @@ async function startRig(t: TestContext, options: RigOptions = {}): Promise<Rig> 
     return closing;
   };
   cleanups.push(close);
-  const centre: MessageSigner = { algorithm: sim.centreKey.algorithm, kid: kidOf(sim.centreKey.certificate.raw), privateKey: sim.centreKey.privateKey };
+  const centre: MessageSigner = messageSigner(sim.centreKey);
   const strangerKey = await createSignerCertificate({ subject: 'CN=Not the centre, O=Elsewhere, C=CN' });
-  const stranger: MessageSigner = { algorithm: strangerKey.algorithm, kid: kidOf(strangerKey.certificate.raw), privateKey: strangerKey.privateKey };
+  const stranger: MessageSigner = messageSigner(strangerKey);
   const impostor: MessageSigner = { ...stranger, kid: centre.kid };
 
   const attacker = await mqtt.connectAsync(broker.url, { clientId: `attacker-${lane}`, protocolVersion: 5 });

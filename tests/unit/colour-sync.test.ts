@@ -11,11 +11,11 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { ColourSync, type ColourSyncEvents } from '../../edge-agent/colour/colour-sync.js';
 import { ColourStatusStore } from '../../edge-agent/colour/status-store.js';
-import { kidOf, TrustStore } from '../../edge-agent/credential/trust-store.js';
+import { TrustStore } from '../../edge-agent/credential/trust-store.js';
 import type { Colour } from '../../edge-agent/domain.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import type { ColourChangeMessage, ColourSnapshotMessage, CommandMessage, SecurityKind } from '../../edge-agent/link/contract.js';
-import { signMessage, SignedMessageError, type MessageSigner } from '../../edge-agent/link/signed-message.js';
+import { type MessageSigner, messageSigner, SignedMessageError, signMessage } from '../../edge-agent/link/signed-message.js';
 import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 
 const SITE = 'test-site';
@@ -30,11 +30,11 @@ const tempDirs: string[] = [];
 
 before(async () => {
   const made = await createSignerCertificate({ subject: 'CN=Test Centre, O=Test, C=CN' });
-  centre = { algorithm: made.algorithm, kid: kidOf(made.certificate.raw), privateKey: made.privateKey };
+  centre = messageSigner(made);
   keys = new TrustStore();
   keys.add(made.certificate, 'test centre');
   const other = await createSignerCertificate({ subject: 'CN=Someone Else, O=Test, C=CN' });
-  stranger = { algorithm: other.algorithm, kid: kidOf(other.certificate.raw), privateKey: other.privateKey };
+  stranger = messageSigner(other);
 });
 
 after(() => {
@@ -486,7 +486,7 @@ test('a centre certificate past its validity signs nothing: refused as unknown-k
   const expired = await createSignerCertificate({ subject: 'CN=Retired Centre, O=Test, C=CN', notBefore: new Date(Date.now() - 40 * 86_400_000), days: 30 });
   const retiredKeys = new TrustStore();
   retiredKeys.add(expired.certificate, 'retired centre');
-  const signer: MessageSigner = { algorithm: expired.algorithm, kid: kidOf(expired.certificate.raw), privateKey: expired.privateKey };
+  const signer: MessageSigner = messageSigner(expired);
   const store = new ColourStatusStore();
   const sync = new ColourSync({ store, keys: retiredKeys, site: SITE, config: { maxSyncAgeSeconds: 300, whenDegraded: 'staff' }, logger, checkIntervalMs: 3_600_000 });
   syncs.push(sync);

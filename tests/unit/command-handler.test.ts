@@ -18,7 +18,7 @@ import {
   type CommandTarget,
 } from '../../edge-agent/link/command-handler.js';
 import { conforms, type CommandMessage, type SecurityKind } from '../../edge-agent/link/contract.js';
-import { signMessage, SignedMessageError, type MessageSigner } from '../../edge-agent/link/signed-message.js';
+import { type MessageSigner, messageSigner, SignedMessageError, signMessage } from '../../edge-agent/link/signed-message.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
 
 const SITE = 'mall';
@@ -45,8 +45,8 @@ before(async () => {
   stranger = await createSignerCertificate({ subject: 'CN=Not the centre, O=Test, C=CN', algorithm: 'EdDSA' });
   keys = new TrustStore();
   keys.add(centre.certificate);
-  signer = { algorithm: centre.algorithm, kid: kidOf(centre.certificate.raw), privateKey: centre.privateKey };
-  strangerSigner = { algorithm: stranger.algorithm, kid: kidOf(stranger.certificate.raw), privateKey: stranger.privateKey };
+  signer = messageSigner(centre);
+  strangerSigner = messageSigner(stranger);
 });
 
 /** Records what reached the lane. */

@@ -3,10 +3,10 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { kidOf, TrustStore } from '../../edge-agent/credential/trust-store.js';
+import { TrustStore } from '../../edge-agent/credential/trust-store.js';
 import { conforms, type LookupReplyMessage, type LookupRequestMessage, type SecurityKind } from '../../edge-agent/link/contract.js';
 import { LookupClient } from '../../edge-agent/link/lookup-client.js';
-import { signMessage, SignedMessageError, type MessageSigner } from '../../edge-agent/link/signed-message.js';
+import { type MessageSigner, messageSigner, SignedMessageError, signMessage } from '../../edge-agent/link/signed-message.js';
 import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 
 const SITE = 'mall';
@@ -22,8 +22,8 @@ before(async () => {
   const other = await createSignerCertificate({ subject: 'CN=Other' });
   keys = new TrustStore();
   keys.add(centre.certificate);
-  signer = { algorithm: centre.algorithm, kid: kidOf(centre.certificate.raw), privateKey: centre.privateKey };
-  stranger = { algorithm: other.algorithm, kid: kidOf(other.certificate.raw), privateKey: other.privateKey };
+  signer = messageSigner(centre);
+  stranger = messageSigner(other);
 });
 
 /** A pino logger whose lines the test can read. */
