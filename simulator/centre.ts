@@ -196,9 +196,9 @@ export class SimulatedCentre {
   }
 
   private answerLookup(site: string, lane: string, request: LookupRequestMessage): void {
-    if (request.kind !== 'printed-code') return;
-    const pushed = this.site(site).statuses.get(request.key);
-    const colour = pushed?.colour ?? this.colourOf?.(request.key) ?? null;
+    // ID-number look-ups (a keyed hash) are unknown to the simulated centre: it says so rather than let the gate wait.
+    const pushed = request.kind === 'printed-code' ? this.site(site).statuses.get(request.key) : undefined;
+    const colour = request.kind === 'printed-code' ? (pushed?.colour ?? this.colourOf?.(request.key) ?? null) : null;
     const reply = signMessage(
       'lookup-reply',
       { type: 'lookup-reply', correlationId: request.correlationId, site, lane, issuedAt: Date.now(), colour, ...(pushed ? { effectiveAt: pushed.effectiveAt } : {}) },
