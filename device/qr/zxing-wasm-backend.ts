@@ -52,7 +52,7 @@ export function loadZxingWasm(): Promise<void> {
     if (sha256 !== ZXING_WASM_SHA256) {
       throw new Error(`${ZXING_WASM_FILE}: SHA-256 ${sha256}, zxing-wasm expects ${ZXING_WASM_SHA256}`);
     }
-    await prepareZXingModule({
+    const module = await prepareZXingModule({
       overrides: {
         wasmBinary: wasmBinary.buffer.slice(wasmBinary.byteOffset, wasmBinary.byteOffset + wasmBinary.length),
         // Never consulted while wasmBinary is set; should that change, a file path, not a CDN URL.
@@ -60,11 +60,43 @@ export function loadZxingWasm(): Promise<void> {
       },
       fireImmediately: true,
     });
+    freeResultVectors(module as unknown as Record<string, unknown>);
   })().catch((err: unknown) => {
     loading = null;
     throw new Error(`zxing-wasm: cannot load ${ZXING_WASM_FILE}`, { cause: err });
   });
   return loading;
+}
+
+/**
+ * zxing-wasm 3.1.4's readBarcodes copies each result out of the C++ result
+ * vector and never deletes the vector, so every frame with a code leaves its
+ * results (and the typed arrays they hold through embind handles) behind:
+ * 0.3 MB of JS heap and 0.3 MB of array buffers per 500 reads with a code:
+ * the camera-memory benchmark's slow climb (docs/benchmarks.md).
+ * The module's two read functions are wrapped so the vector is deleted once
+ * readBarcodes has copied it: it copies synchronously, and a microtask runs
+ * only after that. Done once; harmless if a later zxing-wasm deletes it itself
+ * (a deleted vector is not deleted twice: isDeleted is checked).
+ */
+const WRAPPED = Symbol('results freed');
+
+function freeResultVectors(module: Record<string, unknown>): void {
+  if (module[WRAPPED as unknown as string]) return;
+  for (const name of ['readBarcodesFromImage', 'readBarcodesFromPixmap']) {
+    const read = module[name];
+    if (typeof read !== 'function') continue;
+    module[name] = function (this: unknown, ...args: unknown[]): unknown {
+      const results = (read as (...a: unknown[]) => unknown).apply(this, args) as { delete?: () => void; isDeleted?: () => boolean } | null;
+      if (results && typeof results.delete === 'function') {
+        queueMicrotask(() => {
+          if (!results.isDeleted?.()) results.delete!();
+        });
+      }
+      return results;
+    };
+  }
+  module[WRAPPED as unknown as string] = true;
 }
 
 export const zxingWasmDecoder: QrDecoder = {
