@@ -52,6 +52,11 @@ export class SignedMessageError extends Error {
 }
 
 export function signMessage<T extends SignedType>(typ: T, payload: SignedPayload<T>, signer: MessageSigner): SignedEnvelope {
+  return signJws(typ, payload, signer);
+}
+
+/** A centre-signed JWS of any kind; signMessage is this for the link's kinds, gate-provision signs the trust list with it. */
+export function signJws(typ: string, payload: unknown, signer: MessageSigner): SignedEnvelope {
   const protectedHeader = Buffer.from(JSON.stringify({ alg: signer.algorithm, kid: signer.kid.toString('base64url'), typ })).toString('base64url');
   const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
   const signature = signData(signer.algorithm, signer.privateKey, Buffer.from(`${protectedHeader}.${body}`, 'ascii'));

@@ -1,0 +1,269 @@
+/**
+ * gate-provision: an operator's laptop tool that makes a site's keys,
+ * certificates, gate bundles and broker settings (docs/provisioning.md).
+ *   init          a site folder: site CA, broker certificate, centre keys, empty issuer list
+ *   issuer        add, remove or list the code issuers the gates trust
+ *   enroll        one gate or a CSV batch: key, certificate, bundle; the broker's ACL again
+ *   export-trust  the issuer list signed by the centre's key
+ * Exit codes: 0 done, 1 refused (nothing changed), 2 usage error.
+ */
+import { join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { enrollDevices, type EnrolledDevice } from '../site/enroll.js';
+import { readDevicesCsv, type DeviceRequest } from '../site/devices-csv.js';
+import { ProvisionError, usage } from '../site/errors.js';
+import { DEFAULTS, initSite } from '../site/init.js';
+import { addIssuers, removeIssuer } from '../site/issuers.js';
+import { checkId, LAYOUT, openSite, readPassphrase, sitePassphrase, withSiteLock } from '../site/site.js';
+import { exportTrustList } from '../site/trust-list.js';
+
+export interface ProvisionIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** A progress bar on a terminal; one line per device otherwise. */
+  stderrIsTty: boolean;
+}
+
+const processIo: ProvisionIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  stderrIsTty: process.stderr.isTTY === true,
+};
+
+const TRUST_LIST_HELP = `
+The file is one JSON object, a JWS in the flattened JSON serialization
+(RFC 7515 §7.2.2), as the centre's other signed messages:
+  {"protected": b64url({"alg":"ES256","kid":<b64url of SHA-256(centre cert DER)[0..8]>,"typ":"trust-list"}),
+   "payload":   b64url({"type":"trust-list","site":<id>,"version":<n>,"issuedAt":<epoch ms>,
+                        "certificates":[<issuer certificate PEM>, ...]}),
+   "signature": b64url(ES256 over protected "." payload)}
+version grows by one with every issuer add or remove; a gate takes only a
+version above the one it has. Verify it with centre/centre.pem.
+`;
+
+const ENROLL_HELP = `
+CSV: a header line naming the columns, then one device per line:
+  device,lane
+  gate-01,lane-1
+  gate-02,lane-2
+Blank lines and lines starting with # are skipped. Every row is checked
+before anything is written; an error names the line.
+
+Each bundle (devices/<device>/) holds agent.yaml, ca.pem, gate.pem, gate.key,
+centre.pem and issuers/. agent.yaml's paths are absolute under the install
+folder (default the site's, ${DEFAULTS.installDir}): copy the bundle there on the
+gate. --in-place points them at the bundle where it is written, to try it here.
+`;
+
+function positivePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port < 1 || port > 65535) throw usage(`--broker-port: ${JSON.stringify(value)} is not a TCP port (1-65535)`);
+  return port;
+}
+
+function hostList(value: string, previous: string[] | undefined): string[] {
+  const hosts = value.split(',').map((host) => host.trim()).filter(Boolean);
+  if (hosts.length === 0) throw usage('--broker-host: give a DNS name or IP address');
+  return [...(previous ?? []), ...hosts];
+}
+
+export async function main(argv: string[], io: ProvisionIo = processIo): Promise<number> {
+  const out = (line: string): void => io.stdout(`${line}\n`);
+  const program = new Command()
+    .name('gate-provision')
+    .description('Make a gate site\'s keys, certificates, gate bundles and broker settings (docs/provisioning.md).')
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => io.stdout(text), writeErr: (text) => io.stderr(text) })
+    .addHelpText('after', '\nExit codes: 0 done, 1 refused (nothing changed), 2 usage error.');
+
+  program
+    .command('init')
+    .description('Make a site folder: site CA, broker certificate and Mosquitto listener, centre signing key, empty issuer trust list')
+    .argument('<site-dir>', 'the site folder to make (must not exist, or be empty)')
+    .requiredOption('--site <id>', 'site id, as in MQTT topics: letters, digits, - and _')
+    .option('--broker-url <url>', 'the broker the gates connect to, mqtts://host:port', DEFAULTS.brokerUrl)
+    .option('--broker-host <names>', "names and IP addresses for the broker's certificate, comma-separated or repeated (default: the URL's host)", hostList)
+    .option('--broker-port <port>', "Mosquitto's listener port (default: the URL's port)", positivePort)
+    .option('--broker-dir <dir>', 'absolute path of the broker/ folder on the broker machine (mosquitto.conf points there)', DEFAULTS.brokerDir)
+    .option('--install-dir <dir>', 'absolute path of a bundle on its gate (agent.yaml points there)', DEFAULTS.installDir)
+    .option('--base-topic <topic>', 'MQTT base topic, as the agents\' mqtt.baseTopic', DEFAULTS.baseTopic)
+    .option('--passphrase-file <file>', 'encrypt the site CA and centre keys with the first line of this file (at least 8 characters)')
+    .option('--force', 'replace an existing site folder (a new CA: every gate must be enrolled again)')
+    .action(async (dir: string, options: InitCliOptions) => {
+      const passphrase = options.passphraseFile === undefined ? undefined : readPassphrase(options.passphraseFile);
+      const result = await initSite(dir, {
+        site: options.site,
+        brokerUrl: options.brokerUrl,
+        ...(options.brokerHost ? { brokerHosts: options.brokerHost } : {}),
+        ...(options.brokerPort ? { brokerPort: options.brokerPort } : {}),
+        brokerDir: options.brokerDir,
+        installDir: options.installDir,
+        baseTopic: options.baseTopic,
+        ...(passphrase === undefined ? {} : { passphrase }),
+        force: options.force === true,
+      });
+      const { record } = result;
+      out(`site ${record.site} made in ${result.dir}`);
+      out(`  site CA        ${LAYOUT.caCert}  SHA-256 ${result.caFingerprint256}`);
+      out(`  centre signer  ${LAYOUT.centreCert}  SHA-256 ${result.centreFingerprint256}`);
+      out(`  broker         ${LAYOUT.broker}/ for ${record.broker.hosts.join(', ')}, listener ${record.broker.port}, installed in ${record.broker.dir}`);
+      out(`  private keys   owner-only files, ${record.keysEncrypted ? 'site CA and centre keys encrypted with the passphrase' : 'not encrypted'}`);
+      out(`next: gate-provision issuer add ${dir} <issuer-cert.pem>, then gate-provision enroll ${dir} --device <id> --lane <lane>`);
+    });
+
+  const issuer = program.command('issuer').description("Manage the site's issuer trust list: the code issuers' signer certificates the gates trust");
+  issuer
+    .command('add')
+    .description('Add the signer certificate(s) in a PEM or DER file; the list version grows by one')
+    .argument('<site-dir>', 'the site folder')
+    .argument('<cert-file>', "an issuer's signer certificate, PEM (one or more) or DER")
+    .option('--force', 'write a certificate already in the list again')
+    .action(async (dir: string, file: string, options: { force?: boolean }) => {
+      const site = openSite(dir);
+      const added = await withSiteLock(site, async () => addIssuers(site, file, { force: options.force === true }));
+      for (const entry of added) out(`added issuer kid ${entry.kid}: ${entry.subject} (until ${entry.notAfter})`);
+      out(`trust list version ${site.record.trustList.version + 1}; existing bundles keep their issuers: export-trust for the gates`);
+    });
+  issuer
+    .command('remove')
+    .description('Remove an issuer by kid (as list prints it) or by its certificate file; the list version grows by one')
+    .argument('<site-dir>', 'the site folder')
+    .argument('<kid|file>', 'the kid (base64, base64url or 16 hex digits) or the certificate file')
+    .action(async (dir: string, reference: string) => {
+      const site = openSite(dir);
+      const removed = await withSiteLock(site, async () => removeIssuer(site, reference));
+      out(`removed issuer kid ${removed.kid}: ${removed.subject}`);
+      out(`trust list version ${site.record.trustList.version + 1}`);
+    });
+  issuer
+    .command('list')
+    .description('Print the trust list: version, then one issuer per line (kid, valid until, subject)')
+    .argument('<site-dir>', 'the site folder')
+    .option('--json', 'print the list as one JSON object instead')
+    .action(async (dir: string, options: { json?: boolean }) => {
+      const { trustList, site } = openSite(dir).record;
+      if (options.json) {
+        out(JSON.stringify({ site, ...trustList }, null, 2));
+        return;
+      }
+      out(`site ${site}: trust list version ${trustList.version}, ${trustList.issuers.length} issuer(s)`);
+      for (const entry of trustList.issuers) out(`${entry.kid}  ${entry.notAfter}  ${entry.subject}`);
+    });
+
+  program
+    .command('enroll')
+    .description('Enroll one gate (--device, --lane) or a batch (--csv): key, client certificate, bundle; broker ACL and listener made again')
+    .argument('<site-dir>', 'the site folder')
+    .option('--device <id>', 'device id: names its bundle folder')
+    .option('--lane <lane>', "the device's lane: its certificate's CN is gate-<site>-<lane>")
+    .option('--csv <file>', 'enroll every device of a CSV file (device,lane)')
+    .addOption(new Option('--install-dir <dir>', 'absolute path of the bundles on the gates; {device} becomes the device id (default: the site\'s)').conflicts('inPlace'))
+    .option('--in-place', 'point agent.yaml at the bundle where it is written (to try a bundle on this machine)')
+    .option('--passphrase-file <file>', 'the site passphrase, when its keys are encrypted')
+    .option('--force', 'enroll again a device already enrolled: a new key and certificate, its bundle replaced')
+    .addHelpText('after', ENROLL_HELP)
+    .action(async (dir: string, options: EnrollCliOptions) => {
+      const requests = enrollRequests(options);
+      const site = openSite(dir);
+      const passphrase = sitePassphrase(site, options.passphraseFile);
+      const installDir = options.inPlace ? join(site.dir, LAYOUT.devices, '{device}') : options.installDir;
+      const batch = requests.length > 1;
+      const enrolled: EnrolledDevice[] = await withSiteLock(site, () =>
+        enrollDevices(site, requests, {
+          ...(passphrase === undefined ? {} : { passphrase }),
+          ...(installDir === undefined ? {} : { installDir }),
+          force: options.force === true,
+          ...(batch ? { progress: progressLine(io) } : {}),
+        }),
+      );
+      for (const device of enrolled) {
+        out(`enrolled ${device.device}: lane ${device.lane}, MQTT user ${device.commonName}, bundle ${device.bundle} (install in ${device.installDir})`);
+      }
+      out(`${LAYOUT.brokerAcl} and ${LAYOUT.brokerConf} made again: install them and reload Mosquitto`);
+    });
+
+  program
+    .command('export-trust')
+    .description('Write the issuer trust list signed by the centre key (JWS), for pushing to the gates')
+    .argument('<site-dir>', 'the site folder')
+    .option('--out <file>', 'where to write it, - for standard output (default: <site-dir>/trust-list-v<version>.jws)')
+    .option('--passphrase-file <file>', 'the site passphrase, when its keys are encrypted')
+    .option('--force', 'overwrite the output file')
+    .addHelpText('after', TRUST_LIST_HELP)
+    .action(async (dir: string, options: { out?: string; passphraseFile?: string; force?: boolean }) => {
+      const site = openSite(dir);
+      const passphrase = sitePassphrase(site, options.passphraseFile);
+      const result = await withSiteLock(site, async () =>
+        exportTrustList(site, {
+          ...(options.out === undefined ? {} : { out: options.out }),
+          ...(passphrase === undefined ? {} : { passphrase }),
+          force: options.force === true,
+        }),
+      );
+      if (result.file) out(`trust list version ${result.payload.version} (${result.payload.certificates.length} issuer(s)) signed by the centre key: ${result.file}`);
+      else io.stdout(result.text);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof ProvisionError) {
+      io.stderr(`gate-provision: ${error.message}\n`);
+      return error.code === 'usage' ? 2 : 1;
+    }
+    // A disk full, a folder not writable: the staged change was dropped, so say that much.
+    if (typeof (error as NodeJS.ErrnoException).code === 'string' && (error as NodeJS.ErrnoException).syscall) {
+      io.stderr(`gate-provision: ${(error as Error).message}; nothing was changed\n`);
+      return 1;
+    }
+    throw error;
+  }
+  return 0;
+}
+
+interface InitCliOptions {
+  site: string;
+  brokerUrl: string;
+  brokerHost?: string[];
+  brokerPort?: number;
+  brokerDir: string;
+  installDir: string;
+  baseTopic: string;
+  passphraseFile?: string;
+  force?: boolean;
+}
+
+interface EnrollCliOptions {
+  device?: string;
+  lane?: string;
+  csv?: string;
+  installDir?: string;
+  inPlace?: boolean;
+  passphraseFile?: string;
+  force?: boolean;
+}
+
+function enrollRequests(options: EnrollCliOptions): DeviceRequest[] {
+  if (options.csv !== undefined) {
+    if (options.device !== undefined || options.lane !== undefined) throw usage('give either --csv or --device and --lane, not both');
+    return readDevicesCsv(options.csv);
+  }
+  if (options.device === undefined || options.lane === undefined) throw usage('give --device and --lane, or --csv');
+  const lane = checkId('--lane', options.lane);
+  if (lane === 'colour') throw usage('--lane "colour" is taken by the site\'s colour topics');
+  return [{ device: checkId('--device', options.device), lane }];
+}
+
+/** On a terminal a bar redrawn in place; in a log, one line per device. */
+function progressLine(io: ProvisionIo): (done: number, total: number, device: string) => void {
+  return (done, total, device) => {
+    if (!io.stderrIsTty) {
+      io.stderr(`enrolled ${done}/${total}: ${device}\n`);
+      return;
+    }
+    const width = 30;
+    const filled = Math.round((done / total) * width);
+    io.stderr(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${device}\x1b[K${done === total ? '\n' : ''}`);
+  };
+}

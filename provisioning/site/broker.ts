@@ -1,0 +1,59 @@
+/**
+ * The site broker's Mosquitto pieces, made from the site record: the TLS
+ * listener (mosquitto.conf) and the ACL with one block per enrolled gate.
+ * The shape is the one docs/operations.md ("The site broker") documents and
+ * the tests run against a real Mosquitto.
+ */
+import { join } from 'node:path';
+import type { SiteRecord } from './site.js';
+
+/** What a gate writes, under <base>/<site>/<lane>/ (docs/asyncapi.yaml). */
+const GATE_WRITES = ['status', 'decision', 'alert', 'fault', 'security', 'telemetry', 'command/result', 'lookup/request'] as const;
+/** What a gate reads under its lane; the site's colour topics come on top. */
+const GATE_READS = ['command', 'lookup/reply'] as const;
+
+/** The MQTT username of a gate: its certificate's CN. */
+export function gateCommonName(site: string, lane: string): string {
+  return `gate-${site}-${lane}`;
+}
+
+/** The centre's MQTT username: the CN of its client certificate. */
+export const CENTRE_USER = 'centre';
+
+export function aclText(record: SiteRecord): string {
+  const base = `${record.baseTopic}/${record.site}`;
+  const lines = [
+    `# Mosquitto ACL of gate site ${record.site}, made by gate-provision; regenerated on every enroll (edit the site, not this file).`,
+    '# One block per gate: it writes only under its own lane and reads the site colour topics and its own commands and look-up replies.',
+  ];
+  for (const [device, entry] of Object.entries(record.devices).sort(([a], [b]) => a.localeCompare(b))) {
+    lines.push('', `# device ${device}`, `user ${entry.commonName}`);
+    for (const topic of GATE_WRITES) lines.push(`topic write ${base}/${entry.lane}/${topic}`);
+    lines.push(`topic read ${base}/colour/#`);
+    for (const topic of GATE_READS) lines.push(`topic read ${base}/${entry.lane}/${topic}`);
+  }
+  lines.push('', "# the centre's own client", `user ${CENTRE_USER}`, `topic readwrite ${record.baseTopic}/#`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function mosquittoConfText(record: SiteRecord): string {
+  const dir = record.broker.dir;
+  return [
+    `# Mosquitto TLS listener of gate site ${record.site}, made by gate-provision; regenerated on every enroll.`,
+    `# Install: copy the broker/ folder to ${dir} and this file to /etc/mosquitto/conf.d/ (docs/provisioning.md).`,
+    'per_listener_settings false',
+    'allow_anonymous false',
+    `acl_file ${join(dir, 'acl')}`,
+    '',
+    `listener ${record.broker.port}`,
+    `cafile ${join(dir, 'ca.pem')}`,
+    `certfile ${join(dir, 'broker.pem')}`,
+    `keyfile ${join(dir, 'broker.key')}`,
+    'require_certificate true',
+    'use_identity_as_username true',
+    "# The client id becomes the certificate's name too: another gate's certificate",
+    "# cannot take over this gate's session (and its queued colour changes).",
+    'use_username_as_clientid true',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,185 @@
+/**
+ * `gate-provision enroll`: for each device a key pair made here, a client
+ * certificate from the site CA whose CN is its MQTT username, and a bundle
+ * folder the agent loads as it is; then the broker's ACL and listener are
+ * made again from the whole site. All of a batch is checked first and
+ * committed together: a bad row or a failed write changes nothing.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { posix } from 'node:path';
+import { parse as parseYaml, stringify } from 'yaml';
+import { checkConfig } from '../../edge-agent/config/load.js';
+import { configSchema } from '../../edge-agent/config/schema.js';
+import { issueClientCertificate } from '../pki.js';
+import { aclText, gateCommonName, mosquittoConfText } from './broker.js';
+import type { DeviceRequest } from './devices-csv.js';
+import { ProvisionError } from './errors.js';
+import { FILE_MODE, KEY_MODE, Transaction, type StepHook, type Tree } from './files.js';
+import { putRecord } from './issuers.js';
+import { absoluteDir, exportKey, LAYOUT, loadSiteKey, sitePath, type DeviceEntry, type Site, type SiteRecord } from './site.js';
+
+/** The files of a bundle, relative to its folder; agent.yaml's paths point at them under the install folder. */
+export const BUNDLE = {
+  config: 'agent.yaml',
+  ca: 'ca.pem',
+  cert: 'gate.pem',
+  key: 'gate.key',
+  centre: 'centre.pem',
+  issuers: 'issuers',
+} as const;
+
+export interface EnrollOptions {
+  passphrase?: string;
+  force?: boolean;
+  /** Where bundles are installed on the gates; "{device}" is replaced by the device id. Default the site's. */
+  installDir?: string;
+  now?: Date;
+  hook?: StepHook;
+  /** Called as each device's certificate is made. */
+  progress?: (done: number, total: number, device: string) => void;
+}
+
+export interface EnrolledDevice {
+  device: string;
+  lane: string;
+  commonName: string;
+  /** The bundle folder in the site folder. */
+  bundle: string;
+  serial: string;
+  installDir: string;
+}
+
+export async function enrollDevices(site: Site, requests: DeviceRequest[], options: EnrollOptions = {}): Promise<EnrolledDevice[]> {
+  const record = site.record;
+  if (options.installDir !== undefined) absoluteDir('--install-dir', options.installDir);
+  checkRequests(site, requests, options.force ?? false);
+  if (record.trustList.issuers.length === 0) {
+    throw new ProvisionError('no-issuers', `site ${record.site} trusts no code issuer yet: a gate could not start. Add one first: gate-provision issuer add ${site.dir} <cert.pem>`);
+  }
+  const ca = loadSiteKey(site, LAYOUT.caKey, LAYOUT.caCert, options.passphrase);
+  const caPem = { certificatePem: ca.certificate.toString(), privateKeyPem: exportKey(ca.key) };
+  const shared = sharedBundleFiles(site);
+  const now = options.now ?? new Date();
+  const devices: Record<string, DeviceEntry> = { ...record.devices };
+  const enrolled: EnrolledDevice[] = [];
+
+  const transaction = new Transaction(site.dir, options.hook);
+  try {
+    for (const [index, request] of requests.entries()) {
+      const commonName = gateCommonName(record.site, request.lane);
+      const certified = await issueClientCertificate(caPem, { commonName });
+      const installDir = absoluteDir('--install-dir', (options.installDir ?? record.installDir).replaceAll('{device}', request.device));
+      const tree: Tree = {
+        ...shared,
+        [BUNDLE.config]: { data: agentYaml(record, request, installDir, now), mode: FILE_MODE },
+        [BUNDLE.cert]: { data: certified.certificatePem, mode: FILE_MODE },
+        // Not encrypted: the agent starts unattended, and a passphrase would sit in agent.yaml beside it.
+        [BUNDLE.key]: { data: certified.privateKeyPem, mode: KEY_MODE },
+      };
+      const bundle = sitePath(site, posix.join(LAYOUT.devices, request.device));
+      transaction.putTree(bundle, tree);
+      devices[request.device] = {
+        lane: request.lane,
+        commonName,
+        serial: certified.certificate.serialNumber.toLowerCase(),
+        notAfter: new Date(certified.certificate.validTo).toISOString(),
+        enrolledAt: now.toISOString(),
+        installDir,
+      };
+      enrolled.push({ device: request.device, lane: request.lane, commonName, bundle, serial: devices[request.device]!.serial, installDir });
+      options.progress?.(index + 1, requests.length, request.device);
+    }
+    const next: SiteRecord = { ...record, devices };
+    transaction.putFile(sitePath(site, LAYOUT.brokerAcl), { data: aclText(next), mode: FILE_MODE });
+    transaction.putFile(sitePath(site, LAYOUT.brokerConf), { data: mosquittoConfText(next), mode: FILE_MODE });
+    putRecord(transaction, site, next);
+  } catch (error) {
+    transaction.abort();
+    throw error;
+  }
+  transaction.commit();
+  return enrolled;
+}
+
+/** Refuses duplicates in the batch, devices already enrolled (without --force) and lanes another device holds. */
+function checkRequests(site: Site, requests: DeviceRequest[], force: boolean): void {
+  const at = (request: DeviceRequest): string => (request.at === undefined ? '' : `${request.at}: `);
+  const byDevice = new Map<string, DeviceRequest>();
+  const byLane = new Map<string, DeviceRequest>();
+  for (const request of requests) {
+    const sameDevice = byDevice.get(request.device);
+    if (sameDevice) {
+      throw new ProvisionError('duplicate-device', `${at(request)}device ${request.device} is listed twice (also at ${sameDevice.at})`);
+    }
+    const sameLane = byLane.get(request.lane);
+    if (sameLane) {
+      throw new ProvisionError('duplicate-lane', `${at(request)}lane ${request.lane} is given to ${sameLane.device} and ${request.device}: one gate per lane (the lane names its MQTT identity)`);
+    }
+    byDevice.set(request.device, request);
+    byLane.set(request.lane, request);
+  }
+  const devices = site.record.devices;
+  for (const request of requests) {
+    if (devices[request.device] && !force) {
+      throw new ProvisionError('duplicate-device', `${at(request)}device ${request.device} is already enrolled (lane ${devices[request.device]!.lane}); --force makes it a new key and certificate`);
+    }
+    if (!devices[request.device] && existsSync(sitePath(site, posix.join(LAYOUT.devices, request.device))) && !force) {
+      throw new ProvisionError('exists', `${at(request)}${LAYOUT.devices}/${request.device} exists though the site has no such device; --force replaces it`);
+    }
+    const holder = Object.entries(devices).find(([device, entry]) => entry.lane === request.lane && device !== request.device && !byDevice.has(device));
+    if (holder) {
+      throw new ProvisionError('duplicate-lane', `${at(request)}lane ${request.lane} of site ${site.record.site} is already enrolled as device ${holder[0]}`);
+    }
+  }
+}
+
+/** What every bundle of the site holds alike: the site CA, the centre's certificate, the issuers. */
+function sharedBundleFiles(site: Site): Tree {
+  const tree: Tree = {
+    [BUNDLE.ca]: { data: readFileSync(sitePath(site, LAYOUT.caCert)), mode: FILE_MODE },
+    [BUNDLE.centre]: { data: readFileSync(sitePath(site, LAYOUT.centreCert)), mode: FILE_MODE },
+  };
+  for (const issuer of site.record.trustList.issuers) {
+    tree[posix.join(BUNDLE.issuers, posix.basename(issuer.file))] = { data: readFileSync(sitePath(site, issuer.file)), mode: FILE_MODE };
+  }
+  return tree;
+}
+
+const props = configSchema.properties;
+
+/** The agent's config, paths absolute under the install folder; checked by the agent's own schema before it is written. */
+export function agentYaml(record: SiteRecord, request: DeviceRequest, installDir: string, now: Date): string {
+  const at = (file: string): string => posix.join(installDir, file);
+  const config = {
+    site: record.site,
+    lane: request.lane,
+    policy: { feverThresholdC: props.policy.properties.feverThresholdC.default },
+    credentials: {
+      trust: at(BUNDLE.issuers),
+      clockSkewSeconds: props.credentials.properties.clockSkewSeconds.default,
+      maxDynamicLifetimeSeconds: props.credentials.properties.maxDynamicLifetimeSeconds.default,
+    },
+    mqtt: {
+      url: record.broker.url,
+      baseTopic: record.baseTopic,
+      tls: { ca: at(BUNDLE.ca), cert: at(BUNDLE.cert), key: at(BUNDLE.key) },
+      centreKeys: at(BUNDLE.centre),
+    },
+    colour: {
+      maxSyncAgeSeconds: props.colour.properties.maxSyncAgeSeconds.default,
+      whenDegraded: props.colour.properties.whenDegraded.default,
+    },
+  };
+  const text = [
+    `# Agent config of gate device ${request.device} (site ${record.site}, lane ${request.lane}), made by gate-provision on ${now.toISOString()}.`,
+    `# Its paths are absolute under ${installDir}: install this folder there as it is (docs/provisioning.md).`,
+    '# On the gate, add the lane\'s "hardware" section (docs/wiring.md); every other key is in docs/gate-config.example.yaml.',
+    stringify(config),
+  ].join('\n');
+  try {
+    checkConfig(parseYaml(text));
+  } catch (error) {
+    throw new ProvisionError('damaged', `the agent would refuse the config made for ${request.device}: ${(error as Error).message}`);
+  }
+  return text;
+}

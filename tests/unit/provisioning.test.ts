@@ -1,0 +1,583 @@
+/**
+ * gate-provision end to end on real files: init, the issuer list, enrolment
+ * of one gate and of a CSV batch, the broker's ACL, the signed trust list;
+ * every refusal with its message and the site folder byte for byte as it
+ * was; and writes made to fail half-way, which must leave nothing behind.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { X509Certificate, createHash, createPrivateKey, verify as cryptoVerify } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../edge-agent/config/load.js';
+import { TrustStore, kidOf } from '../../edge-agent/credential/trust-store.js';
+import { mqttClientOptions } from '../../edge-agent/link/mqtt-options.js';
+import { main } from '../../provisioning/cli/gate-provision.js';
+import { enrollDevices } from '../../provisioning/site/enroll.js';
+import { ProvisionError } from '../../provisioning/site/errors.js';
+import { initSite } from '../../provisioning/site/init.js';
+import { openSite } from '../../provisioning/site/site.js';
+import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const BIN = path.join(ROOT, 'dist', 'provisioning', 'cli', 'main.js');
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gate-provision-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+let folders = 0;
+/** A fresh path under the test's temp folder (not created). */
+const fresh = (name: string): string => path.join(tmp, `${name}-${++folders}`);
+
+const issuerA = await createSignerCertificate({ subject: 'CN=Issuer A, O=Test, C=CN' });
+const issuerB = await createSignerCertificate({ subject: 'CN=Issuer B, O=Test, C=CN' });
+const expired = await createSignerCertificate({ subject: 'CN=Old issuer, O=Test, C=CN', notBefore: new Date(Date.now() - 400 * 86_400_000), days: 30 });
+const ISSUER_A = path.join(tmp, 'issuer-a.pem');
+const ISSUER_B = path.join(tmp, 'issuer-b.der');
+const EXPIRED = path.join(tmp, 'expired.pem');
+const PRIVATE_KEY = path.join(tmp, 'issuer-a.key');
+const NOT_A_CERT = path.join(tmp, 'not-a-cert.pem');
+const PASSPHRASE = path.join(tmp, 'passphrase');
+const WRONG_PASSPHRASE = path.join(tmp, 'wrong-passphrase');
+fs.writeFileSync(ISSUER_A, issuerA.certificatePem);
+fs.writeFileSync(ISSUER_B, issuerB.certificate.raw);
+fs.writeFileSync(EXPIRED, expired.certificatePem);
+fs.writeFileSync(PRIVATE_KEY, issuerA.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+fs.writeFileSync(NOT_A_CERT, 'hello, I am not a certificate\n');
+fs.writeFileSync(PASSPHRASE, 'correct horse battery\n');
+fs.writeFileSync(WRONG_PASSPHRASE, 'incorrect horse battery\n');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(...argv: string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text), stderrIsTty: false });
+  return { code, stdout, stderr };
+}
+
+async function ok(...argv: string[]): Promise<Run> {
+  const result = await run(...argv);
+  assert.equal(result.code, 0, `gate-provision ${argv.join(' ')}: ${result.stderr}`);
+  return result;
+}
+
+/** Every file and folder under dir, hidden ones too, with its mode and content hash. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (folder: string): void => {
+    for (const name of fs.readdirSync(folder).sort()) {
+      const full = path.join(folder, name);
+      const stat = fs.statSync(full);
+      const key = path.relative(dir, full);
+      if (stat.isDirectory()) {
+        out[`${key}/`] = (stat.mode & 0o777).toString(8);
+        walk(full);
+      } else {
+        out[key] = `${(stat.mode & 0o777).toString(8)} ${createHash('sha256').update(fs.readFileSync(full)).digest('hex')}`;
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** The command refuses with this exit code and message, and changes nothing under dir. */
+async function refuses(dir: string, code: 1 | 2, message: RegExp, ...argv: string[]): Promise<void> {
+  const before = snapshot(dir);
+  const result = await run(...argv);
+  assert.equal(result.code, code, `gate-provision ${argv.join(' ')}: exit ${result.code}, stderr ${result.stderr}`);
+  assert.match(result.stderr, message);
+  assert.deepEqual(snapshot(dir), before, `gate-provision ${argv.join(' ')} changed the folder`);
+}
+
+/** A site with issuer A, made through the CLI. */
+async function site(...extra: string[]): Promise<string> {
+  const dir = fresh('site');
+  await ok('init', dir, '--site', 'mall-1', '--broker-url', 'mqtts://broker.mall.test:8883', '--broker-host', 'broker.mall.test,10.1.2.3', ...extra);
+  await ok('issuer', 'add', dir, ISSUER_A);
+  return dir;
+}
+
+const mode = (file: string): number => fs.statSync(file).mode & 0o777;
+const read = (file: string): string => fs.readFileSync(file, 'utf8');
+
+describe('init', () => {
+  test('makes the site CA, broker certificate, centre keys, broker settings and an empty trust list; keys 0600', async () => {
+    const dir = fresh('site');
+    const result = await ok('init', dir, '--site', 'mall-1', '--broker-url', 'mqtts://broker.mall.test:8883', '--broker-host', 'broker.mall.test', '--broker-host', '10.1.2.3');
+    assert.match(result.stdout, /site mall-1 made in/);
+    assert.doesNotMatch(result.stdout + result.stderr, /PRIVATE KEY/);
+    for (const key of ['ca/ca.key', 'centre/centre.key', 'centre/mqtt-client.key', 'broker/broker.key']) {
+      assert.equal(mode(path.join(dir, key)), 0o600, key);
+      assert.match(read(path.join(dir, key)), /^-----BEGIN PRIVATE KEY-----/, key);
+    }
+    assert.equal(mode(dir), 0o700);
+    assert.deepEqual(
+      fs.readdirSync(dir).sort(),
+      ['broker', 'ca', 'centre', 'devices', 'issuers', 'site.json'],
+      'no staging folder or lock left behind',
+    );
+
+    const ca = new X509Certificate(read(path.join(dir, 'ca/ca.pem')));
+    assert.equal(ca.ca, true);
+    assert.ok(ca.checkPrivateKey(createPrivateKey(read(path.join(dir, 'ca/ca.key')))));
+    const broker = new X509Certificate(read(path.join(dir, 'broker/broker.pem')));
+    assert.ok(broker.checkIssued(ca) && broker.verify(ca.publicKey), 'the broker certificate chains to the site CA');
+    assert.match(broker.subjectAltName ?? '', /DNS:broker\.mall\.test/);
+    assert.match(broker.subjectAltName ?? '', /IP Address:10\.1\.2\.3/);
+    assert.deepEqual(broker.keyUsage, [SERVER_AUTH]);
+    assert.equal(read(path.join(dir, 'broker/ca.pem')), read(path.join(dir, 'ca/ca.pem')));
+    const centreClient = new X509Certificate(read(path.join(dir, 'centre/mqtt-client.pem')));
+    assert.match(centreClient.subject, /CN=centre/);
+    assert.ok(centreClient.verify(ca.publicKey));
+    const centre = new X509Certificate(read(path.join(dir, 'centre/centre.pem')));
+    assert.equal(centre.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1', 'the centre signs ES256');
+
+    const record = JSON.parse(read(path.join(dir, 'site.json')));
+    assert.equal(record.site, 'mall-1');
+    assert.equal(record.broker.url, 'mqtts://broker.mall.test:8883');
+    assert.deepEqual(record.broker.hosts, ['broker.mall.test', '10.1.2.3']);
+    assert.equal(record.broker.port, 8883);
+    assert.equal(record.keysEncrypted, false);
+    assert.deepEqual(record.trustList.issuers, []);
+    assert.equal(record.trustList.version, 1);
+    assert.deepEqual(record.devices, {});
+    assert.ok(Number.isFinite(Date.parse(record.createdAt)));
+
+    assert.equal(
+      read(path.join(dir, 'broker/mosquitto.conf')).replace(/^#.*\n/gm, ''),
+      [
+        'per_listener_settings false',
+        'allow_anonymous false',
+        'acl_file /etc/mosquitto/gates/acl',
+        '',
+        'listener 8883',
+        'cafile /etc/mosquitto/gates/ca.pem',
+        'certfile /etc/mosquitto/gates/broker.pem',
+        'keyfile /etc/mosquitto/gates/broker.key',
+        'require_certificate true',
+        'use_identity_as_username true',
+        'use_username_as_clientid true',
+        '',
+      ].join('\n'),
+    );
+    assert.equal(read(path.join(dir, 'broker/acl')).replace(/^#.*\n/gm, ''), '\nuser centre\ntopic readwrite hc/v1/#\n');
+  });
+
+  test('--passphrase-file encrypts the site CA and centre keys (PKCS#8, AES-256-CBC); the broker key stays readable by Mosquitto', async () => {
+    const dir = fresh('site');
+    const result = await ok('init', dir, '--site', 's2', '--passphrase-file', PASSPHRASE);
+    assert.doesNotMatch(result.stdout + result.stderr, /correct horse/);
+    for (const key of ['ca/ca.key', 'centre/centre.key', 'centre/mqtt-client.key']) {
+      const pem = read(path.join(dir, key));
+      assert.match(pem, /^-----BEGIN ENCRYPTED PRIVATE KEY-----/, key);
+      assert.throws(() => createPrivateKey({ key: pem, passphrase: 'incorrect horse battery' }));
+      assert.equal(createPrivateKey({ key: pem, passphrase: 'correct horse battery' }).asymmetricKeyType, 'ec');
+      assert.equal(mode(path.join(dir, key)), 0o600);
+    }
+    assert.match(read(path.join(dir, 'broker/broker.key')), /^-----BEGIN PRIVATE KEY-----/);
+    assert.equal(JSON.parse(read(path.join(dir, 'site.json'))).keysEncrypted, true);
+  });
+
+  test('refuses an existing site without --force, and any other non-empty folder even with it; --force makes a new CA', async () => {
+    const dir = await site();
+    await refuses(dir, 1, /already a site folder; --force replaces it/, 'init', dir, '--site', 'mall-1');
+    const other = fresh('other');
+    fs.mkdirSync(other);
+    fs.writeFileSync(path.join(other, 'notes.txt'), 'mine\n');
+    await refuses(other, 1, /is not empty and is not a site folder/, 'init', other, '--site', 'x', '--force');
+
+    const oldCa = read(path.join(dir, 'ca/ca.pem'));
+    await ok('init', dir, '--site', 'mall-1', '--force');
+    assert.notEqual(read(path.join(dir, 'ca/ca.pem')), oldCa);
+    assert.deepEqual(JSON.parse(read(path.join(dir, 'site.json'))).trustList.issuers, []);
+    assert.deepEqual(fs.readdirSync(path.dirname(dir)).filter((name) => name.startsWith('.gate-provision')), [], 'nothing left beside it');
+
+    const empty = fresh('empty');
+    fs.mkdirSync(empty);
+    await ok('init', empty, '--site', 'x');
+  });
+
+  test('usage errors exit 2 and make nothing', async () => {
+    const dir = fresh('site');
+    for (const [message, argv] of [
+      [/required option '--site <id>'/, ['init', dir]],
+      [/--site "mall 1"/, ['init', dir, '--site', 'mall 1']],
+      [/use mqtts:\/\//, ['init', dir, '--site', 's', '--broker-url', 'mqtt://broker:1883']],
+      [/not a URL/, ['init', dir, '--site', 's', '--broker-url', 'not a url']],
+      [/--broker-port: "0"/, ['init', dir, '--site', 's', '--broker-port', '0']],
+      [/neither a DNS name nor an IP/, ['init', dir, '--site', 's', '--broker-host', 'bad host']],
+      [/too short/, ['init', dir, '--site', 's', '--passphrase-file', path.join(tmp, 'short')]],
+      [/cannot read/, ['init', dir, '--site', 's', '--passphrase-file', path.join(tmp, 'missing')]],
+      [/--broker-dir "broker": give an absolute path/, ['init', dir, '--site', 's', '--broker-dir', 'broker']],
+    ] as const) {
+      fs.writeFileSync(path.join(tmp, 'short'), 'abc\n');
+      const result = await run(...argv);
+      assert.equal(result.code, 2, `${argv.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+      assert.equal(fs.existsSync(dir), false);
+    }
+  });
+});
+
+describe('issuer trust list', () => {
+  test('add (PEM and DER), list, remove by kid or by file; the version grows by one per change', async () => {
+    const dir = await site();
+    const kidA = kidOf(issuerA.certificate.raw);
+    const kidB = kidOf(issuerB.certificate.raw);
+    const added = await ok('issuer', 'add', dir, ISSUER_B);
+    assert.match(added.stdout, new RegExp(`added issuer kid ${kidB.toString('base64').replace(/[+/=]/g, '\\$&')}: CN=Issuer B`));
+    assert.equal(read(path.join(dir, `issuers/${kidB.toString('hex')}.pem`)).trim(), issuerB.certificatePem.trim());
+    const list = await ok('issuer', 'list', dir);
+    assert.match(list.stdout, /trust list version 3, 2 issuer\(s\)/);
+    assert.match(list.stdout, /CN=Issuer A/);
+    const json = JSON.parse((await ok('issuer', 'list', dir, '--json')).stdout);
+    assert.deepEqual(json.issuers.map((entry: { kid: string }) => entry.kid), [kidA.toString('base64'), kidB.toString('base64')]);
+
+    await ok('issuer', 'remove', dir, kidA.toString('hex'));
+    assert.equal(fs.existsSync(path.join(dir, `issuers/${kidA.toString('hex')}.pem`)), false);
+    await ok('issuer', 'remove', dir, ISSUER_B);
+    const after = JSON.parse(read(path.join(dir, 'site.json'))).trustList;
+    assert.equal(after.version, 5);
+    assert.deepEqual(after.issuers, []);
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'issuers')), []);
+    await ok('issuer', 'add', dir, ISSUER_A);
+    await ok('issuer', 'remove', dir, kidA.toString('base64url'));
+  });
+
+  test('refuses what is not a certificate, a private key, an expired or duplicate certificate, an unknown kid', async () => {
+    const dir = await site();
+    await refuses(dir, 1, /not-a-cert\.pem is not an X\.509 certificate in PEM or DER$/m, 'issuer', 'add', dir, NOT_A_CERT);
+    await refuses(dir, 1, /holds a private key/, 'issuer', 'add', dir, PRIVATE_KEY);
+    await refuses(dir, 1, /expired on/, 'issuer', 'add', dir, EXPIRED);
+    await refuses(dir, 1, /cannot read .*missing\.pem \(ENOENT\)/, 'issuer', 'add', dir, path.join(tmp, 'missing.pem'));
+    await refuses(dir, 1, /already in the trust list \(--force writes it again\)/, 'issuer', 'add', dir, ISSUER_A);
+    await refuses(dir, 1, /no issuer .* in the trust list/, 'issuer', 'remove', dir, '0011223344556677');
+    await refuses(dir, 1, /neither a certificate file nor a kid/, 'issuer', 'remove', dir, 'nonsense');
+    await ok('issuer', 'add', dir, ISSUER_A, '--force');
+  });
+});
+
+describe('enroll', () => {
+  test('one gate: a bundle the agent loads as it is, a certificate for gate-<site>-<lane> from the site CA, the ACL block', async () => {
+    const dir = await site();
+    const result = await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-3');
+    assert.match(result.stdout, /enrolled dev-1: lane lane-3, MQTT user gate-mall-1-lane-3/);
+    assert.doesNotMatch(result.stdout + result.stderr, /PRIVATE KEY/);
+    const bundle = path.join(dir, 'devices/dev-1');
+    assert.deepEqual(fs.readdirSync(bundle).sort(), ['agent.yaml', 'ca.pem', 'centre.pem', 'gate.key', 'gate.pem', 'issuers']);
+    assert.equal(mode(path.join(bundle, 'gate.key')), 0o600);
+    assert.equal(mode(bundle), 0o700);
+    assert.equal(read(path.join(bundle, 'ca.pem')), read(path.join(dir, 'ca/ca.pem')));
+    assert.equal(read(path.join(bundle, 'centre.pem')), read(path.join(dir, 'centre/centre.pem')));
+
+    const config = loadConfig(path.join(bundle, 'agent.yaml'), {});
+    assert.equal(config.site, 'mall-1');
+    assert.equal(config.lane, 'lane-3');
+    assert.equal(config.mqtt.url, 'mqtts://broker.mall.test:8883');
+    assert.deepEqual(config.mqtt.tls, { ca: '/etc/gate/ca.pem', cert: '/etc/gate/gate.pem', key: '/etc/gate/gate.key' });
+    assert.equal(config.mqtt.centreKeys, '/etc/gate/centre.pem');
+    assert.equal(config.credentials.trust, '/etc/gate/issuers');
+    assert.equal(config.policy.feverThresholdC, 37.3);
+
+    const ca = new X509Certificate(read(path.join(dir, 'ca/ca.pem')));
+    const gate = new X509Certificate(read(path.join(bundle, 'gate.pem')));
+    assert.ok(gate.checkIssued(ca) && gate.verify(ca.publicKey), 'the client certificate chains to the site CA');
+    assert.equal(gate.subject, 'CN=gate-mall-1-lane-3');
+    assert.deepEqual(gate.keyUsage, [CLIENT_AUTH]);
+    assert.equal(gate.ca, false);
+    assert.ok(gate.checkPrivateKey(createPrivateKey(read(path.join(bundle, 'gate.key')))));
+
+    const record = JSON.parse(read(path.join(dir, 'site.json')));
+    assert.equal(record.devices['dev-1'].serial, gate.serialNumber.toLowerCase());
+    assert.equal(record.devices['dev-1'].commonName, 'gate-mall-1-lane-3');
+    assert.equal(
+      read(path.join(dir, 'broker/acl')).replace(/^#.*\n/gm, ''),
+      [
+        '',
+        'user gate-mall-1-lane-3',
+        'topic write hc/v1/mall-1/lane-3/status',
+        'topic write hc/v1/mall-1/lane-3/decision',
+        'topic write hc/v1/mall-1/lane-3/alert',
+        'topic write hc/v1/mall-1/lane-3/fault',
+        'topic write hc/v1/mall-1/lane-3/security',
+        'topic write hc/v1/mall-1/lane-3/telemetry',
+        'topic write hc/v1/mall-1/lane-3/command/result',
+        'topic write hc/v1/mall-1/lane-3/lookup/request',
+        'topic read hc/v1/mall-1/colour/#',
+        'topic read hc/v1/mall-1/lane-3/command',
+        'topic read hc/v1/mall-1/lane-3/lookup/reply',
+        '',
+        'user centre',
+        'topic readwrite hc/v1/#',
+        '',
+      ].join('\n'),
+    );
+    assert.deepEqual(fs.readdirSync(dir).filter((name) => name.startsWith('.')), [], 'no staging folder or lock left behind');
+  });
+
+  test('--in-place: the agent reads its certificates, key and trust anchors from the bundle where it was written', async () => {
+    const dir = await site();
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1', '--in-place');
+    const bundle = path.join(dir, 'devices/dev-1');
+    const config = loadConfig(path.join(bundle, 'agent.yaml'), {});
+    assert.equal(config.mqtt.tls?.key, path.join(bundle, 'gate.key'));
+    const options = mqttClientOptions(config.mqtt, config);
+    assert.equal(options.clientId, 'gate-mall-1-lane-1');
+    assert.equal(options.rejectUnauthorized, true);
+    assert.equal(TrustStore.load(config.credentials.trust!).lookup(kidOf(issuerA.certificate.raw)).length, 1);
+    assert.equal(TrustStore.load(config.mqtt.centreKeys!).size, 1);
+  });
+
+  test('a CSV batch: a progress line per device on stderr, a bundle and an ACL block each; --install-dir with {device}', async () => {
+    const dir = await site();
+    const csv = path.join(tmp, 'batch.csv');
+    fs.writeFileSync(csv, '\ufeffdevice,lane\r\n# the east entrance\r\ngate-01,east-1\r\n"gate-02",east-2\r\n\r\ngate-03 , east-3\r\n');
+    const result = await ok('enroll', dir, '--csv', csv, '--install-dir', '/srv/gates/{device}');
+    assert.deepEqual(result.stderr.trim().split('\n'), ['enrolled 1/3: gate-01', 'enrolled 2/3: gate-02', 'enrolled 3/3: gate-03']);
+    const acl = read(path.join(dir, 'broker/acl'));
+    for (const [device, lane] of [['gate-01', 'east-1'], ['gate-02', 'east-2'], ['gate-03', 'east-3']] as const) {
+      const config = loadConfig(path.join(dir, 'devices', device, 'agent.yaml'), {});
+      assert.equal(config.lane, lane);
+      assert.equal(config.mqtt.tls?.cert, `/srv/gates/${device}/gate.pem`);
+      assert.match(acl, new RegExp(`# device ${device}\nuser gate-mall-1-${lane}\ntopic write hc/v1/mall-1/${lane}/status\n`));
+    }
+    assert.equal(Object.keys(JSON.parse(read(path.join(dir, 'site.json'))).devices).length, 3);
+  });
+
+  test('refuses a malformed CSV row, a duplicate device or lane, an enrolled device, an unknown site: exit 1, nothing changed', async () => {
+    const dir = await site();
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1');
+    const csv = (name: string, text: string): string => {
+      const file = path.join(tmp, name);
+      fs.writeFileSync(file, text);
+      return file;
+    };
+    await refuses(dir, 1, /fields\.csv line 3: 3 fields, expected 2 \(device,lane\)/, 'enroll', dir, '--csv', csv('fields.csv', 'device,lane\ndev-2,lane-2\ndev-3,lane-3,extra\n'));
+    await refuses(dir, 1, /ids\.csv line 4: device "dev 4": use 1 to 64 letters/, 'enroll', dir, '--csv', csv('ids.csv', 'device,lane\ndev-2,lane-2\ndev-3,lane-3\ndev 4,lane-4\n'));
+    await refuses(dir, 1, /colour\.csv line 2: lane "colour"/, 'enroll', dir, '--csv', csv('colour.csv', 'device,lane\ndev-2,colour\n'));
+    await refuses(dir, 1, /quote\.csv line 3: .*[Qq]uote/, 'enroll', dir, '--csv', csv('quote.csv', 'device,lane\ndev-2,lane-2\n"dev-3,lane-3\n'));
+    await refuses(dir, 1, /header\.csv line 1: unknown column "gate"/, 'enroll', dir, '--csv', csv('header.csv', 'gate,lane\ndev-2,lane-2\n'));
+    await refuses(dir, 1, /empty\.csv: no devices after the header/, 'enroll', dir, '--csv', csv('empty.csv', 'device,lane\n'));
+    await refuses(dir, 1, /twice\.csv line 3: device dev-2 is listed twice \(also at .*twice\.csv line 2\)/, 'enroll', dir, '--csv', csv('twice.csv', 'device,lane\ndev-2,lane-2\ndev-2,lane-3\n'));
+    await refuses(dir, 1, /lane lane-2 is given to dev-2 and dev-3/, 'enroll', dir, '--csv', csv('lanes.csv', 'device,lane\ndev-2,lane-2\ndev-3,lane-2\n'));
+    await refuses(dir, 1, /again\.csv line 3: device dev-1 is already enrolled \(lane lane-1\); --force/, 'enroll', dir, '--csv', csv('again.csv', 'device,lane\ndev-2,lane-2\ndev-1,lane-9\n'));
+    await refuses(dir, 1, /device dev-1 is already enrolled/, 'enroll', dir, '--device', 'dev-1', '--lane', 'lane-1');
+    await refuses(dir, 1, /lane lane-1 of site mall-1 is already enrolled as device dev-1/, 'enroll', dir, '--device', 'dev-9', '--lane', 'lane-1');
+    await refuses(dir, 1, /cannot read .*nope\.csv \(ENOENT\)/, 'enroll', dir, '--csv', path.join(tmp, 'nope.csv'));
+
+    const missing = path.join(tmp, 'no-such-site');
+    await refuses(tmp, 1, /no-such-site: no such site folder \(make one with gate-provision init\)/, 'enroll', missing, '--device', 'd', '--lane', 'l');
+    const plain = fresh('plain');
+    fs.mkdirSync(plain);
+    await refuses(plain, 1, /is not a gate-provision site folder \(no site\.json/, 'enroll', plain, '--device', 'd', '--lane', 'l');
+    await refuses(plain, 1, /is not a gate-provision site folder/, 'issuer', 'add', plain, ISSUER_A);
+    await refuses(plain, 1, /is not a gate-provision site folder/, 'export-trust', plain);
+
+    const bare = fresh('bare');
+    await ok('init', bare, '--site', 'bare');
+    await refuses(bare, 1, /trusts no code issuer yet.*issuer add/, 'enroll', bare, '--device', 'd', '--lane', 'l');
+  });
+
+  test('usage errors exit 2', async () => {
+    const dir = await site();
+    await refuses(dir, 2, /give --device and --lane, or --csv/, 'enroll', dir, '--device', 'dev-1');
+    await refuses(dir, 2, /either --csv or --device and --lane/, 'enroll', dir, '--csv', 'x.csv', '--device', 'd', '--lane', 'l');
+    await refuses(dir, 2, /--lane "lane 1"/, 'enroll', dir, '--device', 'd', '--lane', 'lane 1');
+    await refuses(dir, 2, /cannot be used with option '--in-place'/, 'enroll', dir, '--device', 'd', '--lane', 'l', '--in-place', '--install-dir', '/x');
+    await refuses(dir, 2, /not encrypted: drop --passphrase-file/, 'enroll', dir, '--device', 'd', '--lane', 'l', '--passphrase-file', PASSPHRASE);
+    await refuses(dir, 2, /unknown option '--colour'/, 'enroll', dir, '--colour');
+    await refuses(dir, 2, /--install-dir "gates\/\{device\}": give an absolute path/, 'enroll', dir, '--device', 'd', '--lane', 'l', '--install-dir', 'gates/{device}');
+  });
+
+  test('--force enrolls a device again: a new key and certificate, one ACL block still', async () => {
+    const dir = await site();
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1');
+    const firstCert = read(path.join(dir, 'devices/dev-1/gate.pem'));
+    const firstKey = read(path.join(dir, 'devices/dev-1/gate.key'));
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1', '--force');
+    assert.notEqual(read(path.join(dir, 'devices/dev-1/gate.pem')), firstCert);
+    assert.notEqual(read(path.join(dir, 'devices/dev-1/gate.key')), firstKey);
+    assert.equal(read(path.join(dir, 'broker/acl')).match(/^user gate-mall-1-lane-1$/gm)?.length, 1);
+    // Moved to another lane, the device frees its old one.
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-2', '--force');
+    assert.doesNotMatch(read(path.join(dir, 'broker/acl')), /lane-1/);
+    await ok('enroll', dir, '--device', 'dev-2', '--lane', 'lane-1');
+  });
+
+  test('an encrypted site: enroll needs the passphrase, refuses a wrong one and changes nothing', async () => {
+    const dir = await site('--passphrase-file', PASSPHRASE);
+    await refuses(dir, 2, /encrypted: give --passphrase-file/, 'enroll', dir, '--device', 'dev-1', '--lane', 'lane-1');
+    await refuses(dir, 1, /wrong passphrase: cannot decrypt ca\/ca\.key of site mall-1/, 'enroll', dir, '--device', 'dev-1', '--lane', 'lane-1', '--passphrase-file', WRONG_PASSPHRASE);
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1', '--passphrase-file', PASSPHRASE);
+    // The gate starts unattended: its own key is not encrypted, only owner-readable.
+    assert.match(read(path.join(dir, 'devices/dev-1/gate.key')), /^-----BEGIN PRIVATE KEY-----/);
+  });
+});
+
+describe('export-trust', () => {
+  /** The JWS checked with the centre's certificate, as a gate will: header, kid, ES256 signature. */
+  function verified(text: string, centrePem: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {
+    const jws = JSON.parse(text) as { protected: string; payload: string; signature: string };
+    assert.deepEqual(Object.keys(jws).sort(), ['payload', 'protected', 'signature']);
+    const centre = new X509Certificate(centrePem);
+    const header = JSON.parse(Buffer.from(jws.protected, 'base64url').toString('utf8'));
+    assert.deepEqual(header, { alg: 'ES256', kid: kidOf(centre.raw).toString('base64url'), typ: 'trust-list' });
+    const signed = Buffer.from(`${jws.protected}.${jws.payload}`, 'ascii');
+    assert.ok(cryptoVerify('sha256', signed, { key: centre.publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(jws.signature, 'base64url')), 'signature verifies');
+    return { header, payload: JSON.parse(Buffer.from(jws.payload, 'base64url').toString('utf8')) };
+  }
+
+  test('signs the issuer list with the centre key; the version grows with each change; existing files need --force', async () => {
+    const dir = await site();
+    const centrePem = read(path.join(dir, 'centre/centre.pem'));
+    const first = await ok('export-trust', dir);
+    assert.match(first.stdout, /trust list version 2 \(1 issuer\(s\)\) signed by the centre key: .*trust-list-v2\.jws/);
+    const v2 = verified(read(path.join(dir, 'trust-list-v2.jws')), centrePem).payload;
+    assert.equal(v2.type, 'trust-list');
+    assert.equal(v2.site, 'mall-1');
+    assert.equal(v2.version, 2);
+    assert.ok(Math.abs((v2.issuedAt as number) - Date.now()) < 60_000);
+    assert.deepEqual((v2.certificates as string[]).map((pem) => pem.trim()), [issuerA.certificatePem.trim()]);
+
+    await refuses(dir, 1, /trust-list-v2\.jws exists \(--force writes it again\)/, 'export-trust', dir);
+    await ok('export-trust', dir, '--force');
+
+    await ok('issuer', 'add', dir, ISSUER_B);
+    const out = path.join(tmp, 'pushed.jws');
+    await ok('export-trust', dir, '--out', out);
+    const v3 = verified(read(out), centrePem).payload;
+    assert.equal(v3.version, 3);
+    assert.deepEqual(new Set((v3.certificates as string[]).map((pem) => pem.trim())), new Set([issuerA.certificatePem.trim(), issuerB.certificatePem.trim()]));
+    const stdout = await ok('export-trust', dir, '--out', '-');
+    assert.equal(verified(stdout.stdout, centrePem).payload.version, 3);
+  });
+
+  test('an encrypted site: a wrong passphrase signs nothing', async () => {
+    const dir = await site('--passphrase-file', PASSPHRASE);
+    await refuses(dir, 1, /wrong passphrase: cannot decrypt centre\/centre\.key/, 'export-trust', dir, '--passphrase-file', WRONG_PASSPHRASE);
+    await ok('export-trust', dir, '--passphrase-file', PASSPHRASE);
+  });
+});
+
+describe('atomic writes', () => {
+  /** Fails the nth write or rename of a kind. */
+  function failAt(kind: 'write' | 'rename', n: number): (step: 'write' | 'rename', file: string) => void {
+    let seen = 0;
+    return (step, file) => {
+      if (step === kind && ++seen === n) throw Object.assign(new Error(`injected ${kind} failure at ${file}`), { code: 'EIO' });
+    };
+  }
+
+  test('a write failing half-way through a batch leaves the site as it was', async () => {
+    const dir = await site();
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1');
+    const before = snapshot(dir);
+    const requests = [
+      { device: 'dev-2', lane: 'lane-2' },
+      { device: 'dev-3', lane: 'lane-3' },
+    ];
+    // The 9th write is inside the second bundle.
+    await assert.rejects(enrollDevices(openSite(dir), requests, { hook: failAt('write', 9) }), /injected write failure/);
+    assert.deepEqual(snapshot(dir), before);
+  });
+
+  test('a rename failing during the commit is undone: replaced bundles and files come back', async () => {
+    const dir = await site();
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1');
+    const before = snapshot(dir);
+    const requests = [
+      { device: 'dev-1', lane: 'lane-1' },
+      { device: 'dev-2', lane: 'lane-2' },
+    ];
+    // Renames: dev-1 aside, dev-1 in, dev-2 in, acl aside, acl in (fails): three to undo.
+    await assert.rejects(enrollDevices(openSite(dir), requests, { force: true, hook: failAt('rename', 5) }), /injected rename failure/);
+    assert.deepEqual(snapshot(dir), before);
+  });
+
+  test('a real failure: the broker folder cannot be written (chattr +i), so the batch is undone and the CLI says nothing changed', async (t) => {
+    const dir = await site();
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1');
+    const broker = path.join(dir, 'broker');
+    // Root ignores permission bits; an immutable folder stops even root. Not every filesystem or container allows it.
+    if (spawnSync('chattr', ['+i', broker]).status !== 0) {
+      t.skip('chattr +i is not available here');
+      return;
+    }
+    try {
+      const csv = path.join(tmp, 'real-failure.csv');
+      fs.writeFileSync(csv, 'device,lane\ndev-2,lane-2\ndev-3,lane-3\n');
+      const before = snapshot(dir);
+      const result = await run('enroll', dir, '--csv', csv);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /EPERM: operation not permitted, rename .*broker\/acl.*; nothing was changed/);
+      assert.deepEqual(snapshot(dir), before);
+    } finally {
+      spawnSync('chattr', ['-i', broker]);
+    }
+  });
+
+  test('init failing half-way leaves no site folder and nothing beside it', async () => {
+    const parent = fresh('parent');
+    fs.mkdirSync(parent);
+    await assert.rejects(initSite(path.join(parent, 'site'), { site: 's', hook: failAt('write', 6) }), /injected write failure/);
+    assert.deepEqual(fs.readdirSync(parent), []);
+    const dir = path.join(parent, 'site');
+    await initSite(dir, { site: 's' });
+    const before = snapshot(dir);
+    // --force over an existing site: the old one stays if the swap fails.
+    await assert.rejects(initSite(dir, { site: 's', force: true, hook: failAt('rename', 2) }), /injected rename failure/);
+    assert.deepEqual(snapshot(dir), before);
+    assert.deepEqual(fs.readdirSync(parent), ['site']);
+  });
+
+  test('a second run while the site is locked is refused', async () => {
+    const dir = await site();
+    fs.writeFileSync(path.join(dir, '.lock'), `${process.pid}\n`);
+    await refuses(dir, 1, /being changed by another gate-provision/, 'enroll', dir, '--device', 'd', '--lane', 'l');
+    // A lock whose process is gone is taken over.
+    fs.writeFileSync(path.join(dir, '.lock'), '999999999\n');
+    await ok('enroll', dir, '--device', 'd', '--lane', 'l');
+    assert.equal(fs.existsSync(path.join(dir, '.lock')), false);
+  });
+});
+
+describe('the command line', () => {
+  test('--help on every command exits 0', async () => {
+    for (const argv of [[], ['init'], ['issuer'], ['issuer', 'add'], ['issuer', 'remove'], ['issuer', 'list'], ['enroll'], ['export-trust']]) {
+      const result = await run(...argv, '--help');
+      assert.equal(result.code, 0, argv.join(' '));
+      assert.match(result.stdout, /^Usage: gate-provision/);
+    }
+    assert.match((await run('export-trust', '--help')).stdout, /"typ":"trust-list"/);
+    assert.match((await run('enroll', '--help')).stdout, /device,lane/);
+  });
+
+  test('the executable: exit 0, 1 and 2, errors on stderr', () => {
+    const exec = (...argv: string[]) => spawnSync(process.execPath, [BIN, ...argv], { encoding: 'utf8' });
+    assert.equal(exec('--help').status, 0);
+    const refused = exec('enroll', path.join(tmp, 'no-such-site'), '--device', 'd', '--lane', 'l');
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /^gate-provision: .*no such site folder/);
+    assert.equal(exec('init').status, 2);
+    assert.equal(exec('frobnicate').status, 2);
+  });
+
+  test('ProvisionError codes are stable for callers', async () => {
+    const dir = await site();
+    await assert.rejects(enrollDevices(openSite(dir), [{ device: 'a', lane: 'l' }, { device: 'a', lane: 'm' }]), (error: unknown) => {
+      assert.ok(error instanceof ProvisionError);
+      assert.equal(error.code, 'duplicate-device');
+      return true;
+    });
+  });
+});
