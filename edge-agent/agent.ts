@@ -10,6 +10,7 @@ import { ColourStatusStore } from './colour/status-store.js';
 import { ConfigError } from './config/load.js';
 import { ConfigOverrides } from './config/overrides.js';
 import type { GateConfig } from './config/schema.js';
+import { describeTrust, IssuerTrust, TrustListVersions } from './credential/trust-list.js';
 import { TrustStore } from './credential/trust-store.js';
 import { CredentialVerifier } from './credential/verifier.js';
 import { Journal } from './journal/journal.js';
@@ -23,7 +24,7 @@ export interface AgentOptions {
   config: GateConfig;
   hardware: LaneHardware;
   logger: Logger;
-  /** Trust store given directly (simulator, tests); else loaded from config.credentials.trust. */
+  /** Trust store given directly (simulator, tests); else loaded from config.credentials.trust (reload-trust reads that path either way). */
   trust?: TrustStore;
   /** The centre's signing certificates given directly; else loaded from config.mqtt.centreKeys. */
   centreKeys?: TrustStore;
@@ -41,6 +42,8 @@ export class GateAgent {
   readonly verifier: CredentialVerifier;
   readonly outbox: Outbox | null;
   readonly link: GateLink | null;
+  /** credentials.trust, its signed list's version; null when the trust store was given directly without a path. */
+  readonly issuerTrust: IssuerTrust | null;
   private config: GateConfig;
   private readonly overrides: ConfigOverrides;
   private readonly activeFaults = new Set<string>();
@@ -49,20 +52,38 @@ export class GateAgent {
   constructor(private readonly options: AgentOptions) {
     const { hardware, logger } = options;
     let config = options.config;
-    const trust = options.trust ?? (config.credentials.trust ? TrustStore.load(config.credentials.trust) : undefined);
-    if (!trust) throw new Error('no trust store: set credentials.trust to a file or folder of issuer certificates');
+    if (!options.trust && !config.credentials.trust) {
+      throw new ConfigError('credentials.trust: required (a file or folder of issuer certificates, or the signed trust list gate-provision export-trust writes)');
+    }
     const centreKeys = options.centreKeys ?? (config.mqtt.centreKeys ? TrustStore.load(config.mqtt.centreKeys) : null);
     // Linked but unable to trust anything from the centre, the gate would go degraded and refuse every code: say so at start.
     if (config.mqtt.url && !centreKeys) {
       throw new ConfigError('mqtt.centreKeys: required with mqtt.url (the certificates of the keys that sign colour changes, snapshots, commands and look-up replies)');
+    }
+    // Opened first: the version of the signed trust list the lane has loaded is kept in it.
+    this.journal = Journal.open(config.journal.path, { sync: config.journal.sync });
+    const db = this.journal.database;
+    let trust: TrustStore;
+    try {
+      this.issuerTrust = config.credentials.trust
+        ? new IssuerTrust({ path: config.credentials.trust, centreKeys, site: config.site, lane: config.lane, versions: new TrustListVersions(db) })
+        : null;
+      if (options.trust) {
+        trust = options.trust;
+      } else {
+        const loaded = this.issuerTrust!.load();
+        trust = loaded.store;
+        logger.info({ trust: describeTrust(loaded) }, 'issuer trust loaded');
+      }
+    } catch (error) {
+      this.journal.close();
+      throw error;
     }
     this.verifier = new CredentialVerifier({
       trust,
       clockSkewSeconds: config.credentials.clockSkewSeconds,
       maxDynamicLifetimeSeconds: config.credentials.maxDynamicLifetimeSeconds,
     });
-    this.journal = Journal.open(config.journal.path, { sync: config.journal.sync });
-    const db = this.journal.database;
     this.overrides = ConfigOverrides.attach(db);
     config = this.config = this.withStoredOverrides(config);
     this.colours = ColourStatusStore.attach(db);
@@ -160,8 +181,10 @@ export class GateAgent {
           lock: () => lane.remoteLock(),
           releaseHold: () => lane.staffRelease(),
           reloadTrust: () => {
-            if (!config.credentials.trust) throw new Error('credentials.trust is not set: nothing to reload from');
-            return reloadTrustStore(this.verifier, config.credentials.trust);
+            if (!this.issuerTrust) throw new Error('credentials.trust is not set: nothing to reload from');
+            const summary = reloadTrustStore(this.verifier, this.issuerTrust);
+            logger.info({ trust: summary }, 'issuer trust reloaded');
+            return summary;
           },
           setConfig: (key, value) => this.changeConfig(key, value),
         },

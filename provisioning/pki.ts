@@ -155,3 +155,47 @@ function randomSerial(): string {
   bytes[0] = (bytes[0]! & 0x7f) | 0x40;
   return Buffer.from(bytes).toString('hex');
 }
+
+export interface RevokedCertificate {
+  /** Hex, as X509Certificate.serialNumber gives it. */
+  serial: string;
+  revokedAt: Date;
+  /** Default unspecified. */
+  reason?: 'superseded' | 'cessationOfOperation' | 'keyCompromise' | 'unspecified';
+}
+
+/**
+ * An X.509 v2 CRL signed by the CA, in PEM. Its issuer is the CA's encoded
+ * name, byte for byte, and it names the CA's key (authority key identifier):
+ * OpenSSL matches a CRL to the CA that way. nextUpdate is the CA's own end
+ * of validity unless given: a broker checking CRLs (Mosquitto's crlfile
+ * sets X509_V_FLAG_CRL_CHECK) refuses every client once its CRL is past
+ * nextUpdate, and a site's CRL is only made again when the operator
+ * revokes something.
+ */
+export async function createCrl(ca: CertificateAuthorityPem, revoked: RevokedCertificate[], options: { thisUpdate?: Date; nextUpdate?: Date } = {}): Promise<string> {
+  const caCertificate = new x509.X509Certificate(ca.certificatePem);
+  const caKey = await webcrypto.subtle.importKey(
+    'pkcs8',
+    createPrivateKey(ca.privateKeyPem).export({ type: 'pkcs8', format: 'der' }),
+    KEY_ALGORITHM,
+    false,
+    ['sign'],
+  );
+  const caKeyId = caCertificate.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: caCertificate.subjectName,
+    thisUpdate: options.thisUpdate ?? new Date(Date.now() - BACKDATE_MS),
+    nextUpdate: options.nextUpdate ?? caCertificate.notAfter,
+    signingKey: caKey,
+    signingAlgorithm: SIGNING_ALGORITHM,
+    extensions: caKeyId ? [new x509.AuthorityKeyIdentifierExtension(caKeyId)] : [],
+    entries: revoked.map((entry) => ({
+      serialNumber: entry.serial,
+      revocationDate: entry.revokedAt,
+      reason: x509.X509CrlReason[entry.reason ?? 'unspecified'],
+    })),
+  });
+  // OpenSSL (and so Mosquitto's crlfile) reads only the "X509 CRL" label (RFC 7468 §5); @peculiar/x509 writes "CRL".
+  return x509.PemConverter.encode(crl.rawData, 'X509 CRL');
+}

@@ -55,7 +55,7 @@ export const configSchema = {
         trust: {
           type: 'string',
           minLength: 1,
-          description: 'File or folder of issuer signer certificates (PEM or DER)',
+          description: 'File or folder of issuer signer certificates (PEM or DER), or the signed trust list gate-provision export-trust writes (checked with mqtt.centreKeys)',
         },
         clockSkewSeconds: { type: 'integer', minimum: 0, maximum: 3600, default: 60, description: 'Tolerance on iat and exp' },
         maxDynamicLifetimeSeconds: {

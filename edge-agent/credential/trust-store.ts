@@ -37,6 +37,12 @@ const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/
 /** Parse every certificate in a PEM text or one DER certificate. */
 function parseCertificates(bytes: Buffer, source: string): X509Certificate[] {
   const text = bytes.toString('latin1');
+  if (/^(\xEF\xBB\xBF)?\s*\{/.test(text)) {
+    throw new TrustStoreError(
+      'not-a-certificate',
+      `${source} is JSON (a signed trust list?), not a certificate in PEM or DER; the agent reads a signed list only when credentials.trust names that file itself`,
+    );
+  }
   const blocks = text.match(PEM_BLOCK);
   try {
     if (blocks) return blocks.map((pem) => new X509Certificate(pem));

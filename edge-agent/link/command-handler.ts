@@ -10,7 +10,8 @@ import type SqliteDatabase from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { checkConfig, ConfigError } from '../config/load.js';
 import { configSchema, type GateConfig } from '../config/schema.js';
-import { TrustStore } from '../credential/trust-store.js';
+import { describeTrust, loadIssuerTrust, type IssuerTrust } from '../credential/trust-list.js';
+import type { TrustStore } from '../credential/trust-store.js';
 import type { CredentialVerifier } from '../credential/verifier.js';
 import type { CommandMessage, CommandResultMessage } from './contract.js';
 import { openSignedMessage, SignedMessageError } from './signed-message.js';
@@ -209,11 +210,13 @@ export function applyConfigChange(config: GateConfig, key: string, value: unknow
 }
 
 /**
- * Load the issuer certificates at `path` and swap them into the verifier.
- * Throws, changing nothing, when the new store cannot be loaded or is empty.
+ * Load the issuer certificates again (a certificate file or folder, or a
+ * signed trust list, which must be newer than the one in force) and swap them
+ * into the verifier. Throws, changing nothing, when the new store cannot be
+ * loaded, is empty, or is a list that is refused.
  */
-export function reloadTrustStore(verifier: Pick<CredentialVerifier, 'replaceTrust'>, path: string): string {
-  const store = TrustStore.load(path);
-  verifier.replaceTrust(store);
-  return `${store.size} issuer certificate${store.size === 1 ? '' : 's'} from ${path}`;
+export function reloadTrustStore(verifier: Pick<CredentialVerifier, 'replaceTrust'>, source: string | IssuerTrust): string {
+  const loaded = typeof source === 'string' ? loadIssuerTrust(source, { centreKeys: null, site: '' }) : source.reload();
+  verifier.replaceTrust(loaded.store);
+  return describeTrust(loaded);
 }

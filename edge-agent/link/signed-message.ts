@@ -99,6 +99,21 @@ export function openSignedMessage<T extends SignedType>(
   keys: TrustStore | null,
   memo?: VerifiedSignatures,
 ): SignedPayload<T> {
+  const payload = openJws(raw, typ, keys, memo);
+  try {
+    return check(PAYLOAD_SCHEMA[typ], payload) as SignedPayload<T>;
+  } catch (error) {
+    if (error instanceof ContractError) throw new SignedMessageError('schema', error.message);
+    throw error;
+  }
+}
+
+/**
+ * The decoded payload of a JWS of kind `typ` signed by a key in `keys`, not
+ * checked against any schema (the caller's: openSignedMessage for the link's
+ * kinds, the trust-list reader for the issuer list). Throws SignedMessageError.
+ */
+export function openJws(raw: Buffer | string, typ: string, keys: TrustStore | null, memo?: VerifiedSignatures): unknown {
   let envelope: unknown;
   try {
     envelope = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
@@ -119,7 +134,7 @@ export function openSignedMessage<T extends SignedType>(
   if (typeof alg !== 'string' || !(SIGNED_MESSAGE_ALGORITHMS as readonly string[]).includes(alg)) {
     throw new SignedMessageError('bad-signature', `algorithm ${JSON.stringify(alg)} is not accepted (${SIGNED_MESSAGE_ALGORITHMS.join(', ')})`);
   }
-  if (actualTyp !== typ) throw new SignedMessageError('wrong-type', `signed as ${JSON.stringify(actualTyp)}, expected "${typ}" on this topic`);
+  if (actualTyp !== typ) throw new SignedMessageError('wrong-type', `signed as ${JSON.stringify(actualTyp)}, expected "${typ}"`);
   if (typeof kid !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(kid)) throw new SignedMessageError('unknown-key', 'no kid in the protected header');
   const known = keys?.lookup(Buffer.from(kid, 'base64url')) ?? [];
   if (known.length === 0) throw new SignedMessageError('unknown-key', `kid ${kid} is not a centre key this gate trusts`);
@@ -142,13 +157,7 @@ export function openSignedMessage<T extends SignedType>(
     if (!verifiedBy) throw new SignedMessageError('bad-signature', `signature does not verify with centre key ${kid}`);
     memo?.add(digest, verifiedBy.certificate.fingerprint256);
   }
-  const payload = decodeJson(envelope.payload, 'payload');
-  try {
-    return check(PAYLOAD_SCHEMA[typ], payload) as SignedPayload<T>;
-  } catch (error) {
-    if (error instanceof ContractError) throw new SignedMessageError('schema', error.message);
-    throw error;
-  }
+  return decodeJson(envelope.payload, 'payload');
 }
 
 /** Clocks differ: five minutes either side. */

@@ -4,6 +4,8 @@
  *   init          a site folder: site CA, broker certificate, centre keys, empty issuer list
  *   issuer        add, remove or list the code issuers the gates trust
  *   enroll        one gate or a CSV batch: key, certificate, bundle; the broker's ACL again
+ *   rotate        a gate's new key and certificate; the old certificate revoked (CRL)
+ *   revoke        a gate's certificate on the CRL, its ACL block and password removed
  *   export-trust  the issuer list signed by the centre's key
  * Exit codes: 0 done, 1 refused (nothing changed), 2 usage error.
  */
@@ -11,6 +13,7 @@ import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { enrollDevices, type EnrolledDevice } from '../site/enroll.js';
 import { readDevicesCsv, type DeviceRequest } from '../site/devices-csv.js';
+import { revokeDevice, rotateDevice } from '../site/devices.js';
 import { ProvisionError, usage } from '../site/errors.js';
 import { DEFAULTS, initSite } from '../site/init.js';
 import { addIssuers, removeIssuer } from '../site/issuers.js';
@@ -42,15 +45,19 @@ version above the one it has. Verify it with centre/centre.pem.
 `;
 
 const ENROLL_HELP = `
-CSV: a header line naming the columns, then one device per line:
-  device,lane
-  gate-01,lane-1
-  gate-02,lane-2
+CSV: a header line naming the columns, then one device per line; an "auth"
+column (certificate or password, empty: certificate) is optional:
+  device,lane,auth
+  gate-01,lane-1,certificate
+  gate-02,lane-2,password
 Blank lines and lines starting with # are skipped. Every row is checked
 before anything is written; an error names the line.
 
 Each bundle (devices/<device>/) holds agent.yaml, ca.pem, gate.pem, gate.key,
-centre.pem and issuers/. agent.yaml's paths are absolute under the install
+centre.pem and issuers/; a password gate's holds mqtt-password (0600) instead
+of gate.pem and gate.key, and dials the password listener (broker port + 1).
+--force on an enrolled device revokes its old certificate (broker/ca.crl).
+agent.yaml's paths are absolute under the install
 folder (default the site's, ${DEFAULTS.installDir}): copy the bundle there on the
 gate. --in-place points them at the bundle where it is written, to try it here.
 `;
@@ -160,7 +167,8 @@ export async function main(argv: string[], io: ProvisionIo = processIo): Promise
     .addOption(new Option('--install-dir <dir>', 'absolute path of the bundles on the gates; {device} becomes the device id (default: the site\'s)').conflicts('inPlace'))
     .option('--in-place', 'point agent.yaml at the bundle where it is written (to try a bundle on this machine)')
     .option('--passphrase-file <file>', 'the site passphrase, when its keys are encrypted')
-    .option('--force', 'enroll again a device already enrolled: a new key and certificate, its bundle replaced')
+    .addOption(new Option('--auth <mode>', 'how the gate logs in to the broker: a client certificate, or a username and random password').choices(['certificate', 'password']))
+    .option('--force', 'enroll again a device already enrolled (or revoked): a new key and certificate, its bundle replaced, its old certificate revoked')
     .addHelpText('after', ENROLL_HELP)
     .action(async (dir: string, options: EnrollCliOptions) => {
       const requests = enrollRequests(options);
@@ -177,9 +185,53 @@ export async function main(argv: string[], io: ProvisionIo = processIo): Promise
         }),
       );
       for (const device of enrolled) {
-        out(`enrolled ${device.device}: lane ${device.lane}, MQTT user ${device.commonName}, bundle ${device.bundle} (install in ${device.installDir})`);
+        const login = device.auth === 'password' ? 'password login' : 'certificate login';
+        out(`enrolled ${device.device}: lane ${device.lane}, MQTT user ${device.commonName} (${login}), bundle ${device.bundle} (install in ${device.installDir})`);
+        if (device.revokedSerial) out(`  its previous certificate (serial ${device.revokedSerial}) is revoked in ${LAYOUT.brokerCrl}`);
       }
-      out(`${LAYOUT.brokerAcl} and ${LAYOUT.brokerConf} made again: install them and reload Mosquitto`);
+      const restart = enrolled.some((device) => device.revokedSerial) || enrolled.some((device) => device.auth === 'password');
+      out(`${LAYOUT.broker}/ made again: install it on the broker and ${restart ? 'restart' : 'reload'} Mosquitto`);
+    });
+
+  program
+    .command('rotate')
+    .description("Give a gate a new key and certificate (same CN, same ACL); its old certificate is revoked (broker/ca.crl)")
+    .argument('<site-dir>', 'the site folder')
+    .option('--device <id>', 'the device')
+    .option('--cert <file>', "or the device's current certificate (must be from this site's CA)")
+    .option('--passphrase-file <file>', 'the site passphrase, when its keys are encrypted')
+    .addHelpText('after', DEVICE_CHANGE_HELP)
+    .action(async (dir: string, options: DeviceCliOptions) => {
+      const reference = deviceReference(options);
+      const site = openSite(dir);
+      const passphrase = sitePassphrase(site, options.passphraseFile);
+      const result = await withSiteLock(site, () => rotateDevice(site, reference, passphrase === undefined ? {} : { passphrase }));
+      out(`rotated ${result.device}: MQTT user ${result.commonName}, new certificate serial ${result.serial} in ${result.bundle}`);
+      out(`  the old certificate (serial ${result.oldSerial}) is revoked in ${LAYOUT.brokerCrl}`);
+      out(`next: install ${LAYOUT.broker}/ on the broker and restart Mosquitto, then copy the bundle's gate.pem and gate.key to the gate and restart its agent`);
+    });
+
+  program
+    .command('revoke')
+    .description("Revoke a gate: its certificate on the CRL (broker/ca.crl), its ACL block and password removed; kept in site.json as revoked")
+    .argument('<site-dir>', 'the site folder')
+    .option('--device <id>', 'the device')
+    .option('--cert <file>', "or the device's current certificate (must be from this site's CA)")
+    .option('--passphrase-file <file>', 'the site passphrase, when its keys are encrypted (the CRL is signed by the site CA)')
+    .addHelpText('after', DEVICE_CHANGE_HELP)
+    .action(async (dir: string, options: DeviceCliOptions) => {
+      const reference = deviceReference(options);
+      const site = openSite(dir);
+      const passphrase = sitePassphrase(site, options.passphraseFile);
+      const result = await withSiteLock(site, () => revokeDevice(site, reference, passphrase === undefined ? {} : { passphrase }));
+      out(
+        result.serial
+          ? `revoked ${result.device}: certificate serial ${result.serial} is on ${LAYOUT.brokerCrl}, user ${result.entry.commonName} left the ACL`
+          : `revoked ${result.device}: user ${result.entry.commonName} left the ACL and ${LAYOUT.brokerPasswd}`,
+      );
+      const credential = result.serial ? 'its key no longer connects' : 'its password no longer logs in';
+      out(`  its bundle ${LAYOUT.devices}/${result.device} is left as it is (${credential}); lane ${result.entry.lane} is free`);
+      out(`next: install ${LAYOUT.broker}/ on the broker and restart Mosquitto`);
     });
 
   program
@@ -234,7 +286,29 @@ interface InitCliOptions {
   force?: boolean;
 }
 
+interface DeviceCliOptions {
+  device?: string;
+  cert?: string;
+  passphraseFile?: string;
+}
+
+const DEVICE_CHANGE_HELP = `
+Name the device by --device, or by --cert, its current certificate: a
+certificate not signed by this site's CA is refused. Afterwards copy the
+site's broker/ folder (ca.crl, acl, mosquitto.conf, passwd) to the broker
+and restart Mosquitto (it reads the CRL when its listener starts); for
+rotate, copy gate.pem and gate.key from the bundle to the gate as well.
+revoke leaves the gate's bundle (devices/<device>/) as it is: its key no
+longer connects; the device stays in site.json, marked revoked.
+`;
+
+function deviceReference(options: DeviceCliOptions): { device?: string; cert?: string } {
+  if ((options.device === undefined) === (options.cert === undefined)) throw usage('give --device <id> or --cert <file> (one of them)');
+  return options.device !== undefined ? { device: checkId('--device', options.device) } : { cert: options.cert! };
+}
+
 interface EnrollCliOptions {
+  auth?: 'certificate' | 'password';
   device?: string;
   lane?: string;
   csv?: string;
@@ -247,12 +321,14 @@ interface EnrollCliOptions {
 function enrollRequests(options: EnrollCliOptions): DeviceRequest[] {
   if (options.csv !== undefined) {
     if (options.device !== undefined || options.lane !== undefined) throw usage('give either --csv or --device and --lane, not both');
-    return readDevicesCsv(options.csv);
+    const rows = readDevicesCsv(options.csv);
+    // --auth with --csv: the mode of rows whose auth column is absent or empty.
+    return options.auth === undefined ? rows : rows.map((row) => ({ ...row, auth: row.auth ?? options.auth! }));
   }
   if (options.device === undefined || options.lane === undefined) throw usage('give --device and --lane, or --csv');
   const lane = checkId('--lane', options.lane);
   if (lane === 'colour') throw usage('--lane "colour" is taken by the site\'s colour topics');
-  return [{ device: checkId('--device', options.device), lane }];
+  return [{ device: checkId('--device', options.device), lane, ...(options.auth ? { auth: options.auth } : {}) }];
 }
 
 /** On a terminal a bar redrawn in place; in a log, one line per device. */

@@ -5,7 +5,7 @@
  * the tests run against a real Mosquitto.
  */
 import { join } from 'node:path';
-import type { SiteRecord } from './site.js';
+import { isActive, type SiteRecord } from './site.js';
 
 /** What a gate writes, under <base>/<site>/<lane>/ (docs/asyncapi.yaml). */
 const GATE_WRITES = ['status', 'decision', 'alert', 'fault', 'security', 'telemetry', 'command/result', 'lookup/request'] as const;
@@ -23,11 +23,13 @@ export const CENTRE_USER = 'centre';
 export function aclText(record: SiteRecord): string {
   const base = `${record.baseTopic}/${record.site}`;
   const lines = [
-    `# Mosquitto ACL of gate site ${record.site}, made by gate-provision; regenerated on every enroll (edit the site, not this file).`,
+    `# Mosquitto ACL of gate site ${record.site}, made by gate-provision; regenerated on every enroll, rotate and revoke (edit the site, not this file).`,
     '# One block per gate: it writes only under its own lane and reads the site colour topics and its own commands and look-up replies.',
   ];
   for (const [device, entry] of Object.entries(record.devices).sort(([a], [b]) => a.localeCompare(b))) {
-    lines.push('', `# device ${device}`, `user ${entry.commonName}`);
+    // A revoked device keeps its entry in site.json, not its block: its name may log in no more.
+    if (!isActive(entry)) continue;
+    lines.push('', `# device ${device}${entry.auth === 'password' ? ' (password login)' : ''}`, `user ${entry.commonName}`);
     for (const topic of GATE_WRITES) lines.push(`topic write ${base}/${entry.lane}/${topic}`);
     lines.push(`topic read ${base}/colour/#`);
     for (const topic of GATE_READS) lines.push(`topic read ${base}/${entry.lane}/${topic}`);
@@ -36,24 +38,63 @@ export function aclText(record: SiteRecord): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Password gates dial a second listener, one above the certificate listener (docs/provisioning.md). */
+export function passwordPort(port: number): number {
+  return port + 1;
+}
+
+export function hasPasswordGates(record: SiteRecord): boolean {
+  return Object.values(record.devices).some((entry) => isActive(entry) && entry.auth === 'password');
+}
+
+export function hasRevocations(record: SiteRecord): boolean {
+  return (record.revoked?.length ?? 0) > 0;
+}
+
+/**
+ * Mosquitto cannot require a client certificate of some clients only on one
+ * listener: certificate gates use the first listener (certificate required,
+ * checked against the CRL once something is revoked), password gates a
+ * second one, TLS with the same server certificate, no client certificate,
+ * the password file. per_listener_settings false: one password file and ACL
+ * for both, so a certificate gate's CN and a password gate's username share
+ * one name space (gate-<site>-<lane>, one per lane).
+ */
 export function mosquittoConfText(record: SiteRecord): string {
   const dir = record.broker.dir;
-  return [
-    `# Mosquitto TLS listener of gate site ${record.site}, made by gate-provision; regenerated on every enroll.`,
+  const passwords = hasPasswordGates(record);
+  const lines = [
+    `# Mosquitto TLS listener of gate site ${record.site}, made by gate-provision; regenerated on every enroll, rotate and revoke.`,
     `# Install: copy the broker/ folder to ${dir} and this file to /etc/mosquitto/conf.d/ (docs/provisioning.md).`,
     'per_listener_settings false',
     'allow_anonymous false',
     `acl_file ${join(dir, 'acl')}`,
+    ...(passwords ? [`password_file ${join(dir, 'passwd')}`] : []),
     '',
     `listener ${record.broker.port}`,
     `cafile ${join(dir, 'ca.pem')}`,
     `certfile ${join(dir, 'broker.pem')}`,
     `keyfile ${join(dir, 'broker.key')}`,
     'require_certificate true',
+    // Checked at every TLS handshake; the CRL names every certificate revoke, rotate and enroll --force retired.
+    ...(hasRevocations(record) ? [`crlfile ${join(dir, 'ca.crl')}`] : []),
     'use_identity_as_username true',
     "# The client id becomes the certificate's name too: another gate's certificate",
     "# cannot take over this gate's session (and its queued colour changes).",
     'use_username_as_clientid true',
     '',
-  ].join('\n');
+  ];
+  if (passwords) {
+    lines.push(
+      '# Gates enrolled with --auth password: TLS for the server only, username and password from password_file.',
+      `listener ${passwordPort(record.broker.port)}`,
+      `cafile ${join(dir, 'ca.pem')}`,
+      `certfile ${join(dir, 'broker.pem')}`,
+      `keyfile ${join(dir, 'broker.key')}`,
+      'require_certificate false',
+      'use_username_as_clientid true',
+      '',
+    );
+  }
+  return lines.join('\n');
 }

@@ -7,17 +7,21 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { ProvisionError } from './errors.js';
-import { ID_PATTERN } from './site.js';
+import { ID_PATTERN, type DeviceAuth } from './site.js';
 
 export interface DeviceRequest {
   device: string;
   lane: string;
+  /** How the gate logs in to the broker; default certificate. */
+  auth?: DeviceAuth;
   /** Where it was read, for messages: "devices.csv line 4"; absent for --device. */
   at?: string;
 }
 
-/** Columns known so far; username and password come with the password-file mode. */
+/** Required columns; `auth` (certificate or password) may follow, default certificate. */
 const COLUMNS = ['device', 'lane'] as const;
+const OPTIONAL_COLUMNS = ['auth'] as const;
+const AUTH_VALUES: readonly DeviceAuth[] = ['certificate', 'password'];
 
 export function readDevicesCsv(file: string): DeviceRequest[] {
   let text: string;
@@ -41,9 +45,12 @@ export function parseDevicesCsv(text: string, file = 'CSV'): DeviceRequest[] {
   if (!header) throw new ProvisionError('csv', `${file}: empty; the first line names the columns: ${COLUMNS.join(',')}`);
   const names = header.record.map((name) => name.toLowerCase());
   for (const name of names) {
-    if (!(COLUMNS as readonly string[]).includes(name)) {
-      throw new ProvisionError('csv', `${file} line ${header.info.lines}: unknown column ${JSON.stringify(name)}; the first line names the columns: ${COLUMNS.join(',')}`);
+    if (!(COLUMNS as readonly string[]).includes(name) && !(OPTIONAL_COLUMNS as readonly string[]).includes(name)) {
+      throw new ProvisionError('csv', `${file} line ${header.info.lines}: unknown column ${JSON.stringify(name)}; the first line names the columns: ${COLUMNS.join(',')} (and optionally auth)`);
     }
+  }
+  if (names.filter((name) => name === 'auth').length > 1) {
+    throw new ProvisionError('csv', `${file} line ${header.info.lines}: the header names column "auth" twice`);
   }
   for (const column of COLUMNS) {
     if (names.filter((name) => name === column).length !== 1) {
@@ -58,7 +65,16 @@ export function parseDevicesCsv(text: string, file = 'CSV'): DeviceRequest[] {
       throw new ProvisionError('csv', `${at}: ${record.length} fields, expected ${names.length} (${names.join(',')})`);
     }
     const field = (column: string): string => record[names.indexOf(column)]!;
-    const request = { device: field('device'), lane: field('lane'), at };
+    const request: DeviceRequest = { device: field('device'), lane: field('lane'), at };
+    if (names.includes('auth')) {
+      const auth = field('auth').toLowerCase();
+      if (auth !== '') {
+        if (!(AUTH_VALUES as readonly string[]).includes(auth)) {
+          throw new ProvisionError('csv', `${at}: auth ${JSON.stringify(field('auth'))}: use certificate or password (or leave it empty: certificate)`);
+        }
+        request.auth = auth as DeviceAuth;
+      }
+    }
     checkRequest(request, at);
     devices.push(request);
   }

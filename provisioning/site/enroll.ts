@@ -11,12 +11,13 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { checkConfig } from '../../edge-agent/config/load.js';
 import { configSchema } from '../../edge-agent/config/schema.js';
 import { issueClientCertificate } from '../pki.js';
-import { aclText, gateCommonName, mosquittoConfText } from './broker.js';
+import { gateCommonName, passwordPort } from './broker.js';
 import type { DeviceRequest } from './devices-csv.js';
+import { mosquittoPasswordLine, newGatePassword, retire, siteCa, stageBroker } from './devices.js';
 import { ProvisionError } from './errors.js';
 import { FILE_MODE, KEY_MODE, Transaction, type StepHook, type Tree } from './files.js';
 import { putRecord } from './issuers.js';
-import { absoluteDir, exportKey, LAYOUT, loadSiteKey, sitePath, type DeviceEntry, type Site, type SiteRecord } from './site.js';
+import { absoluteDir, isActive, LAYOUT, sitePath, type DeviceEntry, type RevocationEntry, type Site, type SiteRecord } from './site.js';
 
 /** The files of a bundle, relative to its folder; agent.yaml's paths point at them under the install folder. */
 export const BUNDLE = {
@@ -24,6 +25,8 @@ export const BUNDLE = {
   ca: 'ca.pem',
   cert: 'gate.pem',
   key: 'gate.key',
+  /** Password gates: the password's file, owner-only, instead of gate.pem and gate.key. */
+  password: 'mqtt-password',
   centre: 'centre.pem',
   issuers: 'issuers',
 } as const;
@@ -45,8 +48,12 @@ export interface EnrolledDevice {
   commonName: string;
   /** The bundle folder in the site folder. */
   bundle: string;
-  serial: string;
+  /** Absent for a password gate. */
+  serial?: string;
   installDir: string;
+  auth: 'certificate' | 'password';
+  /** The serial of the certificate this enrolment revoked (enroll --force). */
+  revokedSerial?: string;
 }
 
 export async function enrollDevices(site: Site, requests: DeviceRequest[], options: EnrollOptions = {}): Promise<EnrolledDevice[]> {
@@ -56,42 +63,54 @@ export async function enrollDevices(site: Site, requests: DeviceRequest[], optio
   if (record.trustList.issuers.length === 0) {
     throw new ProvisionError('no-issuers', `site ${record.site} trusts no code issuer yet: a gate could not start. Add one first: gate-provision issuer add ${site.dir} <cert.pem>`);
   }
-  const ca = loadSiteKey(site, LAYOUT.caKey, LAYOUT.caCert, options.passphrase);
-  const caPem = { certificatePem: ca.certificate.toString(), privateKeyPem: exportKey(ca.key) };
+  const caPem = siteCa(site, options.passphrase);
   const shared = sharedBundleFiles(site);
   const now = options.now ?? new Date();
   const devices: Record<string, DeviceEntry> = { ...record.devices };
   const enrolled: EnrolledDevice[] = [];
+  const revoked: RevocationEntry[] = [...(record.revoked ?? [])];
+  const passwords = new Map<string, string>();
 
   const transaction = new Transaction(site.dir, options.hook);
   try {
     for (const [index, request] of requests.entries()) {
       const commonName = gateCommonName(record.site, request.lane);
-      const certified = await issueClientCertificate(caPem, { commonName });
+      const auth = request.auth ?? 'certificate';
       const installDir = absoluteDir('--install-dir', (options.installDir ?? record.installDir).replaceAll('{device}', request.device));
-      const tree: Tree = {
-        ...shared,
-        [BUNDLE.config]: { data: agentYaml(record, request, installDir, now), mode: FILE_MODE },
-        [BUNDLE.cert]: { data: certified.certificatePem, mode: FILE_MODE },
+      const tree: Tree = { ...shared, [BUNDLE.config]: { data: agentYaml(record, request, installDir, now), mode: FILE_MODE } };
+      let entry: DeviceEntry = { lane: request.lane, commonName, enrolledAt: now.toISOString(), installDir, auth };
+      if (auth === 'certificate') {
+        const certified = await issueClientCertificate(caPem, { commonName });
+        tree[BUNDLE.cert] = { data: certified.certificatePem, mode: FILE_MODE };
         // Not encrypted: the agent starts unattended, and a passphrase would sit in agent.yaml beside it.
-        [BUNDLE.key]: { data: certified.privateKeyPem, mode: KEY_MODE },
-      };
+        tree[BUNDLE.key] = { data: certified.privateKeyPem, mode: KEY_MODE };
+        entry = { ...entry, serial: certified.certificate.serialNumber.toLowerCase(), notAfter: new Date(certified.certificate.validTo).toISOString() };
+      } else {
+        const password = newGatePassword();
+        tree[BUNDLE.password] = { data: `${password}\n`, mode: KEY_MODE };
+        passwords.set(commonName, mosquittoPasswordLine(commonName, password));
+      }
       const bundle = sitePath(site, posix.join(LAYOUT.devices, request.device));
       transaction.putTree(bundle, tree);
-      devices[request.device] = {
+      // enroll --force: the certificate it held is revoked, so the gate's old key stops working.
+      const previous = record.devices[request.device];
+      const retired = previous ? retire(request.device, previous, 'superseded', now) : [];
+      revoked.push(...retired);
+      devices[request.device] = entry;
+      enrolled.push({
+        device: request.device,
         lane: request.lane,
         commonName,
-        serial: certified.certificate.serialNumber.toLowerCase(),
-        notAfter: new Date(certified.certificate.validTo).toISOString(),
-        enrolledAt: now.toISOString(),
+        bundle,
+        ...(entry.serial ? { serial: entry.serial } : {}),
         installDir,
-      };
-      enrolled.push({ device: request.device, lane: request.lane, commonName, bundle, serial: devices[request.device]!.serial, installDir });
+        auth,
+        ...(retired[0] ? { revokedSerial: retired[0].serial } : {}),
+      });
       options.progress?.(index + 1, requests.length, request.device);
     }
-    const next: SiteRecord = { ...record, devices };
-    transaction.putFile(sitePath(site, LAYOUT.brokerAcl), { data: aclText(next), mode: FILE_MODE });
-    transaction.putFile(sitePath(site, LAYOUT.brokerConf), { data: mosquittoConfText(next), mode: FILE_MODE });
+    const next: SiteRecord = { ...record, devices, ...(revoked.length > 0 ? { revoked } : {}) };
+    await stageBroker(transaction, site, next, caPem, passwords, now);
     putRecord(transaction, site, next);
   } catch (error) {
     transaction.abort();
@@ -120,13 +139,23 @@ function checkRequests(site: Site, requests: DeviceRequest[], force: boolean): v
   }
   const devices = site.record.devices;
   for (const request of requests) {
-    if (devices[request.device] && !force) {
-      throw new ProvisionError('duplicate-device', `${at(request)}device ${request.device} is already enrolled (lane ${devices[request.device]!.lane}); --force makes it a new key and certificate`);
+    if (request.auth === 'password' && passwordPort(site.record.broker.port) > 65535) {
+      throw new ProvisionError('wrong-auth', `${at(request)}the password listener would be port ${passwordPort(site.record.broker.port)}: the site's broker port ${site.record.broker.port} leaves no port above it`);
+    }
+    const known = devices[request.device];
+    if (known && !force) {
+      throw new ProvisionError(
+        'duplicate-device',
+        isActive(known)
+          ? `${at(request)}device ${request.device} is already enrolled (lane ${known.lane}); --force makes it a new key and certificate and revokes the old one`
+          : `${at(request)}device ${request.device} was revoked on ${known.revokedAt}; --force enrolls it again`,
+      );
     }
     if (!devices[request.device] && existsSync(sitePath(site, posix.join(LAYOUT.devices, request.device))) && !force) {
       throw new ProvisionError('exists', `${at(request)}${LAYOUT.devices}/${request.device} exists though the site has no such device; --force replaces it`);
     }
-    const holder = Object.entries(devices).find(([device, entry]) => entry.lane === request.lane && device !== request.device && !byDevice.has(device));
+    // A revoked device frees its lane; one in this batch may be moving away from it.
+    const holder = Object.entries(devices).find(([device, entry]) => isActive(entry) && entry.lane === request.lane && device !== request.device && !byDevice.has(device));
     if (holder) {
       throw new ProvisionError('duplicate-lane', `${at(request)}lane ${request.lane} of site ${site.record.site} is already enrolled as device ${holder[0]}`);
     }
@@ -159,12 +188,23 @@ export function agentYaml(record: SiteRecord, request: DeviceRequest, installDir
       clockSkewSeconds: props.credentials.properties.clockSkewSeconds.default,
       maxDynamicLifetimeSeconds: props.credentials.properties.maxDynamicLifetimeSeconds.default,
     },
-    mqtt: {
-      url: record.broker.url,
-      baseTopic: record.baseTopic,
-      tls: { ca: at(BUNDLE.ca), cert: at(BUNDLE.cert), key: at(BUNDLE.key) },
-      centreKeys: at(BUNDLE.centre),
-    },
+    mqtt:
+      request.auth === 'password'
+        ? {
+            // The password listener: one above the certificate listener (broker.ts).
+            url: passwordUrl(record.broker.url),
+            baseTopic: record.baseTopic,
+            username: gateCommonName(record.site, request.lane),
+            passwordFile: at(BUNDLE.password),
+            tls: { ca: at(BUNDLE.ca) },
+            centreKeys: at(BUNDLE.centre),
+          }
+        : {
+            url: record.broker.url,
+            baseTopic: record.baseTopic,
+            tls: { ca: at(BUNDLE.ca), cert: at(BUNDLE.cert), key: at(BUNDLE.key) },
+            centreKeys: at(BUNDLE.centre),
+          },
     colour: {
       maxSyncAgeSeconds: props.colour.properties.maxSyncAgeSeconds.default,
       whenDegraded: props.colour.properties.whenDegraded.default,
@@ -182,4 +222,11 @@ export function agentYaml(record: SiteRecord, request: DeviceRequest, installDir
     throw new ProvisionError('damaged', `the agent would refuse the config made for ${request.device}: ${(error as Error).message}`);
   }
   return text;
+}
+
+/** The broker URL of password gates: the same host, the port one above. */
+export function passwordUrl(url: string): string {
+  const parsed = new URL(url);
+  const port = passwordPort(Number(parsed.port || 8883));
+  return `mqtts://${parsed.hostname}:${port}`;
 }

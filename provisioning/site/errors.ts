@@ -15,6 +15,10 @@ export type ProvisionErrorCode =
   | 'unknown-issuer'
   | 'no-issuers'
   | 'locked'
+  | 'unknown-device'
+  | 'foreign-certificate'
+  | 'revoked'
+  | 'wrong-auth'
   | 'damaged';
 
 export class ProvisionError extends Error {

@@ -27,6 +27,8 @@ export const LAYOUT = {
   brokerKey: 'broker/broker.key',
   brokerConf: 'broker/mosquitto.conf',
   brokerAcl: 'broker/acl',
+  brokerCrl: 'broker/ca.crl',
+  brokerPasswd: 'broker/passwd',
   issuers: 'issuers',
   devices: 'devices',
 } as const;
@@ -49,12 +51,29 @@ export interface DeviceEntry {
   lane: string;
   /** The certificate's CN: the MQTT username under use_identity_as_username. */
   commonName: string;
-  /** Hex; random, as pki.ts makes them (kept here for revocation). */
-  serial: string;
-  notAfter: string;
+  /** Hex; random, as pki.ts makes them (kept here for revocation). Absent for a password gate. */
+  serial?: string;
+  notAfter?: string;
   enrolledAt: string;
   /** Where the bundle lives on the gate: the folder its agent.yaml paths point into. */
   installDir: string;
+  /** How it logs in to the broker; absent: certificate (sites made before password mode). */
+  auth?: DeviceAuth;
+  /** Set by revoke: its certificate is on the CRL, its ACL block gone, its lane free; the entry stays. */
+  revokedAt?: string;
+}
+
+export type DeviceAuth = 'certificate' | 'password';
+
+/** A certificate on the site's CRL (broker/ca.crl). */
+export interface RevocationEntry {
+  /** Hex, lower case. */
+  serial: string;
+  device: string;
+  commonName: string;
+  revokedAt: string;
+  /** revoke: cessationOfOperation; rotate and enroll --force: superseded. */
+  reason: 'superseded' | 'cessationOfOperation';
 }
 
 export interface SiteRecord {
@@ -77,6 +96,13 @@ export interface SiteRecord {
   keysEncrypted: boolean;
   trustList: { version: number; changedAt: string; issuers: IssuerEntry[] };
   devices: Record<string, DeviceEntry>;
+  /** Every certificate revoked so far, on broker/ca.crl; absent until the first revocation. */
+  revoked?: RevocationEntry[];
+}
+
+/** A device the broker still lets in: enrolled and not revoked. */
+export function isActive(entry: DeviceEntry): boolean {
+  return entry.revokedAt === undefined;
 }
 
 const ISO = { type: 'string', minLength: 20 } as const;
@@ -122,8 +148,31 @@ const recordSchema = {
       propertyNames: { pattern: ID_PATTERN.source },
       additionalProperties: {
         type: 'object',
-        required: ['lane', 'commonName', 'serial', 'notAfter', 'enrolledAt', 'installDir'],
-        properties: { lane: STRING, commonName: STRING, serial: STRING, notAfter: STRING, enrolledAt: ISO, installDir: STRING },
+        required: ['lane', 'commonName', 'enrolledAt', 'installDir'],
+        properties: {
+          lane: STRING,
+          commonName: STRING,
+          serial: STRING,
+          notAfter: STRING,
+          enrolledAt: ISO,
+          installDir: STRING,
+          auth: { enum: ['certificate', 'password'] },
+          revokedAt: ISO,
+        },
+      },
+    },
+    revoked: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['serial', 'device', 'commonName', 'revokedAt', 'reason'],
+        properties: {
+          serial: { type: 'string', pattern: '^[0-9a-f]+$' },
+          device: STRING,
+          commonName: STRING,
+          revokedAt: ISO,
+          reason: { enum: ['superseded', 'cessationOfOperation'] },
+        },
       },
     },
   },

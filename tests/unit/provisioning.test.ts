@@ -20,6 +20,9 @@ import { enrollDevices } from '../../provisioning/site/enroll.js';
 import { ProvisionError } from '../../provisioning/site/errors.js';
 import { initSite } from '../../provisioning/site/init.js';
 import { openSite } from '../../provisioning/site/site.js';
+import { checkMosquittoPassword, mosquittoPasswordLine, rotateDevice, revokeDevice } from '../../provisioning/site/devices.js';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -551,15 +554,244 @@ describe('atomic writes', () => {
   });
 });
 
+/** The site's CRL, checked against the site CA: the revoked serials (lower-case hex). */
+async function crlSerials(dir: string): Promise<string[]> {
+  const text = read(path.join(dir, 'broker/ca.crl'));
+  assert.match(text, /^-----BEGIN X509 CRL-----\n/, 'the PEM label OpenSSL reads');
+  const crl = new x509.X509Crl(text);
+  const ca = new x509.X509Certificate(read(path.join(dir, 'ca/ca.pem')));
+  assert.ok(await crl.verify({ publicKey: ca }), 'the CRL is signed by the site CA');
+  assert.equal(crl.issuer, ca.subject);
+  assert.ok(crl.nextUpdate && crl.nextUpdate.getTime() >= ca.notAfter.getTime() - 1000, 'valid as long as the CA');
+  return crl.entries.map((entry) => entry.serialNumber.toLowerCase());
+}
+
+const serialOf = (file: string): string => new X509Certificate(read(file)).serialNumber.toLowerCase();
+const siteRecord = (dir: string) => JSON.parse(read(path.join(dir, 'site.json')));
+
+describe('revoke', () => {
+  test('puts the certificate on a CRL from the site CA, adds crlfile, drops the ACL block, keeps the entry and the bundle; the lane is free', async () => {
+    const dir = await site();
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1');
+    await ok('enroll', dir, '--device', 'dev-2', '--lane', 'lane-2');
+    assert.equal(fs.existsSync(path.join(dir, 'broker/ca.crl')), false, 'no CRL before the first revocation');
+    assert.doesNotMatch(read(path.join(dir, 'broker/mosquitto.conf')), /crlfile/);
+    const bundle = snapshot(path.join(dir, 'devices/dev-2'));
+    const serial = serialOf(path.join(dir, 'devices/dev-2/gate.pem'));
+
+    const result = await ok('revoke', dir, '--device', 'dev-2');
+    assert.match(result.stdout, new RegExp(`revoked dev-2: certificate serial ${serial} is on broker/ca\\.crl, user gate-mall-1-lane-2 left the ACL`));
+    assert.match(result.stdout, /bundle devices\/dev-2 is left as it is \(its key no longer connects\)/);
+    assert.match(result.stdout, /restart Mosquitto/);
+    assert.deepEqual(await crlSerials(dir), [serial]);
+    assert.match(read(path.join(dir, 'broker/mosquitto.conf')), /require_certificate true\ncrlfile \/etc\/mosquitto\/gates\/ca\.crl\n/);
+    const acl = read(path.join(dir, 'broker/acl'));
+    assert.doesNotMatch(acl, /lane-2/);
+    assert.match(acl, /user gate-mall-1-lane-1\n/);
+    const record = siteRecord(dir);
+    assert.ok(Date.parse(record.devices['dev-2'].revokedAt));
+    assert.equal(record.devices['dev-1'].revokedAt, undefined);
+    assert.deepEqual(record.revoked.map((entry: { serial: string; device: string; reason: string }) => [entry.serial, entry.device, entry.reason]), [[serial, 'dev-2', 'cessationOfOperation']]);
+    assert.deepEqual(snapshot(path.join(dir, 'devices/dev-2')), bundle, 'the bundle is left as it was');
+    assert.deepEqual(fs.readdirSync(dir).filter((name) => name.startsWith('.')), []);
+
+    // The lane is free for another device; the revoked one comes back only with --force.
+    await ok('enroll', dir, '--device', 'dev-3', '--lane', 'lane-2');
+    await refuses(dir, 1, /device dev-2 was revoked on .*; --force enrolls it again/, 'enroll', dir, '--device', 'dev-2', '--lane', 'lane-9');
+    await ok('enroll', dir, '--device', 'dev-2', '--lane', 'lane-9', '--force');
+    assert.equal(siteRecord(dir).devices['dev-2'].revokedAt, undefined);
+    assert.deepEqual(await crlSerials(dir), [serial], 'the CRL keeps what it had, adds nothing for a revoked certificate');
+  });
+
+  test('--cert names the device by its certificate; one not from this site, an unknown or revoked one, is refused and nothing changes', async () => {
+    const dir = await site();
+    const other = await site();
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1');
+    await ok('enroll', dir, '--device', 'dev-2', '--lane', 'lane-2');
+    await ok('enroll', other, '--device', 'dev-1', '--lane', 'lane-1');
+    const keep = path.join(tmp, `dev-1-${folders}.pem`);
+    fs.copyFileSync(path.join(dir, 'devices/dev-1/gate.pem'), keep);
+    await refuses(dir, 1, /the certificate of CN=gate-mall-1-lane-1 is not from site mall-1 \(not signed by its CA CN=mall-1 gate site CA/, 'revoke', dir, '--cert', path.join(other, 'devices/dev-1/gate.pem'));
+    await refuses(dir, 1, /the certificate of CN=Issuer A.* is not from site mall-1/, 'rotate', dir, '--cert', ISSUER_A);
+    await refuses(dir, 1, /not-a-cert\.pem is not an X\.509 certificate/, 'revoke', dir, '--cert', NOT_A_CERT);
+    await refuses(dir, 1, /gate\.key holds a private key: give the gate's certificate \(gate\.pem\), not its key/, 'revoke', dir, '--cert', path.join(dir, 'devices/dev-1/gate.key'));
+    await refuses(dir, 1, /cannot read .*missing\.pem \(ENOENT\)/, 'revoke', dir, '--cert', path.join(tmp, 'missing.pem'));
+    await refuses(dir, 1, /site mall-1 has no device dev-9/, 'revoke', dir, '--device', 'dev-9');
+    await refuses(dir, 1, /site mall-1 has no device dev-9/, 'rotate', dir, '--device', 'dev-9');
+    await refuses(dir, 2, /give --device <id> or --cert <file> \(one of them\)/, 'revoke', dir);
+    await refuses(dir, 2, /give --device <id> or --cert <file> \(one of them\)/, 'rotate', dir, '--device', 'dev-1', '--cert', keep);
+    await refuses(dir, 2, /--device "dev 1"/, 'revoke', dir, '--device', 'dev 1');
+    await refuses(dir, 2, /not encrypted: drop --passphrase-file/, 'revoke', dir, '--device', 'dev-1', '--passphrase-file', PASSPHRASE);
+    await refuses(tmp, 1, /no such site folder/, 'revoke', path.join(tmp, 'no-such-site'), '--device', 'dev-1');
+
+    await ok('revoke', dir, '--cert', keep);
+    assert.ok(siteRecord(dir).devices['dev-1'].revokedAt);
+    await refuses(dir, 1, /device dev-1 was already revoked on/, 'revoke', dir, '--device', 'dev-1');
+    await refuses(dir, 1, /device dev-1 was already revoked on/, 'revoke', dir, '--cert', keep);
+    await refuses(dir, 1, /device dev-1 was revoked on .*: enroll it again with --force/, 'rotate', dir, '--device', 'dev-1');
+    // A certificate of this CA that no device holds now (superseded by rotate).
+    const dev2 = path.join(tmp, `dev-2-${folders}.pem`);
+    fs.copyFileSync(path.join(dir, 'devices/dev-2/gate.pem'), dev2);
+    await ok('rotate', dir, '--device', 'dev-2');
+    await refuses(dir, 1, /was already revoked/, 'rotate', dir, '--cert', dev2);
+  });
+
+  test('an encrypted site: revoke and rotate need the passphrase (the CRL is signed by the site CA); a wrong one changes nothing', async () => {
+    const dir = await site('--passphrase-file', PASSPHRASE);
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1', '--passphrase-file', PASSPHRASE);
+    await refuses(dir, 2, /encrypted: give --passphrase-file/, 'revoke', dir, '--device', 'dev-1');
+    await refuses(dir, 1, /wrong passphrase: cannot decrypt ca\/ca\.key/, 'revoke', dir, '--device', 'dev-1', '--passphrase-file', WRONG_PASSPHRASE);
+    await refuses(dir, 1, /wrong passphrase: cannot decrypt ca\/ca\.key/, 'rotate', dir, '--device', 'dev-1', '--passphrase-file', WRONG_PASSPHRASE);
+    await ok('rotate', dir, '--device', 'dev-1', '--passphrase-file', PASSPHRASE);
+    await ok('revoke', dir, '--device', 'dev-1', '--passphrase-file', PASSPHRASE);
+    assert.equal((await crlSerials(dir)).length, 2);
+  });
+});
+
+describe('rotate', () => {
+  test('a new key and certificate with the same CN in the bundle, the old one on the CRL, the ACL unchanged', async () => {
+    const dir = await site();
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1');
+    const bundle = path.join(dir, 'devices/dev-1');
+    const oldCert = read(path.join(bundle, 'gate.pem'));
+    const oldKey = read(path.join(bundle, 'gate.key'));
+    const oldSerial = serialOf(path.join(bundle, 'gate.pem'));
+    const agentYaml = read(path.join(bundle, 'agent.yaml'));
+    const acl = read(path.join(dir, 'broker/acl'));
+    const enrolledAt = siteRecord(dir).devices['dev-1'].enrolledAt;
+
+    const result = await ok('rotate', dir, '--device', 'dev-1');
+    assert.doesNotMatch(result.stdout + result.stderr, /PRIVATE KEY/);
+    assert.match(result.stdout, new RegExp(`the old certificate \\(serial ${oldSerial}\\) is revoked in broker/ca\\.crl`));
+    assert.match(result.stdout, /copy the bundle's gate\.pem and gate\.key to the gate/);
+    const cert = new X509Certificate(read(path.join(bundle, 'gate.pem')));
+    assert.notEqual(cert.toString(), oldCert);
+    assert.notEqual(read(path.join(bundle, 'gate.key')), oldKey);
+    assert.equal(cert.subject, 'CN=gate-mall-1-lane-1');
+    assert.ok(cert.verify(new X509Certificate(read(path.join(dir, 'ca/ca.pem'))).publicKey));
+    assert.ok(cert.checkPrivateKey(createPrivateKey(read(path.join(bundle, 'gate.key')))));
+    assert.equal(mode(path.join(bundle, 'gate.key')), 0o600);
+    assert.equal(read(path.join(bundle, 'agent.yaml')), agentYaml);
+    assert.equal(read(path.join(dir, 'broker/acl')), acl);
+    assert.deepEqual(await crlSerials(dir), [oldSerial]);
+    const entry = siteRecord(dir).devices['dev-1'];
+    assert.equal(entry.serial, cert.serialNumber.toLowerCase());
+    assert.equal(entry.enrolledAt, enrolledAt);
+    assert.equal(siteRecord(dir).revoked[0].reason, 'superseded');
+
+    await ok('rotate', dir, '--cert', path.join(bundle, 'gate.pem'));
+    assert.equal((await crlSerials(dir)).length, 2);
+  });
+
+  test('enroll --force revokes the certificate it replaces', async () => {
+    const dir = await site();
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1');
+    const first = serialOf(path.join(dir, 'devices/dev-1/gate.pem'));
+    const result = await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1', '--force');
+    assert.match(result.stdout, new RegExp(`its previous certificate \\(serial ${first}\\) is revoked in broker/ca\\.crl`));
+    assert.deepEqual(await crlSerials(dir), [first]);
+    assert.match(read(path.join(dir, 'broker/mosquitto.conf')), /crlfile /);
+  });
+
+  test('a rename failing while rotating puts back the old key, certificate and broker files', async () => {
+    const dir = await site();
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1');
+    const before = snapshot(dir);
+    let renames = 0;
+    const hook = (step: 'write' | 'rename', file: string): void => {
+      // gate.pem aside and in, gate.key aside and in, acl aside: the 5th fails.
+      if (step === 'rename' && ++renames === 5) throw Object.assign(new Error(`injected rename failure at ${file}`), { code: 'EIO' });
+    };
+    await assert.rejects(rotateDevice(openSite(dir), { device: 'dev-1' }, { hook }), /injected rename failure/);
+    assert.deepEqual(snapshot(dir), before);
+    await assert.rejects(revokeDevice(openSite(dir), { device: 'dev-1' }, { hook: (step) => { if (step === 'write') throw new Error('injected write failure'); } }), /injected write failure/);
+    assert.deepEqual(snapshot(dir), before);
+  });
+});
+
+describe('password gates', () => {
+  test('enroll --auth password: a random password in a 0600 file, no client certificate, the password listener; broker/passwd in $7$ format', async () => {
+    const dir = await site();
+    await ok('enroll', dir, '--device', 'dev-1', '--lane', 'lane-1');
+    assert.equal(fs.existsSync(path.join(dir, 'broker/passwd')), false);
+    const result = await ok('enroll', dir, '--device', 'dev-2', '--lane', 'lane-2', '--auth', 'password', '--in-place');
+    assert.match(result.stdout, /enrolled dev-2: lane lane-2, MQTT user gate-mall-1-lane-2 \(password login\)/);
+    const bundle = path.join(dir, 'devices/dev-2');
+    assert.deepEqual(fs.readdirSync(bundle).sort(), ['agent.yaml', 'ca.pem', 'centre.pem', 'issuers', 'mqtt-password']);
+    assert.equal(mode(path.join(bundle, 'mqtt-password')), 0o600);
+    const password = read(path.join(bundle, 'mqtt-password')).trim();
+    assert.match(password, /^[A-Za-z0-9_-]{43}$/);
+    assert.doesNotMatch(result.stdout + result.stderr, new RegExp(password));
+
+    const config = loadConfig(path.join(bundle, 'agent.yaml'), {});
+    assert.equal(config.mqtt.url, 'mqtts://broker.mall.test:8884');
+    assert.equal(config.mqtt.username, 'gate-mall-1-lane-2');
+    assert.equal(config.mqtt.passwordFile, path.join(bundle, 'mqtt-password'));
+    assert.deepEqual(config.mqtt.tls, { ca: path.join(bundle, 'ca.pem') });
+    const options = mqttClientOptions(config.mqtt, config);
+    assert.equal(options.password, password);
+    assert.equal(options.clientId, 'gate-mall-1-lane-2');
+
+    const passwd = read(path.join(dir, 'broker/passwd'));
+    assert.equal(mode(path.join(dir, 'broker/passwd')), 0o600);
+    assert.match(passwd, /^gate-mall-1-lane-2:\$7\$101\$[A-Za-z0-9+/]{16}\$[A-Za-z0-9+/]{86}==\n$/);
+    assert.ok(checkMosquittoPassword(passwd, password));
+    assert.ok(!checkMosquittoPassword(passwd, `${password}x`));
+    const conf = read(path.join(dir, 'broker/mosquitto.conf'));
+    assert.match(conf, /password_file \/etc\/mosquitto\/gates\/passwd\n/);
+    assert.match(conf, /listener 8883\n[^]*require_certificate true\n[^]*listener 8884\ncafile [^\n]+\ncertfile [^\n]+\nkeyfile [^\n]+\nrequire_certificate false\nuse_username_as_clientid true\n/);
+    assert.match(read(path.join(dir, 'broker/acl')), /# device dev-2 \(password login\)\nuser gate-mall-1-lane-2\n/);
+    assert.equal(siteRecord(dir).devices['dev-2'].auth, 'password');
+    assert.equal(siteRecord(dir).devices['dev-2'].serial, undefined);
+
+    // Another password gate keeps the first one's hash; rotate refuses a password gate; revoke drops its line.
+    await ok('enroll', dir, '--device', 'dev-3', '--lane', 'lane-3', '--auth', 'password');
+    assert.ok(checkMosquittoPassword(read(path.join(dir, 'broker/passwd')).split('\n')[0]!, password));
+    await refuses(dir, 1, /device dev-2 logs in with a password, not a certificate: enroll it again with --force --auth password/, 'rotate', dir, '--device', 'dev-2');
+    const revoked = await ok('revoke', dir, '--device', 'dev-2');
+    assert.match(revoked.stdout, /revoked dev-2: user gate-mall-1-lane-2 left the ACL and broker\/passwd/);
+    assert.doesNotMatch(read(path.join(dir, 'broker/passwd')), /lane-2/);
+    assert.equal(fs.existsSync(path.join(dir, 'broker/ca.crl')), false, 'nothing to put on a CRL');
+    await ok('revoke', dir, '--device', 'dev-3');
+    assert.equal(fs.existsSync(path.join(dir, 'broker/passwd')), false);
+    assert.doesNotMatch(read(path.join(dir, 'broker/mosquitto.conf')), /password_file|listener 8884/);
+  });
+
+  test('the CSV auth column and --auth with --csv; a bad auth value names its line and changes nothing', async () => {
+    const dir = await site();
+    const csv = path.join(tmp, 'auth.csv');
+    fs.writeFileSync(csv, 'device,lane,auth\ngate-01,east-1,certificate\ngate-02,east-2,password\ngate-03,east-3,\n');
+    await ok('enroll', dir, '--csv', csv, '--auth', 'password');
+    const devices = siteRecord(dir).devices;
+    assert.deepEqual([devices['gate-01'].auth, devices['gate-02'].auth, devices['gate-03'].auth], ['certificate', 'password', 'password']);
+    assert.equal(read(path.join(dir, 'broker/passwd')).trim().split('\n').length, 2);
+    const bad = path.join(tmp, 'bad-auth.csv');
+    fs.writeFileSync(bad, 'device,lane,auth\ngate-04,east-4,password\ngate-05,east-5,token\n');
+    await refuses(dir, 1, /bad-auth\.csv line 3: auth "token": use certificate or password/, 'enroll', dir, '--csv', bad);
+    await refuses(dir, 2, /--auth.*argument 'secret' is invalid.*certificate, password/, 'enroll', dir, '--device', 'd', '--lane', 'l', '--auth', 'secret');
+    const twice = path.join(tmp, 'twice-auth.csv');
+    fs.writeFileSync(twice, 'device,lane,auth,auth\ngate-04,east-4,password,password\n');
+    await refuses(dir, 1, /the header names column "auth" twice/, 'enroll', dir, '--csv', twice);
+  });
+
+  test('mosquittoPasswordLine: PBKDF2-SHA512 with 101 iterations, base64 salt and hash', () => {
+    const line = mosquittoPasswordLine('u', 'p', Buffer.alloc(12, 1));
+    assert.equal(line.split('$')[3], Buffer.alloc(12, 1).toString('base64'));
+    assert.ok(checkMosquittoPassword(line, 'p'));
+    assert.throws(() => mosquittoPasswordLine('a:b', 'p'), /cannot hold/);
+  });
+});
+
 describe('the command line', () => {
   test('--help on every command exits 0', async () => {
-    for (const argv of [[], ['init'], ['issuer'], ['issuer', 'add'], ['issuer', 'remove'], ['issuer', 'list'], ['enroll'], ['export-trust']]) {
+    for (const argv of [[], ['init'], ['issuer'], ['issuer', 'add'], ['issuer', 'remove'], ['issuer', 'list'], ['enroll'], ['rotate'], ['revoke'], ['export-trust']]) {
       const result = await run(...argv, '--help');
       assert.equal(result.code, 0, argv.join(' '));
       assert.match(result.stdout, /^Usage: gate-provision/);
     }
     assert.match((await run('export-trust', '--help')).stdout, /"typ":"trust-list"/);
-    assert.match((await run('enroll', '--help')).stdout, /device,lane/);
+    assert.match((await run('enroll', '--help')).stdout, /device,lane,auth/);
+    assert.match((await run('revoke', '--help')).stdout, /not signed by this site's CA is refused/);
   });
 
   test('the executable: exit 0, 1 and 2, errors on stderr', () => {

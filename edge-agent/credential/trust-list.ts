@@ -1,0 +1,238 @@
+/**
+ * The issuer certificates the gate trusts, from where credentials.trust
+ * points: a PEM or DER file or a folder of them (trusted as they are: the
+ * gate's own disk), or the signed trust list `gate-provision export-trust`
+ * writes (docs/provisioning.md, "The signed trust list"). A file is taken as
+ * a signed list by its content (a JSON object), whatever its name.
+ *
+ * A signed list is taken only when it verifies with a centre key
+ * (mqtt.centreKeys), is of kind "trust-list", names the gate's site, holds at
+ * least one certificate, and is not older than the list the gate has
+ * loaded: at start its version must be at least the one kept in the journal
+ * file, and a reload must bring a higher one, so that an old list replayed
+ * to the gate (one that still trusted a removed issuer) is refused.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import type SqliteDatabase from 'better-sqlite3';
+import { openJws, SignedMessageError } from '../link/signed-message.js';
+import { TrustStore, TrustStoreError } from './trust-store.js';
+
+export const TRUST_LIST_TYP = 'trust-list';
+
+/** The payload of a signed trust list. */
+export interface TrustListPayload {
+  type: typeof TRUST_LIST_TYP;
+  site: string;
+  version: number;
+  /** Epoch ms. */
+  issuedAt: number;
+  certificates: string[];
+}
+
+export type TrustListErrorCode =
+  | 'unreadable'
+  | 'malformed'
+  | 'no-centre-keys'
+  | 'bad-signature'
+  | 'unknown-key'
+  | 'wrong-type'
+  | 'wrong-site'
+  | 'not-newer'
+  | 'empty';
+
+export class TrustListError extends Error {
+  override readonly name = 'TrustListError';
+  constructor(
+    readonly code: TrustListErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** True when the bytes are a JSON object (what a signed list is), not a certificate in PEM or DER. */
+export function looksLikeSignedList(bytes: Buffer): boolean {
+  // DER starts with 0x30 (SEQUENCE), PEM with "-----BEGIN"; a JWS in the flattened JSON serialization with "{".
+  const text = bytes.subarray(0, 64).toString('utf8').replace(/^\uFEFF/, '').trimStart();
+  return text.startsWith('{');
+}
+
+export interface TrustListCheck {
+  /** The centre's signing certificates; null: a signed list cannot be checked and is refused. */
+  centreKeys: TrustStore | null;
+  /** The gate's site: the list must name it. */
+  site: string;
+  /** The version must be above this (a reload: the list the gate holds). */
+  above?: number | null;
+  /** The version must be at least this (a start: the version kept in the journal file). */
+  atLeast?: number | null;
+}
+
+/**
+ * Verify a signed trust list and build its store. `source` names the file in
+ * errors. Throws TrustListError naming the file and what is wrong.
+ */
+export function openTrustList(bytes: Buffer, source: string, check: TrustListCheck): { store: TrustStore; list: TrustListPayload } {
+  const refuse = (code: TrustListErrorCode, why: string): TrustListError => new TrustListError(code, `trust list ${source}: ${why}`);
+  if (!check.centreKeys || check.centreKeys.size === 0) {
+    throw refuse('no-centre-keys', 'a signed trust list is checked with the centre\'s certificate: set mqtt.centreKeys');
+  }
+  let payload: unknown;
+  try {
+    // An editor's BOM is not part of the JSON.
+    const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
+    payload = openJws(text, TRUST_LIST_TYP, check.centreKeys);
+  } catch (error) {
+    if (!(error instanceof SignedMessageError)) throw error;
+    const code: TrustListErrorCode =
+      error.kind === 'bad-signature' || error.kind === 'unknown-key' || error.kind === 'wrong-type' ? error.kind : 'malformed';
+    throw refuse(code, `refused: ${error.message}`);
+  }
+  const list = payload as Partial<TrustListPayload> | null;
+  if (typeof list !== 'object' || list === null || Array.isArray(list)) throw refuse('malformed', 'the payload is not a JSON object');
+  if (list.type !== TRUST_LIST_TYP) throw refuse('wrong-type', `payload type ${JSON.stringify(list.type)}, expected "${TRUST_LIST_TYP}"`);
+  if (typeof list.site !== 'string') throw refuse('malformed', 'the payload names no site');
+  if (!Number.isSafeInteger(list.version) || (list.version as number) < 1) throw refuse('malformed', `version ${JSON.stringify(list.version)} is not a positive integer`);
+  if (typeof list.issuedAt !== 'number' || !Number.isFinite(list.issuedAt)) throw refuse('malformed', 'issuedAt is not a time');
+  if (!Array.isArray(list.certificates) || !list.certificates.every((c) => typeof c === 'string')) {
+    throw refuse('malformed', 'certificates is not a list of PEM texts');
+  }
+  const version = list.version as number;
+  if (list.site !== check.site) throw refuse('wrong-site', `made for site ${JSON.stringify(list.site)}, this gate is of site ${JSON.stringify(check.site)}`);
+  if (check.above != null && version <= check.above) {
+    throw refuse('not-newer', `version ${version} is not newer than version ${check.above} the gate holds (an old list replayed?)`);
+  }
+  if (check.atLeast != null && version < check.atLeast) {
+    throw refuse('not-newer', `version ${version} is older than version ${check.atLeast} this gate has already loaded (an old list replayed?)`);
+  }
+  // An empty list would make every code fail as untrusted: most likely a mistake, never what a site means.
+  if (list.certificates.length === 0) throw refuse('empty', `version ${version} lists no issuer certificate: the gate would refuse every code`);
+  const store = new TrustStore();
+  list.certificates.forEach((pem, index) => {
+    try {
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('not a PEM certificate');
+      store.addEncoded(pem, `${source} (version ${version}, certificate ${index + 1})`);
+    } catch (error) {
+      throw refuse('malformed', `certificate ${index + 1} cannot be read: ${(error as Error).message}`);
+    }
+  });
+  return { store, list: list as TrustListPayload };
+}
+
+/** What credentials.trust gave: the store, and the list's version when it was a signed list. */
+export interface LoadedTrust {
+  store: TrustStore;
+  /** null: certificates from a PEM or DER file or folder, which carry no version. */
+  list: TrustListPayload | null;
+  path: string;
+}
+
+/**
+ * Load credentials.trust: a signed list (recognised by its content) or a
+ * certificate file or folder. Throws TrustListError or TrustStoreError.
+ */
+export function loadIssuerTrust(path: string, check: TrustListCheck): LoadedTrust {
+  let bytes: Buffer | null = null;
+  try {
+    if (statSync(path).isFile()) bytes = readFileSync(path);
+  } catch (error) {
+    throw new TrustStoreError('unreadable', `trust store ${path} cannot be read: ${(error as Error).message}`);
+  }
+  if (bytes && looksLikeSignedList(bytes)) {
+    const { store, list } = openTrustList(bytes, path, check);
+    return { store, list, path };
+  }
+  return { store: TrustStore.load(path), list: null, path };
+}
+
+/**
+ * The version of the signed list each lane has loaded, in the journal's
+ * file, so that a restart cannot be fed an older list. Keyed by site and
+ * lane as the seen command ids are (lanes may share one file).
+ */
+export class TrustListVersions {
+  readonly #get: SqliteDatabase.Statement;
+  readonly #set: SqliteDatabase.Statement;
+
+  constructor(db: SqliteDatabase.Database) {
+    db.exec(`CREATE TABLE IF NOT EXISTS trust_list_version (
+      site       TEXT    NOT NULL,
+      lane       TEXT    NOT NULL,
+      version    INTEGER NOT NULL,
+      issued_at  INTEGER NOT NULL,
+      loaded_at  INTEGER NOT NULL,
+      PRIMARY KEY (site, lane)
+    ) STRICT`);
+    this.#get = db.prepare('SELECT version FROM trust_list_version WHERE site = ? AND lane = ?').pluck();
+    // Never lowered: the version only grows.
+    this.#set = db.prepare(
+      `INSERT INTO trust_list_version (site, lane, version, issued_at, loaded_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (site, lane) DO UPDATE SET version = excluded.version, issued_at = excluded.issued_at, loaded_at = excluded.loaded_at
+       WHERE excluded.version > trust_list_version.version`,
+    );
+  }
+
+  get(site: string, lane: string): number | null {
+    return (this.#get.get(site, lane) as number | undefined) ?? null;
+  }
+
+  record(site: string, lane: string, list: TrustListPayload, now: number = Date.now()): void {
+    this.#set.run(site, lane, list.version, Math.trunc(list.issuedAt), now);
+  }
+}
+
+export interface IssuerTrustOptions {
+  path: string;
+  centreKeys: TrustStore | null;
+  site: string;
+  lane: string;
+  /** Where the loaded version is kept across restarts; without it, in memory only. */
+  versions?: TrustListVersions;
+}
+
+/**
+ * credentials.trust for one lane: loaded at start, reloaded by the centre's
+ * reload-trust command, with the version of the signed list in force kept in
+ * memory and in the journal file.
+ */
+export class IssuerTrust {
+  #version: number | null = null;
+
+  constructor(private readonly options: IssuerTrustOptions) {}
+
+  /** The version of the signed list in force; null before one is loaded or with plain certificates. */
+  get version(): number | null {
+    return this.#version;
+  }
+
+  /** At start: a signed list must be at least the version the lane last loaded. */
+  load(): LoadedTrust {
+    const { path, centreKeys, site, lane, versions } = this.options;
+    const loaded = loadIssuerTrust(path, { centreKeys, site, atLeast: versions?.get(site, lane) ?? null });
+    this.#accept(loaded);
+    return loaded;
+  }
+
+  /** A reload (reload-trust): a signed list must be newer than the one in force. */
+  reload(): LoadedTrust {
+    const { path, centreKeys, site, lane, versions } = this.options;
+    const stored = versions?.get(site, lane) ?? null;
+    const held = this.#version === null ? stored : stored === null ? this.#version : Math.max(stored, this.#version);
+    const loaded = loadIssuerTrust(path, { centreKeys, site, above: held });
+    this.#accept(loaded);
+    return loaded;
+  }
+
+  #accept(loaded: LoadedTrust): void {
+    if (!loaded.list) return;
+    this.#version = loaded.list.version;
+    this.options.versions?.record(this.options.site, this.options.lane, loaded.list);
+  }
+}
+
+/** One line for logs and command results. */
+export function describeTrust(loaded: LoadedTrust): string {
+  const n = loaded.store.size;
+  const count = `${n} issuer certificate${n === 1 ? '' : 's'} from ${loaded.path}`;
+  return loaded.list ? `${count} (signed trust list version ${loaded.list.version} of site ${loaded.list.site})` : count;
+}
