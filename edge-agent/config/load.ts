@@ -46,8 +46,12 @@ function schemaAt(instancePath: string): SchemaNode | undefined {
   return node;
 }
 
+// Never echoed in an error: a PIN typed where its hash belongs would land in the logs.
+const SECRET_KEYS = new Set(['/staff/pinHash', '/mqtt/password', '/mqtt/tls/keyPassphrase', '/hardware/camera/password']);
+
 function describe(error: ErrorObject, config: unknown): string {
   const at = keyPath(error.instancePath);
+  if (SECRET_KEYS.has(error.instancePath)) return `"${at}" ${error.message ?? 'is invalid'}; the value is not shown`;
   const found = error.instancePath
     .split('/')
     .filter(Boolean)

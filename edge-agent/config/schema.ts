@@ -4,6 +4,7 @@
  */
 import type { HardwareConfig } from '../../device/lane-hardware.js';
 import { FEVER_THRESHOLD_RANGE } from '../policy/policy.js';
+import { PIN_HASH_PATTERN } from '../privacy/staff-pin.js';
 
 export const configSchema = {
   $id: 'https://health-code-gate.invalid/config.schema.json',
@@ -269,6 +270,41 @@ export const configSchema = {
         },
       },
     },
+    privacy: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: "Personal data of staff-assisted registrations (rules.md §6; brief, 'Privacy')",
+      properties: {
+        authorityKey: {
+          type: 'string',
+          minLength: 1,
+          description: "PEM (SPKI) file of the health authority's X25519 public key; registrations are sealed to it before they touch the disk. Absent: no staff-assisted registration",
+        },
+        // rules.md gives no figure. 21 days: the 14 days contact tracing looks
+        // back over (the incubation period epidemic-control work uses), plus a
+        // week for sealed events to reach the authority after a broker outage.
+        retentionDays: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 365,
+          default: 21,
+          description: 'Sealed registration records older than this are purged from the gate',
+        },
+      },
+    },
+    staff: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        pinHash: {
+          type: 'string',
+          pattern: PIN_HASH_PATTERN,
+          description: 'scrypt hash of the staff PIN (scrypt$N$r$p$salt$hash, from hashPin in edge-agent/privacy/staff-pin.ts); absent: no staff page sign-in',
+        },
+      },
+    },
     log: {
       type: 'object',
       additionalProperties: false,
@@ -297,6 +333,8 @@ export interface GateConfig {
   outbox: OutboxConfig;
   colour: ColourConfig;
   hardware?: HardwareConfig;
+  privacy: PrivacyConfig;
+  staff: StaffConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
 
@@ -334,4 +372,13 @@ export interface OutboxConfig {
 export interface ColourConfig {
   maxSyncAgeSeconds: number;
   whenDegraded: 'offline-code' | 'staff';
+}
+
+export interface PrivacyConfig {
+  authorityKey?: string;
+  retentionDays: number;
+}
+
+export interface StaffConfig {
+  pinHash?: string;
 }
