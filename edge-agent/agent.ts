@@ -3,6 +3,8 @@
  * the pushed-colour store and its sync, the lane and its MQTT link from a
  * checked config and the lane's hardware, and starts and stops them in order.
  */
+import { readFileSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { LaneHardware } from '../device/contracts.js';
 import { ColourSync } from './colour/colour-sync.js';
@@ -14,7 +16,9 @@ import { describeTrust, IssuerTrust, TrustListVersions } from './credential/trus
 import { TrustStore } from './credential/trust-store.js';
 import { CredentialVerifier } from './credential/verifier.js';
 import { Journal } from './journal/journal.js';
-import { Lane, type Timers } from './lane/lane.js';
+import { Lane, type Registrar, type Timers } from './lane/lane.js';
+import { RegistrationStore } from './privacy/retention.js';
+import { loadAuthorityKey, sealRecord } from './privacy/sealed-record.js';
 import { applyConfigChange, CommandHandler, reloadTrustStore } from './link/command-handler.js';
 import { GateLink, type LaneView } from './link/gate-link.js';
 import { LookupClient } from './link/lookup-client.js';
@@ -29,6 +33,17 @@ export interface AgentOptions {
   /** The centre's signing certificates given directly; else loaded from config.mqtt.centreKeys. */
   centreKeys?: TrustStore;
   timers?: Timers;
+  /** The health authority's public key given directly (simulator); else loaded from config.privacy.authorityKey. */
+  authorityKey?: KeyObject;
+}
+
+/** privacy.authorityKey read and checked; a bad file stops the start with the key named. */
+function readAuthorityKey(path: string): KeyObject {
+  try {
+    return loadAuthorityKey(readFileSync(path));
+  } catch (error) {
+    throw new ConfigError(`privacy.authorityKey: ${path}: ${(error as Error).message}`);
+  }
 }
 
 /** How often rows past outbox.maxAgeDays are dropped. */
@@ -41,6 +56,8 @@ export class GateAgent {
   readonly colourSync: ColourSync;
   readonly verifier: CredentialVerifier;
   readonly outbox: Outbox | null;
+  /** Sealed registrations; null without an authority key. */
+  readonly registrations: RegistrationStore | null;
   readonly link: GateLink | null;
   /** credentials.trust, its signed list's version; null when the trust store was given directly without a path. */
   readonly issuerTrust: IssuerTrust | null;
@@ -55,6 +72,7 @@ export class GateAgent {
     if (!options.trust && !config.credentials.trust) {
       throw new ConfigError('credentials.trust: required (a file or folder of issuer certificates, or the signed trust list gate-provision export-trust writes)');
     }
+    const authorityKey = options.authorityKey ?? (config.privacy.authorityKey ? readAuthorityKey(config.privacy.authorityKey) : null);
     const centreKeys = options.centreKeys ?? (config.mqtt.centreKeys ? TrustStore.load(config.mqtt.centreKeys) : null);
     // Linked but unable to trust anything from the centre, the gate would go degraded and refuse every code: say so at start.
     if (config.mqtt.url && !centreKeys) {
@@ -87,6 +105,8 @@ export class GateAgent {
     this.overrides = ConfigOverrides.attach(db);
     config = this.config = this.withStoredOverrides(config);
     this.colours = ColourStatusStore.attach(db);
+    this.registrations = authorityKey ? new RegistrationStore(db, { retentionDays: config.privacy.retentionDays }) : null;
+    if (!authorityKey) logger.warn('privacy.authorityKey not set: staff registrations are not sealed, only recorded as having happened');
     this.colourSync = new ColourSync({ store: this.colours, keys: centreKeys, site: config.site, config: config.colour, logger });
 
     let lookup: LookupClient | null = null;
@@ -151,6 +171,7 @@ export class GateAgent {
         return answer === null ? null : { colour: answer.colour, effectiveAt: answer.effectiveAt ?? Date.now() };
       } } : {}),
       ...(options.timers ? { timers: options.timers } : {}),
+      ...(authorityKey && this.registrations ? { registrar: this.registrar(authorityKey, this.registrations) } : {}),
     });
 
     this.lane.on('fault', (fault) => {
@@ -211,6 +232,28 @@ export class GateAgent {
     this.link = link;
   }
 
+  /** Seals with the authority's key; keeps the record and its outbox row in the decision's transaction. */
+  private registrar(key: KeyObject, store: RegistrationStore): Registrar {
+    return {
+      seal: (record) => sealRecord(record, key),
+      keep: (sealed) => {
+        store.add(sealed);
+        this.link?.enqueueRegistration(sealed);
+      },
+    };
+  }
+
+  /** Sealed registrations past privacy.retentionDays go; a disk error is logged, never thrown. */
+  private purgeRegistrations(): void {
+    if (!this.registrations) return;
+    try {
+      const purged = this.registrations.purge(Date.now());
+      if (purged > 0) this.options.logger.info({ purged, retentionDays: this.config.privacy.retentionDays }, 'sealed registrations past retention purged');
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'registration purge failed');
+    }
+  }
+
   /** The config in force (the centre's set-config commands change it). */
   get settings(): GateConfig {
     return this.config;
@@ -251,8 +294,9 @@ export class GateAgent {
   async start(): Promise<void> {
     this.lane.start();
     await this.options.hardware.reader.start();
-    if (this.outbox) {
-      this.outbox.prune();
+    this.purgeRegistrations();
+    if (this.outbox || this.registrations) {
+      this.outbox?.prune();
       this.pruneTimer = setInterval(() => {
         try {
           this.outbox?.prune();
@@ -260,6 +304,7 @@ export class GateAgent {
           // A busy or failing disk: try again next time; the lane goes on.
           this.options.logger.error({ err: error }, 'outbox prune failed');
         }
+        this.purgeRegistrations();
       }, PRUNE_EVERY_MS);
       this.pruneTimer.unref();
     }

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type {
+  SealedRegistrationMessage,
   ColourStatusEntry,
   CommandAction,
   CommandMessage,
@@ -55,6 +56,8 @@ export class SimulatedCentre {
   readonly faults = new Map<string, FaultMessage>();
   readonly security = new Map<string, SecurityEventMessage>();
   readonly results = new Map<string, CommandResultMessage>();
+  /** Sealed registrations: the centre passes them on to the health authority unopened. */
+  readonly registrations = new Map<string, SealedRegistrationMessage>();
   /** Deliveries before dedupe, to show that duplicates happen and are dropped. */
   deliveries = 0;
   private readonly sites = new Map<string, SiteState>();
@@ -84,7 +87,7 @@ export class SimulatedCentre {
       centre.snapshotTimer.unref();
     }
     await client.subscribeAsync(
-      (['decision', 'alert', 'fault', 'security', 'command/result', 'lookup/request'] as const).map((leaf) => laneTopic(base, '+', '+', leaf)),
+      (['decision', 'alert', 'fault', 'security', 'command/result', 'lookup/request', 'registration'] as const).map((leaf) => laneTopic(base, '+', '+', leaf)),
       { qos: 1 },
     );
     return centre;
@@ -182,7 +185,7 @@ export class SimulatedCentre {
       return; // a centre would log it; the simulated one has nothing to do with it
     }
     this.deliveries++;
-    const store = { decision: this.decisions, alert: this.alerts, fault: this.faults, security: this.security, 'command/result': this.results }[
+    const store = { decision: this.decisions, alert: this.alerts, fault: this.faults, security: this.security, 'command/result': this.results, registration: this.registrations }[
       parsed.leaf as 'decision'
     ] as Map<string, unknown> | undefined;
     if (store) {

@@ -8,13 +8,15 @@ import { encodeGzhcCode } from '../edge-agent/credential/encoder.js';
 import type { Colour, Verdict } from '../edge-agent/domain.js';
 import type { DecisionRecord, Lane } from '../edge-agent/lane/lane.js';
 import type { Reason } from '../edge-agent/policy/reasons.js';
+import { nationalIdCheckCharacter } from '../edge-agent/privacy/national-id.js';
+import type { RegistrationDetails } from '../edge-agent/privacy/registration.js';
 import type { CodeWay } from './hardware/wire-lane.js';
 import { ReferencePlatform } from './platform.js';
 
 /** What a person does at the gate. */
 export type Approach =
   | { kind: 'code'; code: string; way: CodeWay }
-  | { kind: 'no-code' } // asks staff, who then register them
+  | { kind: 'no-code'; details: RegistrationDetails } // asks staff, who then register them
   | { kind: 'fire-alarm' }; // not a person: the building's alarm goes off
 
 export interface Person {
@@ -71,6 +73,9 @@ export function scriptedCrowd(world: CrowdWorld, nowMs: number = Date.now()): Pe
     { certificate: platform.issuer.certificate, privateKey: forger.issuer.privateKey, algorithm: 'ES256' },
   );
 
+  // Made up: a Beijing region code, born 1949-12-31, the check character computed.
+  const noCodeDetails: RegistrationDetails = { name: '吴十', nationalId: madeUpNationalId('11010519491231002'), phone: '13800000000' };
+
   const printed = platform.issue({ colour: 'green', kind: 'printed', maskedName: '郑*一' }, nowMs);
   const turnedRed = platform.issue({ colour: 'green', maskedName: '冯*二' }, nowMs);
 
@@ -82,7 +87,7 @@ export function scriptedCrowd(world: CrowdWorld, nowMs: number = Date.now()): Pe
     { label: '钱*七', shows: 'green, screenshot 20 min old', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '钱*七', ageSeconds: 1200 }, nowMs).code , way: 'scanner' }, temperature: normal(36.4), expect: { verdict: 'deny', reason: 'code-expired' } },
     { label: '孙*八', shows: 'green, forged signature', approach: { kind: 'code', code: forged , way: 'scanner' }, temperature: normal(36.5), expect: { verdict: 'deny', reason: 'code-forged' } },
     { label: '周*九', shows: 'green, unknown issuer', approach: { kind: 'code', code: stranger.issue({ colour: 'green', maskedName: '周*九' }, nowMs).code , way: 'scanner' }, temperature: normal(36.7), expect: { verdict: 'deny', reason: 'code-unknown-issuer' } },
-    { label: '吴*十', shows: 'no code', approach: { kind: 'no-code' }, temperature: normal(36.6), expect: { verdict: 'pass', reason: 'staff-registered' } },
+    { label: '吴*十', shows: 'no code', approach: { kind: 'no-code', details: noCodeDetails }, temperature: normal(36.6), expect: { verdict: 'pass', reason: 'staff-registered' } },
     { label: '郑*一', shows: 'printed code, look-up: green', approach: { kind: 'code', code: printed.code , way: 'camera' }, temperature: normal(36.3), expectDecidedBy: 'online-lookup', expect: { verdict: 'pass', reason: 'green-normal' } },
     { label: '冯*二', shows: 'green, centre pushed red', approach: { kind: 'code', code: turnedRed.code , way: 'camera' }, temperature: normal(36.5), pushBefore: [{ sub: turnedRed.sub, colour: 'red' }], expectDecidedBy: 'pushed-status', expect: { verdict: 'hold', reason: 'red' } },
     { label: '陈*三', shows: 'green, thermometer fault', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '陈*三' }, nowMs).code , way: 'scanner' }, temperature: { ok: false, fault: 'checksum', detail: 'PEC mismatch on object temperature register' }, staffTakesCelsius: 36.6, expect: { verdict: 'pass', reason: 'green-normal' } },
@@ -141,6 +146,11 @@ function untilState(lane: Lane, wanted: string, timeoutMs = 30_000): Promise<voi
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A made-up ID number: 17 digits and their GB 11643 check character. */
+export function madeUpNationalId(first17: string): string {
+  return first17 + nationalIdCheckCharacter(first17);
+}
+
 /** Walk one person through the lane, with staff doing their part; resolves when the lane is idle again. */
 /** The person's side of the lane: what people and the building do to the hardware. */
 export interface PersonSide {
@@ -172,7 +182,7 @@ export async function walkThrough(lane: Lane, side: PersonSide, person: Person, 
     const refused = await lane.noCode();
     if (refused) decisions.push(refused);
     await pause(timing.staffDelayMs); // staff take name, ID number and phone
-    const registered = await lane.staffRegistered();
+    const registered = await lane.staffRegistered(person.approach.details);
     if (registered) decisions.push(registered);
   } else {
     const pending = nextDecision(lane);

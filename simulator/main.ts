@@ -14,6 +14,7 @@ import { checkConfig, ConfigError, loadConfig } from '../edge-agent/config/load.
 import type { GateConfig } from '../edge-agent/config/schema.js';
 import { startEmbeddedBroker } from './broker.js';
 import { scriptedCrowd, walkThrough, type Outcome } from './crowd.js';
+import { openSealedRecord } from '../edge-agent/privacy/sealed-record.js';
 import { SimulatedCentre } from './centre.js';
 import { createSimulatedLane, pushAndWait } from './simulated-lane.js';
 import { formatOutcome, formatSummary, HEADER } from './report.js';
@@ -129,7 +130,9 @@ async function main(): Promise<number> {
   const alerted = (eventId: string): boolean => [...centre.alerts.values()].some((a) => a.eventId === eventId);
   const deadline = Date.now() + 10_000;
   const delivered = (): boolean =>
-    made.every((id) => centre.decisions.has(id)) && outcomes.every((o) => o.decisions.every((d) => !d.decision.alert || alerted(d.event.id)));
+    made.every((id) => centre.decisions.has(id)) &&
+    made.every((id) => agent.registrations?.get(id) === undefined || [...centre.registrations.values()].some((r) => r.eventId === id)) &&
+    outcomes.every((o) => o.decisions.every((d) => !d.decision.alert || alerted(d.event.id)));
   while (!delivered() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 
   const holds = outcomes.flatMap((o) => o.decisions.filter((d) => d.decision.alert).map((d) => d.event.id));
@@ -143,6 +146,18 @@ async function main(): Promise<number> {
       holds: holds.length,
     }),
   );
+  // Only the authority's private key opens what the centre relayed.
+  const sealed = made.filter((id) => agent.registrations?.get(id) !== undefined);
+  const received = [...centre.registrations.values()].filter((r) => sealed.includes(r.eventId));
+  const opened = received.filter((r) => {
+    try {
+      openSealedRecord(r, simulated.authority.privateKey);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  console.log(`Registrations: ${sealed.length} sealed to the health authority's key, ${received.length} received by the centre, ${opened.length} opened with the authority's private key.`);
   clearInterval(heartbeat);
   await simulated.close();
   await centre.stop();

@@ -11,6 +11,8 @@ import { openLaneHardware, type OpenLaneHardware } from '../device/lane-hardware
 import { GateAgent } from '../edge-agent/agent.js';
 import type { GateConfig } from '../edge-agent/config/schema.js';
 import { TrustStore } from '../edge-agent/credential/trust-store.js';
+import { generateAuthorityKeyPair, loadAuthorityKey, loadAuthorityPrivateKey } from '../edge-agent/privacy/sealed-record.js';
+import type { KeyObject } from 'node:crypto';
 import type { Colour } from '../edge-agent/domain.js';
 import { createSignerCertificate, type SignerKeyPair } from '../provisioning/signer-certificate.js';
 import type { SimulatedCentre } from './centre.js';
@@ -25,6 +27,8 @@ export interface SimulatedLane {
   world: CrowdWorld;
   /** The key the simulated centre signs with; the agent trusts its certificate. */
   centreKey: SignerKeyPair;
+  /** The health authority's key pair, made at start: the agent seals to the public half, only tests and the show open with the private one. */
+  authority: { publicKey: KeyObject; privateKey: KeyObject };
   /** Stop the agent, the drivers and the virtual devices. */
   close(): Promise<void>;
 }
@@ -38,13 +42,17 @@ export async function createSimulatedLane(config: GateConfig, logger: Logger): P
   centreKeys.add(centreKey.certificate, 'simulated centre');
   const wire = await WireLane.start();
   const hardware = await openLaneHardware(wire.hardwareConfig(), logger, wire.injection());
-  const agent = new GateAgent({ config, hardware, logger, trust, centreKeys });
+  const pair = generateAuthorityKeyPair();
+  const authority = { publicKey: loadAuthorityKey(pair.publicKeyPem), privateKey: loadAuthorityPrivateKey(pair.privateKeyPem) };
+  // A config naming its own authority key keeps it; otherwise the made-up one is injected.
+  const agent = new GateAgent({ config, hardware, logger, trust, centreKeys, ...(config.privacy.authorityKey ? {} : { authorityKey: authority.publicKey }) });
   return {
     agent,
     hardware,
     wire,
     world,
     centreKey,
+    authority,
     close: async () => {
       await agent.stop();
       await hardware.close();

@@ -279,7 +279,7 @@ export const configSchema = {
         authorityKey: {
           type: 'string',
           minLength: 1,
-          description: "PEM (SPKI) file of the health authority's X25519 public key; registrations are sealed to it before they touch the disk. Absent: no staff-assisted registration",
+          description: "PEM (SPKI) file of the health authority's X25519 public key; registrations are sealed to it before they touch the disk. Absent: a staff registration records only that it happened, no details",
         },
         // rules.md gives no figure. 21 days: the 14 days contact tracing looks
         // back over (the incubation period epidemic-control work uses), plus a

@@ -70,7 +70,7 @@ export class Journal {
   readonly #db: Database;
   readonly #sync: 'full' | 'normal';
   readonly #path: string;
-  readonly #append: (event: Omit<DecisionEvent, 'seq'>) => DecisionEvent;
+  readonly #append: (event: Omit<DecisionEvent, 'seq'>, within?: (stored: DecisionEvent) => void) => DecisionEvent;
   readonly #get: Statement;
   readonly #listLane: Statement;
   readonly #listAll: Statement;
@@ -119,7 +119,7 @@ export class Journal {
     );
     // IMMEDIATE takes the write lock before reading max(seq), so two writers
     // on one file can never hand out the same seq.
-    this.#append = db.transaction((event: Omit<DecisionEvent, 'seq'>): DecisionEvent => {
+    this.#append = db.transaction((event: Omit<DecisionEvent, 'seq'>, within?: (stored: DecisionEvent) => void): DecisionEvent => {
       const seq = nextSeq.get(event.lane) as number;
       const json = JSON.stringify({ ...event, seq });
       const { changes } = insert.run(event.id, event.lane, seq, event.time, event.verdict, event.reason, json);
@@ -127,6 +127,7 @@ export class Journal {
       // Return what was stored (as get() would), not the caller's object.
       const stored = JSON.parse(json) as DecisionEvent;
       this.#appendHook?.(stored);
+      within?.(stored);
       return stored;
     }).immediate;
     this.#get = db.prepare('SELECT event FROM events WHERE id = ?').pluck();
@@ -139,10 +140,11 @@ export class Journal {
   /**
    * Stores the event with the lane's next seq. When it returns the event
    * survives the process being killed; with sync 'full' also a power cut,
-   * with 'normal' once flush() has resolved.
+   * with 'normal' once flush() has resolved. `within` runs in the same
+   * transaction, after the append hook; if it throws, nothing is stored.
    */
-  append(event: Omit<DecisionEvent, 'seq'>): DecisionEvent {
-    return this.#append(event);
+  append(event: Omit<DecisionEvent, 'seq'>, within?: (stored: DecisionEvent) => void): DecisionEvent {
+    return this.#append(event, within);
   }
 
   /**

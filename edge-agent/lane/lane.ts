@@ -24,6 +24,8 @@ import type { ColourStatusStore } from '../colour/status-store.js';
 import type { CredentialVerifier, VerificationResult } from '../credential/verifier.js';
 import type { Colour, DecisionEvent } from '../domain.js';
 import type { Journal } from '../journal/journal.js';
+import { checkRegistrationDetails, type RegistrationDetails } from '../privacy/registration.js';
+import type { RegistrationRecord, SealedRecord } from '../privacy/sealed-record.js';
 import { decide, remoteOpenDecision, type CredentialInput, type Decision, type LookupAnswer, type PolicyConfig } from '../policy/policy.js';
 
 export type LaneState =
@@ -80,6 +82,16 @@ export interface LaneDependencies {
   whenDegraded?: 'offline-code' | 'staff';
   /** Asks the centre for a printed code's colour; resolves null when no answer came in time. */
   lookup?: (kind: 'printed-code', subject: string) => Promise<{ colour: Colour | null; effectiveAt: number } | null>;
+  /** With it, staff registrations need the person's details and are sealed; without, only the registration is recorded. */
+  registrar?: Registrar;
+}
+
+/** Seals and keeps a staff registration's details (the agent builds it when privacy.authorityKey is set). */
+export interface Registrar {
+  /** Encrypts to the health authority; nothing personal leaves in clear. */
+  seal(record: RegistrationRecord): SealedRecord;
+  /** Runs inside the transaction that journals the decision event: stores and queues the sealed record. */
+  keep(sealed: SealedRecord, event: DecisionEvent): void;
 }
 
 /** A look-up that never settles must not hold the lane: the link's own deadline is at most 10 s. */
@@ -113,7 +125,7 @@ export interface LaneEvents {
 type Turn =
   | { kind: 'code'; read: CodeRead }
   | { kind: 'no-code' }
-  | { kind: 'staff-registered' }
+  | { kind: 'staff-registered'; details: RegistrationDetails | null }
   /** Staff took the temperature by hand after a thermometer fault: the same person decided again. */
   | { kind: 'staff-temperature'; previous: { input: CredentialInput; credential: VerificationResult | null }; celsius: number };
 
@@ -188,11 +200,17 @@ export class Lane extends EventEmitter<LaneEvents> {
     return this.runSession({ kind: 'no-code' }, this.timers.now(), performance.now());
   }
 
-  /** Staff registered the person who had no code: temperature, then the decision. */
-  async staffRegistered(): Promise<DecisionRecord | null> {
+  /**
+   * Staff registered the person who had no code: temperature, then the
+   * decision. With a registrar the details are required; bad details throw
+   * RegistrationRefused and the lane keeps waiting for a correct registration.
+   */
+  async staffRegistered(details?: RegistrationDetails): Promise<DecisionRecord | null> {
     if (!this.awaitingRegistration || (this.current !== 'idle' && this.current !== 'locked')) return null;
+    const checked = this.deps.registrar || details ? checkRegistrationDetails(details, new Date(this.timers.now())) : null;
     this.clearTimer();
-    return this.runSession({ kind: 'staff-registered' }, this.timers.now(), performance.now());
+    // Without a registrar nothing is sealed, so the details are not kept.
+    return this.runSession({ kind: 'staff-registered', details: this.deps.registrar ? checked : null }, this.timers.now(), performance.now());
   }
 
   /** In staff mode after a thermometer fault: staff took the person's temperature by hand. */
@@ -391,7 +409,14 @@ export class Lane extends EventEmitter<LaneEvents> {
 
     let event: DecisionEvent;
     try {
-      event = this.deps.journal.append(this.buildEvent(decision, credential, temperature, input, wallStart, decisionMs, degraded));
+      const draft = this.buildEvent(decision, credential, temperature, input, wallStart, decisionMs, degraded);
+      const registrar = this.deps.registrar;
+      // Sealed before the transaction: the details never reach the disk in clear.
+      const sealed =
+        turn.kind === 'staff-registered' && turn.details && registrar
+          ? registrar.seal({ ...turn.details, temperatureC: draft.temperatureC, time: draft.time, site: draft.site, lane: draft.lane, eventId: draft.id })
+          : null;
+      event = this.deps.journal.append(draft, sealed && registrar ? (stored) => registrar.keep(sealed, stored) : undefined);
     } catch (error) {
       // A decision that cannot be recorded is not made: nobody passes on it.
       this.log.error({ err: error }, 'journal append failed: lane goes to staff mode');

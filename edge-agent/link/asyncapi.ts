@@ -29,6 +29,7 @@ const CHANNELS: ChannelSpec[] = [
   { id: 'telemetry', address: '{site}/{lane}/telemetry', message: 'telemetry', action: 'send', qos: 0, retain: false, summary: 'Sensor health, outbox depth, age of the last colour sync' },
   { id: 'commandResult', address: '{site}/{lane}/command/result', message: 'commandResult', action: 'send', qos: 1, retain: false, summary: 'The outcome of each accepted command' },
   { id: 'lookupRequest', address: '{site}/{lane}/lookup/request', message: 'lookupRequest', action: 'send', qos: 1, retain: false, summary: 'Ask the centre for a current colour (printed codes, ID-card swipes)' },
+  { id: 'registration', address: '{site}/{lane}/registration', message: 'sealedRegistration', action: 'send', qos: 1, retain: false, summary: 'A staff-assisted registration, sealed to the health authority: only the authority can read it' },
   { id: 'command', address: '{site}/{lane}/command', message: 'signedEnvelope', signedPayload: 'command', action: 'receive', qos: 1, retain: false, summary: 'Open, lock, release a hold, reload the trust list, change a config key: signed by the centre' },
   { id: 'lookupReply', address: '{site}/{lane}/lookup/reply', message: 'signedEnvelope', signedPayload: 'lookupReply', action: 'receive', qos: 1, retain: false, summary: 'The centre answers a look-up: signed' },
   { id: 'colourChange', address: '{site}/colour/change', message: 'signedEnvelope', signedPayload: 'colourChange', action: 'receive', qos: 1, retain: false, summary: 'Colour changes for the site: signed, sequenced' },

@@ -11,6 +11,7 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import { COLOURS, type Colour, type DecisionEvent } from '../domain.js';
+import type { SealedRecord } from '../privacy/sealed-record.js';
 
 const ISO_TIME = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$' } as const;
 const EPOCH_MS = { type: 'integer', minimum: 0, maximum: 8.64e15 } as const;
@@ -19,6 +20,7 @@ const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } as const;
 const MESSAGE_ID = { type: 'string', pattern: '^[A-Za-z0-9_.:-]{8,128}$' } as const;
 /** The pseudonymous code subject: never a name or an ID number (the credential checks refuse those). */
 const SUBJECT = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' } as const;
+const B64URL = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,8192}$' } as const;
 const COLOUR = { enum: [...COLOURS] } as const;
 
 export const LANE_STATES = ['idle', 'reading', 'measuring', 'deciding', 'open', 'locked', 'held', 'staff', 'emergency'] as const;
@@ -123,6 +125,28 @@ export const schemas = {
       subject: { anyOf: [SUBJECT, { type: 'null' }] },
       colour: { const: 'red' },
       decidedBy: { enum: ['offline-code', 'pushed-status', 'online-lookup', 'staff'] },
+    },
+  },
+  sealedRegistration: {
+    title: 'Sealed registration',
+    description:
+      'QoS 1, from the durable outbox. A person without a code registered by staff: name, ID number, phone and temperature sealed to the health authority\'s X25519 key (HKDF-SHA256, AES-256-GCM; the header fields are authenticated). Only the authority can open it; the decision event eventId names carries no personal data.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['id', 'v', 'kid', 'eventId', 'site', 'lane', 'time', 'epk', 'salt', 'nonce', 'ct', 'tag'],
+    properties: {
+      id: MESSAGE_ID,
+      v: { const: 1 },
+      kid: { ...B64URL, description: "Key id: the first 16 bytes of SHA-256 of the authority's raw public key" },
+      eventId: { ...MESSAGE_ID, description: 'The decision event of this registration' },
+      site: ID,
+      lane: ID,
+      time: ISO_TIME,
+      epk: { ...B64URL, description: 'Ephemeral X25519 public key, raw' },
+      salt: { ...B64URL, description: 'HKDF salt' },
+      nonce: { ...B64URL, description: 'AES-GCM nonce' },
+      ct: { ...B64URL, description: 'Ciphertext of the personal fields' },
+      tag: { ...B64URL, description: 'AES-GCM tag' },
     },
   },
   fault: {
@@ -325,6 +349,11 @@ export interface RedAlertMessage {
   decidedBy: DecisionEvent['decidedBy'];
 }
 
+/** A sealed record (privacy/sealed-record.ts) with its own message id. */
+export interface SealedRegistrationMessage extends SealedRecord {
+  id: string;
+}
+
 export interface FaultMessage {
   id: string;
   time: string;
@@ -434,6 +463,7 @@ export interface ContractTypes {
   laneStatus: LaneStatusMessage;
   decisionEvent: DecisionEventMessage;
   redAlert: RedAlertMessage;
+  sealedRegistration: SealedRegistrationMessage;
   fault: FaultMessage;
   securityEvent: SecurityEventMessage;
   telemetry: TelemetryMessage;

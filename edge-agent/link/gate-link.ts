@@ -17,8 +17,10 @@ import type { Logger } from 'pino';
 import type { ColourSync } from '../colour/colour-sync.js';
 import type { MqttConfig } from '../config/schema.js';
 import type { DecisionEvent } from '../domain.js';
+import type { SealedRecord } from '../privacy/sealed-record.js';
 import type { CommandHandler } from './command-handler.js';
 import type {
+  SealedRegistrationMessage,
   CommandResultMessage,
   FaultMessage,
   LaneState,
@@ -203,6 +205,13 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
    * alert. Called by the journal inside the transaction that stores the
    * event, so either all are on disk or none.
    */
+  /** The sealed registration's outbox row; called inside the decision's transaction, so it throws rather than logs. */
+  enqueueRegistration(sealed: SealedRecord): void {
+    const message: SealedRegistrationMessage = { id: `${sealed.eventId}.registration`, ...sealed };
+    const { outbox, lane } = this.options;
+    outbox.enqueue({ id: message.id, lane, topic: this.topic('registration'), payload: JSON.stringify(message), qos: 1, priority: 'event' });
+  }
+
   enqueueDecision(event: DecisionEvent): void {
     const { outbox, lane } = this.options;
     outbox.enqueue({ id: event.id, lane, topic: this.topic('decision'), payload: JSON.stringify(event), qos: 1, priority: 'event' });

@@ -12,6 +12,7 @@
  *   <base>/<site>/<lane>/command/result   up, QoS 1
  *   <base>/<site>/<lane>/lookup/request   up, QoS 1
  *   <base>/<site>/<lane>/lookup/reply     down, signed by the centre
+ *   <base>/<site>/<lane>/registration     up, QoS 1, sealed to the health authority
  *   <base>/<site>/colour/change           down, signed, sequenced
  *   <base>/<site>/colour/snapshot         down, retained, signed, versioned
  *
@@ -19,7 +20,7 @@
  * meet.
  */
 
-export const LANE_UP_LEAVES = ['status', 'decision', 'alert', 'fault', 'security', 'telemetry', 'command/result', 'lookup/request'] as const;
+export const LANE_UP_LEAVES = ['status', 'decision', 'alert', 'fault', 'security', 'telemetry', 'command/result', 'lookup/request', 'registration'] as const;
 export type LaneUpLeaf = (typeof LANE_UP_LEAVES)[number];
 
 export const LANE_DOWN_LEAVES = ['command', 'lookup/reply'] as const;

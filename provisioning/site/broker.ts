@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { isActive, type SiteRecord } from './site.js';
 
 /** What a gate writes, under <base>/<site>/<lane>/ (docs/asyncapi.yaml). */
-const GATE_WRITES = ['status', 'decision', 'alert', 'fault', 'security', 'telemetry', 'command/result', 'lookup/request'] as const;
+const GATE_WRITES = ['status', 'decision', 'alert', 'fault', 'security', 'telemetry', 'command/result', 'lookup/request', 'registration'] as const;
 /** What a gate reads under its lane; the site's colour topics come on top. */
 const GATE_READS = ['command', 'lookup/reply'] as const;
 

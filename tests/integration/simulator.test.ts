@@ -196,6 +196,13 @@ test('`npm start` (node dist/simulator/main.js --pace 20): one ok line per perso
   assert.ok(delivery, run.stdout);
   assert.equal(delivery[2], delivery[1]);
   assert.equal(delivery[3], delivery[1]);
+  // The no-code person's registration: sealed, relayed, opened only by the authority's key.
+  const sealed = /Registrations: (\d+) sealed to the health authority's key, (\d+) received by the centre, (\d+) opened with the authority's private key\./.exec(run.stdout);
+  assert.ok(sealed, run.stdout);
+  assert.ok(Number(sealed[1]) >= 1);
+  assert.equal(sealed[2], sealed[1]);
+  assert.equal(sealed[3], sealed[1]);
+  assert.ok(!run.stdout.includes('13800000000'), 'the phone is not printed');
 });
 
 test('SIGINT during a --rounds 50 run stops cleanly after the current person, with the summary', { timeout: 65_000 }, async () => {

@@ -196,6 +196,7 @@ const samples: { [N in SchemaName]: ContractTypes[N] } = {
     degraded: false,
   },
   redAlert: { id: `${UUID}.alert`, eventId: UUID, time: NOW_ISO, site: 's1', lane: 'l1', subject: 'u3Jx0q1b9cZ2yA7k', colour: 'red', decidedBy: 'pushed-status' },
+  sealedRegistration: { id: `${UUID}.registration`, v: 1, kid: 'AAAAAAAAAAAAAAAAAAAAAA', eventId: UUID, site: 's1', lane: 'l1', time: NOW_ISO, epk: 'ZXBr', salt: 'c2FsdA', nonce: 'bm9uY2U', ct: 'Y3Q', tag: 'dGFn' },
   fault: { id: UUID, time: NOW_ISO, site: 's1', lane: 'l1', kind: 'thermometer', detail: 'checksum: PEC mismatch', active: true },
   securityEvent: { id: UUID, time: NOW_ISO, site: 's1', lane: 'l1', topic: 'hc/v1/s1/l1/command', kind: 'bad-signature', detail: 'signature does not verify' },
   telemetry: {
@@ -223,6 +224,7 @@ const wrongField: { [N in SchemaName]: [string, unknown] } = {
   laneStatus: ['state', 'sleeping'],
   decisionEvent: ['verdict', 'maybe'],
   redAlert: ['colour', 'yellow'],
+  sealedRegistration: ['ct', 'not base64url!'],
   fault: ['kind', 'Thermometer Fault'],
   securityEvent: ['kind', 'rude'],
   telemetry: ['outbox.depth', -1],

@@ -149,3 +149,18 @@ for (const sync of ['full', 'normal'] as const) {
     journal.close();
   });
 }
+
+test('append runs `within` in the event transaction: if it throws, the event is not stored either', () => {
+  const journal = Journal.open(tempJournalPath());
+  try {
+    const seen: string[] = [];
+    const kept = journal.append(decision('lane-w'), (stored) => seen.push(stored.id));
+    assert.deepEqual(seen, [kept.id]);
+    assert.throws(() => journal.append(decision('lane-w'), () => {
+      throw new Error('registration store failed');
+    }), /registration store failed/);
+    assert.equal(journal.count('lane-w'), 1);
+  } finally {
+    journal.close();
+  }
+});

@@ -18,6 +18,9 @@ import { CredentialVerifier } from '../../edge-agent/credential/verifier.js';
 import type { DecisionEvent } from '../../edge-agent/domain.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { Lane, type DecisionRecord, type LaneDependencies, type LaneEvents, type LaneState, type LaneTiming, type Timers } from '../../edge-agent/lane/lane.js';
+import { nationalIdCheckCharacter } from '../../edge-agent/privacy/national-id.js';
+import { RegistrationRefused } from '../../edge-agent/privacy/registration.js';
+import type { RegistrationRecord, SealedRecord } from '../../edge-agent/privacy/sealed-record.js';
 import { createVirtualLaneHardware, type GateCommand, type VirtualLaneHardware } from '../../simulator/hardware/virtual-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
 
@@ -122,7 +125,7 @@ function openTempJournal(): Journal {
   return journal;
 }
 
-type ExtraDeps = Partial<Pick<LaneDependencies, 'link' | 'lookup' | 'whenDegraded'>>;
+type ExtraDeps = Partial<Pick<LaneDependencies, 'link' | 'lookup' | 'whenDegraded' | 'registrar'>>;
 
 function makeLane(options: { journal?: Journal; start?: boolean; beforeStart?: (hw: VirtualLaneHardware) => void; deps?: ExtraDeps } = {}): Fixture {
   const hw = createVirtualLaneHardware();
@@ -644,6 +647,45 @@ test('no code: deny no-code (register), then staff registration → measuring �
   f.hw.passage.walkThrough();
   assert.equal(f.lane.state, 'idle');
   assert.deepEqual(f.passages, [{ eventId: registered.event.id, confirmed: true }]);
+});
+
+test('with a registrar: details required and checked, sealed before the journal, kept in its transaction', async () => {
+  const calls: string[] = [];
+  const kept: Array<{ sealed: SealedRecord; eventId: string }> = [];
+  const fakeSealed = (record: RegistrationRecord): SealedRecord =>
+    ({ v: 1, kid: 'k', eventId: record.eventId, site: record.site, lane: record.lane, time: record.time, epk: 'e', salt: 's', nonce: 'n', ct: 'c', tag: 't' });
+  let sealedWith: RegistrationRecord | null = null;
+  const f = makeLane({
+    deps: {
+      registrar: {
+        seal: (record) => {
+          calls.push('seal');
+          sealedWith = record;
+          return fakeSealed(record);
+        },
+        keep: (sealed, event) => {
+          calls.push(`keep:${f.journal.get(event.id) ? 'visible' : 'absent'}`);
+          kept.push({ sealed, eventId: event.id });
+        },
+      },
+    },
+  });
+  f.hw.thermometer.next = normal(36.6);
+  await f.lane.noCode();
+  const first17 = '11010519491231002';
+  const details = { name: '吴十', nationalId: first17 + nationalIdCheckCharacter(first17), phone: '13800000000' };
+  await assert.rejects(f.lane.staffRegistered(), RegistrationRefused);
+  await assert.rejects(f.lane.staffRegistered({ ...details, nationalId: first17 + (details.nationalId.endsWith('0') ? '1' : '0') }), /校验位/);
+  assert.equal(f.journal.count(), 1, 'refusals decide nothing');
+  assert.deepEqual(calls, []);
+
+  const registered = await f.lane.staffRegistered(details);
+  assert.equal(registered?.decision.verdict, 'pass');
+  // keep runs inside the append: the event is already readable on the same connection.
+  assert.deepEqual(calls, ['seal', 'keep:visible']);
+  assert.equal(kept[0]!.eventId, registered!.event.id);
+  assert.deepEqual(sealedWith, { ...details, temperatureC: 36.6, time: registered!.event.time, site: registered!.event.site, lane: registered!.event.lane, eventId: registered!.event.id });
+  assert.ok(!JSON.stringify(registered!.event).includes(details.phone), 'the decision event keeps no personal data');
 });
 
 test('staff-registered with a fever is refused, never passed', async () => {

@@ -316,6 +316,7 @@ describe('enroll', () => {
         'topic write hc/v1/mall-1/lane-3/telemetry',
         'topic write hc/v1/mall-1/lane-3/command/result',
         'topic write hc/v1/mall-1/lane-3/lookup/request',
+        'topic write hc/v1/mall-1/lane-3/registration',
         'topic read hc/v1/mall-1/colour/#',
         'topic read hc/v1/mall-1/lane-3/command',
         'topic read hc/v1/mall-1/lane-3/lookup/reply',

@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { nationalIdCheckCharacter } from '../../edge-agent/privacy/national-id.js';
+import { checkRegistrationDetails, RegistrationRefused } from '../../edge-agent/privacy/registration.js';
+
+const ID = `44030419850101123${nationalIdCheckCharacter('44030419850101123')}`;
+
+function refusedOn(details: Parameters<typeof checkRegistrationDetails>[0]): string {
+  try {
+    checkRegistrationDetails(details);
+  } catch (error) {
+    assert.ok(error instanceof RegistrationRefused);
+    assert.ok(error.bilingual.zh && error.bilingual.en);
+    return error.field;
+  }
+  return 'accepted';
+}
+
+test('registration details: mobile or landline phones, a valid ID number, a name', () => {
+  assert.deepEqual(checkRegistrationDetails({ name: ' 吴十 ', nationalId: ID.toLowerCase(), phone: '13800000000' }), { name: '吴十', nationalId: ID, phone: '13800000000' });
+  assert.equal(refusedOn({ name: '吴十', nationalId: ID, phone: '010-12345678' }), 'accepted');
+  assert.equal(refusedOn({ name: '吴十', nationalId: ID, phone: '0755-88886666-12' }), 'accepted');
+  assert.equal(refusedOn({ name: '吴十', nationalId: ID, phone: '88886666' }), 'accepted');
+  assert.equal(refusedOn({ name: '吴十', nationalId: ID, phone: '12800000000' }), 'phone');
+  assert.equal(refusedOn({ name: '吴十', nationalId: ID, phone: '138 0000 0000' }), 'phone');
+  assert.equal(refusedOn({ name: '吴十', nationalId: ID, phone: '010--1234567' }), 'phone');
+  assert.equal(refusedOn({ name: '吴十', nationalId: ID, phone: '' }), 'phone');
+  assert.equal(refusedOn({ name: '  ', nationalId: ID, phone: '13800000000' }), 'name');
+  assert.equal(refusedOn({ name: '吴十', nationalId: `${ID.slice(0, 17)}${ID[17] === '1' ? '2' : '1'}`, phone: '13800000000' }), 'nationalId');
+  assert.equal(refusedOn(undefined), 'details');
+});
