@@ -248,7 +248,11 @@ export class GateAgent {
     if (!this.registrations) return;
     try {
       const purged = this.registrations.purge(Date.now());
-      if (purged > 0) this.options.logger.info({ purged, retentionDays: this.config.privacy.retentionDays }, 'sealed registrations past retention purged');
+      // A long outage must not keep a sealed registration on the gate past its retention either.
+      const unsent = this.link && this.outbox ? this.outbox.pruneTopic(this.link.topic('registration'), this.config.privacy.retentionDays * 86_400_000) : 0;
+      if (purged + unsent > 0) {
+        this.options.logger.info({ purged, unsent, retentionDays: this.config.privacy.retentionDays }, 'sealed registrations past retention purged');
+      }
     } catch (error) {
       this.options.logger.error({ err: error }, 'registration purge failed');
     }

@@ -305,6 +305,24 @@ export class Outbox {
     return outcome;
   }
 
+  /**
+   * Drops rows (and dead letters) on one topic older than `maxAgeMs`: what
+   * may be kept for less time than the outbox keeps everything (sealed
+   * registrations past their retention). Returns how many.
+   */
+  pruneTopic(topic: string, maxAgeMs: number): number {
+    const cutoff = this.#now() - maxAgeMs;
+    const dropped = this.#db.transaction((): number => {
+      const rows = this.#stmt.pruneOutboxTopic.all(topic, cutoff) as Removed[];
+      const dead = this.#stmt.pruneDeadTopic.all(topic, cutoff) as Removed[];
+      this.#recordDrops('age', 'outbox', rows);
+      this.#recordDrops('age', 'dead-letter', dead);
+      return rows.length + dead.length;
+    }).immediate();
+    if (dropped > 0) this.#scheduleNotify();
+    return dropped;
+  }
+
   /** Drops rows (and dead letters) older than maxAgeDays; returns how many. */
   prune(): number {
     const dropped = this.#prune();
@@ -418,6 +436,8 @@ function prepareStatements(db: Database) {
     ),
     dropDead: db.prepare('DELETE FROM outbox_dead WHERE seq IN (SELECT seq FROM outbox_dead ORDER BY seq LIMIT ?) RETURNING seq, id, priority'),
     pruneOutbox: db.prepare('DELETE FROM outbox WHERE created < ? RETURNING seq, id, priority'),
+    pruneOutboxTopic: db.prepare('DELETE FROM outbox WHERE topic = ? AND created < ? RETURNING seq, id, priority'),
+    pruneDeadTopic: db.prepare('DELETE FROM outbox_dead WHERE topic = ? AND created < ? RETURNING seq, id, priority'),
     pruneDead: db.prepare('DELETE FROM outbox_dead WHERE failed < ? RETURNING seq, id, priority'),
     oldest: db.prepare('SELECT min(created) FROM outbox').pluck(),
     bumpTries: db.prepare('UPDATE outbox SET tries = tries + 1, last_error = ? WHERE id = ? RETURNING tries').pluck(),

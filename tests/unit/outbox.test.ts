@@ -165,6 +165,23 @@ test('prune drops rows older than maxAgeDays and reports them', async () => {
   outbox.close();
 });
 
+test('pruneTopic drops only the rows of that topic past the given age: sealed registrations kept no longer than their retention', async () => {
+  let now = Date.parse('2024-03-01T00:00:00Z');
+  const day = 86_400_000;
+  const { outbox, drops } = openWith({ maxAgeDays: 30, now: () => now });
+  const registration = (id: string): OutboxMessage => ({ ...message(id), topic: 'hc/v1/s/lane-1/registration' });
+  outbox.enqueue(registration('reg-old'));
+  outbox.enqueue(message('decision-old'));
+  now += 22 * day;
+  outbox.enqueue(registration('reg-new'));
+  assert.equal(outbox.pruneTopic('hc/v1/s/lane-1/registration', 21 * day), 1);
+  await settle();
+  assert.deepEqual(outbox.peek(10).map((r) => r.id), ['decision-old', 'reg-new'], 'the decision waits out the 30 days of the outbox');
+  assert.deepEqual(drops.map((d) => [d.reason, d.firstId, d.count]), [['age', 'reg-old', 1]]);
+  assert.equal(outbox.pruneTopic('hc/v1/s/lane-1/registration', 21 * day), 0);
+  outbox.close();
+});
+
 test('filling fires once on the way up and ok once on the way down', async () => {
   const { outbox, levels } = openWith({ maxMessages: 100, warnAtFraction: 0.8 });
   for (let i = 0; i < 79; i++) outbox.enqueue(message(`e${i}`));
