@@ -95,12 +95,8 @@ export async function issueClientCertificate(ca: CertificateAuthorityPem, option
   return issue(ca, options, x509.ExtendedKeyUsage.clientAuth, []);
 }
 
-async function issue(
-  ca: CertificateAuthorityPem,
-  options: { commonName: string; days?: number; notBefore?: Date },
-  usage: x509.ExtendedKeyUsage,
-  more: x509.Extension[],
-): Promise<CertifiedKey> {
+/** The site CA as a signer: its certificate, its key imported for WebCrypto, its key id. */
+async function caSigner(ca: CertificateAuthorityPem): Promise<{ caCertificate: x509.X509Certificate; caKey: CryptoKey; caKeyId: string | undefined }> {
   const caCertificate = new x509.X509Certificate(ca.certificatePem);
   const caKey = await webcrypto.subtle.importKey(
     'pkcs8',
@@ -109,7 +105,16 @@ async function issue(
     false,
     ['sign'],
   );
-  const caKeyId = caCertificate.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+  return { caCertificate, caKey, caKeyId: caCertificate.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId };
+}
+
+async function issue(
+  ca: CertificateAuthorityPem,
+  options: { commonName: string; days?: number; notBefore?: Date },
+  usage: x509.ExtendedKeyUsage,
+  more: x509.Extension[],
+): Promise<CertifiedKey> {
+  const { caCertificate, caKey, caKeyId } = await caSigner(ca);
   const keys = await generateKeys();
   const notBefore = options.notBefore ?? new Date(Date.now() - BACKDATE_MS);
   const certificate = await x509.X509CertificateGenerator.create({
@@ -174,15 +179,7 @@ export interface RevokedCertificate {
  * revokes something.
  */
 export async function createCrl(ca: CertificateAuthorityPem, revoked: RevokedCertificate[], options: { thisUpdate?: Date; nextUpdate?: Date } = {}): Promise<string> {
-  const caCertificate = new x509.X509Certificate(ca.certificatePem);
-  const caKey = await webcrypto.subtle.importKey(
-    'pkcs8',
-    createPrivateKey(ca.privateKeyPem).export({ type: 'pkcs8', format: 'der' }),
-    KEY_ALGORITHM,
-    false,
-    ['sign'],
-  );
-  const caKeyId = caCertificate.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+  const { caCertificate, caKey, caKeyId } = await caSigner(ca);
   const crl = await x509.X509CrlGenerator.create({
     issuer: caCertificate.subjectName,
     thisUpdate: options.thisUpdate ?? new Date(Date.now() - BACKDATE_MS),

@@ -19,13 +19,15 @@ import { TrustStore, TrustStoreError } from './trust-store.js';
 
 export const TRUST_LIST_TYP = 'trust-list';
 
-/** The payload of a signed trust list. */
+/** The payload of a signed trust list (gate-provision export-trust writes it). */
 export interface TrustListPayload {
   type: typeof TRUST_LIST_TYP;
   site: string;
+  /** Grows by one per change of the list. */
   version: number;
-  /** Epoch ms. */
+  /** Epoch ms, as the other signed payloads. */
   issuedAt: number;
+  /** The issuers' signer certificates in PEM. */
   certificates: string[];
 }
 

@@ -11,7 +11,7 @@ import { posix } from 'node:path';
 import { createCrl, issueClientCertificate, type CertificateAuthorityPem } from '../pki.js';
 import { aclText, hasPasswordGates, hasRevocations, mosquittoConfText } from './broker.js';
 import { ProvisionError } from './errors.js';
-import { FILE_MODE, KEY_MODE, Transaction, type StepHook } from './files.js';
+import { FILE_MODE, inTransaction, KEY_MODE, type StepHook, type Transaction } from './files.js';
 import { putRecord, readCertificates } from './issuers.js';
 import { exportKey, isActive, LAYOUT, loadSiteKey, sitePath, type DeviceEntry, type RevocationEntry, type Site, type SiteRecord } from './site.js';
 
@@ -165,15 +165,10 @@ export async function revokeDevice(site: Site, reference: { device?: string; cer
     devices: { ...record.devices, [device]: revokedEntry },
     revoked: [...(record.revoked ?? []), ...retire(device, entry, 'cessationOfOperation', now)],
   };
-  const transaction = new Transaction(site.dir, options.hook);
-  try {
+  await inTransaction(site.dir, options.hook, async (transaction) => {
     await stageBroker(transaction, site, next, ca, new Map(), now);
     putRecord(transaction, site, next);
-  } catch (error) {
-    transaction.abort();
-    throw error;
-  }
-  transaction.commit();
+  });
   return { device, entry: revokedEntry, ...(entry.serial && entry.auth !== 'password' ? { serial: entry.serial } : {}) };
 }
 
@@ -205,16 +200,11 @@ export async function rotateDevice(site: Site, reference: { device?: string; cer
     devices: { ...record.devices, [device]: { ...entry, serial, notAfter: new Date(certified.certificate.validTo).toISOString() } },
     revoked: [...(record.revoked ?? []), ...retire(device, entry, 'superseded', now)],
   };
-  const transaction = new Transaction(site.dir, options.hook);
-  try {
+  await inTransaction(site.dir, options.hook, async (transaction) => {
     transaction.putFile(sitePath(site, posix.join(LAYOUT.devices, device, BUNDLE_CERT)), { data: certified.certificatePem, mode: FILE_MODE });
     transaction.putFile(sitePath(site, posix.join(LAYOUT.devices, device, BUNDLE_KEY)), { data: certified.privateKeyPem, mode: KEY_MODE });
     await stageBroker(transaction, site, next, ca, new Map(), now);
     putRecord(transaction, site, next);
-  } catch (error) {
-    transaction.abort();
-    throw error;
-  }
-  transaction.commit();
+  });
   return { device, commonName: entry.commonName, oldSerial: entry.serial, serial, bundle };
 }

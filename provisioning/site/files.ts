@@ -40,6 +40,23 @@ interface Done {
   placed?: string;
 }
 
+/**
+ * Stage a change with `stage`, then commit it; if staging throws, the
+ * transaction is aborted and nothing is changed.
+ */
+export async function inTransaction<T>(root: string, hook: StepHook | undefined, stage: (transaction: Transaction) => T | Promise<T>): Promise<T> {
+  const transaction = new Transaction(root, hook);
+  let result: T;
+  try {
+    result = await stage(transaction);
+  } catch (error) {
+    transaction.abort();
+    throw error;
+  }
+  transaction.commit();
+  return result;
+}
+
 export class Transaction {
   readonly #stage: string;
   readonly #steps: Step[] = [];

@@ -6,6 +6,7 @@
  * {type: "trust-list", site, version, issuedAt, certificates: [PEM, ...]}.
  * A gate takes a version only above the one it has (rollback protection).
  */
+import { TRUST_LIST_TYP, type TrustListPayload } from '../../edge-agent/credential/trust-list.js';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -16,18 +17,8 @@ import { FILE_MODE, Transaction, type StepHook } from './files.js';
 import { kidBase64 } from './issuers.js';
 import { LAYOUT, loadSiteKey, sitePath, type Site } from './site.js';
 
-export const TRUST_LIST_TYP = 'trust-list';
-
-export interface TrustListPayload {
-  type: typeof TRUST_LIST_TYP;
-  site: string;
-  /** Grows by one per change of the list (site.json's trustList.version). */
-  version: number;
-  /** Milliseconds since the epoch, as the other signed payloads. */
-  issuedAt: number;
-  /** The issuers' signer certificates in PEM, ordered by kid. */
-  certificates: string[];
-}
+// The format is the agent's (edge-agent/credential/trust-list.ts): one definition for writer and reader.
+export { TRUST_LIST_TYP, type TrustListPayload } from '../../edge-agent/credential/trust-list.js';
 
 export interface ExportOptions {
   passphrase?: string;

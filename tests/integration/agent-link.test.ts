@@ -39,6 +39,7 @@ import {
   type CertifiedKey,
 } from '../../provisioning/pki.js';
 import { requireMosquitto, startMosquitto, type MosquittoBroker } from '../support/mosquitto.js';
+import { pause, until } from '../support/wait.js';
 
 const BASE = 'hc/v1';
 const SITE = 's1';
@@ -75,15 +76,7 @@ before(async () => {
   centreCert = await issueClientCertificate(ca, { commonName: 'centre' });
 });
 
-const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(what: string, ready: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await pause(10);
-  }
-}
 
 interface Captured {
   topic: string;

@@ -14,7 +14,6 @@
 import { spawn } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
-import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -35,37 +34,20 @@ import type { SignerKeyPair } from '../../provisioning/signer-certificate.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { WireLane } from '../../simulator/hardware/wire-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
-import { freePort, mosquittoPath, requireMosquitto } from '../support/mosquitto.js';
+import { accepts, freePort, mosquittoPath, requireMosquitto } from '../support/mosquitto.js';
+import { pause, until } from '../support/wait.js';
 
 const SITE = 'mall-1';
 const BASE = 'hc/v1';
 const logger = pino({ level: 'silent' });
 const quiet = { stdout: () => {}, stderr: () => {}, stderrIsTty: false };
 
-const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(what: string, ready: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await pause(10);
-  }
-}
 
 async function provision(...argv: string[]): Promise<void> {
   assert.equal(await main(argv, quiet), 0, `gate-provision ${argv.join(' ')}`);
 }
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /**
  * Mosquitto on the site's mosquitto.conf, unchanged but for a preamble: its
@@ -87,7 +69,7 @@ async function runSiteBroker(t: TestContext, conf: string, port: number): Promis
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const deadline = Date.now() + 10_000;
-  while (!(await listening(port))) {
+  while (!(await accepts(port))) {
     if (broker.exitCode !== null) throw new Error(`mosquitto exited with ${broker.exitCode}:\n${log}`);
     if (Date.now() > deadline) throw new Error(`mosquitto is not listening on ${port}:\n${log}`);
     await pause(25);

@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -19,7 +18,7 @@ import { main } from '../../provisioning/cli/gate-provision.js';
 import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 import { checkMosquittoPassword } from '../../provisioning/site/devices.js';
 import { spawnSync } from 'node:child_process';
-import { freePort, mosquittoPath, requireMosquitto } from '../support/mosquitto.js';
+import { accepts, freePort, mosquittoPath, requireMosquitto } from '../support/mosquitto.js';
 
 const SITE = 'mall-1';
 const quiet = { stdout: () => {}, stderr: () => {}, stderrIsTty: false };
@@ -58,16 +57,6 @@ async function startBroker(t: TestContext, conf: string, port: number): Promise<
   return { log: () => output, stop };
 }
 
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /** One connection attempt, no retries: the client, or why it was refused. */
 function attempt(t: TestContext, url: string, options: IClientOptions): Promise<{ client?: MqttClient; error?: Error }> {

@@ -25,19 +25,12 @@ import { startEmbeddedBroker } from '../../simulator/broker.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { madeUpNationalId } from '../../simulator/crowd.js';
 import { createSimulatedLane } from '../../simulator/simulated-lane.js';
+import { pause, until } from '../support/wait.js';
 
 const tempDirs: string[] = [];
 after(() => tempDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
 
-const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(what: string, ok: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await pause(10);
-  }
-}
 
 /** Every file under `dir`, recursively, with its bytes. */
 function filesUnder(dir: string): Array<{ file: string; bytes: Buffer }> {

@@ -288,7 +288,8 @@ function hashPasswords(passwords: Record<string, string>): string {
   }
 }
 
-function accepts(port: number): Promise<boolean> {
+/** Whether something accepts a TCP connection on this loopback port. */
+export function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     socket.setTimeout(1_000);
