@@ -69,9 +69,27 @@ export interface Annunciator {
   alarm(on: boolean): void;
 }
 
+/**
+ * A resident ID card swiped on the serial ID-card reader. Only the ID number
+ * leaves the driver: name, address and photo in the card's frame are dropped
+ * where they are parsed (data minimisation, rules.md §6).
+ */
+export interface IdCardSwipe {
+  /** The 18-character number as read (not yet checked against GB 11643). */
+  nationalId: string;
+  /** Monotonic time (performance.now()) at which the reader produced it. */
+  at: number;
+}
+
+export interface IdCardReader {
+  onSwipe(listener: (swipe: IdCardSwipe) => void): () => void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
 /** A device that stopped working, or came back. */
 export interface HardwareFault {
-  device: 'board' | 'relay' | 'scanner' | 'camera';
+  device: 'board' | 'relay' | 'scanner' | 'camera' | 'id-card-reader';
   detail: string;
   /** True when the lane can no longer work without staff (board or relay gone). */
   blocking: boolean;
@@ -98,4 +116,6 @@ export interface LaneHardware {
   annunciator: Annunciator;
   exitButton?: ExitRequestInput;
   health?: HardwareHealth;
+  /** Fitted on gates that take a resident ID card from people without a smartphone. */
+  idCardReader?: IdCardReader;
 }

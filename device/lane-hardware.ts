@@ -18,6 +18,8 @@ import { RelayGate, type RelayGateOptions } from './gate/relay-gate.js';
 import { SignalLights, type SignalLightOptions } from './gate/signal-lights.js';
 import { FirstReadWins } from './reader/first-read-wins.js';
 import { SerialScanner, type LineDelimiter } from './scanner/serial-scanner.js';
+import type { IdCardProtocol } from './id-card/frame-parser.js';
+import { SerialIdCardReader } from './id-card/serial-id-card-reader.js';
 import { Mlx90614Thermometer, type Mlx90614Options } from './thermometer/mlx90614.js';
 import type { QrBackendName } from './qr/decoder.js';
 
@@ -30,6 +32,8 @@ export interface HardwareConfig {
   lights?: SignalLightOptions;
   thermometer: Mlx90614Options;
   scanner?: { path: string; baudRate: number; delimiter: LineDelimiter };
+  /** A resident ID-card reader; defaults as in the config schema. */
+  idCardReader?: { path: string; baudRate?: number; protocol?: IdCardProtocol; delimiter?: LineDelimiter };
   camera?: {
     xaddr: string;
     user?: string;
@@ -45,7 +49,7 @@ export interface HardwareConfig {
 export interface HardwareInjection {
   /** An IO plugin instance used instead of `board.io`. */
   io?: object;
-  /** A serialport binding for the scanner (MockBinding in the simulator). */
+  /** A serialport binding for the scanner and the ID-card reader (MockBinding in the simulator). */
   serialBinding?: BindingInterface;
 }
 
@@ -116,6 +120,15 @@ export async function openLaneHardware(config: HardwareConfig, logger: Logger, i
   if (readers.length === 0) throw new Error('hardware: neither a scanner nor a camera is configured; the lane could read no code');
   const reader = readers.length === 1 ? readers[0]! : new FirstReadWins(readers);
 
+  // Started and stopped by the lane that takes ID cards; close() stops it too (stop() is idempotent).
+  let idCardReader: SerialIdCardReader | undefined;
+  if (config.idCardReader) {
+    idCardReader = new SerialIdCardReader({ ...config.idCardReader, logger, ...(injection.serialBinding ? { binding: injection.serialBinding } : {}) });
+    idCardReader.onStatus((status) =>
+      report({ device: 'id-card-reader', detail: `id-card reader ${status.state}: ${status.reason}`, blocking: false, active: status.state !== 'connected' }),
+    );
+  }
+
   return {
     board,
     reader,
@@ -125,9 +138,11 @@ export async function openLaneHardware(config: HardwareConfig, logger: Logger, i
     fireAlarm,
     annunciator,
     ...(exitButton ? { exitButton } : {}),
+    ...(idCardReader ? { idCardReader } : {}),
     health: { onFault: (listener) => (faults.on('fault', listener), () => faults.off('fault', listener)) },
     close: async () => {
       await reader.stop();
+      await idCardReader?.stop();
       for (const camera of cameras) camera.close();
       thermometer.close();
       for (const each of inputs) each.close();

@@ -18,10 +18,14 @@ import { CredentialVerifier } from './credential/verifier.js';
 import { Journal } from './journal/journal.js';
 import { Lane, type Registrar, type Timers } from './lane/lane.js';
 import { RegistrationStore } from './privacy/retention.js';
+import { idHasher, readIdHashKey } from './privacy/id-hash.js';
 import { loadAuthorityKey, sealRecord } from './privacy/sealed-record.js';
 import { applyConfigChange, CommandHandler, reloadTrustStore } from './link/command-handler.js';
 import { GateLink, type LaneView } from './link/gate-link.js';
 import { LookupClient } from './link/lookup-client.js';
+import { ScreenServer } from './screen/screen-server.js';
+import { ScreenModel } from './screen/screen-view.js';
+import { VoicePrompts, voiceCacheDir } from './voice/voice-prompts.js';
 import { Outbox, type OutboxDrop } from './link/outbox.js';
 
 export interface AgentOptions {
@@ -35,6 +39,8 @@ export interface AgentOptions {
   timers?: Timers;
   /** The health authority's public key given directly (simulator); else loaded from config.privacy.authorityKey. */
   authorityKey?: KeyObject;
+  /** The site's ID-card hash key given directly (simulator); else read from config.privacy.idHashKey. */
+  idHashKey?: Buffer;
 }
 
 /** privacy.authorityKey read and checked; a bad file stops the start with the key named. */
@@ -61,6 +67,13 @@ export class GateAgent {
   readonly link: GateLink | null;
   /** credentials.trust, its signed list's version; null when the trust store was given directly without a path. */
   readonly issuerTrust: IssuerTrust | null;
+  /** What the gate's screen shows; followed by the screen server when config.screen is set. */
+  readonly screen: ScreenModel;
+  /** Spoken prompts for each verdict; silent on a gate without a player. */
+  readonly voice: VoicePrompts;
+  private readonly screenServer: ScreenServer | null;
+  /** Base URL of the screen and staff page once served. */
+  screenUrl: string | null = null;
   private config: GateConfig;
   private readonly overrides: ConfigOverrides;
   private readonly activeFaults = new Set<string>();
@@ -73,6 +86,9 @@ export class GateAgent {
       throw new ConfigError('credentials.trust: required (a file or folder of issuer certificates, or the signed trust list gate-provision export-trust writes)');
     }
     const authorityKey = options.authorityKey ?? (config.privacy.authorityKey ? readAuthorityKey(config.privacy.authorityKey) : null);
+    // ID cards are looked up by a keyed hash of the number; a bad key file stops the start with the key named.
+    const idHashKey = options.idHashKey ?? (config.privacy.idHashKey ? readIdHashKey(config.privacy.idHashKey) : null);
+    const idHash = idHashKey ? idHasher(idHashKey) : null;
     const centreKeys = options.centreKeys ?? (config.mqtt.centreKeys ? TrustStore.load(config.mqtt.centreKeys) : null);
     // Linked but unable to trust anything from the centre, the gate would go degraded and refuse every code: say so at start.
     if (config.mqtt.url && !centreKeys) {
@@ -166,7 +182,8 @@ export class GateAgent {
       // Without a link there is no centre to fall out of sync with: never degraded.
       ...(mqttUrl ? { link: this.colourSync } : {}),
       whenDegraded: config.colour.whenDegraded,
-      ...(lookup ? { lookup: async (kind: 'printed-code', subject: string) => {
+      ...(idHash ? { idHash } : {}),
+      ...(lookup ? { lookup: async (kind: 'printed-code' | 'id-hash', subject: string) => {
         const answer = await lookup.lookup(kind, subject);
         return answer === null ? null : { colour: answer.colour, effectiveAt: answer.effectiveAt ?? Date.now() };
       } } : {}),
@@ -230,6 +247,38 @@ export class GateAgent {
       this.lane.on('state', () => theLink.publishStatus());
     }
     this.link = link;
+
+    this.voice = new VoicePrompts({ config: config.voice, cacheDir: voiceCacheDir(config), logger });
+    this.voice.attach(this.lane);
+    this.screen = new ScreenModel(this.lane, () => (mqttUrl ? this.colourSync.degraded : false));
+    try {
+      this.screenServer = config.screen ? this.buildScreenServer(config, config.screen) : null;
+    } catch (error) {
+      this.journal.close();
+      throw error;
+    }
+  }
+
+  private buildScreenServer(config: GateConfig, screen: NonNullable<GateConfig['screen']>): ScreenServer {
+    const read = (key: string, path: string): Buffer => {
+      try {
+        return readFileSync(path);
+      } catch (error) {
+        throw new ConfigError(`${key}: ${path}: ${(error as Error).message}`);
+      }
+    };
+    return new ScreenServer({
+      host: screen.host,
+      port: screen.port,
+      ...(screen.tls ? { tls: { cert: read('screen.tls.cert', screen.tls.cert), key: read('screen.tls.key', screen.tls.key) } } : {}),
+      model: this.screen,
+      desk: this.lane,
+      pinHash: config.staff.pinHash ?? null,
+      staffSessionMinutes: config.staff.sessionMinutes,
+      site: config.site,
+      lane: config.lane,
+      logger: this.options.logger,
+    });
   }
 
   /** Seals with the authority's key; keeps the record and its outbox row in the decision's transaction. */
@@ -298,6 +347,11 @@ export class GateAgent {
   async start(): Promise<void> {
     this.lane.start();
     await this.options.hardware.reader.start();
+    await this.options.hardware.idCardReader?.start();
+    this.screen.start();
+    // Not awaited: rendering takes seconds on a Pi and the lane decides at once (a prompt not yet rendered is silent).
+    void this.voice.start();
+    if (this.screenServer) this.screenUrl = await this.screenServer.start();
     this.purgeRegistrations();
     if (this.outbox || this.registrations) {
       this.outbox?.prune();
@@ -323,6 +377,10 @@ export class GateAgent {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.lane.stop();
     await this.options.hardware.reader.stop();
+    await this.options.hardware.idCardReader?.stop();
+    await this.screenServer?.stop();
+    await this.voice.stop();
+    this.screen.stop();
     await this.link?.stop();
     this.colourSync.stop();
     this.journal.setAppendHook(null);

@@ -34,10 +34,10 @@ export interface DecisionEvent {
   temperatureC: number | null;
   /** Sensor fault code when the thermometer failed. */
   sensorFault: string | null;
-  /** What was read, without personal data. */
+  /** What was read, without personal data (an ID card: kind 'id-card', never the number). */
   credential: {
     profile: 'gzhc' | 'dcc' | null;
-    kind: CodeKind | null;
+    kind: CodeKind | 'id-card' | null;
     kid: string | null;
     iss: string | null;
     failure: string | null;

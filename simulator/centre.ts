@@ -33,6 +33,12 @@ export interface CentreOptions {
   /** Answers look-ups for printed codes; null: unknown to the centre. */
   colourOf?: (subject: string) => Colour | null | undefined;
   /**
+   * Answers ID-card look-ups by the keyed hash of the number (privacy/id-hash.ts,
+   * under the site key the centre shares with its gates); consulted after
+   * registerIdHash's map. null: unknown to the centre.
+   */
+  colourOfIdHash?: (hash: string) => Colour | null | undefined;
+  /**
    * Republish the retained snapshot this often when colours changed since the
    * last one, so that a gate that missed a change finds it there when it
    * resyncs; 0 (default): only when publishSnapshot() is called.
@@ -66,6 +72,10 @@ export class SimulatedCentre {
   private snapshotTimer: NodeJS.Timeout | null = null;
   private readonly resultWaiters = new Map<string, (result: CommandResultMessage) => void>();
   private readonly listeners = new Set<(topic: string, message: unknown) => void>();
+  /** ID-card colours by keyed hash: a real centre keeps them with each person's record. */
+  private readonly idHashColours = new Map<string, Colour>();
+  /** Every look-up request received, as sent (tests check what crossed the broker). */
+  readonly lookupRequests: LookupRequestMessage[] = [];
 
   private constructor(
     readonly client: MqttClient,
@@ -73,14 +83,20 @@ export class SimulatedCentre {
     readonly key: SignerKeyPair,
     private readonly signer: MessageSigner,
     private readonly colourOf: CentreOptions['colourOf'],
+    private readonly colourOfIdHash: CentreOptions['colourOfIdHash'] = undefined,
   ) {}
+
+  /** The centre learns (or changes) the colour of the person whose ID number hashes to this key. */
+  registerIdHash(hash: string, colour: Colour): void {
+    this.idHashColours.set(hash, colour);
+  }
 
   static async start(options: CentreOptions): Promise<SimulatedCentre> {
     const key = options.key ?? (await createSignerCertificate({ subject: 'CN=Health-code centre (simulated), O=Reference platform, C=CN' }));
     const base = options.baseTopic ?? 'hc/v1';
     const client = await mqtt.connectAsync(options.url, { clientId: `centre-${randomUUID().slice(0, 8)}`, protocolVersion: options.protocolVersion ?? 5, ...options.clientOptions });
     const signer = messageSigner(key);
-    const centre = new SimulatedCentre(client, base, key, signer, options.colourOf);
+    const centre = new SimulatedCentre(client, base, key, signer, options.colourOf, options.colourOfIdHash);
     client.on('message', (topic, payload) => centre.receive(topic, payload));
     if (options.snapshotEveryMs) {
       centre.snapshotTimer = setInterval(() => void centre.refreshSnapshots(), options.snapshotEveryMs);
@@ -199,9 +215,13 @@ export class SimulatedCentre {
   }
 
   private answerLookup(site: string, lane: string, request: LookupRequestMessage): void {
-    // ID-number look-ups (a keyed hash) are unknown to the simulated centre: it says so rather than let the gate wait.
+    this.lookupRequests.push(request);
+    // An ID card is asked by the keyed hash of its number; one the centre does not know is answered null, not left to time out.
     const pushed = request.kind === 'printed-code' ? this.site(site).statuses.get(request.key) : undefined;
-    const colour = request.kind === 'printed-code' ? (pushed?.colour ?? this.colourOf?.(request.key) ?? null) : null;
+    const colour =
+      request.kind === 'printed-code'
+        ? (pushed?.colour ?? this.colourOf?.(request.key) ?? null)
+        : (this.idHashColours.get(request.key) ?? this.colourOfIdHash?.(request.key) ?? null);
     const reply = signMessage(
       'lookup-reply',
       { type: 'lookup-reply', correlationId: request.correlationId, site, lane, issuedAt: Date.now(), colour, ...(pushed ? { effectiveAt: pushed.effectiveAt } : {}) },

@@ -18,6 +18,10 @@ import { openSealedRecord } from '../edge-agent/privacy/sealed-record.js';
 import { SimulatedCentre } from './centre.js';
 import { createSimulatedLane, pushAndWait } from './simulated-lane.js';
 import { formatOutcome, formatSummary, HEADER } from './report.js';
+import { hashPin } from '../edge-agent/privacy/staff-pin.js';
+
+/** The built-in config's staff PIN, printed at start: a demonstration, never a gate's. */
+const DEMO_STAFF_PIN = '2468';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -31,6 +35,12 @@ const program = new Command()
   .option('-c, --config <file>', 'agent config (YAML or JSON); default: built-in simulator settings')
   .option('-r, --rounds <n>', 'walk the crowd through this many times', positiveInt, 1)
   .option('--pace <ms>', 'pause before staff act or a person walks through', positiveInt, 400)
+  .option('--screen-port <port>', "serve the gate's screen and staff page on this loopback port (0: any free port)", (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number, 0 to 65535');
+    return n;
+  }, 0)
+  .option('--stay', 'keep the gate running after the crowd, for the screen and staff page, until Ctrl-C')
   .option('--log-level <level>', 'agent log level on stderr (pino JSON); default: the config\'s log.level with --config, else error')
   .option('--fleet <lanes>', 'fleet mode instead: this many lanes\' MQTT links (no hardware) and the centre pushing colour changes to them', positiveInt)
   .option('--changes <n>', 'fleet mode: colour changes to push', positiveInt, 5)
@@ -42,6 +52,8 @@ const options = program.opts<{
   rounds: number;
   pace: number;
   logLevel?: string;
+  screenPort: number;
+  stay?: boolean;
   fleet?: number;
   changes: number;
   sharedVerification?: boolean;
@@ -59,7 +71,13 @@ async function main(): Promise<number> {
   try {
     const base = options.config
       ? loadConfig(options.config)
-      : checkConfig({ site: 'demo-mall', lane: 'lane-1', timing: { relayPulseMs: 1000, denyDisplayMs: 600, passageTimeoutMs: 4000 } });
+      : checkConfig({
+          site: 'demo-mall',
+          lane: 'lane-1',
+          timing: { relayPulseMs: 1000, denyDisplayMs: 600, passageTimeoutMs: 4000 },
+          staff: { pinHash: await hashPin(DEMO_STAFF_PIN) },
+          screen: { port: options.screenPort },
+        });
     config = {
       ...base,
       journal: options.config ? base.journal : { ...base.journal, path: join(workDir, 'journal.db') },
@@ -110,6 +128,10 @@ async function main(): Promise<number> {
   await agent.start();
   await wire.scannerOpened();
   console.log(`Simulated gate ${config.site}/${config.lane}: broker ${broker.url}, journal ${config.journal.path}`);
+  if (agent.screenUrl) {
+    const pin = options.config ? '' : ` (staff PIN ${DEMO_STAFF_PIN})`;
+    console.log(`Gate screen ${agent.screenUrl}/, staff page ${agent.screenUrl}/staff${pin}`);
+  }
   console.log(`Fever threshold ${config.policy.feverThresholdC} °C. Issuer: ${world.platform.issuerName}.\n`);
   console.log(HEADER);
 
@@ -158,6 +180,16 @@ async function main(): Promise<number> {
     }
   });
   console.log(`Registrations: ${sealed.length} sealed to the health authority's key, ${received.length} received by the centre, ${opened.length} opened with the authority's private key.`);
+  if (options.stay && !stopping) {
+    console.log(`\nThe gate stays up${agent.screenUrl ? ` (screen ${agent.screenUrl}/, staff page ${agent.screenUrl}/staff)` : ''}: Ctrl-C to stop.`);
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (!stopping) return;
+        clearInterval(check);
+        resolve();
+      }, 200);
+    });
+  }
   clearInterval(heartbeat);
   await simulated.close();
   await centre.stop();

@@ -4,12 +4,14 @@
  * kind and age, changes colours (rules §5) and hands out pseudonymous code
  * ids. A real gate never imports this.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { encodeGzhcCode, type CodeSigner } from '../edge-agent/credential/encoder.js';
 import type { ColourChange } from '../edge-agent/colour/status-store.js';
 import type { CodeKind, Colour } from '../edge-agent/domain.js';
 import { createSignerCertificate, type SignerKeyPair } from '../provisioning/signer-certificate.js';
 import type { AlgorithmName } from '../edge-agent/credential/cose.js';
+import { idHash } from '../edge-agent/privacy/id-hash.js';
+import { nationalIdCheckCharacter } from '../edge-agent/privacy/national-id.js';
 
 export interface IssueOptions {
   colour: Colour;
@@ -26,6 +28,8 @@ export interface IssueOptions {
 export class ReferencePlatform {
   private colourSeq = 0;
   private readonly colours = new Map<string, Colour>();
+  /** Residents' colours by the keyed hash of their ID number: the platform never keeps the number here. */
+  private readonly idHashColours = new Map<string, Colour>();
 
   private constructor(
     readonly issuerName: string,
@@ -80,5 +84,34 @@ export class ReferencePlatform {
 
   colourOf(sub: string): Colour | undefined {
     return this.colours.get(sub);
+  }
+
+  /**
+   * A made-up resident ID number (GB 11643 form, correct check character) for
+   * a simulated person without a smartphone: a Guizhou region code (52), a
+   * birth date 1950–2004, a random sequence. Made up, though the form is real.
+   */
+  static madeUpNationalId(): string {
+    const region = `52${String(randomInt(1, 100)).padStart(2, '0')}${String(randomInt(1, 30)).padStart(2, '0')}`;
+    const birth = new Date(Date.UTC(1950, 0, 1) + randomInt(0, 55 * 365) * 86_400_000);
+    const date = `${birth.getUTCFullYear()}${String(birth.getUTCMonth() + 1).padStart(2, '0')}${String(birth.getUTCDate()).padStart(2, '0')}`;
+    const first17 = `${region}${date}${String(randomInt(0, 1000)).padStart(3, '0')}`;
+    return `${first17}${nationalIdCheckCharacter(first17)}`;
+  }
+
+  /**
+   * A resident with an ID card and a colour; the platform records the colour
+   * under the keyed hash of the number (the site key it shares with the gates),
+   * as the centre looks it up. Returns the number for the simulated card.
+   */
+  registerResident(colour: Colour, idHashKey: Buffer, nationalId: string = ReferencePlatform.madeUpNationalId()): { nationalId: string; idHash: string } {
+    const hash = idHash(idHashKey, nationalId);
+    this.idHashColours.set(hash, colour);
+    return { nationalId, idHash: hash };
+  }
+
+  /** The colour of the resident whose ID number hashes to this key; undefined: unknown. */
+  colourOfIdHash(hash: string): Colour | undefined {
+    return this.idHashColours.get(hash);
   }
 }

@@ -14,14 +14,14 @@
  *
  * Unplugging: serialport closes the port with a DisconnectedError (or emits
  * 'error'); the scanner reports 'disconnected' and opens the path again every
- * reopenIntervalMs until the module is back. start() resolves even when the
+ * reopenIntervalMs until the module is back (device/serial/reopening-port.ts). start() resolves even when the
  * module is absent, so a lane without one still reads codes with its camera.
  */
-import { SerialPortStream } from '@serialport/stream';
 // The package's exports map has types for its CommonJS entry only.
 import type { BindingInterface } from '@serialport/bindings-interface' with { 'resolution-mode': 'require' };
 import type { Logger } from 'pino';
 import type { CodeRead, CodeReader } from '../contracts.js';
+import { ReopeningSerialPort, type SerialPortStatus } from '../serial/reopening-port.js';
 
 export type LineDelimiter = 'CR' | 'LF' | 'CRLF';
 
@@ -38,10 +38,7 @@ export interface SerialScannerOptions {
   logger: Logger;
 }
 
-export interface ScannerStatus {
-  state: 'connected' | 'disconnected';
-  reason: string;
-}
+export type ScannerStatus = SerialPortStatus;
 
 const DELIMITERS: Record<LineDelimiter, Buffer> = {
   CR: Buffer.from([0x0d]),
@@ -99,13 +96,10 @@ export class SerialScanner implements CodeReader {
   private readonly statuses = new Set<(status: ScannerStatus) => void>();
   private readonly log: Logger;
   private readonly settings: Required<Omit<SerialScannerOptions, 'binding' | 'logger'>>;
-  private port: SerialPortStream | null = null;
-  private opening: Promise<void> | null = null;
-  private retry: NodeJS.Timeout | null = null;
-  private running = false;
-  private current: ScannerStatus | null = null;
+  private readonly port: ReopeningSerialPort;
+  private framer: LineFramer | null = null;
 
-  constructor(private readonly options: SerialScannerOptions) {
+  constructor(options: SerialScannerOptions) {
     this.settings = {
       path: options.path,
       baudRate: options.baudRate ?? 9600,
@@ -122,11 +116,15 @@ export class SerialScanner implements CodeReader {
     if (!Number.isInteger(maxLineBytes) || maxLineBytes <= 0) throw new RangeError(`serial scanner: bad maxLineBytes ${maxLineBytes}`);
     if (!(reopenIntervalMs > 0)) throw new RangeError(`serial scanner: bad reopenIntervalMs ${reopenIntervalMs}`);
     this.log = options.logger.child({ component: 'serial-scanner', path });
+    this.port = new ReopeningSerialPort(
+      { path, baudRate, reopenIntervalMs, binding: options.binding, device: 'scanner', logger: this.log },
+      { onData: (chunk) => this.framer?.push(chunk), onStatus: (status) => this.onPortStatus(status) },
+    );
   }
 
   /** The last status reported; null before start() or after stop(). */
   get status(): ScannerStatus | null {
-    return this.current;
+    return this.port.status;
   }
 
   onRead(listener: (read: CodeRead) => void): () => void {
@@ -140,77 +138,33 @@ export class SerialScanner implements CodeReader {
   }
 
   async start(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    await this.connect();
+    await this.port.start();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    if (this.retry) clearTimeout(this.retry);
-    this.retry = null;
-    await this.opening; // an open in flight closes its port itself once it sees running is false
-    const port = this.port;
-    this.port = null;
-    this.current = null;
-    if (port) await closeQuietly(detach(port));
+    await this.port.stop();
+    this.framer = null;
   }
 
-  private connect(): Promise<void> {
-    this.opening ??= this.open().finally(() => (this.opening = null));
-    return this.opening;
-  }
-
-  private async open(): Promise<void> {
-    const { path, baudRate } = this.settings;
-    let port: SerialPortStream;
-    try {
-      // Loaded only when needed, so the simulator never loads the native addon.
-      const binding = this.options.binding ?? (await import('serialport')).SerialPort.binding;
-      port = new SerialPortStream({ binding, path, baudRate, autoOpen: false });
-      const failed = await new Promise<Error | null>((resolve) => port.open(resolve));
-      if (failed) throw failed;
-    } catch (error) {
-      this.lost(`cannot open ${path}: ${(error as Error).message}`);
-      return;
+  private onPortStatus(status: ScannerStatus): void {
+    // Each connection frames afresh: half a line from before an unplug never joins the next one.
+    this.framer = status.state === 'connected' ? this.newFramer() : null;
+    for (const listener of [...this.statuses]) {
+      try {
+        listener(status);
+      } catch (error) {
+        this.log.error({ err: error }, 'scanner status listener failed');
+      }
     }
-    if (!this.running) {
-      await closeQuietly(port);
-      return;
-    }
-    this.attach(port);
-    this.setStatus({ state: 'connected', reason: `opened ${path} at ${baudRate} baud` });
   }
 
-  private attach(port: SerialPortStream): void {
-    this.port = port;
-    const framer = new LineFramer(
+  private newFramer(): LineFramer {
+    return new LineFramer(
       DELIMITERS[this.settings.delimiter],
       this.settings.maxLineBytes,
       (line) => this.onLine(line),
       () => this.log.warn({ maxLineBytes: this.settings.maxLineBytes }, 'line longer than maxLineBytes dropped'),
     );
-    port.on('data', (chunk: Buffer) => framer.push(chunk));
-    port.on('close', (error: Error | null) => this.onGone(port, error ? `unplugged: ${error.message}` : 'port closed'));
-    port.on('error', (error: Error) => this.onGone(port, `port error: ${error.message}`));
-  }
-
-  private onGone(port: SerialPortStream, reason: string): void {
-    if (this.port !== port) return;
-    this.port = null;
-    void closeQuietly(detach(port));
-    this.lost(reason);
-  }
-
-  private lost(reason: string): void {
-    if (!this.running) return;
-    this.setStatus({ state: 'disconnected', reason });
-    if (!this.retry) {
-      this.retry = setTimeout(() => {
-        this.retry = null;
-        if (this.running) void this.connect();
-      }, this.settings.reopenIntervalMs);
-    }
   }
 
   private onLine(bytes: Buffer): void {
@@ -225,33 +179,4 @@ export class SerialScanner implements CodeReader {
       }
     }
   }
-
-  private setStatus(next: ScannerStatus): void {
-    if (this.current?.state === next.state) {
-      this.log.debug({ reason: next.reason }, `still ${next.state}`);
-      return;
-    }
-    this.current = next;
-    if (next.state === 'connected') this.log.info({ reason: next.reason }, 'scanner connected');
-    else this.log.warn({ reason: next.reason }, 'scanner disconnected: retrying');
-    for (const listener of [...this.statuses]) {
-      try {
-        listener(next);
-      } catch (error) {
-        this.log.error({ err: error }, 'scanner status listener failed');
-      }
-    }
-  }
-}
-
-/** Drop our listeners; keep one on 'error' so a late error from a discarded port cannot throw. */
-function detach(port: SerialPortStream): SerialPortStream {
-  for (const event of ['data', 'close', 'error']) port.removeAllListeners(event);
-  port.on('error', () => {});
-  return port;
-}
-
-function closeQuietly(port: SerialPortStream): Promise<void> {
-  if (!port.isOpen) return Promise.resolve();
-  return new Promise((resolve) => port.close(() => resolve()));
 }

@@ -3,6 +3,7 @@
  *   verify  check one code text and print the result as JSON
  *   decode  print the QR code texts found in an image
  *   run     the agent on a real gate, from a config file
+ *   hash-pin  the staff.pinHash line for a PIN read from standard input
  * Exit codes: 0 success, 1 a negative answer (invalid code, no QR found), 2 usage error.
  */
 import { readFileSync } from 'node:fs';
@@ -121,6 +122,17 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`gate-agent: board: ${error.message}\n`);
         exitCode = 1;
       }
+    });
+
+  program
+    .command('hash-pin')
+    .description('Read a staff PIN (4 to 12 digits) from standard input and print its scrypt hash for staff.pinHash')
+    .action(async () => {
+      const { hashPin, pinFollowsRules, PIN_RULES } = await import('../privacy/staff-pin.js');
+      // From standard input, never an argument: arguments show in ps and in shell history.
+      const pin = readFileSync(0, 'utf8').replace(/[\r\n]+$/, '');
+      if (!pinFollowsRules(pin)) throw new UsageError(`the PIN must be ${PIN_RULES.minDigits} to ${PIN_RULES.maxDigits} digits`);
+      process.stdout.write(`${await hashPin(pin)}\n`);
     });
 
   program

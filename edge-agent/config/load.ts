@@ -97,6 +97,9 @@ export function applyEnvironment(config: Record<string, unknown>, env: NodeJS.Pr
             throw new ConfigError(`environment variable ${name}: "${raw}" is not a number`);
           }
           target[key] = value;
+        } else if (node?.type === 'boolean') {
+          if (raw !== 'true' && raw !== 'false') throw new ConfigError(`environment variable ${name}: "${raw}" is not true or false`);
+          target[key] = raw === 'true';
         } else {
           target[key] = raw;
         }
@@ -116,7 +119,17 @@ export function checkConfig(input: unknown): GateConfig {
     const messages = (validate.errors ?? []).map((e) => describe(e, input));
     throw new ConfigError(`config is not valid:\n  - ${[...new Set(messages)].join('\n  - ')}`);
   }
-  return config as unknown as GateConfig;
+  const checked = config as unknown as GateConfig;
+  // Staff type names, ID numbers and phones into the staff page: never across a network in clear.
+  const screen = checked.screen;
+  if (screen && checked.staff.pinHash && !screen.tls && !isLoopback(screen.host)) {
+    throw new ConfigError(`screen.tls: required when the staff page is served on ${screen.host} (not loopback) with staff.pinHash set: personal details would cross the network in clear`);
+  }
+  return checked;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): GateConfig {

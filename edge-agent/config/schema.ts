@@ -244,6 +244,17 @@ export const configSchema = {
             delimiter: { enum: ['CR', 'LF', 'CRLF'], default: 'CRLF' },
           },
         },
+        idCardReader: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['path'],
+          properties: {
+            path: { type: 'string', minLength: 1, description: 'serial device of the resident ID-card reader, e.g. /dev/ttyUSB1' },
+            baudRate: { enum: [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200], default: 115200 },
+            protocol: { enum: ['line', 'sam'], default: 'line', description: "'line': the number as a text line; 'sam': the SAM module's frames" },
+            delimiter: { enum: ['CR', 'LF', 'CRLF'], default: 'CRLF', description: "line ending of the 'line' protocol" },
+          },
+        },
         camera: {
           type: 'object',
           additionalProperties: false,
@@ -281,6 +292,12 @@ export const configSchema = {
           minLength: 1,
           description: "PEM (SPKI) file of the health authority's X25519 public key; registrations are sealed to it before they touch the disk. Absent: a staff registration records only that it happened, no details",
         },
+        idHashKey: {
+          type: 'string',
+          minLength: 1,
+          description:
+            "File holding the site's secret key (base64 of at least 32 random bytes, made by gate-provision init) for ID-card look-ups: the gate asks the centre by an HMAC-SHA256 of the ID number under this key, never the number. Absent: ID cards are refused",
+        },
         // rules.md gives no figure. 21 days: the 14 days contact tracing looks
         // back over (the incubation period epidemic-control work uses), plus a
         // week for sealed events to reach the authority after a broker outage.
@@ -293,6 +310,25 @@ export const configSchema = {
         },
       },
     },
+    screen: {
+      type: 'object',
+      additionalProperties: false,
+      description: "The gate's screen (GET /) and the staff page (/staff), served by the agent; absent: not served",
+      properties: {
+        host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to listen on; the kiosk browser on the gate uses loopback' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080, description: '0: any free port (printed in the log)' },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['cert', 'key'],
+          description: 'Serve over HTTPS: required for a staff sign-in on any address but loopback',
+          properties: {
+            cert: { type: 'string', minLength: 1, description: 'PEM certificate chain file' },
+            key: { type: 'string', minLength: 1, description: 'PEM private key file' },
+          },
+        },
+      },
+    },
     staff: {
       type: 'object',
       additionalProperties: false,
@@ -302,6 +338,60 @@ export const configSchema = {
           type: 'string',
           pattern: PIN_HASH_PATTERN,
           description: 'scrypt hash of the staff PIN (scrypt$N$r$p$salt$hash, from hashPin in edge-agent/privacy/staff-pin.ts); absent: no staff page sign-in',
+        },
+        sessionMinutes: { type: 'integer', minimum: 1, maximum: 720, default: 15, description: 'A staff page session unused this long ends' },
+      },
+    },
+    voice: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Spoken prompts: each verdict and its advice, rendered ahead of time and played through a player command (docs/operations.md, "Voice prompts")',
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        languages: {
+          type: 'array',
+          items: { enum: ['zh', 'en'] },
+          minItems: 1,
+          uniqueItems: true,
+          default: ['zh', 'en'],
+          description: 'Spoken in this order',
+        },
+        idlePrompt: {
+          type: 'boolean',
+          default: true,
+          description: 'Say "请出示健康码 / Please show your health code" when the lane is ready again after a turn, unless a verdict is still being spoken',
+        },
+        player: {
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          minItems: 1,
+          default: ['aplay', '-q', '{file}'],
+          description: 'Command that plays one WAV file ({file}), run without a shell; missing: the gate is silent',
+        },
+        playTimeoutMs: { type: 'integer', minimum: 1000, maximum: 120000, default: 30000, description: 'A player still running after this is stopped' },
+        render: {
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          minItems: 1,
+          default: ['espeak-ng', '-v', '{voice}', '-s', '150', '-w', '{file}', '{text}'],
+          description: 'Command that writes one prompt to a WAV file ({voice}, {file}, {text}), run at start without a shell for every prompt not cached or shipped',
+        },
+        voices: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            zh: { type: 'string', minLength: 1, default: 'cmn', description: "the render command's {voice} for Chinese (espeak-ng: Mandarin)" },
+            en: { type: 'string', minLength: 1, default: 'en', description: "the render command's {voice} for English" },
+          },
+        },
+        renderTimeoutMs: { type: 'integer', minimum: 1000, maximum: 300000, default: 30000, description: 'Deadline of one prompt render' },
+        cacheDir: { type: 'string', minLength: 1, description: 'Folder of rendered prompts; absent: voice/ beside the journal file' },
+        audioDir: {
+          type: 'string',
+          minLength: 1,
+          description: 'Folder of shipped recordings <prompt-id>.zh.wav and <prompt-id>.en.wav, played as they are; a prompt without one is rendered',
         },
       },
     },
@@ -335,6 +425,8 @@ export interface GateConfig {
   hardware?: HardwareConfig;
   privacy: PrivacyConfig;
   staff: StaffConfig;
+  screen?: ScreenConfig;
+  voice: VoiceConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
 
@@ -376,9 +468,30 @@ export interface ColourConfig {
 
 export interface PrivacyConfig {
   authorityKey?: string;
+  idHashKey?: string;
   retentionDays: number;
 }
 
 export interface StaffConfig {
   pinHash?: string;
+  sessionMinutes: number;
+}
+
+export interface ScreenConfig {
+  host: string;
+  port: number;
+  tls?: { cert: string; key: string };
+}
+
+export interface VoiceConfig {
+  enabled: boolean;
+  languages: Array<'zh' | 'en'>;
+  idlePrompt: boolean;
+  player: string[];
+  playTimeoutMs: number;
+  render: string[];
+  voices: { zh: string; en: string };
+  renderTimeoutMs: number;
+  cacheDir?: string;
+  audioDir?: string;
 }

@@ -5,6 +5,7 @@
  *                                                  ├─ deny ─▶ locked ─(display time)─▶ idle
  *                                                  ├─ hold ─▶ held ─(staff release)─▶ idle
  *                                                  └─ sensor fault ─▶ staff ─(staff resume)─▶ idle
+ *   idle ─ID card─▶ measuring + look-up by the keyed hash ─▶ deciding ─▶ as a code; no colour from the centre ─▶ staff
  *   any state ─fire alarm─▶ emergency (leaf held open) ─alarm cleared─▶ idle
  *   idle | locked | staff ─centre's open─▶ open;   open | locked | a turn ─centre's lock─▶ idle
  *   journal write fails, or a driver throws ─▶ staff
@@ -13,17 +14,22 @@
  * code is still held): staff may enter a temperature they took by hand, which
  * decides the same person again, on the record as decided by staff.
  *
+ * An ID card's number is checked (GB 11643) and hashed with the site key as
+ * it is swiped; only the hash goes on, to the look-up: never into the turn,
+ * the journal, the event or the log.
+ *
  * It talks to hardware only through device/contracts.ts. Every decision is in
  * the journal before the gate acts on it; if it cannot be recorded, nobody passes.
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { CodeRead, HardwareFault, LaneHardware, Signal, TemperatureReading } from '../../device/contracts.js';
+import type { CodeRead, HardwareFault, IdCardSwipe, LaneHardware, Signal, TemperatureReading } from '../../device/contracts.js';
 import type { ColourStatusStore } from '../colour/status-store.js';
 import type { CredentialVerifier, VerificationResult } from '../credential/verifier.js';
 import type { Colour, DecisionEvent } from '../domain.js';
 import type { Journal } from '../journal/journal.js';
+import { checkNationalId } from '../privacy/national-id.js';
 import { checkRegistrationDetails, type RegistrationDetails } from '../privacy/registration.js';
 import type { RegistrationRecord, SealedRecord } from '../privacy/sealed-record.js';
 import { decide, remoteOpenDecision, type CredentialInput, type Decision, type LookupAnswer, type PolicyConfig } from '../policy/policy.js';
@@ -80,8 +86,17 @@ export interface LaneDependencies {
   link?: { readonly degraded: boolean };
   /** colour.whenDegraded; absent: 'staff', the config's default. */
   whenDegraded?: 'offline-code' | 'staff';
-  /** Asks the centre for a printed code's colour; resolves null when no answer came in time. */
-  lookup?: (kind: 'printed-code', subject: string) => Promise<{ colour: Colour | null; effectiveAt: number } | null>;
+  /**
+   * Asks the centre for the colour of a printed code (key: its subject) or of
+   * an ID card (key: the keyed hash of its number); resolves null when no answer came in time.
+   */
+  lookup?: (kind: 'printed-code' | 'id-hash', key: string) => Promise<{ colour: Colour | null; effectiveAt: number } | null>;
+  /**
+   * The keyed hash of a checked ID number (privacy/id-hash.ts), the only form
+   * in which the number leaves the swipe handler. Without it, or without
+   * lookup, ID cards are refused as not supported.
+   */
+  idHash?: (nationalId: string) => string;
   /** With it, staff registrations need the person's details and are sealed; without, only the registration is recorded. */
   registrar?: Registrar;
 }
@@ -127,7 +142,16 @@ type Turn =
   | { kind: 'no-code' }
   | { kind: 'staff-registered'; details: RegistrationDetails | null }
   /** Staff took the temperature by hand after a thermometer fault: the same person decided again. */
-  | { kind: 'staff-temperature'; previous: { input: CredentialInput; credential: VerificationResult | null }; celsius: number };
+  | { kind: 'staff-temperature'; previous: AwaitingTemperature; celsius: number }
+  /** An ID card: its number already checked and hashed (hash null when refused); the number itself is not kept. */
+  | { kind: 'id-card'; status: 'ok' | 'unreadable' | 'not-configured'; hash: string | null };
+
+/** Whoever waits for staff to take their temperature; an ID card keeps the centre's answer, not the hash. */
+interface AwaitingTemperature {
+  input: CredentialInput;
+  credential: VerificationResult | null;
+  lookup?: LookupAnswer | null;
+}
 
 const SIGNAL_OF: Record<LaneState, Signal> = {
   idle: 'idle',
@@ -152,7 +176,7 @@ export class Lane extends EventEmitter<LaneEvents> {
   /** Set by a no-code refusal: only then may staff register the person by hand. */
   private awaitingRegistration = false;
   /** The person whose temperature could not be taken, while in staff mode. */
-  private awaitingTemperature: { input: CredentialInput; credential: VerificationResult | null } | null = null;
+  private awaitingTemperature: AwaitingTemperature | null = null;
   private readonly unsubscribers: Array<() => void> = [];
   /** Devices whose loss keeps the lane in staff mode until they report back. */
   private readonly blockingFaults = new Set<HardwareFault['device']>();
@@ -169,6 +193,17 @@ export class Lane extends EventEmitter<LaneEvents> {
     return this.current;
   }
 
+  /** What staff may do at this moment: the staff page offers these and nothing else. */
+  get staffCan(): { noCode: boolean; register: boolean; temperature: boolean; release: boolean; resume: boolean } {
+    return {
+      noCode: this.current === 'idle',
+      register: this.awaitingRegistration && (this.current === 'idle' || this.current === 'locked'),
+      temperature: this.current === 'staff' && this.awaitingTemperature !== null,
+      release: this.current === 'held',
+      resume: this.current === 'staff' && this.blockingFaults.size === 0,
+    };
+  }
+
   start(): void {
     const { reader, passage, fireAlarm, exitButton, health } = this.deps.hardware;
     this.unsubscribers.push(
@@ -178,6 +213,13 @@ export class Lane extends EventEmitter<LaneEvents> {
     );
     if (exitButton) this.unsubscribers.push(exitButton.onPress(() => this.onExitRequest()));
     if (health) this.unsubscribers.push(health.onFault((fault) => this.onHardwareFault(fault)));
+    const { idCardReader } = this.deps.hardware;
+    if (idCardReader) {
+      this.unsubscribers.push(idCardReader.onSwipe((swipe) => void this.onSwipe(swipe)));
+      if (!this.deps.idHash || !this.deps.lookup) {
+        this.log.warn('an ID-card reader is fitted but ID cards cannot be looked up (privacy.idHashKey and mqtt.url are needed): swipes are refused');
+      }
+    }
     // During a fire alarm the leaf must never be commanded locked, not even for an instant.
     if (fireAlarm.active) this.onFireAlarm(true);
     else {
@@ -334,6 +376,38 @@ export class Lane extends EventEmitter<LaneEvents> {
     await this.runSession({ kind: 'code', read }, now, read.at);
   }
 
+  private async onSwipe(swipe: IdCardSwipe): Promise<void> {
+    if (this.current !== 'idle') {
+      this.log.debug({ state: this.current }, 'ID card swiped while busy: ignored');
+      return;
+    }
+    const now = this.timers.now();
+    // The number goes no further than idCardTurn: checked, hashed, dropped.
+    await this.runSession(this.idCardTurn(swipe.nationalId, now), now, swipe.at);
+  }
+
+  /** Never logs the number, nor its masked form, nor its hash. */
+  private idCardTurn(nationalId: string, now: number): Turn {
+    const checked = checkNationalId(nationalId, new Date(now));
+    if (!checked.ok) {
+      this.log.info({ failure: checked.reason }, 'ID card number is not a valid GB 11643 number: refused');
+      return { kind: 'id-card', status: 'unreadable', hash: null };
+    }
+    const { idHash, lookup } = this.deps;
+    if (!idHash || !lookup) {
+      const missing = [...(idHash ? [] : ['privacy.idHashKey']), ...(lookup ? [] : ['mqtt.url'])];
+      this.log.warn({ missing }, 'ID card swiped but this gate is not set up for ID-card look-ups: refused');
+      return { kind: 'id-card', status: 'not-configured', hash: null };
+    }
+    try {
+      return { kind: 'id-card', status: 'ok', hash: idHash(checked.id) };
+    } catch {
+      // No error object in the log: a message could carry what it was given.
+      this.log.error('ID number could not be hashed: refused as not supported');
+      return { kind: 'id-card', status: 'not-configured', hash: null };
+    }
+  }
+
   private async runSession(turn: Turn, wallStart: number, monoStart: number): Promise<DecisionRecord | null> {
     const session = ++this.session;
     this.awaitingRegistration = false;
@@ -371,16 +445,26 @@ export class Lane extends EventEmitter<LaneEvents> {
         ({ input, credential } = turn.previous);
         temperature = { ok: true, celsius: turn.celsius };
         break;
+      case 'id-card':
+        input = { kind: 'id-card', status: turn.status };
+        break;
     }
 
     // A printed code the centre pushed nothing for: ask the centre while the temperature is taken.
     let lookup: Promise<LookupAnswer | null> | undefined;
     if (this.deps.lookup && credential?.valid && credential.gzhc?.kind === 'printed' && !this.deps.colours.get(credential.gzhc.sub)) {
-      lookup = this.lookUp(credential.gzhc.sub);
+      lookup = this.lookUp('printed-code', credential.gzhc.sub);
+    } else if (turn.kind === 'id-card' && turn.hash !== null) {
+      // Only the keyed hash is asked by: the centre holds the same key, the broker and its logs see no number.
+      lookup = this.lookUp('id-hash', turn.hash);
+    } else if (turn.kind === 'staff-temperature' && input.kind === 'id-card') {
+      // The centre answered this person moments ago: its answer stands for the hand-taken temperature.
+      lookup = Promise.resolve(turn.previous.lookup ?? null);
     }
 
     // Someone without a code, or with a refused one, needs no measurement to be turned away.
-    const needsTemperature = input.kind === 'staff-registered' || (input.kind === 'code' && input.result.valid);
+    const needsTemperature =
+      input.kind === 'staff-registered' || (input.kind === 'code' && input.result.valid) || (input.kind === 'id-card' && input.status === 'ok');
     if (needsTemperature && !temperature) {
       this.enter('measuring');
       temperature = await this.measure();
@@ -428,7 +512,7 @@ export class Lane extends EventEmitter<LaneEvents> {
     if (turn.kind === 'code') this.lastCode = { text: turn.read.text, decidedAt: this.timers.now() };
     const record: DecisionRecord = { event, decision, credential, temperature };
     try {
-      this.act(record, input);
+      this.act(record, input, lookup ? (lookupAnswer ?? null) : undefined);
     } finally {
       // Recorded is made: the decision is reported even when a driver failed to act on it.
       this.emit('decision', record);
@@ -449,7 +533,7 @@ export class Lane extends EventEmitter<LaneEvents> {
   }
 
   /** Never rejects: an error, or no answer by the guard time, is no answer. */
-  private lookUp(subject: string): Promise<LookupAnswer | null> {
+  private lookUp(kind: 'printed-code' | 'id-hash', key: string): Promise<LookupAnswer | null> {
     const lookup = this.deps.lookup!;
     return new Promise((resolve) => {
       const guard = this.timers.setTimeout(() => {
@@ -465,7 +549,7 @@ export class Lane extends EventEmitter<LaneEvents> {
         settle(null);
       };
       try {
-        lookup('printed-code', subject).then(settle, failed);
+        lookup(kind, key).then(settle, failed);
       } catch (error) {
         failed(error);
       }
@@ -481,6 +565,9 @@ export class Lane extends EventEmitter<LaneEvents> {
     decisionMs: number,
     degraded: boolean,
   ): Omit<DecisionEvent, 'seq'> {
+    // An ID card's event has no subject: the event id already names the turn, and the
+    // keyed hash would be a stable pseudonym linking one person's passages across gates,
+    // reversible by anyone who took the key off a gate (brute force over the numbers).
     let subject: string | null = null;
     if (credential?.valid && credential.gzhc) subject = credential.gzhc.sub;
     else if (input.kind === 'staff-registered') subject = `staff:${randomUUID()}`;
@@ -504,13 +591,15 @@ export class Lane extends EventEmitter<LaneEvents> {
             iss: credential.valid ? credential.iss : null,
             failure: credential.failure,
           }
-        : null,
+        : input.kind === 'id-card'
+          ? { profile: null, kind: 'id-card', kid: null, iss: null, failure: input.status === 'ok' ? null : input.status }
+          : null,
       decisionMs: Math.round(decisionMs * 1000) / 1000,
       degraded,
     };
   }
 
-  private act(record: DecisionRecord, input: CredentialInput): void {
+  private act(record: DecisionRecord, input: CredentialInput, lookup?: LookupAnswer | null): void {
     const { gate, annunciator } = this.deps.hardware;
     const { decision, temperature } = record;
     const thermometerFault = temperature && !temperature.ok ? temperature : null;
@@ -535,9 +624,15 @@ export class Lane extends EventEmitter<LaneEvents> {
       this.enter('held');
       return;
     }
+    if (decision.reason === 'id-lookup-failed') {
+      // The centre did not answer for an ID card: staff confirm the colour another way, then resume.
+      this.log.warn({ eventId: record.event.id }, 'ID card colour not looked up: staff mode');
+      this.enter('staff');
+      return;
+    }
     if (thermometerFault) {
       // Whatever the colour said, the thermometer is out: staff mode, never an automatic pass.
-      this.awaitingTemperature = { input, credential: record.credential };
+      this.awaitingTemperature = { input, credential: record.credential, ...(lookup !== undefined ? { lookup } : {}) };
       this.enter('staff');
       return;
     }

@@ -98,7 +98,7 @@ export const schemas = {
             required: ['profile', 'kind', 'kid', 'iss', 'failure'],
             properties: {
               profile: { enum: ['gzhc', 'dcc', null] },
-              kind: { enum: ['dynamic', 'printed', null] },
+              kind: { enum: ['dynamic', 'printed', 'id-card', null], description: 'id-card: a resident ID card swiped; its number is never in the event' },
               kid: { type: ['string', 'null'] },
               iss: { type: ['string', 'null'] },
               failure: { type: ['string', 'null'] },

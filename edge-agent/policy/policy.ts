@@ -16,14 +16,21 @@ export type CredentialInput =
   /** The person has no code to show and asks staff (rules §4, "no code to show"). */
   | { kind: 'none' }
   /** Staff registered the person by hand; the record itself is sealed elsewhere. */
-  | { kind: 'staff-registered' };
+  | { kind: 'staff-registered' }
+  /**
+   * A resident ID card was swiped (issue 6): its colour can only come from the
+   * centre, by a look-up keyed by a keyed hash of the number (context.lookup).
+   * unreadable: not a GB 11643 number; not-configured: the gate has no id-hash
+   * key or no link to the centre, so it cannot ask.
+   */
+  | { kind: 'id-card'; status: 'ok' | 'unreadable' | 'not-configured' };
 
 export interface PolicyConfig {
   /** Temperatures at or above this are a fever (°C). */
   feverThresholdC: number;
 }
 
-/** The centre's answer to an online look-up of a printed code; colour null: unknown to the centre. */
+/** The centre's answer to an online look-up (printed code or ID card); colour null: unknown to the centre. */
 export interface LookupAnswer {
   colour: Colour | null;
   effectiveAt: number;
@@ -126,6 +133,31 @@ export function remoteOpenDecision(): Decision {
   return decision('pass', 'remote-open', null, 'staff');
 }
 
+/**
+ * An ID card: decided at the gate ('offline-code': without the centre) when
+ * it cannot be asked; otherwise the centre's colour decides, by the same rules
+ * as a code. No answer in time, or a number the centre does not know: staff
+ * confirm the colour another way (the lane goes to staff mode).
+ */
+function decideIdCard(
+  status: 'ok' | 'unreadable' | 'not-configured',
+  temperature: TemperatureReading | null,
+  config: PolicyConfig,
+  lookup: LookupAnswer | null | undefined,
+): Decision {
+  if (status === 'unreadable') return decision('deny', 'id-card-unreadable', null, 'offline-code');
+  if (status === 'not-configured') return decision('deny', 'id-card-not-supported', 'verify-colour', 'offline-code');
+  if (!lookup?.colour) return decision('deny', 'id-lookup-failed', 'verify-colour', lookup ? 'online-lookup' : 'offline-code');
+  switch (lookup.colour) {
+    case 'red':
+      return decision('hold', 'red', 'isolate-and-notify', 'online-lookup', 'red');
+    case 'yellow':
+      return decision('deny', 'yellow', null, 'online-lookup', 'yellow');
+    case 'green':
+      return byTemperature(temperature, config, 'green-normal', 'online-lookup', 'green');
+  }
+}
+
 function decideByRules(
   credential: CredentialInput,
   pushed: PushedStatus | null,
@@ -135,6 +167,7 @@ function decideByRules(
 ): Decision {
   if (credential.kind === 'none') return decision('deny', 'no-code', 'register', 'staff');
   if (credential.kind === 'staff-registered') return byTemperature(temperature, config, 'staff-registered', 'staff', null);
+  if (credential.kind === 'id-card') return decideIdCard(credential.status, temperature, config, lookup);
 
   const result = credential.result;
   if (!result.valid) {

@@ -62,6 +62,18 @@ export const REASONS = {
     zh: '闸机暂时无法与健康码平台同步，不能自动放行，请等待工作人员核验',
     en: 'The gate cannot reach the health-code platform: no automatic entry, please wait for staff to check your code',
   },
+  'id-card-unreadable': {
+    zh: '无法识别身份证，请重新刷卡或联系工作人员',
+    en: 'ID card could not be read: swipe again or ask staff',
+  },
+  'id-card-not-supported': {
+    zh: '本闸机暂不支持刷身份证，请联系工作人员',
+    en: 'This gate is not set up for ID cards: please ask staff',
+  },
+  'id-lookup-failed': {
+    zh: '无法查询码色，请等待工作人员核验',
+    en: 'Colour could not be looked up: please wait for staff',
+  },
   'remote-open': {
     zh: '工作人员已远程开闸，请通行',
     en: 'Opened by staff at the control centre: please pass',
@@ -77,5 +89,5 @@ export type StaffAction =
   | 'register' // no code: register by hand (rules §4)
   | 'manual-temperature' // thermometer fault: staff mode
   | 'check-credential' // forged, unknown issuer, unverifiable colour
-  | 'verify-colour' // gate cut off from the centre: staff confirm the colour another way
+  | 'verify-colour' // gate cut off from the centre, or an ID card's colour not looked up: staff confirm the colour another way
   | null;

@@ -10,6 +10,7 @@ import { posix } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { checkConfig } from '../../edge-agent/config/load.js';
 import { configSchema } from '../../edge-agent/config/schema.js';
+import { parseIdHashKey } from '../../edge-agent/privacy/id-hash.js';
 import { issueClientCertificate } from '../pki.js';
 import { gateCommonName, passwordPort } from './broker.js';
 import type { DeviceRequest } from './devices-csv.js';
@@ -29,6 +30,8 @@ export const BUNDLE = {
   password: 'mqtt-password',
   centre: 'centre.pem',
   issuers: 'issuers',
+  /** The site's ID-card hash key, owner-only (privacy.idHashKey). */
+  idHashKey: 'id-hash.key',
 } as const;
 
 export interface EnrollOptions {
@@ -77,7 +80,8 @@ export async function enrollDevices(site: Site, requests: DeviceRequest[], optio
       const commonName = gateCommonName(record.site, request.lane);
       const auth = request.auth ?? 'certificate';
       const installDir = absoluteDir('--install-dir', (options.installDir ?? record.installDir).replaceAll('{device}', request.device));
-      const tree: Tree = { ...shared, [BUNDLE.config]: { data: agentYaml(record, request, installDir, now), mode: FILE_MODE } };
+      const withIdHashKey = BUNDLE.idHashKey in shared;
+      const tree: Tree = { ...shared, [BUNDLE.config]: { data: agentYaml(record, request, installDir, now, { idHashKey: withIdHashKey }), mode: FILE_MODE } };
       let entry: DeviceEntry = { lane: request.lane, commonName, enrolledAt: now.toISOString(), installDir, auth };
       if (auth === 'certificate') {
         const certified = await issueClientCertificate(caPem, { commonName });
@@ -162,12 +166,26 @@ function checkRequests(site: Site, requests: DeviceRequest[], force: boolean): v
   }
 }
 
-/** What every bundle of the site holds alike: the site CA, the centre's certificate, the issuers. */
+/**
+ * What every bundle of the site holds alike: the site CA, the centre's
+ * certificate, the issuers and the ID-card hash key (sites made before it
+ * have none: their gates refuse ID cards).
+ */
 function sharedBundleFiles(site: Site): Tree {
   const tree: Tree = {
     [BUNDLE.ca]: { data: readFileSync(sitePath(site, LAYOUT.caCert)), mode: FILE_MODE },
     [BUNDLE.centre]: { data: readFileSync(sitePath(site, LAYOUT.centreCert)), mode: FILE_MODE },
   };
+  const idHashKey = sitePath(site, LAYOUT.idHashKey);
+  if (existsSync(idHashKey)) {
+    const data = readFileSync(idHashKey);
+    try {
+      parseIdHashKey(data.toString('utf8'));
+    } catch (error) {
+      throw new ProvisionError('damaged', `${LAYOUT.idHashKey}: ${(error as Error).message}`);
+    }
+    tree[BUNDLE.idHashKey] = { data, mode: KEY_MODE };
+  }
   for (const issuer of site.record.trustList.issuers) {
     tree[posix.join(BUNDLE.issuers, posix.basename(issuer.file))] = { data: readFileSync(sitePath(site, issuer.file)), mode: FILE_MODE };
   }
@@ -177,7 +195,7 @@ function sharedBundleFiles(site: Site): Tree {
 const props = configSchema.properties;
 
 /** The agent's config, paths absolute under the install folder; checked by the agent's own schema before it is written. */
-export function agentYaml(record: SiteRecord, request: DeviceRequest, installDir: string, now: Date): string {
+export function agentYaml(record: SiteRecord, request: DeviceRequest, installDir: string, now: Date, options: { idHashKey?: boolean } = {}): string {
   const at = (file: string): string => posix.join(installDir, file);
   const config = {
     site: record.site,
@@ -209,6 +227,7 @@ export function agentYaml(record: SiteRecord, request: DeviceRequest, installDir
       maxSyncAgeSeconds: props.colour.properties.maxSyncAgeSeconds.default,
       whenDegraded: props.colour.properties.whenDegraded.default,
     },
+    ...(options.idHashKey ? { privacy: { idHashKey: at(BUNDLE.idHashKey) } } : {}),
   };
   const text = [
     `# Agent config of gate device ${request.device} (site ${record.site}, lane ${request.lane}), made by gate-provision on ${now.toISOString()}.`,

@@ -1,11 +1,13 @@
 /**
  * `gate-provision init`: a new site folder with its site CA, the broker's
  * server certificate, the centre's signing key and MQTT client certificate,
- * an empty issuer trust list and the site record, written in one rename.
+ * the ID-card hash key, an empty issuer trust list and the site record,
+ * written in one rename.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
+import { generateIdHashKeyFile } from '../../edge-agent/privacy/id-hash.js';
 import { createCertificateAuthority, issueClientCertificate, issueServerCertificate } from '../pki.js';
 import { createSignerCertificate } from '../signer-certificate.js';
 import { aclText, CENTRE_USER, mosquittoConfText } from './broker.js';
@@ -102,6 +104,8 @@ export async function initSite(dir: string, options: InitOptions): Promise<InitR
     [LAYOUT.centreKey]: key(exportKey(centre.privateKey, passphrase)),
     [LAYOUT.centreClientCert]: file(centreClient.certificatePem),
     [LAYOUT.centreClientKey]: key(exportKey(centreClient.privateKey, passphrase)),
+    // Not encrypted with the passphrase: every gate reads its copy unattended, as it does gate.key.
+    [LAYOUT.idHashKey]: key(generateIdHashKeyFile()),
     [LAYOUT.brokerCa]: file(ca.certificatePem),
     [LAYOUT.brokerCert]: file(server.certificatePem),
     // Mosquitto reads its key unattended at start: it cannot take a passphrase.

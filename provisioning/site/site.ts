@@ -21,6 +21,8 @@ export const LAYOUT = {
   centreKey: 'centre/centre.key',
   centreClientCert: 'centre/mqtt-client.pem',
   centreClientKey: 'centre/mqtt-client.key',
+  /** The site's ID-card hash key (base64 of 32 random bytes): shared by the centre and every gate, never sent. */
+  idHashKey: 'centre/id-hash.key',
   broker: 'broker',
   brokerCa: 'broker/ca.pem',
   brokerCert: 'broker/broker.pem',

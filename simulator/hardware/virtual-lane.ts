@@ -11,6 +11,8 @@ import type {
   CodeReader,
   FireAlarmInput,
   GateActuator,
+  IdCardReader,
+  IdCardSwipe,
   LaneHardware,
   PassageSensor,
   Signal,
@@ -46,6 +48,29 @@ export class VirtualCodeReader implements CodeReader {
   /** A person holds a code up to the reader. */
   present(text: string): void {
     if (this.running) this.listeners.emit({ text, source: 'virtual', at: performance.now() });
+  }
+}
+
+/**
+ * An ID-card reader in memory, for the lane's tests (the serial reader's
+ * wire-level emulator comes with its driver). Not fitted by
+ * createVirtualLaneHardware; a test or the simulator sets hardware.idCardReader.
+ */
+export class InMemoryIdCardReader implements IdCardReader {
+  private readonly listeners = new Listeners<IdCardSwipe>();
+  private running = false;
+  onSwipe(listener: (swipe: IdCardSwipe) => void): () => void {
+    return this.listeners.add(listener);
+  }
+  async start(): Promise<void> {
+    this.running = true;
+  }
+  async stop(): Promise<void> {
+    this.running = false;
+  }
+  /** A person lays their resident ID card on the reader. */
+  swipe(nationalId: string): void {
+    if (this.running) this.listeners.emit({ nationalId, at: performance.now() });
   }
 }
 

@@ -1,8 +1,8 @@
 /**
  * A lane of wire-level virtual hardware: the virtual johnny-five board (relay,
  * beam, fire alarm, exit button, lamps and an emulated MLX90614 on I2C), a QR
- * scanner module on serialport's MockBinding, and an ONVIF camera emulator on
- * loopback. The real drivers (device/lane-hardware.ts) run on top of it, as
+ * scanner module and a resident ID-card reader (SAM frames) on serialport's
+ * MockBinding, and an ONVIF camera emulator on loopback. The real drivers (device/lane-hardware.ts) run on top of it, as
  * they would on a gate; the crowd acts on it from the person's side.
  */
 import type { TemperatureReading } from '../../device/contracts.js';
@@ -10,10 +10,13 @@ import type { HardwareConfig, HardwareInjection } from '../../device/lane-hardwa
 import { OnvifCameraEmulator } from './onvif-camera-emulator.js';
 import { EmulatedMlx90614, VirtualIO, type EmulatedMlxFault } from './virtual-io.js';
 import { VirtualScanner } from './virtual-scanner.js';
+import { VirtualIdCardReader } from './virtual-id-card-reader.js';
+import { serialPorts } from './serial-ports.js';
 
 /** The simulator's wiring: an Uno-sized board. */
 export const SIM_PINS = { relay: 7, beam: 2, fireAlarm: 3, exitButton: 4, green: 5, red: 6, buzzer: 8 } as const;
 const SCANNER_PATH = '/dev/ttySIM-scanner';
+const ID_CARD_PATH = '/dev/ttySIM-idcard';
 const CAMERA_USER = 'gate';
 const CAMERA_PASSWORD = 'simulated-camera';
 
@@ -37,6 +40,7 @@ export class WireLane {
     readonly scanner: VirtualScanner,
     /** Absent when the lane has no camera fitted. */
     readonly camera: OnvifCameraEmulator | null,
+    readonly idCard: VirtualIdCardReader,
   ) {}
 
   static async start(options: { camera?: boolean } = {}): Promise<WireLane> {
@@ -46,7 +50,8 @@ export class WireLane {
     const scanner = new VirtualScanner({ path: SCANNER_PATH });
     const camera = options.camera === false ? null : await OnvifCameraEmulator.start({ user: CAMERA_USER, pass: CAMERA_PASSWORD });
     camera?.show(null);
-    return new WireLane(io, mlx, scanner, camera);
+    const idCard = new VirtualIdCardReader({ path: ID_CARD_PATH, protocol: 'sam' });
+    return new WireLane(io, mlx, scanner, camera, idCard);
   }
 
   /** The wiring description the agent's config would hold for this lane. */
@@ -60,6 +65,7 @@ export class WireLane {
       lights: { green: SIM_PINS.green, red: SIM_PINS.red, buzzer: SIM_PINS.buzzer },
       thermometer: { address: this.mlx.address, stableSamples: 4, freq: 25 },
       scanner: { path: SCANNER_PATH, baudRate: 9600, delimiter: 'CRLF' },
+      idCardReader: { path: ID_CARD_PATH, baudRate: 115200, protocol: 'sam' },
       ...(this.camera
         ? { camera: { xaddr: this.camera.xaddr, user: CAMERA_USER, password: CAMERA_PASSWORD, framesPerSecond: 5, decoder: 'zxing-wasm' as const } }
         : {}),
@@ -68,7 +74,7 @@ export class WireLane {
 
   /** What goes under the real drivers instead of a USB board and a tty. */
   injection(): HardwareInjection {
-    return { io: this.io, serialBinding: this.scanner.binding };
+    return { io: this.io, serialBinding: serialPorts(this.scanner, this.idCard) };
   }
 
   /** Resolves once the agent's scanner driver has the port open (bytes sent before are lost, as on a real tty). */
@@ -84,6 +90,20 @@ export class WireLane {
   presentCode(text: string, way: CodeWay): void {
     if (way === 'camera' && this.camera) this.camera.show(text);
     else this.scanner.scan(text);
+  }
+
+  /** A person lays their resident ID card on the reader; false when no driver has its port open. */
+  swipeIdCard(nationalId: string): Promise<boolean> {
+    return this.idCard.swipe(nationalId);
+  }
+
+  /** Resolves once the lane's ID-card reader driver has the port open. */
+  async idCardOpened(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.idCard.connected) {
+      if (Date.now() > deadline) throw new Error(`id-card reader port not opened by the driver within ${timeoutMs} ms`);
+      await pause(10);
+    }
   }
 
   /** The phone is taken away from the camera. */

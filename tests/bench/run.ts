@@ -8,6 +8,7 @@ import { benchCameraMemory } from './camera-memory.js';
 import { benchDecode } from './decode.js';
 import { benchOutbox } from './outbox.js';
 import { benchPropagation } from './propagation.js';
+import { benchScreen } from './screen.js';
 import { benchVerify } from './verify.js';
 
 const BENCHMARKS: Record<string, (quick: boolean, progress: (m: string) => void) => Promise<Record<string, unknown>>> = {
@@ -28,6 +29,7 @@ const BENCHMARKS: Record<string, (quick: boolean, progress: (m: string) => void)
   },
   propagation: (quick, progress) =>
     benchPropagation({ sizes: quick ? [200] : [1000, 5000], rounds: quick ? 3 : 10, children: 2, progress }),
+  screen: (quick, progress) => benchScreen({ decisions: quick ? 20 : 200, progress }),
   outbox: (quick, progress) =>
     benchOutbox({ events: quick ? 2_000 : 10_000, lanes: 10, runs: quick ? 1 : 5, inflight: 256, brokerMaxInflight: 20, sync: 'normal', progress }),
 };

@@ -303,3 +303,23 @@ test('run: a board that is not there fails plainly with exit 1', () => {
   assert.equal(r.status, 1);
   assert.match(r.stderr, /gate-agent: board: .*ttyNO-SUCH-BOARD/);
 });
+
+describe('hash-pin', () => {
+  test('prints an scrypt hash the staff page accepts for that PIN and no other; a PIN off the rules is a usage error', async () => {
+    const { verifyPin } = await import('../../edge-agent/privacy/staff-pin.js');
+    const { checkConfig } = await import('../../edge-agent/config/load.js');
+    const made = spawnSync(process.execPath, [BIN, 'hash-pin'], { input: '482916\n', encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const hash = made.stdout.trim();
+    assert.ok(!made.stdout.includes('482916'), 'the PIN printed');
+    assert.equal(await verifyPin('482916', hash), true);
+    assert.equal(await verifyPin('482917', hash), false);
+    assert.equal(checkConfig({ site: 's', lane: 'l', staff: { pinHash: hash } }).staff.pinHash, hash);
+    for (const bad of ['12', 'abcd', '1234567890123', '']) {
+      const refused = spawnSync(process.execPath, [BIN, 'hash-pin'], { input: bad, encoding: 'utf8' });
+      assert.equal(refused.status, 2, bad);
+      assert.match(refused.stderr, /the PIN must be 4 to 12 digits/);
+      assert.equal(refused.stdout, '');
+    }
+  });
+});

@@ -73,10 +73,13 @@ test('config: environment variables override the file, typed by the schema', () 
   const config = checkConfig(applyEnvironment({ ...minimal }, { GATE__POLICY__FEVERTHRESHOLDC: '37.8', GATE__MQTT__URL: 'mqtt://127.0.0.1:1883' }));
   assert.equal(config.policy.feverThresholdC, 37.8);
   assert.equal(config.mqtt.url, 'mqtt://127.0.0.1:1883');
+  assert.equal(checkConfig(applyEnvironment({ ...minimal }, { GATE__VOICE__ENABLED: 'false' })).voice.enabled, false);
+  assert.equal(checkConfig(applyEnvironment({ ...minimal }, { GATE__VOICE__ENABLED: 'true' })).voice.enabled, true);
 });
 
 test('config: an environment override that is not a number or not a key is refused', () => {
   assert.throws(() => applyEnvironment({ ...minimal }, { GATE__POLICY__FEVERTHRESHOLDC: 'hot' }), /GATE__POLICY__FEVERTHRESHOLDC: "hot" is not a number/);
+  assert.throws(() => applyEnvironment({ ...minimal }, { GATE__VOICE__ENABLED: 'yes' }), /GATE__VOICE__ENABLED: "yes" is not true or false/);
   assert.throws(() => applyEnvironment({ ...minimal }, { GATE__POLICY__FEVER: '37' }), /GATE__POLICY__FEVER: "FEVER" is not a config key; allowed: feverThresholdC/);
 });
 

@@ -31,6 +31,11 @@ function code(colour: Colour | null, kind: CodeKind = 'dynamic'): CredentialInpu
   return { kind: 'code', result };
 }
 
+/** A resident ID card swiped; its colour comes from the look-up in the context. */
+function idCard(status: 'ok' | 'unreadable' | 'not-configured' = 'ok'): CredentialInput {
+  return { kind: 'id-card', status };
+}
+
 function refused(failure: CredentialFailure): CredentialInput {
   return {
     kind: 'code',
@@ -165,6 +170,18 @@ const contextRows: ContextRow[] = [
   { name: 'printed code, no answer in time: status unknown', credential: code(null, 'printed'), temperature: t(36.5), context: { lookup: null }, expect: { verdict: 'deny', reason: 'status-unknown', staffAction: 'check-credential', decidedBy: 'offline-code' } },
   { name: 'printed code, a pushed status beats a look-up', credential: code(null, 'printed'), pushed: pushed('yellow'), temperature: t(36.5), context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'yellow', staffAction: null, decidedBy: 'pushed-status' } },
   { name: 'a dynamic code ignores a look-up', credential: code('yellow'), temperature: t(36.5), context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'yellow', staffAction: null, decidedBy: 'offline-code' } },
+  // An ID card (issue 6): its colour only ever comes from the centre's look-up by the keyed hash.
+  { name: 'ID card, look-up green, normal: pass by online-lookup', credential: idCard(), temperature: t(36.5), context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'online-lookup', colour: 'green' } },
+  { name: 'ID card, look-up green but fever: fever', credential: idCard(), temperature: t(38.1), context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'fever', staffAction: 'recheck-temperature', decidedBy: 'online-lookup' } },
+  { name: 'ID card, look-up green, thermometer fault: sensor fault', credential: idCard(), temperature: { ok: false, fault: 'silent', detail: 'x' }, context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'sensor-fault', staffAction: 'manual-temperature', decidedBy: 'online-lookup' } },
+  { name: 'ID card, look-up yellow: deny yellow', credential: idCard(), temperature: t(36.5), context: { lookup: { colour: 'yellow', effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'yellow', staffAction: null, decidedBy: 'online-lookup' } },
+  { name: 'ID card, look-up red: hold', credential: idCard(), temperature: t(36.5), context: { lookup: { colour: 'red', effectiveAt: 1 } }, expect: { verdict: 'hold', reason: 'red', staffAction: 'isolate-and-notify', decidedBy: 'online-lookup', colour: 'red' } },
+  { name: 'ID card, unknown to the centre: staff verify the colour', credential: idCard(), temperature: t(36.5), context: { lookup: { colour: null, effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'id-lookup-failed', staffAction: 'verify-colour', decidedBy: 'online-lookup' } },
+  { name: 'ID card, no answer in time: staff verify the colour', credential: idCard(), temperature: t(36.5), context: { lookup: null }, expect: { verdict: 'deny', reason: 'id-lookup-failed', staffAction: 'verify-colour', decidedBy: 'offline-code' } },
+  { name: 'ID card, no look-up made: never a pass', credential: idCard(), temperature: t(36.5), context: {}, expect: { verdict: 'deny', reason: 'id-lookup-failed', staffAction: 'verify-colour', decidedBy: 'offline-code' } },
+  { name: 'ID card, degraded with the staff rule: a look-up answer is current and may pass', credential: idCard(), temperature: t(36.5), context: { ...staffRule, lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'online-lookup' } },
+  { name: 'ID card, not a GB 11643 number: unreadable, ask again', credential: idCard('unreadable'), temperature: null, context: {}, expect: { verdict: 'deny', reason: 'id-card-unreadable', staffAction: null, decidedBy: 'offline-code' } },
+  { name: 'ID card at a gate not set up for it: not supported', credential: idCard('not-configured'), temperature: null, context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'id-card-not-supported', staffAction: 'verify-colour', decidedBy: 'offline-code' } },
 ];
 
 for (const row of contextRows) {

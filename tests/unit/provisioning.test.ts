@@ -124,6 +124,12 @@ describe('init', () => {
       assert.match(read(path.join(dir, key)), /^-----BEGIN PRIVATE KEY-----/, key);
     }
     assert.equal(mode(dir), 0o700);
+    // The ID-card hash key: 32 random bytes, base64, owner-only; a new site gets a new one.
+    const idHashKey = path.join(dir, 'centre/id-hash.key');
+    assert.equal(mode(idHashKey), 0o600);
+    assert.match(read(idHashKey), /^[A-Za-z0-9+/]{43}=\n$/);
+    assert.equal(Buffer.from(read(idHashKey).trim(), 'base64').length, 32);
+    assert.ok(!(result.stdout + result.stderr).includes(read(idHashKey).trim()), 'the key is not printed');
     assert.deepEqual(
       fs.readdirSync(dir).sort(),
       ['broker', 'ca', 'centre', 'devices', 'issuers', 'site.json'],
@@ -277,8 +283,11 @@ describe('enroll', () => {
     assert.match(result.stdout, /enrolled dev-1: lane lane-3, MQTT user gate-mall-1-lane-3/);
     assert.doesNotMatch(result.stdout + result.stderr, /PRIVATE KEY/);
     const bundle = path.join(dir, 'devices/dev-1');
-    assert.deepEqual(fs.readdirSync(bundle).sort(), ['agent.yaml', 'ca.pem', 'centre.pem', 'gate.key', 'gate.pem', 'issuers']);
+    assert.deepEqual(fs.readdirSync(bundle).sort(), ['agent.yaml', 'ca.pem', 'centre.pem', 'gate.key', 'gate.pem', 'id-hash.key', 'issuers']);
     assert.equal(mode(path.join(bundle, 'gate.key')), 0o600);
+    assert.equal(mode(path.join(bundle, 'id-hash.key')), 0o600);
+    assert.equal(read(path.join(bundle, 'id-hash.key')), read(path.join(dir, 'centre/id-hash.key')), 'the site key, copied as it is');
+    assert.equal(Buffer.from(read(path.join(bundle, 'id-hash.key')).trim(), 'base64').length, 32);
     assert.equal(mode(bundle), 0o700);
     assert.equal(read(path.join(bundle, 'ca.pem')), read(path.join(dir, 'ca/ca.pem')));
     assert.equal(read(path.join(bundle, 'centre.pem')), read(path.join(dir, 'centre/centre.pem')));
@@ -291,6 +300,7 @@ describe('enroll', () => {
     assert.equal(config.mqtt.centreKeys, '/etc/gate/centre.pem');
     assert.equal(config.credentials.trust, '/etc/gate/issuers');
     assert.equal(config.policy.feverThresholdC, 37.3);
+    assert.equal(config.privacy.idHashKey, '/etc/gate/id-hash.key');
 
     const ca = new X509Certificate(read(path.join(dir, 'ca/ca.pem')));
     const gate = new X509Certificate(read(path.join(bundle, 'gate.pem')));
@@ -718,7 +728,8 @@ describe('password gates', () => {
     const result = await ok('enroll', dir, '--device', 'dev-2', '--lane', 'lane-2', '--auth', 'password', '--in-place');
     assert.match(result.stdout, /enrolled dev-2: lane lane-2, MQTT user gate-mall-1-lane-2 \(password login\)/);
     const bundle = path.join(dir, 'devices/dev-2');
-    assert.deepEqual(fs.readdirSync(bundle).sort(), ['agent.yaml', 'ca.pem', 'centre.pem', 'issuers', 'mqtt-password']);
+    assert.deepEqual(fs.readdirSync(bundle).sort(), ['agent.yaml', 'ca.pem', 'centre.pem', 'id-hash.key', 'issuers', 'mqtt-password']);
+    assert.equal(mode(path.join(bundle, 'id-hash.key')), 0o600);
     assert.equal(mode(path.join(bundle, 'mqtt-password')), 0o600);
     const password = read(path.join(bundle, 'mqtt-password')).trim();
     assert.match(password, /^[A-Za-z0-9_-]{43}$/);
@@ -728,6 +739,7 @@ describe('password gates', () => {
     assert.equal(config.mqtt.url, 'mqtts://broker.mall.test:8884');
     assert.equal(config.mqtt.username, 'gate-mall-1-lane-2');
     assert.equal(config.mqtt.passwordFile, path.join(bundle, 'mqtt-password'));
+    assert.equal(config.privacy.idHashKey, path.join(bundle, 'id-hash.key'));
     assert.deepEqual(config.mqtt.tls, { ca: path.join(bundle, 'ca.pem') });
     const options = mqttClientOptions(config.mqtt, config);
     assert.equal(options.password, password);

@@ -1,0 +1,74 @@
+/**
+ * What an ID-card reader's byte stream is cut into: ID numbers, or errors a
+ * person can act on. One parser per wire protocol (line.ts, sam.ts), picked
+ * by the config's `protocol`; a reader speaking something else needs one
+ * more class implementing IdCardFrameParser, nothing in the driver.
+ *
+ * No error message may carry the number: a message goes to the log and to
+ * the centre as a fault, where an ID number must never be (rules.md §6).
+ * maskIdText() keeps at most the first 3 and last 2 characters.
+ */
+
+export type IdCardFrameErrorCode =
+  /** line: not 18 characters. */
+  | 'length'
+  /** line or sam: 18 characters, but not 17 digits and a digit or X. */
+  | 'characters'
+  /** line: longer than any ID line, dropped as it arrived. */
+  | 'overlong'
+  /** line: bytes went quiet without a delimiter (the reader's ending is set otherwise). */
+  | 'no-delimiter'
+  /** sam: bytes outside any frame, skipped to the next preamble. */
+  | 'garbage'
+  /** sam: declared length too short to hold a reply, or above the cap. */
+  | 'frame-length'
+  | 'checksum'
+  /** sam: the frame stopped early (a new preamble inside it, or the line went quiet). */
+  | 'truncated'
+  /** sam: the module reported a failure in SW1 SW2 SW3. */
+  | 'status'
+  /** sam: a success reply that is not a readable basic-information block. */
+  | 'layout';
+
+export type IdCardFrame = { nationalId: string } | { error: string; code: IdCardFrameErrorCode };
+
+export interface IdCardFrameParser {
+  /** Bytes as they arrive, in any chunking; returns what they completed, in order. Must not keep `chunk`: the driver wipes it once push() returns. */
+  push(chunk: Buffer): IdCardFrame[];
+  /** The line went quiet or the port closed: whatever is held is reported cut short and dropped; what comes next is read afresh. */
+  flush(): IdCardFrame[];
+  /** Drops whatever is held, reporting nothing. */
+  reset(): void;
+  /** Bytes held while waiting for the rest of a frame. */
+  readonly buffered: number;
+}
+
+export type IdCardProtocol = 'line' | 'sam';
+
+export function frameError(code: IdCardFrameErrorCode, error: string): IdCardFrame {
+  return { error, code };
+}
+
+/** At most the first 3 and last 2 characters, the rest starred; short texts by length only. */
+export function maskIdText(text: string): string {
+  const chars = [...text];
+  if (chars.length < 10) return `${chars.length} characters`;
+  return `${chars.slice(0, 3).join('')}${'*'.repeat(chars.length - 5)}${chars.slice(-2).join('')}`;
+}
+
+/**
+ * The shape of a resident ID number (GB 11643-1999 §4: 17 digits and a check
+ * character, a digit or X). Only the shape: the check character and the
+ * birth date are the lane's to verify (edge-agent/privacy/national-id.ts).
+ */
+export function idNumberFrame(text: string, what: string): IdCardFrame {
+  const id = text.toUpperCase();
+  const length = [...id].length;
+  if (length !== 18) return frameError('length', `${what} has ${length} characters, an ID number has 18 (${maskIdText(id)})`);
+  const bad = [...id].findIndex((c, i) => !(/[0-9]/.test(c) || (i === 17 && c === 'X')));
+  if (bad !== -1) {
+    const expected = bad === 17 ? 'a digit or X' : 'a digit';
+    return frameError('characters', `${what} has something other than ${expected} at position ${bad + 1} (${maskIdText(id)})`);
+  }
+  return { nationalId: id };
+}

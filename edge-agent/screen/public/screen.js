@@ -1,0 +1,50 @@
+// The gate's screen: follows the lane through server-sent events and shows
+// each view as it comes. Plain browser JavaScript, no build step: the page
+// must load on the gate's kiosk browser with nothing but the agent's server.
+const $ = (id) => document.getElementById(id);
+let lastSeq = -1;
+
+function show(element, text) {
+  element.hidden = text === null || text === undefined || text === '';
+  element.textContent = element.hidden ? '' : text;
+}
+
+function render(where, view) {
+  // After a reconnect the server starts again from its current view; a restarted agent counts from 0.
+  if (view.seq < lastSeq && view.seq !== 0) return;
+  lastSeq = view.seq;
+  document.body.dataset.phase = view.phase;
+  document.body.dataset.colour = view.colour ?? 'none';
+  document.body.dataset.seq = String(view.seq);
+  document.body.dataset.event = view.eventId ?? '';
+  document.body.className = `screen phase-${view.phase} colour-${view.colour ?? 'none'}`;
+  if (where) show($('where'), where);
+  show($('headline-zh'), view.headline.zh);
+  show($('headline-en'), view.headline.en);
+  show($('message-zh'), view.message?.zh);
+  show($('message-en'), view.message?.en);
+  show($('name'), view.maskedName);
+  show($('temperature'), view.temperatureC === null ? null : `${view.temperatureC.toFixed(1)} °C`);
+  $('degraded').hidden = !view.degraded;
+  $('staff-mode').hidden = !view.staffMode;
+  show($('faults'), view.faults.length ? `设备故障 · Device fault: ${view.faults.join(', ')}` : null);
+}
+
+function connect() {
+  const events = new EventSource('/events');
+  let where = null;
+  fetch('/view').then((r) => r.json()).then((body) => {
+    where = `${body.site} · ${body.lane}`;
+    show($('where'), where);
+  }).catch(() => {});
+  events.addEventListener('view', (message) => {
+    $('disconnected').hidden = true;
+    render(where, JSON.parse(message.data));
+  });
+  // EventSource reconnects by itself; until it does, the person must not trust a stale verdict.
+  events.addEventListener('error', () => {
+    $('disconnected').hidden = false;
+  });
+}
+
+connect();

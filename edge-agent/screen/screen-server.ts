@@ -1,0 +1,274 @@
+/**
+ * The gate's local web server: the screen a person sees (shown full-screen
+ * by a kiosk browser on the gate) with live updates by server-sent events,
+ * and the staff page behind a PIN. Fastify for routing, body limits and
+ * JSON-schema checks of what the staff page sends.
+ *
+ * Personal details typed on the staff page cross the network only over TLS:
+ * the config refuses a staff sign-in on a non-loopback address without it.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { DecisionRecord } from '../lane/lane.js';
+import { RegistrationRefused, type RegistrationDetails } from '../privacy/registration.js';
+import type { ScreenModel, ScreenView } from './screen-view.js';
+import { StaffSessions } from './staff-sessions.js';
+
+/** What the staff page may ask of the lane: the Lane class has these. */
+export interface StaffDesk {
+  readonly staffCan: { noCode: boolean; register: boolean; temperature: boolean; release: boolean; resume: boolean };
+  noCode(): Promise<DecisionRecord | null>;
+  staffRegistered(details?: RegistrationDetails): Promise<DecisionRecord | null>;
+  staffTemperature(celsius: number): Promise<DecisionRecord | null>;
+  staffRelease(): boolean;
+  staffResume(): boolean;
+}
+
+export interface ScreenServerOptions {
+  host: string;
+  port: number;
+  tls?: { cert: Buffer; key: Buffer };
+  model: ScreenModel;
+  desk: StaffDesk;
+  /** staff.pinHash; null: the staff page shows that sign-in is not set up. */
+  pinHash: string | null;
+  staffSessionMinutes: number;
+  /** Site and lane, shown in the corner of both pages. */
+  site: string;
+  lane: string;
+  logger: Logger;
+  /** How often the view is re-derived for changes without a lane event (the link going degraded). */
+  refreshMs?: number;
+}
+
+const COOKIE = 'gate_staff';
+/** Comments on the event stream keep proxies and the kiosk browser from timing the stream out. */
+const KEEPALIVE_MS = 15_000;
+
+/** The pages and their scripts, read once: they are small and never change while the agent runs. */
+function loadAssets(): Map<string, { type: string; body: Buffer }> {
+  const dir = fileURLToPath(new URL('../../../edge-agent/screen/public/', import.meta.url));
+  const files: Array<[string, string, string]> = [
+    ['/', 'screen.html', 'text/html; charset=utf-8'],
+    ['/staff', 'staff.html', 'text/html; charset=utf-8'],
+    ['/assets/screen.js', 'screen.js', 'text/javascript; charset=utf-8'],
+    ['/assets/staff.js', 'staff.js', 'text/javascript; charset=utf-8'],
+    ['/assets/gate.css', 'gate.css', 'text/css; charset=utf-8'],
+  ];
+  return new Map(files.map(([route, file, type]) => [route, { type, body: readFileSync(dir + file) }]));
+}
+
+/** One cookie by name; a hand-written parse rather than a plugin: the pages set exactly one cookie. */
+function cookieOf(request: FastifyRequest, name: string): string | undefined {
+  for (const part of (request.headers.cookie ?? '').split(';')) {
+    const [key, ...value] = part.trim().split('=');
+    if (key === name) return value.join('=');
+  }
+  return undefined;
+}
+
+/** The host of an Origin header; null for 'null' or anything unparsable. */
+function hostOf(origin: string): string | null {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return null;
+  }
+}
+
+const NOT_NOW = { zh: '当前状态下不能执行此操作', en: 'This cannot be done in the lane\'s present state' };
+
+export class ScreenServer {
+  private app: FastifyInstance | null = null;
+  private readonly sessions: StaffSessions;
+  private readonly streams = new Set<(view: ScreenView) => void>();
+  private refreshTimer: NodeJS.Timeout | null = null;
+  private readonly log: Logger;
+  private readonly onView = (view: ScreenView): void => {
+    for (const send of this.streams) send(view);
+  };
+
+  constructor(private readonly options: ScreenServerOptions) {
+    this.sessions = new StaffSessions({ pinHash: options.pinHash, idleMs: options.staffSessionMinutes * 60_000 });
+    this.log = options.logger.child({ component: 'screen' });
+  }
+
+  /** Resolves with the base URL once listening (port 0 picks a free one). */
+  async start(): Promise<string> {
+    const { options } = this;
+    const assets = loadAssets();
+    const app = Fastify({
+      bodyLimit: 4096,
+      // Refuse what the schema does not name, and take types as sent: a PIN of 1234 is not the string "1234".
+      ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
+      // The event stream stays open; ordinary requests are short.
+      requestTimeout: 0,
+      ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    });
+    // Only JSON bodies: a cross-site form can post text/plain or form data, never JSON, without asking first.
+    app.removeContentTypeParser('text/plain');
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        const origin = request.headers.origin;
+        if (origin !== undefined && hostOf(origin) !== request.headers.host) {
+          return reply.code(403).send({ error: { zh: '拒绝跨站请求', en: 'Cross-site request refused' } });
+        }
+      }
+    });
+    app.addHook('onSend', async (request, reply, payload) => {
+      reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'");
+      reply.header('x-content-type-options', 'nosniff');
+      reply.header('referrer-policy', 'no-referrer');
+      if (request.url.startsWith('/staff')) reply.header('cache-control', 'no-store');
+      return payload;
+    });
+    app.setErrorHandler((error: { statusCode?: number; message: string }, request, reply) => {
+      const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+      // The message names what was wrong (a missing field, a body too large); never the body itself.
+      if (status >= 500) this.log.error({ err: error, url: request.url }, 'screen server error');
+      else this.log.debug({ status, url: request.url, error: error.message }, 'request refused');
+      return reply.code(status).send({ error: { zh: '请求无效', en: `Request refused: ${error.message}` } });
+    });
+
+    for (const [route, asset] of assets) {
+      app.get(route, async (_request, reply) => reply.type(asset.type).send(asset.body));
+    }
+    app.get('/view', async () => ({ site: options.site, lane: options.lane, view: options.model.current }));
+    app.get('/events', (request, reply) => this.stream(request, reply));
+    this.staffRoutes(app);
+
+    await app.listen({ host: options.host, port: options.port });
+    this.app = app;
+    options.model.on('view', this.onView);
+    this.refreshTimer = setInterval(() => options.model.refresh(), options.refreshMs ?? 1_000);
+    this.refreshTimer.unref();
+    const address = app.server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `${options.tls ? 'https' : 'http'}://${host}:${address.port}`;
+    this.log.info({ url }, 'gate screen and staff page served');
+    return url;
+  }
+
+  async stop(): Promise<void> {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.options.model.off('view', this.onView);
+    this.sessions.clear();
+    const app = this.app;
+    this.app = null;
+    if (!app) return;
+    // Open event streams would keep close() waiting for ever.
+    for (const end of [...this.streams]) end(null as unknown as ScreenView);
+    await app.close();
+  }
+
+  /** Server-sent events: the current view at once, then every change. */
+  private stream(request: FastifyRequest, reply: FastifyReply): void {
+    reply.hijack();
+    const out = reply.raw;
+    out.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-content-type-options': 'nosniff',
+    });
+    const send = (view: ScreenView | null): void => {
+      if (view === null) {
+        close();
+        out.end();
+        return;
+      }
+      out.write(`event: view\ndata: ${JSON.stringify(view)}\n\n`);
+    };
+    const keepalive = setInterval(() => out.write(': keep-alive\n\n'), KEEPALIVE_MS);
+    const close = (): void => {
+      clearInterval(keepalive);
+      this.streams.delete(send);
+    };
+    request.raw.on('close', close);
+    this.streams.add(send);
+    // The browser reconnects by itself after a drop: tell it to do so quickly.
+    out.write('retry: 1000\n\n');
+    send(this.options.model.current);
+  }
+
+  private staffRoutes(app: FastifyInstance): void {
+    const { desk, model } = this.options;
+    const secure = this.options.tls !== undefined;
+    const signedIn = (request: FastifyRequest): boolean => this.sessions.touch(cookieOf(request, COOKIE));
+    const state = (): object => ({ site: this.options.site, lane: this.options.lane, view: model.current, can: desk.staffCan });
+    const unauthorised = (reply: FastifyReply): FastifyReply =>
+      reply.code(401).send({ error: { zh: '请先用工作人员PIN登录', en: 'Sign in with the staff PIN first' } });
+
+    app.post('/staff/sign-in', {
+      schema: { body: { type: 'object', additionalProperties: false, required: ['pin'], properties: { pin: { type: 'string', maxLength: 32 } } } },
+    }, async (request, reply) => {
+      const result = await this.sessions.signIn((request.body as { pin: string }).pin);
+      if (result.ok) {
+        this.log.info('staff signed in');
+        const cookie = [`${COOKIE}=${result.token}`, 'HttpOnly', 'SameSite=Strict', 'Path=/staff', `Max-Age=${this.options.staffSessionMinutes * 60}`];
+        if (secure) cookie.push('Secure');
+        return reply.header('set-cookie', cookie.join('; ')).send(state());
+      }
+      if (result.why === 'no-pin-configured') {
+        return reply.code(503).send({ error: { zh: '未设置工作人员PIN（staff.pinHash）', en: 'No staff PIN is set up on this gate (staff.pinHash)' } });
+      }
+      if (result.why === 'locked') {
+        const seconds = Math.ceil((result.retryAfterMs ?? 0) / 1000);
+        this.log.warn({ retryAfterSeconds: seconds }, 'staff sign-in locked after repeated wrong PINs');
+        return reply.code(429).header('retry-after', String(seconds)).send({
+          error: { zh: `PIN错误次数过多，请${seconds}秒后再试`, en: `Too many wrong PINs: try again in ${seconds} s` },
+        });
+      }
+      this.log.warn('staff sign-in: wrong PIN');
+      return reply.code(401).send({ error: { zh: 'PIN错误', en: 'Wrong PIN' } });
+    });
+
+    app.post('/staff/sign-out', async (request, reply) => {
+      this.sessions.signOut(cookieOf(request, COOKIE));
+      return reply.header('set-cookie', `${COOKIE}=; HttpOnly; SameSite=Strict; Path=/staff; Max-Age=0`).send({ ok: true });
+    });
+
+    app.get('/staff/state', async (request, reply) => (signedIn(request) ? state() : unauthorised(reply)));
+
+    /** One staff action: refused when not signed in, or when the lane is not in a state for it. */
+    const action = (path: string, run: (body: unknown) => Promise<boolean> | boolean, bodySchema?: object): void => {
+      // The session is checked before the body is even parsed: a stranger learns nothing from the checks.
+      const onRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+        if (!signedIn(request)) await unauthorised(reply);
+      };
+      app.post(path, { onRequest, ...(bodySchema ? { schema: { body: bodySchema } } : {}) }, async (request, reply) => {
+        let done: boolean;
+        try {
+          done = await run(request.body);
+        } catch (error) {
+          if (error instanceof RegistrationRefused) {
+            return reply.code(422).send({ error: error.bilingual, field: error.field });
+          }
+          throw error;
+        }
+        if (!done) return reply.code(409).send({ error: NOT_NOW, ...state() });
+        this.log.info({ action: path.slice('/staff/'.length) }, 'staff action');
+        return reply.send(state());
+      });
+    };
+    const text = { type: 'string', maxLength: 64 };
+    action('/staff/no-code', async () => (await desk.noCode()) !== null);
+    action('/staff/register', async (body) => (await desk.staffRegistered(body as RegistrationDetails)) !== null, {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name', 'nationalId', 'phone'],
+      properties: { name: text, nationalId: text, phone: text },
+    });
+    action('/staff/temperature', async (body) => (await desk.staffTemperature((body as { celsius: number }).celsius)) !== null, {
+      type: 'object',
+      additionalProperties: false,
+      required: ['celsius'],
+      properties: { celsius: { type: 'number', minimum: 30, maximum: 45 } },
+    });
+    action('/staff/release', () => desk.staffRelease());
+    action('/staff/resume', () => desk.staffResume());
+  }
+}

@@ -1,0 +1,311 @@
+/**
+ * The screen server over HTTP, without a browser: what a wrong PIN, a
+ * stranger, a cross-site page or a malformed request gets; the event
+ * stream; TLS; and the config rule that keeps the staff page off a network
+ * in clear.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { checkConfig, ConfigError } from '../../edge-agent/config/load.js';
+import type { DecisionRecord, LaneEvents, LaneState } from '../../edge-agent/lane/lane.js';
+import { RegistrationRefused, type RegistrationDetails } from '../../edge-agent/privacy/registration.js';
+import { hashPin } from '../../edge-agent/privacy/staff-pin.js';
+import { ScreenServer, type StaffDesk } from '../../edge-agent/screen/screen-server.js';
+import { ScreenModel } from '../../edge-agent/screen/screen-view.js';
+import { StaffSessions } from '../../edge-agent/screen/staff-sessions.js';
+import { createCertificateAuthority, issueServerCertificate } from '../../provisioning/pki.js';
+
+const PIN = '135790';
+const pinHash = await hashPin(PIN);
+const quiet = pino({ level: 'silent' });
+
+/** A lane that records what staff asked of it. */
+class DeskLane extends EventEmitter<LaneEvents> implements StaffDesk {
+  state: LaneState = 'idle';
+  readonly asked: string[] = [];
+  waiting = false;
+  get staffCan() {
+    return { noCode: this.state === 'idle', register: this.waiting, temperature: false, release: this.state === 'held', resume: false };
+  }
+  async noCode(): Promise<DecisionRecord | null> {
+    this.asked.push('no-code');
+    this.waiting = true;
+    return {} as DecisionRecord;
+  }
+  async staffRegistered(details?: RegistrationDetails): Promise<DecisionRecord | null> {
+    this.asked.push('register');
+    if (!this.waiting) return null;
+    if (details?.nationalId !== '110105194912310029') throw new RegistrationRefused('nationalId', { zh: '身份证号码校验位不符', en: 'The ID number check character does not match' });
+    return {} as DecisionRecord;
+  }
+  async staffTemperature(): Promise<DecisionRecord | null> {
+    return null;
+  }
+  staffRelease(): boolean {
+    this.asked.push('release');
+    return this.state === 'held';
+  }
+  staffResume(): boolean {
+    return false;
+  }
+}
+
+async function serve(t: TestContext, options: { pinHash?: string | null; tls?: { cert: Buffer; key: Buffer } } = {}) {
+  const lane = new DeskLane();
+  const model = new ScreenModel(lane);
+  model.start();
+  const server = new ScreenServer({
+    host: '127.0.0.1',
+    port: 0,
+    model,
+    desk: lane,
+    pinHash: options.pinHash === undefined ? pinHash : options.pinHash,
+    staffSessionMinutes: 5,
+    site: 's',
+    lane: 'l',
+    logger: quiet,
+    ...(options.tls ? { tls: options.tls } : {}),
+  });
+  const url = await server.start();
+  t.after(() => server.stop());
+  const post = (route: string, body?: unknown, headers: Record<string, string> = {}) =>
+    fetch(url + route, {
+      method: 'POST',
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+  const signIn = async (): Promise<string> => {
+    const response = await post('/staff/sign-in', { pin: PIN });
+    assert.equal(response.status, 200);
+    const cookie = response.headers.get('set-cookie')!;
+    assert.match(cookie, /HttpOnly/);
+    assert.match(cookie, /SameSite=Strict/);
+    assert.match(cookie, /Path=\/staff/);
+    return cookie.split(';')[0]!;
+  };
+  return { url, lane, model, server, post, signIn };
+}
+
+test('staff actions need a session; the PIN is checked, and sign-in locks after five wrong PINs', { timeout: 60_000 }, async (t) => {
+  const { url, lane, post, signIn } = await serve(t);
+  for (const route of ['/staff/no-code', '/staff/register', '/staff/release', '/staff/resume', '/staff/temperature']) {
+    const response = await post(route, route === '/staff/register' ? { name: 'a', nationalId: 'b', phone: 'c' } : undefined);
+    assert.equal(response.status, 401, route);
+    assert.match(JSON.stringify(await response.json()), /Sign in with the staff PIN first/);
+  }
+  assert.equal((await fetch(`${url}/staff/state`)).status, 401);
+  assert.deepEqual(lane.asked, [], 'a lane action ran without a session');
+
+  // A forged or stale cookie is no session.
+  const forged = await post('/staff/no-code', undefined, { cookie: 'gate_staff=' + 'A'.repeat(43) });
+  assert.equal(forged.status, 401);
+
+  const cookie = await signIn();
+  const state = await fetch(`${url}/staff/state`, { headers: { cookie } });
+  assert.equal(state.status, 200);
+  const body = (await state.json()) as { site: string; lane: string; can: { noCode: boolean } };
+  assert.deepEqual([body.site, body.lane, body.can.noCode], ['s', 'l', true]);
+
+  // Wrong PINs: 401 four times, then locked (429 with Retry-After), and the right PIN is refused while locked.
+  for (let i = 0; i < 4; i++) {
+    const response = await post('/staff/sign-in', { pin: '000000' });
+    assert.equal(response.status, 401);
+    assert.match(JSON.stringify(await response.json()), /Wrong PIN/);
+  }
+  const locked = await post('/staff/sign-in', { pin: '000000' });
+  assert.equal(locked.status, 429);
+  assert.ok(Number(locked.headers.get('retry-after')) >= 59);
+  assert.match(JSON.stringify(await locked.json()), /Too many wrong PINs: try again in \d+ s/);
+  assert.equal((await post('/staff/sign-in', { pin: PIN })).status, 429, 'the right PIN let in while locked');
+  // A session made before the lock still works.
+  assert.equal((await post('/staff/release', undefined, { cookie })).status, 409);
+
+  // Signing out ends the session.
+  assert.equal((await post('/staff/sign-out', undefined, { cookie })).status, 200);
+  assert.equal((await fetch(`${url}/staff/state`, { headers: { cookie } })).status, 401);
+});
+
+test('a lane action not possible now is 409; refused details are 422 naming the field, without echoing the number', { timeout: 30_000 }, async (t) => {
+  const { post, signIn, lane } = await serve(t);
+  const cookie = await signIn();
+  const details = { name: '测试', nationalId: '110105194912310028', phone: '13800000000' };
+  let response = await post('/staff/register', details, { cookie });
+  assert.equal(response.status, 409, 'registered with nobody waiting');
+  assert.match(JSON.stringify(await response.json()), /present state/);
+  assert.equal((await post('/staff/no-code', undefined, { cookie })).status, 200);
+  response = await post('/staff/register', details, { cookie });
+  assert.equal(response.status, 422);
+  const refused = (await response.json()) as { field: string; error: { zh: string; en: string } };
+  assert.equal(refused.field, 'nationalId');
+  assert.match(refused.error.en, /check character/);
+  assert.ok(!JSON.stringify(refused).includes(details.nationalId), 'the number echoed');
+  response = await post('/staff/register', { ...details, nationalId: '110105194912310029' }, { cookie });
+  assert.equal(response.status, 200);
+  assert.deepEqual(lane.asked, ['register', 'no-code', 'register', 'register']);
+});
+
+test('malformed, oversized, cross-site and non-JSON requests are refused with a reason, and nothing runs', { timeout: 30_000 }, async (t) => {
+  const { post, signIn, lane, url } = await serve(t);
+  const cookie = await signIn();
+  lane.waiting = true;
+  const cases: Array<{ name: string; response: Promise<Response>; status: number; says?: RegExp }> = [
+    { name: 'broken JSON', response: post('/staff/register', '{"name": ', { cookie }), status: 400, says: /JSON/i },
+    { name: 'a field missing', response: post('/staff/register', { name: 'a', phone: 'b' }, { cookie }), status: 400, says: /nationalId/ },
+    { name: 'a field too long', response: post('/staff/register', { name: 'a'.repeat(65), nationalId: 'b', phone: 'c' }, { cookie }), status: 400, says: /name/ },
+    { name: 'an unknown field', response: post('/staff/register', { name: 'a', nationalId: 'b', phone: 'c', photo: 'x' }, { cookie }), status: 400, says: /additional/ },
+    { name: 'a temperature out of range', response: post('/staff/temperature', { celsius: 99 }, { cookie }), status: 400, says: /celsius/ },
+    { name: 'a body over 4 KiB', response: post('/staff/register', { name: 'a'.repeat(5000), nationalId: 'b', phone: 'c' }, { cookie }), status: 413 },
+    { name: 'text/plain (a cross-site form can send it)', response: post('/staff/no-code', 'x', { cookie, 'content-type': 'text/plain' }), status: 415 },
+    { name: 'a form post', response: post('/staff/no-code', 'a=b', { cookie, 'content-type': 'application/x-www-form-urlencoded' }), status: 415 },
+    { name: 'another origin', response: post('/staff/no-code', undefined, { cookie, origin: 'http://evil.example' }), status: 403, says: /Cross-site/ },
+    { name: 'an opaque origin', response: post('/staff/no-code', undefined, { cookie, origin: 'null' }), status: 403 },
+    { name: 'a PIN that is not a string', response: post('/staff/sign-in', { pin: 1234 }), status: 400, says: /pin/ },
+  ];
+  for (const c of cases) {
+    const response = await c.response;
+    assert.equal(response.status, c.status, c.name);
+    const text = await response.text();
+    if (c.says) assert.match(text, c.says, c.name);
+  }
+  assert.deepEqual(lane.asked, [], 'a refused request reached the lane');
+  // The server is still there.
+  assert.equal((await fetch(`${url}/view`)).status, 200);
+});
+
+test('without a PIN in config the staff page says sign-in is not set up', { timeout: 30_000 }, async (t) => {
+  const { post } = await serve(t, { pinHash: null });
+  const response = await post('/staff/sign-in', { pin: PIN });
+  assert.equal(response.status, 503);
+  assert.match(JSON.stringify(await response.json()), /staff\.pinHash/);
+});
+
+test('the event stream sends the current view at once and then each change; pages carry a strict CSP', { timeout: 30_000 }, async (t) => {
+  const { url, lane } = await serve(t);
+  const page = await fetch(url);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-security-policy')!, /default-src 'self'/);
+  assert.match(await page.text(), /请出示健康码/);
+  const staffPage = await fetch(`${url}/staff`);
+  assert.equal(staffPage.headers.get('cache-control'), 'no-store');
+  assert.equal((await fetch(`${url}/nothing-here`)).status, 404);
+
+  const controller = new AbortController();
+  t.after(() => controller.abort());
+  const response = await fetch(`${url}/events`, { signal: controller.signal });
+  assert.equal(response.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+  const reader = response.body!.getReader();
+  let buffered = '';
+  const nextView = async (): Promise<{ phase: string; seq: number }> => {
+    for (;;) {
+      const match = /event: view\ndata: (.*)\n\n/.exec(buffered);
+      if (match) {
+        buffered = buffered.slice(match.index + match[0].length);
+        return JSON.parse(match[1]!);
+      }
+      const { value, done } = await reader.read();
+      if (done) throw new Error('the stream ended');
+      buffered += Buffer.from(value).toString('utf8');
+    }
+  };
+  const first = await nextView();
+  assert.equal(first.phase, 'idle');
+  lane.state = 'measuring';
+  lane.emit('state', 'measuring', 'idle');
+  const second = await nextView();
+  assert.equal(second.phase, 'measuring');
+  assert.ok(second.seq > first.seq);
+});
+
+test('served over TLS: the page loads with the site CA, and the session cookie is Secure', { timeout: 30_000 }, async (t) => {
+  const ca = await createCertificateAuthority({ subject: 'CN=Screen test CA' });
+  const cert = await issueServerCertificate(ca, { commonName: 'gate-screen', ipAddresses: ['127.0.0.1'] });
+  const { url } = await serve(t, { tls: { cert: Buffer.from(cert.certificatePem), key: Buffer.from(cert.privateKeyPem) } });
+  assert.match(url, /^https:/);
+  const request = (method: string, route: string, body?: string) =>
+    new Promise<{ status: number; headers: Record<string, unknown>; text: string }>((resolve, reject) => {
+      const req = https.request(url + route, { method, ca: ca.certificatePem, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const page = await request('GET', '/');
+  assert.equal(page.status, 200);
+  const signIn = await request('POST', '/staff/sign-in', JSON.stringify({ pin: PIN }));
+  assert.equal(signIn.status, 200);
+  assert.match(String(signIn.headers['set-cookie']), /Secure/);
+});
+
+test('config: a staff sign-in off loopback needs TLS; the screen section fills its defaults', async () => {
+  const base = { site: 's', lane: 'l', credentials: { trust: 'x' }, staff: { pinHash } };
+  assert.throws(() => checkConfig({ ...base, screen: { host: '0.0.0.0' } }), (error: unknown) => {
+    assert.ok(error instanceof ConfigError);
+    assert.match(error.message, /screen\.tls: required .* 0\.0\.0\.0 .*in clear/);
+    assert.ok(!error.message.includes(pinHash), 'the PIN hash echoed');
+    return true;
+  });
+  for (const host of ['127.0.0.1', 'localhost', '::1', '127.0.1.1']) assert.doesNotThrow(() => checkConfig({ ...base, screen: { host } }), host);
+  assert.doesNotThrow(() => checkConfig({ ...base, screen: { host: '0.0.0.0', tls: { cert: 'c.pem', key: 'k.pem' } } }));
+  assert.doesNotThrow(() => checkConfig({ site: 's', lane: 'l', screen: { host: '0.0.0.0' } }), 'a screen without staff sign-in');
+  const filled = checkConfig({ ...base, screen: {} });
+  assert.deepEqual(filled.screen, { host: '127.0.0.1', port: 8080 });
+  assert.equal(filled.staff.sessionMinutes, 15);
+  assert.throws(() => checkConfig({ ...base, screen: { port: 70000 } }), /screen\.port/);
+  assert.throws(() => checkConfig({ ...base, screen: { tls: { cert: 'c.pem' } } }), /key/);
+});
+
+test('staff sessions end after a quiet spell; locks double and a right PIN resets them', async () => {
+  let now = 1_000_000;
+  const sessions = new StaffSessions({ pinHash, idleMs: 60_000, maxFailures: 2, lockMs: 1_000, now: () => now });
+  const signed = await sessions.signIn(PIN);
+  assert.ok(signed.ok);
+  now += 59_000;
+  assert.ok(sessions.touch(signed.token), 'in use within the idle time');
+  now += 59_000;
+  assert.ok(sessions.touch(signed.token), 'each use keeps it alive');
+  now += 61_000;
+  assert.ok(!sessions.touch(signed.token), 'alive after a quiet spell');
+
+  assert.deepEqual(await sessions.signIn('1111'), { ok: false, why: 'wrong-pin' });
+  assert.deepEqual(await sessions.signIn('1111'), { ok: false, why: 'locked', retryAfterMs: 1_000 });
+  now += 1_001;
+  await sessions.signIn('1111');
+  assert.deepEqual(await sessions.signIn('1111'), { ok: false, why: 'locked', retryAfterMs: 2_000 }, 'the second lock doubles');
+  now += 2_001;
+  assert.ok((await sessions.signIn(PIN)).ok);
+  await sessions.signIn('1111');
+  assert.deepEqual(await sessions.signIn('1111'), { ok: false, why: 'locked', retryAfterMs: 1_000 }, 'a right PIN resets the doubling');
+  // Guesses sent at once are checked one after another: they cannot all get in before the lock.
+  now += 1_001;
+  const burst = await Promise.all(['2222', '3333', '4444', PIN].map((pin) => sessions.signIn(pin)));
+  assert.deepEqual(burst.map((r) => (r.ok ? 'ok' : r.why)), ['wrong-pin', 'locked', 'locked', 'locked']);
+  assert.equal(await sessions.signIn({ pin: 1 } as unknown as string).then((r) => (r.ok ? 'ok' : r.why)), 'locked');
+});
+
+test('the agent serves the screen when config.screen is set, and a TLS file that cannot be read is named at start', { timeout: 30_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gate-screen-cfg-'));
+  try {
+    const { GateAgent } = await import('../../edge-agent/agent.js');
+    const { TrustStore } = await import('../../edge-agent/credential/trust-store.js');
+    const config = checkConfig({
+      site: 's',
+      lane: 'l',
+      journal: { path: path.join(dir, 'journal.db') },
+      screen: { port: 0, tls: { cert: path.join(dir, 'missing.pem'), key: path.join(dir, 'missing-key.pem') } },
+    });
+    assert.throws(
+      () => new GateAgent({ config, hardware: {} as never, logger: quiet, trust: new TrustStore() }),
+      (error: unknown) => error instanceof ConfigError && /screen\.tls\.cert: .*missing\.pem/.test(error.message),
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
