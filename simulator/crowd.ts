@@ -3,6 +3,7 @@
  * "Decisions"), each with the verdict the rules expect. The runner walks
  * them through a lane the way people and staff would.
  */
+import { randomBytes } from 'node:crypto';
 import type { TemperatureReading } from '../device/contracts.js';
 import { encodeGzhcCode } from '../edge-agent/credential/encoder.js';
 import type { Colour, Verdict } from '../edge-agent/domain.js';
@@ -17,6 +18,7 @@ import { ReferencePlatform } from './platform.js';
 export type Approach =
   | { kind: 'code'; code: string; way: CodeWay }
   | { kind: 'no-code'; details: RegistrationDetails } // asks staff, who then register them
+  | { kind: 'id-card'; nationalId: string } // no smartphone: swipes the resident ID card
   | { kind: 'fire-alarm' }; // not a person: the building's alarm goes off
 
 export interface Person {
@@ -40,6 +42,8 @@ export interface CrowdWorld {
   stranger: ReferencePlatform;
   /** A key that is not the issuer's, used to forge codes under the issuer's kid. */
   forger: ReferencePlatform;
+  /** The site's key for ID-card look-ups, shared by the gate and the centre. */
+  idHashKey: Buffer;
 }
 
 const normal = (celsius: number): TemperatureReading => ({ ok: true, celsius });
@@ -49,6 +53,7 @@ export async function createCrowdWorld(): Promise<CrowdWorld> {
     platform: await ReferencePlatform.create(),
     stranger: await ReferencePlatform.create({ issuerName: 'UNKNOWN-ISSUER' }),
     forger: await ReferencePlatform.create({ issuerName: 'GZ-HC-DEMO' }),
+    idHashKey: randomBytes(32),
   };
 }
 
@@ -77,6 +82,9 @@ export function scriptedCrowd(world: CrowdWorld, nowMs: number = Date.now()): Pe
   const noCodeDetails: RegistrationDetails = { name: '吴十', nationalId: madeUpNationalId('11010519491231002'), phone: '13800000000' };
 
   const printed = platform.issue({ colour: 'green', kind: 'printed', maskedName: '郑*一' }, nowMs);
+  // Residents the centre knows by the keyed hash of their ID number, and one it does not.
+  const resident = platform.registerResident('green', world.idHashKey);
+  const unknownResident = ReferencePlatform.madeUpNationalId();
   const turnedRed = platform.issue({ colour: 'green', maskedName: '冯*二' }, nowMs);
 
   return [
@@ -91,6 +99,8 @@ export function scriptedCrowd(world: CrowdWorld, nowMs: number = Date.now()): Pe
     { label: '郑*一', shows: 'printed code, look-up: green', approach: { kind: 'code', code: printed.code , way: 'camera' }, temperature: normal(36.3), expectDecidedBy: 'online-lookup', expect: { verdict: 'pass', reason: 'green-normal' } },
     { label: '冯*二', shows: 'green, centre pushed red', approach: { kind: 'code', code: turnedRed.code , way: 'camera' }, temperature: normal(36.5), pushBefore: [{ sub: turnedRed.sub, colour: 'red' }], expectDecidedBy: 'pushed-status', expect: { verdict: 'hold', reason: 'red' } },
     { label: '陈*三', shows: 'green, thermometer fault', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '陈*三' }, nowMs).code , way: 'scanner' }, temperature: { ok: false, fault: 'checksum', detail: 'PEC mismatch on object temperature register' }, staffTakesCelsius: 36.6, expect: { verdict: 'pass', reason: 'green-normal' } },
+    { label: '(ID card)', shows: 'ID card, look-up: green', approach: { kind: 'id-card', nationalId: resident.nationalId }, temperature: normal(36.5), expectDecidedBy: 'online-lookup', expect: { verdict: 'pass', reason: 'green-normal' } },
+    { label: '(ID card)', shows: 'ID card unknown to the centre', approach: { kind: 'id-card', nationalId: unknownResident }, temperature: normal(36.5), expect: { verdict: 'deny', reason: 'id-lookup-failed' } },
     { label: '(fire alarm)', shows: 'building fire alarm', approach: { kind: 'fire-alarm' }, temperature: normal(36.5), expect: { verdict: 'emergency', reason: 'fire-alarm' } },
   ];
 }
@@ -159,6 +169,7 @@ export interface PersonSide {
   setForehead(reading: TemperatureReading): void;
   walkThrough(): Promise<void>;
   setFireAlarm(active: boolean): void;
+  swipeIdCard(nationalId: string): Promise<boolean>;
   readonly leafReleased: boolean;
 }
 
@@ -184,6 +195,10 @@ export async function walkThrough(lane: Lane, side: PersonSide, person: Person, 
     await pause(timing.staffDelayMs); // staff take name, ID number and phone
     const registered = await lane.staffRegistered(person.approach.details);
     if (registered) decisions.push(registered);
+  } else if (person.approach.kind === 'id-card') {
+    const pending = nextDecision(lane);
+    await side.swipeIdCard(person.approach.nationalId);
+    decisions.push(await pending);
   } else {
     const pending = nextDecision(lane);
     side.presentCode(person.approach.code, person.approach.way);

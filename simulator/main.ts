@@ -107,6 +107,7 @@ async function main(): Promise<number> {
     protocolVersion: config.mqtt.protocolVersion,
     snapshotEveryMs: 2000,
     colourOf: (sub) => world.platform.colourOf(sub) ?? null,
+    colourOfIdHash: (hash) => world.platform.colourOfIdHash(hash) ?? null,
   });
   centre.onReport((topic, message) => {
     if (topic.endsWith('/alert')) {
@@ -127,6 +128,7 @@ async function main(): Promise<number> {
 
   await agent.start();
   await wire.scannerOpened();
+  await wire.idCardOpened();
   console.log(`Simulated gate ${config.site}/${config.lane}: broker ${broker.url}, journal ${config.journal.path}`);
   if (agent.screenUrl) {
     const pin = options.config ? '' : ` (staff PIN ${DEMO_STAFF_PIN})`;

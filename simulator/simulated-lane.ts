@@ -44,8 +44,16 @@ export async function createSimulatedLane(config: GateConfig, logger: Logger): P
   const hardware = await openLaneHardware(wire.hardwareConfig(), logger, wire.injection());
   const pair = generateAuthorityKeyPair();
   const authority = { publicKey: loadAuthorityKey(pair.publicKeyPem), privateKey: loadAuthorityPrivateKey(pair.privateKeyPem) };
-  // A config naming its own authority key keeps it; otherwise the made-up one is injected.
-  const agent = new GateAgent({ config, hardware, logger, trust, centreKeys, ...(config.privacy.authorityKey ? {} : { authorityKey: authority.publicKey }) });
+  // A config naming its own keys keeps them; otherwise the made-up ones are injected.
+  const agent = new GateAgent({
+    config,
+    hardware,
+    logger,
+    trust,
+    centreKeys,
+    ...(config.privacy.authorityKey ? {} : { authorityKey: authority.publicKey }),
+    ...(config.privacy.idHashKey ? {} : { idHashKey: world.idHashKey }),
+  });
   return {
     agent,
     hardware,

@@ -79,9 +79,25 @@ export class VirtualThermometer implements Thermometer {
   next: TemperatureReading | 'silent' = { ok: true, celsius: 36.5 };
   /** Time a measurement takes, as a real sensor needs to settle. */
   latencyMs = 0;
+  /** Measurements waiting for release(): a test keeps the lane measuring for as long as it needs, whatever the machine's load. */
+  private held: Array<() => void> | null = null;
+
+  hold(): void {
+    this.held ??= [];
+  }
+
+  release(): void {
+    const waiting = this.held ?? [];
+    this.held = null;
+    for (const go of waiting) go();
+  }
 
   measure(deadlineMs: number): Promise<TemperatureReading> {
     const next = this.next;
+    if (this.held && next !== 'silent') {
+      const held = this.held;
+      return new Promise((resolve) => held.push(() => resolve(next)));
+    }
     if (next === 'silent') {
       return new Promise((resolve) =>
         setTimeout(() => resolve({ ok: false, fault: 'silent', detail: `no reading within ${deadlineMs} ms` }), deadlineMs),

@@ -63,10 +63,17 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
   const simulated = await createSimulatedLane(config, logger);
   const { agent, hardware, wire, world } = simulated;
   // The signing centre: pushes colour changes, answers the printed code's look-up.
-  const signing = await SimulatedCentre.start({ url: broker.url, key: simulated.centreKey, protocolVersion: 4, colourOf: (sub) => world.platform.colourOf(sub) ?? null });
+  const signing = await SimulatedCentre.start({
+    url: broker.url,
+    key: simulated.centreKey,
+    protocolVersion: 4,
+    colourOf: (sub) => world.platform.colourOf(sub) ?? null,
+    colourOfIdHash: (hash) => world.platform.colourOfIdHash(hash) ?? null,
+  });
   await signing.publishSnapshot(config.site);
   await agent.start();
   await wire.scannerOpened();
+  await wire.idCardOpened();
 
   try {
     const crowd = scriptedCrowd(world);

@@ -389,7 +389,7 @@ const FIRE_FROM: Array<{ state: LaneState; setup: Setup }> = [
   {
     state: 'measuring',
     setup: async (f) => {
-      f.hw.thermometer.latencyMs = 30; // real time: the sensor is settling
+      f.hw.thermometer.hold(); // the sensor is settling until released
       f.hw.thermometer.next = normal(36.5);
       f.hw.reader.present(issue('green').code);
     },
@@ -429,6 +429,7 @@ for (const { state, setup } of FIRE_FROM) {
     assert.equal(f.hw.annunciator.signals.at(-1), 'emergency');
 
     // Whatever was pending is dropped: a late measurement, timers, a beam break, new codes, staff buttons.
+    f.hw.thermometer.release();
     await Promise.all(measurements);
     await settle();
     f.timers.advance(60_000);
@@ -1036,13 +1037,14 @@ test('remoteOpen is refused during a hold, a fire alarm and a person’s turn', 
   assert.equal(f.lane.state, 'held');
   f.lane.staffRelease();
 
-  f.hw.thermometer.latencyMs = 30;
+  f.hw.thermometer.hold();
   f.hw.thermometer.next = normal(36.5);
   const decided = once(f.lane, 'decision');
   f.hw.reader.present(issue('green').code);
   await settle();
   assert.equal(f.lane.state, 'measuring');
   assert.equal(f.lane.remoteOpen(), false);
+  f.hw.thermometer.release();
   await decided;
   f.hw.passage.walkThrough();
 
@@ -1064,15 +1066,15 @@ test('remoteLock: an open leaf locks at once and the lane goes idle; never durin
   assert.equal(f.timers.size, 0, 'the passage timeout was cleared');
 
   // A turn in progress is dropped.
-  f.hw.thermometer.latencyMs = 30;
+  f.hw.thermometer.hold();
   f.hw.reader.present(issue('green').code);
   await settle();
   assert.equal(f.lane.state, 'measuring');
   assert.equal(f.lane.remoteLock(), true);
   assert.equal(f.lane.state, 'idle');
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  f.hw.thermometer.release();
+  await settle();
   assert.equal(f.decisions.length, 1, 'the dropped turn decided nothing');
-  f.hw.thermometer.latencyMs = 0;
 
   await present(f, issue('red').code, normal(36.5));
   assert.equal(f.lane.remoteLock(), true);
