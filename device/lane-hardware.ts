@@ -124,9 +124,13 @@ export async function openLaneHardware(config: HardwareConfig, logger: Logger, i
   let idCardReader: SerialIdCardReader | undefined;
   if (config.idCardReader) {
     idCardReader = new SerialIdCardReader({ ...config.idCardReader, logger, ...(injection.serialBinding ? { binding: injection.serialBinding } : {}) });
-    idCardReader.onStatus((status) =>
-      report({ device: 'id-card-reader', detail: `id-card reader ${status.state}: ${status.reason}`, blocking: false, active: status.state !== 'connected' }),
-    );
+    // Unplugged is a fault; a misread card is not (the driver logs it, and the person swipes again).
+    let unplugged = false;
+    idCardReader.onStatus((status) => {
+      if (status.state === 'bad-frame' || (status.state === 'disconnected') === unplugged) return;
+      unplugged = status.state === 'disconnected';
+      report({ device: 'id-card-reader', detail: `id-card reader ${status.state}: ${status.reason}`, blocking: false, active: unplugged });
+    });
   }
 
   return {

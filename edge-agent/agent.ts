@@ -162,7 +162,8 @@ export class GateAgent {
         lane: config.lane,
         timeoutMs: config.mqtt.lookupTimeoutMs,
         baseTopic: config.mqtt.baseTopic,
-        publish: (topic, payload) => link?.publishNow(topic, payload) ?? false,
+        // A request the centre reads after the deadline is answered for nobody, and an ID-card request carries a hash of a number.
+        publish: (topic, payload) => link?.publishNow(topic, payload, { expirySeconds: Math.ceil(config.mqtt.lookupTimeoutMs / 1000) }) ?? false,
         logger,
       });
     } else {

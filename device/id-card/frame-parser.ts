@@ -6,7 +6,7 @@
  *
  * No error message may carry the number: a message goes to the log and to
  * the centre as a fault, where an ID number must never be (rules.md §6).
- * maskIdText() keeps at most the first 3 and last 2 characters.
+ * Messages give lengths and positions, never characters of what was read.
  */
 
 export type IdCardFrameErrorCode =
@@ -49,13 +49,6 @@ export function frameError(code: IdCardFrameErrorCode, error: string): IdCardFra
   return { error, code };
 }
 
-/** At most the first 3 and last 2 characters, the rest starred; short texts by length only. */
-export function maskIdText(text: string): string {
-  const chars = [...text];
-  if (chars.length < 10) return `${chars.length} characters`;
-  return `${chars.slice(0, 3).join('')}${'*'.repeat(chars.length - 5)}${chars.slice(-2).join('')}`;
-}
-
 /**
  * The shape of a resident ID number (GB 11643-1999 §4: 17 digits and a check
  * character, a digit or X). Only the shape: the check character and the
@@ -64,11 +57,12 @@ export function maskIdText(text: string): string {
 export function idNumberFrame(text: string, what: string): IdCardFrame {
   const id = text.toUpperCase();
   const length = [...id].length;
-  if (length !== 18) return frameError('length', `${what} has ${length} characters, an ID number has 18 (${maskIdText(id)})`);
+  // Errors give lengths and positions only: no part of what was read, which may be most of a number.
+  if (length !== 18) return frameError('length', `${what} has ${length} characters, an ID number has 18`);
   const bad = [...id].findIndex((c, i) => !(/[0-9]/.test(c) || (i === 17 && c === 'X')));
   if (bad !== -1) {
     const expected = bad === 17 ? 'a digit or X' : 'a digit';
-    return frameError('characters', `${what} has something other than ${expected} at position ${bad + 1} (${maskIdText(id)})`);
+    return frameError('characters', `${what} has something other than ${expected} at position ${bad + 1}`);
   }
   return { nationalId: id };
 }

@@ -146,11 +146,16 @@ type Turn =
   /** An ID card: its number already checked and hashed (hash null when refused); the number itself is not kept. */
   | { kind: 'id-card'; status: 'ok' | 'unreadable' | 'not-configured'; hash: string | null };
 
-/** Whoever waits for staff to take their temperature; an ID card keeps the centre's answer, not the hash. */
+/**
+ * Whoever waits for staff to take their temperature. An ID card keeps its
+ * keyed hash while staff mode lasts, to ask the centre again once staff have
+ * the temperature: the colour may have changed meanwhile, and no pushed
+ * change is keyed by the hash.
+ */
 interface AwaitingTemperature {
   input: CredentialInput;
   credential: VerificationResult | null;
-  lookup?: LookupAnswer | null;
+  idHash?: string;
 }
 
 const SIGNAL_OF: Record<LaneState, Signal> = {
@@ -171,6 +176,8 @@ export class Lane extends EventEmitter<LaneEvents> {
   private session = 0;
   private timer: unknown = null;
   private lastCode: { text: string; decidedAt: number } | null = null;
+  /** The keyed hash of the last ID card decided: a card left on the reader is not decided twice. */
+  private lastSwipe: { hash: string; decidedAt: number } | null = null;
   /** The event of the pass the lane is open for, until passage or timeout. */
   private openEventId: string | null = null;
   /** Set by a no-code refusal: only then may staff register the person by hand. */
@@ -383,7 +390,10 @@ export class Lane extends EventEmitter<LaneEvents> {
     }
     const now = this.timers.now();
     // The number goes no further than idCardTurn: checked, hashed, dropped.
-    await this.runSession(this.idCardTurn(swipe.nationalId, now), now, swipe.at);
+    const turn = this.idCardTurn(swipe.nationalId, now);
+    if (this.lastSwipe && now - this.lastSwipe.decidedAt >= this.deps.timing.repeatSuppressMs) this.lastSwipe = null;
+    if (turn.kind === 'id-card' && turn.hash !== null && turn.hash === this.lastSwipe?.hash) return; // the same card read again
+    await this.runSession(turn, now, swipe.at);
   }
 
   /** Never logs the number, nor its masked form, nor its hash. */
@@ -457,9 +467,9 @@ export class Lane extends EventEmitter<LaneEvents> {
     } else if (turn.kind === 'id-card' && turn.hash !== null) {
       // Only the keyed hash is asked by: the centre holds the same key, the broker and its logs see no number.
       lookup = this.lookUp('id-hash', turn.hash);
-    } else if (turn.kind === 'staff-temperature' && input.kind === 'id-card') {
-      // The centre answered this person moments ago: its answer stands for the hand-taken temperature.
-      lookup = Promise.resolve(turn.previous.lookup ?? null);
+    } else if (turn.kind === 'staff-temperature' && turn.previous.idHash !== undefined) {
+      // Asked again: the first answer may be minutes old by the time staff have taken the temperature.
+      lookup = this.lookUp('id-hash', turn.previous.idHash);
     }
 
     // Someone without a code, or with a refused one, needs no measurement to be turned away.
@@ -510,9 +520,11 @@ export class Lane extends EventEmitter<LaneEvents> {
       return null;
     }
     if (turn.kind === 'code') this.lastCode = { text: turn.read.text, decidedAt: this.timers.now() };
+    if (turn.kind === 'id-card' && turn.hash !== null) this.lastSwipe = { hash: turn.hash, decidedAt: this.timers.now() };
     const record: DecisionRecord = { event, decision, credential, temperature };
     try {
-      this.act(record, input, lookup ? (lookupAnswer ?? null) : undefined);
+      const idHash = turn.kind === 'id-card' ? turn.hash : turn.kind === 'staff-temperature' ? turn.previous.idHash : undefined;
+      this.act(record, input, idHash ?? undefined);
     } finally {
       // Recorded is made: the decision is reported even when a driver failed to act on it.
       this.emit('decision', record);
@@ -599,7 +611,7 @@ export class Lane extends EventEmitter<LaneEvents> {
     };
   }
 
-  private act(record: DecisionRecord, input: CredentialInput, lookup?: LookupAnswer | null): void {
+  private act(record: DecisionRecord, input: CredentialInput, idHash?: string): void {
     const { gate, annunciator } = this.deps.hardware;
     const { decision, temperature } = record;
     const thermometerFault = temperature && !temperature.ok ? temperature : null;
@@ -632,7 +644,7 @@ export class Lane extends EventEmitter<LaneEvents> {
     }
     if (thermometerFault) {
       // Whatever the colour said, the thermometer is out: staff mode, never an automatic pass.
-      this.awaitingTemperature = { input, credential: record.credential, ...(lookup !== undefined ? { lookup } : {}) };
+      this.awaitingTemperature = { input, credential: record.credential, ...(idHash !== undefined ? { idHash } : {}) };
       this.enter('staff');
       return;
     }

@@ -386,10 +386,12 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
   }
 
   /** Publish through the live connection, for look-up requests: false when not connected (the caller does not wait). */
-  publishNow(topic: string, payload: string): boolean {
+  publishNow(topic: string, payload: string, options: { expirySeconds?: number } = {}): boolean {
     const client = this.client;
     if (!client?.connected) return false;
-    client.publish(topic, payload, { qos: 1 });
+    // MQTT 5: a message of no use after its deadline (a look-up request) is not kept by the broker past it.
+    const expiry = options.expirySeconds !== undefined && this.options.mqtt.protocolVersion === 5 ? { properties: { messageExpiryInterval: options.expirySeconds } } : {};
+    client.publish(topic, payload, { qos: 1, ...expiry });
     return true;
   }
 

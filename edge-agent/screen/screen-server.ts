@@ -45,6 +45,8 @@ export interface ScreenServerOptions {
 }
 
 const COOKIE = 'gate_staff';
+/** Event streams open at once: a kiosk, a staff tablet or two, with room to spare; more is someone exhausting the Pi's files. */
+const MAX_STREAMS = 16;
 /** Comments on the event stream keep proxies and the kiosk browser from timing the stream out. */
 const KEEPALIVE_MS = 15_000;
 
@@ -68,6 +70,18 @@ function cookieOf(request: FastifyRequest, name: string): string | undefined {
     if (key === name) return value.join('=');
   }
   return undefined;
+}
+
+/** A loopback peer address (IPv4, IPv6, or IPv4 mapped into IPv6). */
+function isLoopback(address: string | undefined): boolean {
+  return address !== undefined && (address === '::1' || /^(::ffff:)?127\./.test(address));
+}
+
+/** A Host header naming this machine by address or as localhost, never by some other name. */
+function isLocalHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  return name === 'localhost' || /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || name.includes(':');
 }
 
 /** The host of an Origin header; null for 'null' or anything unparsable. */
@@ -104,13 +118,22 @@ export class ScreenServer {
       bodyLimit: 4096,
       // Refuse what the schema does not name, and take types as sent: a PIN of 1234 is not the string "1234".
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
-      // The event stream stays open; ordinary requests are short.
-      requestTimeout: 0,
+      // Receiving a request (not sending the event stream) must not take longer: a slow sender holds a socket.
+      requestTimeout: 10_000,
       ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     });
     // Only JSON bodies: a cross-site form can post text/plain or form data, never JSON, without asking first.
     app.removeContentTypeParser('text/plain');
     app.addHook('onRequest', async (request, reply) => {
+      // Over plain HTTP only loopback serves (the config sees to it when staff sign in): a page whose
+      // name resolves here (DNS rebinding) must not read the screen either.
+      if (!options.tls && !isLocalHost(request.headers.host)) {
+        return reply.code(421).send({ error: { zh: '请求的主机名无效', en: 'Host not served here' } });
+      }
+      // The public screen, its data and its stream are for the gate's own display: not for the site's network.
+      if (!request.url.startsWith('/staff') && !request.url.startsWith('/assets/') && !isLoopback(request.socket.remoteAddress)) {
+        return reply.code(403).send({ error: { zh: '仅限闸机本机显示', en: "The screen is served to the gate's own display only" } });
+      }
       if (request.method !== 'GET' && request.method !== 'HEAD') {
         const origin = request.headers.origin;
         if (origin !== undefined && hostOf(origin) !== request.headers.host) {
@@ -128,8 +151,12 @@ export class ScreenServer {
     app.setErrorHandler((error: { statusCode?: number; message: string }, request, reply) => {
       const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
       // The message names what was wrong (a missing field, a body too large); never the body itself.
-      if (status >= 500) this.log.error({ err: error, url: request.url }, 'screen server error');
-      else this.log.debug({ status, url: request.url, error: error.message }, 'request refused');
+      if (status >= 500) {
+        this.log.error({ err: error, url: request.url }, 'screen server error');
+        // What failed inside (a file, the database) is for the log, not the browser.
+        return reply.code(500).send({ error: { zh: '闸机内部错误，请联系管理员', en: 'Internal error on the gate: see its log' } });
+      }
+      this.log.debug({ status, url: request.url, error: error.message }, 'request refused');
       return reply.code(status).send({ error: { zh: '请求无效', en: `Request refused: ${error.message}` } });
     });
 
@@ -165,7 +192,10 @@ export class ScreenServer {
   }
 
   /** Server-sent events: the current view at once, then every change. */
-  private stream(request: FastifyRequest, reply: FastifyReply): void {
+  private stream(request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+    if (this.streams.size >= MAX_STREAMS) {
+      return reply.code(503).header('retry-after', '5').send({ error: { zh: '连接过多', en: 'Too many screens connected' } });
+    }
     reply.hijack();
     const out = reply.raw;
     out.writeHead(200, {
@@ -192,6 +222,7 @@ export class ScreenServer {
     // The browser reconnects by itself after a drop: tell it to do so quickly.
     out.write('retry: 1000\n\n');
     send(this.options.model.current);
+    return undefined;
   }
 
   private staffRoutes(app: FastifyInstance): void {
@@ -205,10 +236,11 @@ export class ScreenServer {
     app.post('/staff/sign-in', {
       schema: { body: { type: 'object', additionalProperties: false, required: ['pin'], properties: { pin: { type: 'string', maxLength: 32 } } } },
     }, async (request, reply) => {
-      const result = await this.sessions.signIn((request.body as { pin: string }).pin);
+      const result = await this.sessions.signIn((request.body as { pin: string }).pin, request.socket.remoteAddress ?? 'unknown');
       if (result.ok) {
         this.log.info('staff signed in');
-        const cookie = [`${COOKIE}=${result.token}`, 'HttpOnly', 'SameSite=Strict', 'Path=/staff', `Max-Age=${this.options.staffSessionMinutes * 60}`];
+        // No Max-Age: the server ends the session after staff.sessionMinutes unused, counted from each use.
+        const cookie = [`${COOKIE}=${result.token}`, 'HttpOnly', 'SameSite=Strict', 'Path=/staff'];
         if (secure) cookie.push('Secure');
         return reply.header('set-cookie', cookie.join('; ')).send(state());
       }
@@ -232,6 +264,8 @@ export class ScreenServer {
     });
 
     app.get('/staff/state', async (request, reply) => (signedIn(request) ? state() : unauthorised(reply)));
+    // The staff page follows the lane from anywhere on the site's network, signed in.
+    app.get('/staff/events', (request, reply) => (signedIn(request) ? this.stream(request, reply) : unauthorised(reply)));
 
     /** One staff action: refused when not signed in, or when the lane is not in a state for it. */
     const action = (path: string, run: (body: unknown) => Promise<boolean> | boolean, bodySchema?: object): void => {

@@ -80,10 +80,13 @@ test('an ID card is looked up by the keyed hash over a real broker: green passes
   const numbers = [green.nationalId, red.nationalId, stranger];
   const centreKey = await createSignerCertificate({ subject: 'CN=Health-code centre (test), O=Reference platform, C=CN' });
 
-  const captured: Array<{ topic: string; payload: string }> = [];
+  const captured: Array<{ topic: string; payload: string; expiry?: number }> = [];
   const monitor = await mqtt.connectAsync(broker.url, { clientId: 'monitor', username: 'centre', password: PASSWORDS.centre, protocolVersion: 5, reconnectPeriod: 0 });
   cleanups.push(() => monitor.endAsync(true));
-  monitor.on('message', (topic, payload) => captured.push({ topic, payload: payload.toString('utf8') }));
+  monitor.on('message', (topic, payload, packet) => {
+    const expiry = packet.properties?.messageExpiryInterval;
+    captured.push({ topic, payload: payload.toString('utf8'), ...(expiry !== undefined ? { expiry } : {}) });
+  });
   await monitor.subscribeAsync(`${BASE}/#`, { qos: 1 });
 
   const centre = await SimulatedCentre.start({
@@ -135,6 +138,9 @@ test('an ID card is looked up by the keyed hash over a real broker: green passes
   await until('the look-up request on the broker', () => onLane('lookup/request').length === 1);
   const request = check('lookupRequest', JSON.parse(onLane('lookup/request')[0]!)) as LookupRequestMessage;
   assert.equal(request.kind, 'id-hash');
+  // The broker keeps a request no longer than the look-up deadline (MQTT 5 message expiry, counted down by the broker).
+  const expiry = captured.find((c) => c.topic.endsWith('/lookup/request'))!.expiry;
+  assert.ok(expiry !== undefined && expiry >= 1 && expiry <= Math.ceil(config.mqtt.lookupTimeoutMs / 1000), `message expiry ${expiry}`);
   // The key is the HMAC of the number under the site key, computed here from the key file, and what the platform holds.
   assert.equal(request.key, idHash(siteKey, green.nationalId));
   assert.equal(request.key, green.idHash);

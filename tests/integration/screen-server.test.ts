@@ -8,6 +8,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,7 +34,9 @@ class DeskLane extends EventEmitter<LaneEvents> implements StaffDesk {
   get staffCan() {
     return { noCode: this.state === 'idle', register: this.waiting, temperature: false, release: this.state === 'held', resume: false };
   }
+  failWith: Error | null = null;
   async noCode(): Promise<DecisionRecord | null> {
+    if (this.failWith) throw this.failWith;
     this.asked.push('no-code');
     this.waiting = true;
     return {} as DecisionRecord;
@@ -87,6 +90,7 @@ async function serve(t: TestContext, options: { pinHash?: string | null; tls?: {
     assert.match(cookie, /HttpOnly/);
     assert.match(cookie, /SameSite=Strict/);
     assert.match(cookie, /Path=\/staff/);
+    assert.doesNotMatch(cookie, /Max-Age|Expires/, 'a fixed lifetime would sign staff out mid-task');
     return cookie.split(';')[0]!;
   };
   return { url, lane, model, server, post, signIn };
@@ -290,6 +294,20 @@ test('staff sessions end after a quiet spell; locks double and a right PIN reset
   assert.equal(await sessions.signIn({ pin: 1 } as unknown as string).then((r) => (r.ok ? 'ok' : r.why)), 'locked');
 });
 
+test('wrong PINs lock the client that sent them, not staff elsewhere; guesses spread over many clients lock everyone', async () => {
+  let now = 0;
+  const sessions = new StaffSessions({ pinHash, idleMs: 60_000, maxFailures: 3, maxFailuresAllClients: 7, lockMs: 1_000, now: () => now });
+  for (let i = 0; i < 3; i++) await sessions.signIn('0000', '10.0.0.66');
+  assert.equal((await sessions.signIn(PIN, '10.0.0.66')).ok, false, 'the guessing client still locked');
+  assert.equal((await sessions.signIn(PIN, '10.0.0.5')).ok, true, 'staff on another client locked out by a stranger');
+  // Seven wrong PINs from seven clients: everyone waits.
+  for (let i = 0; i < 7; i++) await sessions.signIn('0000', `10.0.1.${i}`);
+  const all = await sessions.signIn(PIN, '10.0.0.5');
+  assert.deepEqual(all, { ok: false, why: 'locked', retryAfterMs: 1_000 });
+  now += 1_001;
+  assert.equal((await sessions.signIn(PIN, '10.0.0.5')).ok, true);
+});
+
 test('the agent serves the screen when config.screen is set, and a TLS file that cannot be read is named at start', { timeout: 30_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gate-screen-cfg-'));
   try {
@@ -308,4 +326,73 @@ test('the agent serves the screen when config.screen is set, and a TLS file that
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the screen is for the gate itself: another Host name is refused, the stream is capped, and a staff stream needs a session', { timeout: 30_000 }, async (t) => {
+  const { url, post, signIn, lane } = await serve(t);
+  const port = Number(new URL(url).port);
+  const statusOf = (route: string, host: string) =>
+    new Promise<number>((resolve, reject) => {
+      const request = http.get({ host: '127.0.0.1', port, path: route, headers: { host } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      request.on('error', reject);
+    });
+  // DNS rebinding: a page from another site whose name now points here.
+  assert.equal(await statusOf('/view', `evil.example:${port}`), 421);
+  assert.equal(await statusOf('/view', `localhost:${port}`), 200);
+  assert.equal(await statusOf('/view', `127.0.0.1:${port}`), 200);
+
+  // The staff page's stream needs the session.
+  assert.equal((await fetch(`${url}/staff/events`)).status, 401);
+  const cookie = await signIn();
+  const controller = new AbortController();
+  t.after(() => controller.abort());
+  const staffStream = await fetch(`${url}/staff/events`, { headers: { cookie }, signal: controller.signal });
+  assert.equal(staffStream.status, 200);
+  assert.equal(staffStream.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+
+  // At most 16 streams; the next is told to come back later.
+  const streams: Response[] = [staffStream];
+  while (streams.length < 16) streams.push(await fetch(`${url}/events`, { signal: controller.signal }));
+  assert.ok(streams.every((r) => r.status === 200));
+  const refused = await fetch(`${url}/events`, { signal: controller.signal });
+  assert.equal(refused.status, 503);
+  assert.equal(refused.headers.get('retry-after'), '5');
+
+  // A failure inside the lane: a 500 that tells the browser nothing of the gate's files.
+  lane.failWith = new Error('SQLITE_IOERR: disk I/O error at /var/lib/gate/journal.db');
+  const failed = await post('/staff/no-code', undefined, { cookie });
+  assert.equal(failed.status, 500);
+  const text = await failed.text();
+  assert.match(text, /Internal error on the gate/);
+  assert.doesNotMatch(text, /SQLITE|journal\.db/);
+});
+
+test('the public screen is refused to a client on the network, while the staff page answers it', { timeout: 30_000 }, async (t) => {
+  const address = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+  if (!address) {
+    t.skip('no non-loopback IPv4 address on this machine to connect from');
+    return;
+  }
+  const lane = new DeskLane();
+  const model = new ScreenModel(lane);
+  const ca = await createCertificateAuthority({ subject: 'CN=Screen test CA' });
+  const cert = await issueServerCertificate(ca, { commonName: 'gate-screen', ipAddresses: [address] });
+  const server = new ScreenServer({ host: address, port: 0, tls: { cert: Buffer.from(cert.certificatePem), key: Buffer.from(cert.privateKeyPem) }, model, desk: lane, pinHash, staffSessionMinutes: 5, site: 's', lane: 'l', logger: quiet });
+  const url = await server.start();
+  t.after(() => server.stop());
+  const get = (route: string) =>
+    new Promise<number>((resolve, reject) => {
+      const request = https.get(url + route, { ca: ca.certificatePem }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      request.on('error', reject);
+    });
+  // Connected from the machine's network address, not loopback: a tablet's view of the gate.
+  for (const route of ['/', '/view', '/events']) assert.equal(await get(route), 403, route);
+  assert.equal(await get('/staff'), 200);
+  assert.equal(await get('/assets/staff.js'), 200);
 });

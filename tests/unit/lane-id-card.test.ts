@@ -280,16 +280,51 @@ test('ID card: a hasher that throws refuses the card and logs no error text', as
   f.lane.stop();
 });
 
-test('ID card with a thermometer fault: staff mode; the temperature staff take decides with the centre\'s answer, not asked again', async () => {
-  const f = makeLane();
+test('ID card with a thermometer fault: staff mode; once staff have the temperature the centre is asked again, and its new answer decides', async () => {
+  // Green when swiped, red by the time staff have taken the temperature.
+  const answers: Colour[] = ['green', 'red'];
+  const f = makeLane({ lookup: async () => ({ colour: answers.shift() ?? null, effectiveAt: Date.now() }) });
   const record = await swipe(f, NUMBER, { ok: false, fault: 'silent', detail: 'no reading' });
   assert.deepEqual([record.decision.reason, f.lane.state], ['sensor-fault', 'staff']);
   const again = await f.lane.staffTemperature(36.6);
   assert.ok(again);
-  assert.deepEqual([again.decision.verdict, again.decision.reason, again.event.decidedBy, again.event.colour], ['pass', 'green-normal', 'staff', 'green']);
+  assert.deepEqual([again.decision.verdict, again.decision.reason, again.event.colour], ['hold', 'red', 'red'], 'a stale green answer let a red person through');
   assert.deepEqual(again.event.credential?.kind, 'id-card');
-  assert.equal(f.calls.length, 1);
+  assert.deepEqual(f.calls, [['id-hash', HASH], ['id-hash', HASH]]);
+  assert.equal(f.lane.state, 'held');
   f.lane.stop();
+});
+
+test('ID card: the same card read again within repeatSuppressMs is not decided twice; after it, it is', async () => {
+  const f = makeLane();
+  const first = await swipe(f);
+  assert.equal(first.decision.verdict, 'pass');
+  f.hw.passage.walkThrough();
+  assert.equal(f.lane.state, 'idle');
+  let decisions = 0;
+  f.lane.on('decision', () => decisions++);
+  f.card.swipe(NUMBER);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(decisions, 0, 'a card left on the reader opened the gate again');
+  assert.equal(f.calls.length, 1);
+  f.timers.advance(TIMING.repeatSuppressMs);
+  const second = await swipe(f);
+  assert.equal(second.decision.verdict, 'pass');
+  assert.equal(f.calls.length, 2);
+  f.lane.stop();
+});
+
+test('ID card on a degraded link: the centre\'s answer is current, so it decides; no answer is staff mode', async () => {
+  const f = makeLane();
+  (f.lane as unknown as { deps: { link: { degraded: boolean } } }).deps.link = { degraded: true };
+  const record = await swipe(f);
+  assert.deepEqual([record.decision.verdict, record.event.decidedBy, record.event.degraded], ['pass', 'online-lookup', true]);
+  f.lane.stop();
+  const g = makeLane({ lookup: async () => null });
+  (g.lane as unknown as { deps: { link: { degraded: boolean } } }).deps.link = { degraded: true };
+  const unanswered = await swipe(g);
+  assert.deepEqual([unanswered.decision.reason, g.lane.state], ['id-lookup-failed', 'staff']);
+  g.lane.stop();
 });
 
 test('ID card: swipes while busy are ignored; after stop() the lane no longer listens', async () => {

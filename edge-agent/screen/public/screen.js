@@ -10,8 +10,8 @@ function show(element, text) {
 }
 
 function render(where, view) {
-  // After a reconnect the server starts again from its current view; a restarted agent counts from 0.
-  if (view.seq < lastSeq && view.seq !== 0) return;
+  // Within one connection views come in order; a late one never replaces a newer verdict.
+  if (view.seq < lastSeq) return;
   lastSeq = view.seq;
   document.body.dataset.phase = view.phase;
   document.body.dataset.colour = view.colour ?? 'none';
@@ -37,6 +37,10 @@ function connect() {
     where = `${body.site} · ${body.lane}`;
     show($('where'), where);
   }).catch(() => {});
+  // Each connection starts from the agent's current view: a restarted agent counts from 0 again.
+  events.addEventListener('open', () => {
+    lastSeq = -1;
+  });
   events.addEventListener('view', (message) => {
     $('disconnected').hidden = true;
     render(where, JSON.parse(message.data));

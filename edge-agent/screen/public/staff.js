@@ -23,6 +23,7 @@ async function call(method, path, body) {
 }
 
 function showDesk(state) {
+  follow(true);
   $('sign-in').hidden = true;
   $('desk').hidden = false;
   $('sign-out').hidden = false;
@@ -39,6 +40,7 @@ function showDesk(state) {
 }
 
 function showSignIn() {
+  follow(false);
   $('sign-in').hidden = false;
   $('desk').hidden = true;
   $('sign-out').hidden = true;
@@ -97,8 +99,21 @@ $('temperature').addEventListener('submit', async (event) => {
 });
 
 // The lane moves on its own (people, the centre): follow it while signed in.
-const events = new EventSource('/events');
-events.addEventListener('view', () => {
-  if (!$('desk').hidden) refresh();
-});
+let events = null;
+function follow(on) {
+  if (on && !events) {
+    events = new EventSource('/staff/events');
+    events.addEventListener('view', () => refresh());
+    // Refused (the session ended): the stream is closed for good; the next refresh shows the sign-in.
+    events.addEventListener('error', () => {
+      if (events && events.readyState === EventSource.CLOSED) {
+        events = null;
+        refresh();
+      }
+    });
+  } else if (!on && events) {
+    events.close();
+    events = null;
+  }
+}
 refresh();
