@@ -141,6 +141,7 @@ test('every state of the screen renders in Chinese and English, with its colour,
     { name: 'deny-no-code', state: 'locked', phase: 'deny', record: record('deny', 'no-code', null) },
     { name: 'pass-registered', state: 'open', phase: 'pass', record: record('pass', 'staff-registered', null, { temperatureC: 36.7 }) },
     { name: 'deny-expired', state: 'locked', phase: 'deny', record: record('deny', 'code-expired', null) },
+    { name: 'staff-id-card-unanswered', state: 'staff', phase: 'staff', record: record('deny', 'id-lookup-failed', null) },
     { name: 'staff-thermometer', state: 'staff', phase: 'staff', record: record('deny', 'sensor-fault', 'green', { name: '钱*七' }) },
   ];
   for (const c of cases) {
