@@ -101,6 +101,18 @@ export interface HardwareHealth {
   onFault(listener: (fault: HardwareFault) => void): () => void;
 }
 
+/** One camera frame decoded: how long it took and how many codes it held, never what they say. */
+export interface FrameDecoded {
+  /** Milliseconds from the snapshot's bytes to the code texts (sharp, then the QR decoder); the fetch is not in it. */
+  decodeMs: number;
+  codes: number;
+}
+
+/** A camera reader's frame timings, for the agent's metrics: device/ reports them, edge-agent/ decides what to do with them. */
+export interface FrameTimings {
+  onFrameDecoded(listener: (frame: FrameDecoded) => void): () => void;
+}
+
 /** The exit (egress) push button: someone inside wants out. */
 export interface ExitRequestInput {
   onPress(listener: () => void): () => void;
@@ -118,4 +130,6 @@ export interface LaneHardware {
   health?: HardwareHealth;
   /** Fitted on gates that take a resident ID card from people without a smartphone. */
   idCardReader?: IdCardReader;
+  /** The camera's frame decode times, when a camera reads codes. */
+  frames?: FrameTimings;
 }

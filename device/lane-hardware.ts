@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { BindingInterface } from '@serialport/bindings-interface' with { 'resolution-mode': 'require' };
 import type { Logger } from 'pino';
-import type { CodeReader, HardwareFault, HardwareHealth, LaneHardware } from './contracts.js';
+import type { CodeReader, FrameTimings, HardwareFault, HardwareHealth, LaneHardware } from './contracts.js';
 import { openBoard, type GateBoard } from './board/board.js';
 import { CameraCodeReader } from './camera/camera-reader.js';
 import type { FramePipelineOptions } from './camera/frame-pipeline.js';
@@ -90,6 +90,7 @@ export async function openLaneHardware(config: HardwareConfig, logger: Logger, i
 
   const readers: CodeReader[] = [];
   const cameras: OnvifCamera[] = [];
+  let frames: FrameTimings | undefined;
   if (config.scanner) {
     const scanner = new SerialScanner({ ...config.scanner, logger, ...(injection.serialBinding ? { binding: injection.serialBinding } : {}) });
     scanner.onStatus((status) =>
@@ -116,6 +117,7 @@ export async function openLaneHardware(config: HardwareConfig, logger: Logger, i
       }),
     );
     readers.push(reader);
+    frames = reader;
   }
   if (readers.length === 0) throw new Error('hardware: neither a scanner nor a camera is configured; the lane could read no code');
   const reader = readers.length === 1 ? readers[0]! : new FirstReadWins(readers);
@@ -143,6 +145,7 @@ export async function openLaneHardware(config: HardwareConfig, logger: Logger, i
     annunciator,
     ...(exitButton ? { exitButton } : {}),
     ...(idCardReader ? { idCardReader } : {}),
+    ...(frames ? { frames } : {}),
     health: { onFault: (listener) => (faults.on('fault', listener), () => faults.off('fault', listener)) },
     close: async () => {
       await reader.stop();

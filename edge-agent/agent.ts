@@ -23,10 +23,12 @@ import { loadAuthorityKey, sealRecord } from './privacy/sealed-record.js';
 import { applyConfigChange, CommandHandler, reloadTrustStore } from './link/command-handler.js';
 import { GateLink, type LaneView } from './link/gate-link.js';
 import { LookupClient } from './link/lookup-client.js';
+import { HomeAssistantDiscovery } from './link/home-assistant.js';
 import { ScreenServer } from './screen/screen-server.js';
 import { ScreenModel } from './screen/screen-view.js';
 import { VoicePrompts, voiceCacheDir } from './voice/voice-prompts.js';
 import { Outbox, type OutboxDrop } from './link/outbox.js';
+import { GateMetrics } from './metrics/metrics.js';
 
 export interface AgentOptions {
   config: GateConfig;
@@ -65,6 +67,8 @@ export class GateAgent {
   /** Sealed registrations; null without an authority key. */
   readonly registrations: RegistrationStore | null;
   readonly link: GateLink | null;
+  /** Home Assistant discovery (mqtt.homeAssistant.enabled), over the link's connection. */
+  readonly homeAssistant: HomeAssistantDiscovery | null = null;
   /** credentials.trust, its signed list's version; null when the trust store was given directly without a path. */
   readonly issuerTrust: IssuerTrust | null;
   /** What the gate's screen shows; followed by the screen server when config.screen is set. */
@@ -74,6 +78,10 @@ export class GateAgent {
   private readonly screenServer: ScreenServer | null;
   /** Base URL of the screen and staff page once served. */
   screenUrl: string | null = null;
+  /** The Prometheus endpoint (config.metrics); counts even when not served. */
+  readonly metrics: GateMetrics;
+  /** URL of the metrics endpoint once served; null when metrics.enabled is false. */
+  metricsUrl: string | null = null;
   private config: GateConfig;
   private readonly overrides: ConfigOverrides;
   private readonly activeFaults = new Set<string>();
@@ -211,6 +219,8 @@ export class GateAgent {
       const commands = new CommandHandler({
         db,
         keys: centreKeys,
+        // Operator keys the signed trust list delegates open, lock and release-hold to; reload-trust replaces them.
+        operators: () => this.issuerTrust?.operators,
         site: config.site,
         lane: config.lane,
         maxAgeSeconds: config.mqtt.commandMaxAgeSeconds,
@@ -246,8 +256,34 @@ export class GateAgent {
       this.lane.on('decision', () => theLink.kick());
       this.lane.on('fault', (fault) => theLink.reportFault(fault));
       this.lane.on('state', () => theLink.publishStatus());
+      if (config.mqtt.homeAssistant.enabled) {
+        this.homeAssistant = new HomeAssistantDiscovery({
+          link: theLink,
+          lane: this.lane,
+          colourSync: this.colourSync,
+          db,
+          site: config.site,
+          laneId: config.lane,
+          baseTopic: config.mqtt.baseTopic,
+          discoveryPrefix: config.mqtt.homeAssistant.discoveryPrefix,
+          refreshSeconds: config.mqtt.telemetryIntervalSeconds,
+          logger,
+        });
+      }
     }
     this.link = link;
+    this.metrics = new GateMetrics({
+      site: config.site,
+      laneId: config.lane,
+      lane: this.lane,
+      frames: hardware.frames,
+      outbox: this.outbox,
+      colourSyncAgeMs: () => (mqttUrl ? this.colourSync.syncAgeMs() : null),
+      brokerConnected: () => this.brokerConnected,
+      degraded: () => (mqttUrl ? this.colourSync.degraded : false),
+      server: config.metrics,
+      logger,
+    });
 
     this.voice = new VoicePrompts({ config: config.voice, cacheDir: voiceCacheDir(config), logger });
     this.voice.attach(this.lane);
@@ -346,6 +382,8 @@ export class GateAgent {
 
   /** The lane starts deciding at once; the broker link connects when it can. */
   async start(): Promise<void> {
+    // Before the lane: every decision is counted, and a metrics port already taken stops the start before anyone is let in.
+    this.metricsUrl = await this.metrics.start();
     this.lane.start();
     await this.options.hardware.reader.start();
     await this.options.hardware.idCardReader?.start();
@@ -368,6 +406,7 @@ export class GateAgent {
       this.pruneTimer.unref();
     }
     this.link?.start();
+    this.homeAssistant?.start();
   }
 
   get brokerConnected(): boolean {
@@ -380,8 +419,10 @@ export class GateAgent {
     await this.options.hardware.reader.stop();
     await this.options.hardware.idCardReader?.stop();
     await this.screenServer?.stop();
+    await this.metrics.stop();
     await this.voice.stop();
     this.screen.stop();
+    this.homeAssistant?.stop();
     await this.link?.stop();
     this.colourSync.stop();
     this.journal.setAppendHook(null);

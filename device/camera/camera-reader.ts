@@ -16,9 +16,12 @@
  * Status: onStatus() hears 'fault' (with a reason) when frames start failing
  * or fail for another reason, and 'ok' on the first good frame after that
  * (and on the first good frame after start()).
+ *
+ * Decode time: onFrameDecoded() hears how long each decoded frame took in the
+ * pipeline (not the snapshot fetch, which is the camera's and the network's).
  */
 import type { Logger } from 'pino';
-import type { CodeRead, CodeReader } from '../contracts.js';
+import type { CodeRead, CodeReader, FrameDecoded, FrameTimings } from '../contracts.js';
 import { checkPipelineOptions, FrameError, readFrame, type FramePipelineOptions } from './frame-pipeline.js';
 import { CameraError } from './onvif-camera.js';
 
@@ -46,9 +49,10 @@ export interface CameraReaderOptions {
   logger?: Logger;
 }
 
-export class CameraCodeReader implements CodeReader {
+export class CameraCodeReader implements CodeReader, FrameTimings {
   private readonly reads = new Set<(read: CodeRead) => void>();
   private readonly statuses = new Set<(status: CameraStatus) => void>();
+  private readonly decoded = new Set<(frame: FrameDecoded) => void>();
   private readonly seen = new Map<string, { lastSeen: number; missed: number }>();
   private readonly periodMs: number;
   private readonly settings: Required<Pick<CameraReaderOptions, 'absentFrames' | 'absentMs' | 'backoffInitialMs' | 'backoffMaxMs'>>;
@@ -91,6 +95,12 @@ export class CameraCodeReader implements CodeReader {
     return () => this.statuses.delete(listener);
   }
 
+  /** Each frame that decoded (with or without codes); a frame that failed is a status, not a timing. */
+  onFrameDecoded(listener: (frame: FrameDecoded) => void): () => void {
+    this.decoded.add(listener);
+    return () => this.decoded.delete(listener);
+  }
+
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
@@ -125,12 +135,15 @@ export class CameraCodeReader implements CodeReader {
   private async frame(signal: AbortSignal): Promise<void> {
     const started = performance.now();
     let texts: string[];
+    let decodeMs: number;
     try {
       const { camera } = this.options;
       if (!camera.ready) await camera.init(signal);
       const image = await camera.snapshot(signal);
       if (signal.aborted) return;
+      const decodeStarted = performance.now();
       texts = await readFrame(image, this.options.pipeline);
+      decodeMs = performance.now() - decodeStarted;
     } catch (err) {
       if (!this.running) return;
       this.failures++;
@@ -142,6 +155,7 @@ export class CameraCodeReader implements CodeReader {
     if (!this.running) return;
     this.failures = 0;
     this.report({ state: 'ok' });
+    this.frameDecoded({ decodeMs, codes: texts.length });
     for (const text of this.fresh(texts, performance.now())) this.emit({ text, source: 'camera', at: performance.now() });
     if (this.running) this.schedule(Math.max(0, started + this.periodMs - performance.now()));
   }
@@ -168,6 +182,16 @@ export class CameraCodeReader implements CodeReader {
         listener(read);
       } catch (err) {
         this.log?.error({ err }, 'a code read listener threw');
+      }
+    }
+  }
+
+  private frameDecoded(frame: FrameDecoded): void {
+    for (const listener of [...this.decoded]) {
+      try {
+        listener(frame);
+      } catch (err) {
+        this.log?.error({ err }, 'a frame timing listener threw');
       }
     }
   }

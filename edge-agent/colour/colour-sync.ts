@@ -72,6 +72,20 @@ export interface ColourSyncEvents {
   resync: [info: { seq: number | null; missingUpTo: number }];
   degraded: [info: { syncAgeMs: number | null }];
   synced: [info: { syncAgeMs: number | null }];
+  /**
+   * A change (new seq) or a new snapshot is stored and in force: its seq, the
+   * centre's issuedAt, when it was applied (epoch ms) and statuses written.
+   * Heartbeats, redeliveries and covered changes apply nothing and say nothing.
+   */
+  applied: [info: AppliedInfo];
+}
+
+export interface AppliedInfo {
+  via: 'change' | 'snapshot';
+  seq: number;
+  issuedAt: number;
+  appliedAt: number;
+  changes: number;
 }
 
 /** While a gap stays open the retained snapshot is read again after 10 s, then 20, 40, 60, 60... */
@@ -150,6 +164,7 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
         this.requestResync(gapUpTo!, now, sync.seq);
       }
       this.check();
+      this.emit('applied', { via: 'change', seq: message.seq, issuedAt: message.issuedAt, appliedAt: this.now(), changes: applied });
       return { kind: 'applied', applied, seq: message.seq, gap };
     }
 
@@ -202,6 +217,7 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
     }
     this.log.info({ version: message.version, seq: message.seq, applied, removed, gapClosed }, 'colour snapshot applied');
     this.check();
+    this.emit('applied', { via: 'snapshot', seq: message.seq, issuedAt: message.issuedAt, appliedAt: this.now(), changes: applied });
     return { version: message.version, seq: message.seq, applied, removed, gapClosed };
   }
 

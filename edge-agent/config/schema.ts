@@ -145,6 +145,23 @@ export const configSchema = {
         },
         lookupTimeoutMs: { type: 'integer', minimum: 100, maximum: 10000, default: 1500, description: 'Deadline of an online look-up' },
         telemetryIntervalSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 30 },
+        homeAssistant: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          // Off by default: the discovery configs are retained, and a site broker without Home Assistant would keep
+          // them (and the lane's ha/ topics) for nobody; the centre needs none of it.
+          description: 'Home Assistant MQTT discovery: the lane announces itself as a read-only device (README, "Home Assistant")',
+          properties: {
+            enabled: { type: 'boolean', default: false },
+            discoveryPrefix: {
+              type: 'string',
+              pattern: '^[^#+/]+(/[^#+/]+)*$',
+              default: 'homeassistant',
+              description: "Home Assistant's discovery prefix; the ACL gate-provision writes allows the default only",
+            },
+          },
+        },
       },
     },
     outbox: {
@@ -329,6 +346,23 @@ export const configSchema = {
         },
       },
     },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The Prometheus endpoint (README, "Metrics"); off unless enabled',
+      properties: {
+        enabled: { type: 'boolean', default: false },
+        host: {
+          type: 'string',
+          minLength: 1,
+          default: '127.0.0.1',
+          description: 'Address to listen on; anything but loopback lets that network read the gate state (no personal data)',
+        },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 9464, description: "9464, Prometheus' usual exporter port; 0: any free port" },
+        path: { type: 'string', pattern: '^/[^?#]*$', default: '/metrics' },
+      },
+    },
     staff: {
       type: 'object',
       additionalProperties: false,
@@ -426,6 +460,7 @@ export interface GateConfig {
   privacy: PrivacyConfig;
   staff: StaffConfig;
   screen?: ScreenConfig;
+  metrics: MetricsConfig;
   voice: VoiceConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
@@ -452,6 +487,7 @@ export interface MqttConfig {
   commandMaxAgeSeconds: number;
   lookupTimeoutMs: number;
   telemetryIntervalSeconds: number;
+  homeAssistant: { enabled: boolean; discoveryPrefix: string };
 }
 
 export interface OutboxConfig {
@@ -481,6 +517,13 @@ export interface ScreenConfig {
   host: string;
   port: number;
   tls?: { cert: string; key: string };
+}
+
+export interface MetricsConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+  path: string;
 }
 
 export interface VoiceConfig {

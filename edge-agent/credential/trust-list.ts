@@ -11,10 +11,15 @@
  * loaded: at start its version must be at least the one kept in the journal
  * file, and a reload must bring a higher one, so that an old list replayed
  * to the gate (one that still trusted a removed issuer) is refused.
+ *
+ * The list may also delegate commands to operator keys (issue 7,
+ * credential/operators.ts): they come and go with the list, so the same
+ * rollback protection keeps a removed operator out.
  */
 import { readFileSync, statSync } from 'node:fs';
 import type SqliteDatabase from 'better-sqlite3';
 import { openJws, SignedMessageError } from '../link/signed-message.js';
+import { OperatorKeys, parseOperators, type OperatorEntry } from './operators.js';
 import { TrustStore, TrustStoreError } from './trust-store.js';
 
 export const TRUST_LIST_TYP = 'trust-list';
@@ -29,6 +34,8 @@ export interface TrustListPayload {
   issuedAt: number;
   /** The issuers' signer certificates in PEM. */
   certificates: string[];
+  /** Operator keys the centre delegates commands to (credential/operators.ts); absent: none. */
+  operators?: OperatorEntry[];
 }
 
 export type TrustListErrorCode =
@@ -74,7 +81,7 @@ export interface TrustListCheck {
  * Verify a signed trust list and build its store. `source` names the file in
  * errors. Throws TrustListError naming the file and what is wrong.
  */
-export function openTrustList(bytes: Buffer, source: string, check: TrustListCheck): { store: TrustStore; list: TrustListPayload } {
+export function openTrustList(bytes: Buffer, source: string, check: TrustListCheck): { store: TrustStore; list: TrustListPayload; operators: OperatorKeys } {
   const refuse = (code: TrustListErrorCode, why: string): TrustListError => new TrustListError(code, `trust list ${source}: ${why}`);
   if (!check.centreKeys || check.centreKeys.size === 0) {
     throw refuse('no-centre-keys', 'a signed trust list is checked with the centre\'s certificate: set mqtt.centreKeys');
@@ -109,6 +116,13 @@ export function openTrustList(bytes: Buffer, source: string, check: TrustListChe
   }
   // An empty list would make every code fail as untrusted: most likely a mistake, never what a site means.
   if (list.certificates.length === 0) throw refuse('empty', `version ${version} lists no issuer certificate: the gate would refuse every code`);
+  let operators: OperatorKeys;
+  try {
+    const entries = parseOperators(list.operators);
+    operators = entries.length === 0 ? OperatorKeys.none : new OperatorKeys(entries, `${source} (version ${version})`);
+  } catch (error) {
+    throw refuse('malformed', (error as Error).message);
+  }
   const store = new TrustStore();
   list.certificates.forEach((pem, index) => {
     try {
@@ -118,7 +132,7 @@ export function openTrustList(bytes: Buffer, source: string, check: TrustListChe
       throw refuse('malformed', `certificate ${index + 1} cannot be read: ${(error as Error).message}`);
     }
   });
-  return { store, list: list as TrustListPayload };
+  return { store, list: list as TrustListPayload, operators };
 }
 
 /** What credentials.trust gave: the store, and the list's version when it was a signed list. */
@@ -127,6 +141,8 @@ export interface LoadedTrust {
   /** null: certificates from a PEM or DER file or folder, which carry no version. */
   list: TrustListPayload | null;
   path: string;
+  /** The operator keys the signed list delegates commands to; none with plain certificates. */
+  operators: OperatorKeys;
 }
 
 /**
@@ -141,10 +157,10 @@ export function loadIssuerTrust(path: string, check: TrustListCheck): LoadedTrus
     throw new TrustStoreError('unreadable', `trust store ${path} cannot be read: ${(error as Error).message}`);
   }
   if (bytes && looksLikeSignedList(bytes)) {
-    const { store, list } = openTrustList(bytes, path, check);
-    return { store, list, path };
+    const { store, list, operators } = openTrustList(bytes, path, check);
+    return { store, list, path, operators };
   }
-  return { store: TrustStore.load(path), list: null, path };
+  return { store: TrustStore.load(path), list: null, path, operators: OperatorKeys.none };
 }
 
 /**
@@ -199,12 +215,18 @@ export interface IssuerTrustOptions {
  */
 export class IssuerTrust {
   #version: number | null = null;
+  #operators: OperatorKeys = OperatorKeys.none;
 
   constructor(private readonly options: IssuerTrustOptions) {}
 
   /** The version of the signed list in force; null before one is loaded or with plain certificates. */
   get version(): number | null {
     return this.#version;
+  }
+
+  /** The operator keys the list in force delegates commands to (replaced by each load and reload). */
+  get operators(): OperatorKeys {
+    return this.#operators;
   }
 
   /** At start: a signed list must be at least the version the lane last loaded. */
@@ -226,6 +248,7 @@ export class IssuerTrust {
   }
 
   #accept(loaded: LoadedTrust): void {
+    this.#operators = loaded.operators;
     if (!loaded.list) return;
     this.#version = loaded.list.version;
     this.options.versions?.record(this.options.site, this.options.lane, loaded.list);
@@ -236,5 +259,6 @@ export class IssuerTrust {
 export function describeTrust(loaded: LoadedTrust): string {
   const n = loaded.store.size;
   const count = `${n} issuer certificate${n === 1 ? '' : 's'} from ${loaded.path}`;
-  return loaded.list ? `${count} (signed trust list version ${loaded.list.version} of site ${loaded.list.site})` : count;
+  const operators = loaded.operators.size === 0 ? '' : `, ${loaded.operators.size} operator key${loaded.operators.size === 1 ? '' : 's'} (${loaded.operators.names.join(', ')})`;
+  return loaded.list ? `${count} (signed trust list version ${loaded.list.version} of site ${loaded.list.site}${operators})` : count;
 }

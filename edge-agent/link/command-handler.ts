@@ -4,17 +4,26 @@
  * run at most once. A refused command throws SignedMessageError (the link
  * reports it as a security event) and gets no result; an accepted one always
  * gets a CommandResultMessage, ok false when the lane could not do it.
+ *
+ * Open, lock and release-hold may also be signed by an operator key the
+ * centre's signed trust list delegates them to (credential/operators.ts),
+ * within the operator's validity and for its actions only; the result's
+ * signedBy names the operator ('centre' otherwise). A key in neither set is
+ * unknown-key; an action the operator was not given is not-permitted; an
+ * operator outside its validity is unknown-key, as an expired centre
+ * certificate is.
  */
 import { randomUUID } from 'node:crypto';
 import type SqliteDatabase from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { checkConfig, ConfigError } from '../config/load.js';
 import { configSchema, type GateConfig } from '../config/schema.js';
+import { OperatorKeys, RESERVED_NAME, type Operator } from '../credential/operators.js';
 import { describeTrust, loadIssuerTrust, type IssuerTrust } from '../credential/trust-list.js';
 import type { TrustStore } from '../credential/trust-store.js';
 import type { CredentialVerifier } from '../credential/verifier.js';
 import type { CommandMessage, CommandResultMessage } from './contract.js';
-import { openSignedMessage, SignedMessageError } from './signed-message.js';
+import { jwsKid, openSignedMessageWithSigner, SignedMessageError } from './signed-message.js';
 
 /** What a command acts on; the agent implements it over the lane and its config. */
 export interface CommandTarget {
@@ -32,8 +41,10 @@ export interface CommandTarget {
 export interface CommandHandlerOptions {
   /** The better-sqlite3 handle (the journal's), where seen command ids are kept. */
   db: SqliteDatabase.Database;
-  /** Centre signing certificates; null refuses every command. */
+  /** Centre signing certificates; null refuses every command but an operator's. */
   keys: TrustStore | null;
+  /** The operator keys of the trust list in force, read at each command (reload-trust replaces them); absent: none. */
+  operators?: () => OperatorKeys | null | undefined;
   site: string;
   lane: string;
   /** A command issued longer ago than this, or this far ahead, is stale. */
@@ -47,6 +58,8 @@ export interface CommandHandlerOptions {
 }
 
 const DEFAULT_MAX_COMMAND_BYTES = 16 * 1024;
+/** signedBy of a command the centre's own key signed; no operator may be called so. */
+export const CENTRE = RESERVED_NAME;
 /** commandResult.detail's maxLength in the contract. */
 const MAX_DETAIL = 2000;
 
@@ -93,10 +106,11 @@ export class CommandHandler {
 
   /** Check and run one command. Throws SignedMessageError when it is refused. */
   async handle(raw: Buffer | string): Promise<CommandResultMessage> {
-    const { keys, site, lane, logger } = this.#options;
+    const { site, lane, logger } = this.#options;
     const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
     if (size > this.#maxBytes) throw new SignedMessageError('oversized', `command of ${size} bytes exceeds ${this.#maxBytes}`);
-    const command = openSignedMessage(raw, 'command', keys);
+    const { command, operator } = this.#open(raw);
+    const signedBy = operator ? operator.entry.name : CENTRE;
     if (command.site !== site || command.lane !== lane) {
       throw new SignedMessageError('wrong-target', `command for ${command.site}/${command.lane} reached ${site}/${lane}`);
     }
@@ -106,16 +120,21 @@ export class CommandHandler {
       const when = age > 0 ? `${Math.round(age / 1000)} s ago` : `${Math.round(-age / 1000)} s ahead`;
       throw new SignedMessageError('stale', `command ${command.id} issued ${when}; accepted within ${this.#windowMs / 1000} s`);
     }
+    if (operator) {
+      const refusal = OperatorKeys.refusal(operator, command.action, now);
+      if (refusal) throw new SignedMessageError(refusal.kind === 'not-permitted' ? 'not-permitted' : 'unknown-key', `command ${command.id}: ${refusal.message}`);
+    }
     let fresh: boolean;
     try {
       // Recorded before it runs: a crash mid-action must not let it run twice.
       fresh = this.#record(command.id, command.issuedAt, now);
     } catch (error) {
       // Not run: without the record a replay could not be refused. Not recorded either, so the centre may resend it.
-      logger.error({ err: error, commandId: command.id }, 'command not run: its id could not be recorded');
-      return this.#result(command, false, `not run: the gate could not record the command id (${(error as Error).message})`);
+      logger.error({ err: error, commandId: command.id, signedBy }, 'command not run: its id could not be recorded');
+      return this.#result(command, signedBy, false, `not run: the gate could not record the command id (${(error as Error).message})`);
     }
     if (!fresh) throw new SignedMessageError('replayed', `command ${command.id} was already received`);
+    logger.info({ commandId: command.id, action: command.action, signedBy }, 'command accepted');
 
     let ok: boolean;
     let detail: string;
@@ -125,8 +144,23 @@ export class CommandHandler {
       ok = false;
       detail = error instanceof Error ? error.message : String(error);
     }
-    logger.debug({ commandId: command.id, action: command.action, ok, detail }, 'command run');
-    return this.#result(command, ok, detail);
+    logger.info({ commandId: command.id, action: command.action, signedBy, ok, detail }, 'command run');
+    return this.#result(command, signedBy, ok, detail);
+  }
+
+  /** Verified by a centre key, or by an operator key of the list in force (then `operator` says whose). */
+  #open(raw: Buffer | string): { command: CommandMessage; operator?: Operator } {
+    const { keys } = this.#options;
+    const operators = this.#options.operators?.() ?? OperatorKeys.none;
+    const kid = operators.size > 0 ? jwsKid(raw) : null;
+    // A kid the centre's keys hold is the centre's, even if an operator certificate shared it.
+    if (kid && operators.store.lookup(kid).length > 0 && (keys?.lookup(kid).length ?? 0) === 0) {
+      const { payload, signer } = openSignedMessageWithSigner(raw, 'command', operators.store, 'operator');
+      const operator = operators.operatorOf(signer);
+      if (!operator) throw new SignedMessageError('unknown-key', 'an operator key without its trust list entry');
+      return { command: payload, operator };
+    }
+    return { command: openSignedMessageWithSigner(raw, 'command', keys).payload };
   }
 
   async #run(command: CommandMessage): Promise<{ ok: boolean; detail: string }> {
@@ -149,7 +183,7 @@ export class CommandHandler {
     }
   }
 
-  #result(command: CommandMessage, ok: boolean, detail: string): CommandResultMessage {
+  #result(command: CommandMessage, signedBy: string, ok: boolean, detail: string): CommandResultMessage {
     const { site, lane } = this.#options;
     return {
       id: randomUUID(),
@@ -160,6 +194,7 @@ export class CommandHandler {
       action: command.action,
       ok,
       detail: detail.length > MAX_DETAIL ? `${detail.slice(0, MAX_DETAIL - 1)}…` : detail,
+      signedBy,
     };
   }
 }

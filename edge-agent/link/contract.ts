@@ -44,6 +44,7 @@ export const SECURITY_KINDS = [
   'wrong-target',
   'stale',
   'replayed',
+  'not-permitted',
 ] as const;
 export type SecurityKind = (typeof SECURITY_KINDS)[number];
 
@@ -228,6 +229,64 @@ export const schemas = {
       action: { enum: [...COMMAND_ACTIONS] },
       ok: { type: 'boolean' },
       detail: { type: 'string', maxLength: 2000 },
+      signedBy: {
+        type: 'string',
+        pattern: '^[A-Za-z0-9_.-]{1,64}$',
+        description: "Who signed the command: 'centre', or the name of the operator whose key the signed trust list delegates it to. Sent by every gate that knows operators",
+      },
+    },
+  },
+  colourApplied: {
+    title: 'Colour applied',
+    description:
+      'QoS 1, not retained, at telemetry priority through the outbox: one per colour change or snapshot this lane applied. From the centre\'s issuedAt to appliedAt is how long the change took to reach this lane; a lane that never sends one for a seq never applied it.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['id', 'site', 'lane', 'seq', 'issuedAt', 'appliedAt', 'via'],
+    properties: {
+      id: MESSAGE_ID,
+      site: ID,
+      lane: ID,
+      seq: { type: 'integer', minimum: 0, description: "The change's seq (a snapshot: the seq it is complete up to)" },
+      issuedAt: { ...EPOCH_MS, description: "The centre's issuedAt of the change or snapshot (centre clock)" },
+      appliedAt: { ...EPOCH_MS, description: "When the lane had it stored and in force (the gate's clock)" },
+      via: { enum: ['change', 'snapshot'] },
+      changes: { type: 'integer', minimum: 0, description: 'Statuses written' },
+    },
+  },
+  haState: {
+    title: 'Home Assistant state',
+    description:
+      'Retained, only with mqtt.homeAssistant.enabled: what the lane\'s Home Assistant entities show, written when the lane state, a fault or degraded changes, after each decision, and every mqtt.telemetryIntervalSeconds. Every field is always present (entity templates read them).',
+    type: 'object',
+    additionalProperties: false,
+    required: ['time', 'laneState', 'held', 'degraded', 'sensorFault', 'faults', 'outboxDepth', 'colourSyncAgeSeconds', 'passesToday', 'refusalsToday', 'countsSince'],
+    properties: {
+      time: ISO_TIME,
+      laneState: { enum: [...LANE_STATES] },
+      held: { type: 'boolean', description: 'The lane holds a person with a red code (lane state held)' },
+      degraded: { type: 'boolean' },
+      sensorFault: { type: 'boolean', description: 'A device of the lane has an active fault' },
+      faults: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 }, description: 'Devices with an active fault' },
+      outboxDepth: { type: 'integer', minimum: 0 },
+      colourSyncAgeSeconds: { type: ['number', 'null'], minimum: 0, description: 'Since the last valid message from the centre; null: never' },
+      passesToday: { type: 'integer', minimum: 0, description: 'Decisions to pass since countsSince' },
+      refusalsToday: { type: 'integer', minimum: 0, description: 'Decisions to deny or hold since countsSince' },
+      countsSince: { ...ISO_TIME, description: "Local midnight of the gate's clock: where today's counts start" },
+    },
+  },
+  haLastDecision: {
+    title: 'Home Assistant last decision',
+    description: 'Retained, only with mqtt.homeAssistant.enabled: the lane\'s last verdict, for Home Assistant. Never the subject, the credential or the temperature.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['verdict', 'reason', 'colour', 'decidedBy', 'time'],
+    properties: {
+      verdict: { enum: ['pass', 'deny', 'hold'] },
+      reason: { type: 'string', pattern: '^[a-z-]{1,64}$' },
+      colour: { anyOf: [COLOUR, { type: 'null' }] },
+      decidedBy: { enum: ['offline-code', 'pushed-status', 'online-lookup', 'staff'] },
+      time: ISO_TIME,
     },
   },
   lookupRequest: {
@@ -291,7 +350,8 @@ export const schemas = {
   },
   command: {
     title: 'Command (signed payload)',
-    description: 'For one lane. Refused when stale (issuedAt outside mqtt.commandMaxAgeSeconds) or replayed (id seen before).',
+    description:
+      "For one lane. Signed by the centre, or for open, lock and release-hold by an operator key the centre's signed trust list delegates them to (within its validity). Refused when stale (issuedAt outside mqtt.commandMaxAgeSeconds), replayed (id seen before), or an action the operator may not send (not-permitted).",
     type: 'object',
     additionalProperties: false,
     required: ['type', 'id', 'site', 'lane', 'issuedAt', 'action'],
@@ -396,6 +456,41 @@ export interface CommandResultMessage {
   action: CommandAction;
   ok: boolean;
   detail: string;
+  /** 'centre', or the operator's name. */
+  signedBy?: string;
+}
+
+export interface ColourAppliedMessage {
+  id: string;
+  site: string;
+  lane: string;
+  seq: number;
+  issuedAt: number;
+  appliedAt: number;
+  via: 'change' | 'snapshot';
+  changes?: number;
+}
+
+export interface HaStateMessage {
+  time: string;
+  laneState: LaneState;
+  held: boolean;
+  degraded: boolean;
+  sensorFault: boolean;
+  faults: string[];
+  outboxDepth: number;
+  colourSyncAgeSeconds: number | null;
+  passesToday: number;
+  refusalsToday: number;
+  countsSince: string;
+}
+
+export interface HaLastDecisionMessage {
+  verdict: DecisionEvent['verdict'];
+  reason: string;
+  colour: Colour | null;
+  decidedBy: DecisionEvent['decidedBy'];
+  time: string;
 }
 
 export interface LookupRequestMessage {
@@ -468,6 +563,9 @@ export interface ContractTypes {
   securityEvent: SecurityEventMessage;
   telemetry: TelemetryMessage;
   commandResult: CommandResultMessage;
+  colourApplied: ColourAppliedMessage;
+  haState: HaStateMessage;
+  haLastDecision: HaLastDecisionMessage;
   lookupRequest: LookupRequestMessage;
   signedEnvelope: SignedEnvelope;
   colourChange: ColourChangeMessage;

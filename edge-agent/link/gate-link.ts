@@ -14,12 +14,13 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { ColourSync } from '../colour/colour-sync.js';
+import type { AppliedInfo, ColourSync } from '../colour/colour-sync.js';
 import type { MqttConfig } from '../config/schema.js';
 import type { DecisionEvent } from '../domain.js';
 import type { SealedRecord } from '../privacy/sealed-record.js';
 import type { CommandHandler } from './command-handler.js';
 import type {
+  ColourAppliedMessage,
   SealedRegistrationMessage,
   CommandResultMessage,
   FaultMessage,
@@ -101,6 +102,9 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
   private telemetryTimer: NodeJS.Timeout | null = null;
   private readonly onResync = (): void => this.resyncFromSnapshot();
   private readonly onDegradedChange = (): void => this.publishStatus();
+  private readonly onColourApplied = (info: AppliedInfo): void => this.reportColourApplied(info);
+  /** Exact topics outside the lane's tree that an extension (Home Assistant's birth message) reads through this connection. */
+  private readonly extraTopics = new Map<string, (payload: Buffer) => void>();
   private stopped = false;
 
   constructor(private readonly options: GateLinkOptions) {
@@ -127,7 +131,7 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
       logger.info({ url: config.url, sessionPresent: connack.sessionPresent }, 'connected to broker');
       this.publishStatus();
       // Subscribed on every connect: a broker that lost the session (restart without persistence) has forgotten them.
-      client.subscribe(laneSubscriptions(this.base, site, lane), { qos: 1 }, (error, granted) => {
+      client.subscribe([...laneSubscriptions(this.base, site, lane), ...this.extraTopics.keys()], { qos: 1 }, (error, granted) => {
         if (error) logger.error({ err: error }, 'subscribing to the centre topics failed');
         for (const g of granted ?? []) if (g.qos > 2) logger.error({ topic: g.topic, reason: g.qos }, 'the broker refused a subscription');
       });
@@ -144,6 +148,7 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     this.options.colourSync.on('resync', this.onResync);
     this.options.colourSync.on('degraded', this.onDegradedChange);
     this.options.colourSync.on('synced', this.onDegradedChange);
+    this.options.colourSync.on('applied', this.onColourApplied);
     this.setTelemetryInterval(config.telemetryIntervalSeconds);
   }
 
@@ -304,7 +309,17 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     this.emit('security', message);
   }
 
-  private enqueue(leaf: 'fault' | 'security' | 'command/result', id: string, message: object, priority: OutboxPriority = 'event'): void {
+  /**
+   * One colour/applied report per change or snapshot this lane applied (issue 7: the console measures each
+   * lane's delay from the centre's issuedAt). Queued at telemetry priority: dropped before any event when full.
+   */
+  private reportColourApplied(info: AppliedInfo): void {
+    const { site, lane } = this.options;
+    const message: ColourAppliedMessage = { id: randomUUID(), site, lane, seq: info.seq, issuedAt: info.issuedAt, appliedAt: info.appliedAt, via: info.via, changes: info.changes };
+    this.enqueue('colour/applied', message.id, message, 'telemetry');
+  }
+
+  private enqueue(leaf: 'fault' | 'security' | 'command/result' | 'colour/applied', id: string, message: object, priority: OutboxPriority = 'event'): void {
     try {
       this.options.outbox.enqueue({ id, lane: this.options.lane, topic: this.topic(leaf), payload: JSON.stringify(message), qos: 1, priority });
       this.pump.kick();
@@ -319,6 +334,15 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     const { mqtt: config, site, lane, logger } = this.options;
     if (payload.length > config.maxMessageBytes) {
       this.reportSecurity(topic, 'oversized', `${payload.length} bytes, more than mqtt.maxMessageBytes ${config.maxMessageBytes}`);
+      return;
+    }
+    const extra = this.extraTopics.get(topic);
+    if (extra) {
+      try {
+        extra(payload);
+      } catch (error) {
+        logger.error({ err: error, topic }, 'a message could not be handled; dropped');
+      }
       return;
     }
     const parsed = parseTopic(this.base, topic);
@@ -365,7 +389,7 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     if (!commands) throw new SignedMessageError('unexpected-topic', 'this lane takes no commands');
     commands.handle(payload).then(
       (result: CommandResultMessage) => {
-        this.options.logger.info({ commandId: result.commandId, action: result.action, ok: result.ok, detail: result.detail }, 'command');
+        this.options.logger.info({ commandId: result.commandId, action: result.action, signedBy: result.signedBy, ok: result.ok, detail: result.detail }, 'command');
         this.enqueue('command/result', result.id, result);
         this.publishStatus();
       },
@@ -386,13 +410,29 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
   }
 
   /** Publish through the live connection, for look-up requests: false when not connected (the caller does not wait). */
-  publishNow(topic: string, payload: string, options: { expirySeconds?: number } = {}): boolean {
+  publishNow(topic: string, payload: string, options: { expirySeconds?: number; retain?: boolean } = {}): boolean {
     const client = this.client;
     if (!client?.connected) return false;
     // MQTT 5: a message of no use after its deadline (a look-up request) is not kept by the broker past it.
     const expiry = options.expirySeconds !== undefined && this.options.mqtt.protocolVersion === 5 ? { properties: { messageExpiryInterval: options.expirySeconds } } : {};
-    client.publish(topic, payload, { qos: 1, ...expiry });
+    client.publish(topic, payload, { qos: 1, retain: options.retain ?? false, ...expiry });
     return true;
+  }
+
+  /**
+   * For an extension: one exact topic outside the lane's tree, subscribed on
+   * every connect (and now if connected), its messages handed over after the
+   * size check. Returns the undo. Unsigned: only for what may trigger nothing
+   * but a re-publish.
+   */
+  subscribeExtra(topic: string, handler: (payload: Buffer) => void): () => void {
+    this.extraTopics.set(topic, handler);
+    if (this.client?.connected) this.client.subscribe(topic, { qos: 1 });
+    return () => {
+      if (this.extraTopics.get(topic) !== handler) return;
+      this.extraTopics.delete(topic);
+      if (this.client?.connected) this.client.unsubscribe(topic);
+    };
   }
 
   async stop(): Promise<void> {
@@ -403,6 +443,7 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     this.options.colourSync.off('resync', this.onResync);
     this.options.colourSync.off('degraded', this.onDegradedChange);
     this.options.colourSync.off('synced', this.onDegradedChange);
+    this.options.colourSync.off('applied', this.onColourApplied);
     const client = this.client;
     this.client = null;
     this.pump.offline();

@@ -4,7 +4,10 @@
  * any JOSE library on the centre's side can make them. The protected header
  * carries alg, kid (as the credentials' kid: the first 8 bytes of SHA-256
  * over the signing certificate) and typ, the message kind, so that a
- * signed snapshot can never be replayed as a command.
+ * signed snapshot can never be replayed as a command. Commands may also come
+ * signed by an operator key the signed trust list delegates (issue 7): the
+ * same JWS, checked here against those keys (openSignedMessageWithSigner says
+ * which certificate verified it; command-handler.ts decides what it may do).
  *
  * Verified here with node:crypto rather than the `jose` package: on the
  * benchmark machine jose's flattenedVerify did 8,400 ES256 checks/s and
@@ -13,7 +16,7 @@
  */
 import { createHash, type KeyObject, type X509Certificate } from 'node:crypto';
 import { signData, verifySignature, type AlgorithmName } from '../credential/cose.js';
-import { kidOf, type TrustStore } from '../credential/trust-store.js';
+import { kidOf, type TrustedSigner, type TrustStore } from '../credential/trust-store.js';
 import { check, conforms, ContractError, type ContractTypes, type SecurityKind, type SignedEnvelope, type SignedType } from './contract.js';
 
 /** RSA is left to the credentials: the centre signs with EC or Ed25519 keys, which are small and fast to check. */
@@ -109,11 +112,58 @@ export function openSignedMessage<T extends SignedType>(
 }
 
 /**
+ * openSignedMessage that also returns the certificate that verified it;
+ * `who` names the keys in errors (the command handler checks operator keys
+ * the trust list delegates with it).
+ */
+export function openSignedMessageWithSigner<T extends SignedType>(
+  raw: Buffer | string,
+  typ: T,
+  keys: TrustStore | null,
+  who = 'centre',
+): { payload: SignedPayload<T>; signer: TrustedSigner } {
+  const { payload, signer } = openJwsWithSigner(raw, typ, keys, undefined, who);
+  try {
+    return { payload: check(PAYLOAD_SCHEMA[typ], payload) as SignedPayload<T>, signer };
+  } catch (error) {
+    if (error instanceof ContractError) throw new SignedMessageError('schema', error.message);
+    throw error;
+  }
+}
+
+/** The kid in a JWS's protected header, or null when there is none to read (openJws says why). */
+export function jwsKid(raw: Buffer | string): Buffer | null {
+  try {
+    const envelope = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8')) as { protected?: unknown };
+    if (typeof envelope?.protected !== 'string') return null;
+    const { kid } = JSON.parse(Buffer.from(envelope.protected, 'base64url').toString('utf8')) as { kid?: unknown };
+    return typeof kid === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(kid) ? Buffer.from(kid, 'base64url') : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * The decoded payload of a JWS of kind `typ` signed by a key in `keys`, not
  * checked against any schema (the caller's: openSignedMessage for the link's
  * kinds, the trust-list reader for the issuer list). Throws SignedMessageError.
  */
 export function openJws(raw: Buffer | string, typ: string, keys: TrustStore | null, memo?: VerifiedSignatures): unknown {
+  return openJwsWithSigner(raw, typ, keys, memo).payload;
+}
+
+/**
+ * openJws that also says which certificate verified the message (the
+ * command handler tells the centre from a delegated operator by it). `who`
+ * names the keys in errors ("centre", "operator").
+ */
+export function openJwsWithSigner(
+  raw: Buffer | string,
+  typ: string,
+  keys: TrustStore | null,
+  memo?: VerifiedSignatures,
+  who = 'centre',
+): { payload: unknown; signer: TrustedSigner } {
   let envelope: unknown;
   try {
     envelope = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
@@ -137,27 +187,28 @@ export function openJws(raw: Buffer | string, typ: string, keys: TrustStore | nu
   if (actualTyp !== typ) throw new SignedMessageError('wrong-type', `signed as ${JSON.stringify(actualTyp)}, expected "${typ}"`);
   if (typeof kid !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(kid)) throw new SignedMessageError('unknown-key', 'no kid in the protected header');
   const known = keys?.lookup(Buffer.from(kid, 'base64url')) ?? [];
-  if (known.length === 0) throw new SignedMessageError('unknown-key', `kid ${kid} is not a centre key this gate trusts`);
+  if (known.length === 0) throw new SignedMessageError('unknown-key', `kid ${kid} is not ${who === 'centre' ? 'a centre' : `an ${who}`} key this gate trusts`);
   // An expired centre certificate signs nothing any more (a retired or leaked key ends with its certificate).
   const now = Date.now();
   const signers = known.filter((signer) => withinValidity(signer.certificate, now));
-  if (signers.length === 0) throw new SignedMessageError('unknown-key', `centre key ${kid}: its certificate is expired or not yet valid`);
+  if (signers.length === 0) throw new SignedMessageError('unknown-key', `${who} key ${kid}: its certificate is expired or not yet valid`);
   const data = Buffer.from(`${envelope.protected}.${envelope.payload}`, 'ascii');
   const digest = memo ? createHash('sha256').update(data).update('.').update(envelope.signature).digest('base64') : '';
   const verifiedBefore = memo?.get(digest);
-  if (verifiedBefore === undefined || !signers.some((signer) => signer.certificate.fingerprint256 === verifiedBefore)) {
+  let verifiedBy = verifiedBefore === undefined ? undefined : signers.find((signer) => signer.certificate.fingerprint256 === verifiedBefore);
+  if (!verifiedBy) {
     const signature = Buffer.from(envelope.signature, 'base64url');
-    const verifiedBy = signers.find((signer) => {
+    verifiedBy = signers.find((signer) => {
       try {
         return verifySignature(alg as AlgorithmName, signer.key, data, signature);
       } catch {
         return false; // the key does not fit the algorithm
       }
     });
-    if (!verifiedBy) throw new SignedMessageError('bad-signature', `signature does not verify with centre key ${kid}`);
+    if (!verifiedBy) throw new SignedMessageError('bad-signature', `signature does not verify with ${who} key ${kid}`);
     memo?.add(digest, verifiedBy.certificate.fingerprint256);
   }
-  return decodeJson(envelope.payload, 'payload');
+  return { payload: decodeJson(envelope.payload, 'payload'), signer: verifiedBy };
 }
 
 /** Clocks differ: five minutes either side. */

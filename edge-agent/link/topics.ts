@@ -13,6 +13,9 @@
  *   <base>/<site>/<lane>/lookup/request   up, QoS 1
  *   <base>/<site>/<lane>/lookup/reply     down, signed by the centre
  *   <base>/<site>/<lane>/registration     up, QoS 1, sealed to the health authority
+ *   <base>/<site>/<lane>/colour/applied   up, QoS 1, a colour change or snapshot this lane applied
+ *   <base>/<site>/<lane>/ha/state         up, retained, Home Assistant's entities (mqtt.homeAssistant)
+ *   <base>/<site>/<lane>/ha/last-decision up, retained, the last verdict for Home Assistant, no subject
  *   <base>/<site>/colour/change           down, signed, sequenced
  *   <base>/<site>/colour/snapshot         down, retained, signed, versioned
  *
@@ -20,7 +23,7 @@
  * meet.
  */
 
-export const LANE_UP_LEAVES = ['status', 'decision', 'alert', 'fault', 'security', 'telemetry', 'command/result', 'lookup/request', 'registration'] as const;
+export const LANE_UP_LEAVES = ['status', 'decision', 'alert', 'fault', 'security', 'telemetry', 'command/result', 'lookup/request', 'registration', 'colour/applied', 'ha/state', 'ha/last-decision'] as const;
 export type LaneUpLeaf = (typeof LANE_UP_LEAVES)[number];
 
 export const LANE_DOWN_LEAVES = ['command', 'lookup/reply'] as const;

@@ -6,7 +6,8 @@
  *   enroll        one gate or a CSV batch: key, certificate, bundle; the broker's ACL again
  *   rotate        a gate's new key and certificate; the old certificate revoked (CRL)
  *   revoke        a gate's certificate on the CRL, its ACL block and password removed
- *   export-trust  the issuer list signed by the centre's key
+ *   operator      add, remove or list operator keys the trust list delegates open, lock, release-hold to
+ *   export-trust  the issuer list (and operators) signed by the centre's key
  * Exit codes: 0 done, 1 refused (nothing changed), 2 usage error.
  */
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { revokeDevice, rotateDevice } from '../site/devices.js';
 import { ProvisionError, usage } from '../site/errors.js';
 import { DEFAULTS, initSite } from '../site/init.js';
 import { addIssuers, removeIssuer } from '../site/issuers.js';
+import { addOperator, checkOperatorName, DEFAULT_OPERATOR_DAYS, removeOperator } from '../site/operators.js';
 import { checkId, LAYOUT, openSite, readPassphrase, sitePassphrase, withSiteLock } from '../site/site.js';
 import { exportTrustList } from '../site/trust-list.js';
 
@@ -38,9 +40,11 @@ The file is one JSON object, a JWS in the flattened JSON serialization
 (RFC 7515 §7.2.2), as the centre's other signed messages:
   {"protected": b64url({"alg":"ES256","kid":<b64url of SHA-256(centre cert DER)[0..8]>,"typ":"trust-list"}),
    "payload":   b64url({"type":"trust-list","site":<id>,"version":<n>,"issuedAt":<epoch ms>,
-                        "certificates":[<issuer certificate PEM>, ...]}),
+                        "certificates":[<issuer certificate PEM>, ...],
+                        "operators":[{"name","certificate":<PEM>,"actions":[...],"notBefore","notAfter"}, ...]}),
    "signature": b64url(ES256 over protected "." payload)}
-version grows by one with every issuer add or remove; a gate takes only a
+version grows by one with every issuer or operator add or remove (operators
+are listed while their validity lasts); a gate takes only a
 version above the one it has. Verify it with centre/centre.pem.
 `;
 
@@ -157,6 +161,68 @@ export async function main(argv: string[], io: ProvisionIo = processIo): Promise
       for (const entry of trustList.issuers) out(`${entry.kid}  ${entry.notAfter}  ${entry.subject}`);
     });
 
+  const operator = program
+    .command('operator')
+    .description("Manage operator keys: the trust list delegates open, lock and release-hold to them, so a console acts without the centre's key");
+  operator
+    .command('add')
+    .description('Make an operator signing key (ES256) and certificate under operators/<name>/; the list version grows by one')
+    .argument('<site-dir>', 'the site folder')
+    .requiredOption('--name <operator>', 'the operator, as command results and logs name it: letters, digits, ., - and _')
+    .option('--actions <list>', 'comma-separated: open, lock, release-hold (never reload-trust or set-config)', (value: string) => value.split(','))
+    .option('--days <n>', `how long the delegation lasts (default ${DEFAULT_OPERATOR_DAYS})`, (value: string) => {
+      if (!/^\d+$/.test(value)) throw usage(`--days ${JSON.stringify(value)}: a whole number of days`);
+      return Number(value);
+    })
+    .option('--passphrase-file <file>', 'the site passphrase, when its keys are encrypted (the operator key is encrypted with it too)')
+    .option('--force', 'give an existing operator a new key')
+    .action(async (dir: string, options: { name: string; actions?: string[]; days?: number; passphraseFile?: string; force?: boolean }) => {
+      const site = openSite(dir);
+      const passphrase = sitePassphrase(site, options.passphraseFile);
+      const added = await withSiteLock(site, () =>
+        addOperator(site, {
+          name: options.name,
+          ...(options.actions ? { actions: options.actions } : {}),
+          ...(options.days === undefined ? {} : { days: options.days }),
+          ...(passphrase === undefined ? {} : { passphrase }),
+          force: options.force === true,
+        }),
+      );
+      out(`added operator ${added.name}: ${added.record.actions.join(', ')} until ${added.record.notAfter}, kid ${added.record.kid}`);
+      out(`  key ${added.keyFile} (owner-only${passphrase === undefined ? '' : ', encrypted with the site passphrase'}), certificate ${added.certFile}`);
+      out(`trust list version ${site.record.trustList.version + 1}: export-trust and push it to the gates (reload-trust) before the console uses the key`);
+    });
+  operator
+    .command('remove')
+    .description("Remove an operator: its key folder goes, the list version grows by one (gates keep it until they load the new list)")
+    .argument('<site-dir>', 'the site folder')
+    .requiredOption('--name <operator>', 'the operator')
+    .action(async (dir: string, options: { name: string }) => {
+      const site = openSite(dir);
+      const name = checkOperatorName(options.name);
+      const removed = await withSiteLock(site, async () => removeOperator(site, name));
+      out(`removed operator ${name} (kid ${removed.kid})`);
+      out(`trust list version ${site.record.trustList.version + 1}: export-trust and push it to the gates (reload-trust)`);
+    });
+  operator
+    .command('list')
+    .description('Print the operators: name, valid until, actions, kid')
+    .argument('<site-dir>', 'the site folder')
+    .option('--json', 'print them as one JSON object instead')
+    .action(async (dir: string, options: { json?: boolean }) => {
+      const { site, operators = {} } = openSite(dir).record;
+      if (options.json) {
+        out(JSON.stringify({ site, operators }, null, 2));
+        return;
+      }
+      const now = Date.now();
+      out(`site ${site}: ${Object.keys(operators).length} operator(s)`);
+      for (const [name, record] of Object.entries(operators).sort(([a], [b]) => a.localeCompare(b))) {
+        const expired = Date.parse(record.notAfter) <= now ? ' (expired: no longer listed)' : '';
+        out(`${name}  ${record.notAfter}${expired}  ${record.actions.join(',')}  kid ${record.kid}`);
+      }
+    });
+
   program
     .command('enroll')
     .description('Enroll one gate (--device, --lane) or a batch (--csv): key, client certificate, bundle; broker ACL and listener made again')
@@ -236,7 +302,7 @@ export async function main(argv: string[], io: ProvisionIo = processIo): Promise
 
   program
     .command('export-trust')
-    .description('Write the issuer trust list signed by the centre key (JWS), for pushing to the gates')
+    .description('Write the issuer trust list (with the operator keys) signed by the centre key (JWS), for pushing to the gates')
     .argument('<site-dir>', 'the site folder')
     .option('--out <file>', 'where to write it, - for standard output (default: <site-dir>/trust-list-v<version>.jws)')
     .option('--passphrase-file <file>', 'the site passphrase, when its keys are encrypted')
@@ -252,7 +318,8 @@ export async function main(argv: string[], io: ProvisionIo = processIo): Promise
           force: options.force === true,
         }),
       );
-      if (result.file) out(`trust list version ${result.payload.version} (${result.payload.certificates.length} issuer(s)) signed by the centre key: ${result.file}`);
+      const operators = result.payload.operators?.length ? `, ${result.payload.operators.length} operator(s)` : '';
+      if (result.file) out(`trust list version ${result.payload.version} (${result.payload.certificates.length} issuer(s)${operators}) signed by the centre key: ${result.file}`);
       else io.stdout(result.text);
     });
 

@@ -8,7 +8,16 @@ import { join } from 'node:path';
 import { isActive, type SiteRecord } from './site.js';
 
 /** What a gate writes, under <base>/<site>/<lane>/ (docs/asyncapi.yaml). */
-const GATE_WRITES = ['status', 'decision', 'alert', 'fault', 'security', 'telemetry', 'command/result', 'lookup/request', 'registration'] as const;
+const GATE_WRITES = ['status', 'decision', 'alert', 'fault', 'security', 'telemetry', 'command/result', 'lookup/request', 'registration', 'colour/applied', 'ha/state', 'ha/last-decision'] as const;
+/**
+ * Home Assistant discovery (mqtt.homeAssistant, off by default): a gate may
+ * write retained configs for its own node id only (its username) and read
+ * Home Assistant's birth message. The ACL cannot know a gate's config, so
+ * every gate is allowed the default prefix; a site with another prefix
+ * edits these two lines (README, "Home Assistant").
+ */
+export const HA_DISCOVERY_PREFIX = 'homeassistant';
+
 /** What a gate reads under its lane; the site's colour topics come on top. */
 const GATE_READS = ['command', 'lookup/reply'] as const;
 
@@ -33,6 +42,7 @@ export function aclText(record: SiteRecord): string {
     for (const topic of GATE_WRITES) lines.push(`topic write ${base}/${entry.lane}/${topic}`);
     lines.push(`topic read ${base}/colour/#`);
     for (const topic of GATE_READS) lines.push(`topic read ${base}/${entry.lane}/${topic}`);
+    lines.push(`topic write ${HA_DISCOVERY_PREFIX}/+/${entry.commonName}/+/config`, `topic read ${HA_DISCOVERY_PREFIX}/status`);
   }
   lines.push('', "# the centre's own client", `user ${CENTRE_USER}`, `topic readwrite ${record.baseTopic}/#`);
   return `${lines.join('\n')}\n`;

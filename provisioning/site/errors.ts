@@ -13,6 +13,7 @@ export type ProvisionErrorCode =
   | 'passphrase'
   | 'not-a-certificate'
   | 'unknown-issuer'
+  | 'unknown-operator'
   | 'no-issuers'
   | 'locked'
   | 'unknown-device'

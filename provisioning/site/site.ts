@@ -33,6 +33,8 @@ export const LAYOUT = {
   brokerPasswd: 'broker/passwd',
   issuers: 'issuers',
   devices: 'devices',
+  /** operators/<name>/operator.key and operator.pem: keys the trust list delegates commands to (issue 7). */
+  operators: 'operators',
 } as const;
 
 /** Site, lane and device ids: as the agent's config schema allows them in topics. */
@@ -100,6 +102,23 @@ export interface SiteRecord {
   devices: Record<string, DeviceEntry>;
   /** Every certificate revoked so far, on broker/ca.crl; absent until the first revocation. */
   revoked?: RevocationEntry[];
+  /** Operator keys the signed trust list delegates commands to, by name; absent until the first operator add. */
+  operators?: Record<string, OperatorRecord>;
+}
+
+/** An operator key (operator add): its files, what it may do and until when. */
+export interface OperatorRecord {
+  /** Relative to the site folder. */
+  certFile: string;
+  keyFile: string;
+  /** base64 of the first 8 bytes of SHA-256 over the certificate's DER: the JWS kid (base64url) the console signs with. */
+  kid: string;
+  fingerprint256: string;
+  actions: string[];
+  /** The delegation's validity: its certificate's. */
+  notBefore: string;
+  notAfter: string;
+  addedAt: string;
 }
 
 /** A device the broker still lets in: enrolled and not revoked. */
@@ -160,6 +179,23 @@ const recordSchema = {
           installDir: STRING,
           auth: { enum: ['certificate', 'password'] },
           revokedAt: ISO,
+        },
+      },
+    },
+    operators: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        required: ['certFile', 'keyFile', 'kid', 'fingerprint256', 'actions', 'notBefore', 'notAfter', 'addedAt'],
+        properties: {
+          certFile: STRING,
+          keyFile: STRING,
+          kid: STRING,
+          fingerprint256: STRING,
+          actions: { type: 'array', minItems: 1, items: STRING },
+          notBefore: ISO,
+          notAfter: ISO,
+          addedAt: ISO,
         },
       },
     },

@@ -3,7 +3,10 @@
  * centre's key, as a JWS in the flattened JSON serialization (RFC 7515
  * §7.2.2) like every centre-signed message (edge-agent/link/signed-message.ts):
  * protected header {alg: "ES256", kid, typ: "trust-list"}, payload
- * {type: "trust-list", site, version, issuedAt, certificates: [PEM, ...]}.
+ * {type: "trust-list", site, version, issuedAt, certificates: [PEM, ...],
+ * operators: [{name, certificate, actions, notBefore, notAfter}, ...]} (the
+ * operator keys the centre delegates commands to; absent when there are none,
+ * so a list without operators is byte for byte what it was before them).
  * A gate takes a version only above the one it has (rollback protection).
  */
 import { TRUST_LIST_TYP, type TrustListPayload } from '../../edge-agent/credential/trust-list.js';
@@ -15,6 +18,7 @@ import { messageSigner, signJws } from '../../edge-agent/link/signed-message.js'
 import { ProvisionError } from './errors.js';
 import { FILE_MODE, Transaction, type StepHook } from './files.js';
 import { kidBase64 } from './issuers.js';
+import { operatorEntries } from './operators.js';
 import { LAYOUT, loadSiteKey, sitePath, type Site } from './site.js';
 
 // The format is the agent's (edge-agent/credential/trust-list.ts): one definition for writer and reader.
@@ -51,12 +55,15 @@ export function exportTrustList(site: Site, options: ExportOptions = {}): Export
       if (kidBase64(certificate) !== entry.kid) throw new ProvisionError('damaged', `${entry.file} is not the certificate of issuer ${entry.kid}`);
       return certificate.toString();
     });
+  const now = options.now ?? new Date();
+  const operators = operatorEntries(site, now);
   const payload: TrustListPayload = {
     type: TRUST_LIST_TYP,
     site: record.site,
     version: record.trustList.version,
-    issuedAt: (options.now ?? new Date()).getTime(),
+    issuedAt: now.getTime(),
     certificates,
+    ...(operators.length > 0 ? { operators } : {}),
   };
   const envelope: SignedEnvelope = signJws(TRUST_LIST_TYP, payload, messageSigner({ algorithm: 'ES256', certificate: centre.certificate, privateKey: centre.key }));
   const text = `${JSON.stringify(envelope)}\n`;

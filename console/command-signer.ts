@@ -1,0 +1,37 @@
+/**
+ * Signing operator commands with the operator key the centre's signed trust
+ * list delegates (`gate-provision operator add`): the gate runs them for the
+ * operator's actions only and names the operator in the result. The signing
+ * itself is the gate side's (edge-agent/link/operator-command.ts), so the
+ * console and the gates cannot drift apart on the message format.
+ */
+import type { CommandMessage } from '../edge-agent/link/contract.js';
+import type { OperatorAction } from '../edge-agent/credential/operators.js';
+import { loadOperatorKey, signOperatorCommand, type OperatorKey } from '../edge-agent/link/operator-command.js';
+import { ConsoleConfigError, type ConsoleConfig } from './config.js';
+
+export interface CommandSigner {
+  /** The text to publish on the lane's command topic. */
+  sign(command: CommandMessage): string;
+}
+
+export class OperatorCommandSigner implements CommandSigner {
+  constructor(private readonly key: OperatorKey) {}
+
+  sign(command: CommandMessage): string {
+    const { site, lane, id, issuedAt } = command;
+    return signOperatorCommand({ site, lane, id, issuedAt, action: command.action as OperatorAction }, this.key).text;
+  }
+}
+
+/** The signer the config names, or null: commands disabled. */
+export function loadCommandSigner(config: ConsoleConfig): CommandSigner | null {
+  const files = config.operatorKey;
+  if (!files) return null;
+  try {
+    return new OperatorCommandSigner(loadOperatorKey({ keyFile: files.key, certFile: files.certificate }, files.passphrase));
+  } catch (error) {
+    // Key material is never in the message: only the files and what was wrong with them.
+    throw new ConsoleConfigError(`operatorKey: ${files.key}, ${files.certificate}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}

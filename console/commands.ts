@@ -1,0 +1,82 @@
+/**
+ * Operator commands to a lane (open, lock, release a hold): built as the
+ * link's command message, signed by the CommandSigner, published to the
+ * lane's command topic and logged with who sent it. The gate's result
+ * (command/result, read by the feed) settles the log row; no result within
+ * commandTimeoutSeconds settles it as a timeout.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { CommandMessage } from '../edge-agent/link/contract.js';
+import { laneTopic } from '../edge-agent/link/topics.js';
+import type { CommandSigner } from './command-signer.js';
+import type { Feed } from './feed.js';
+import type { CommandRow, ConsoleStore } from './store.js';
+
+export const OPERATOR_ACTIONS = ['open', 'lock', 'release-hold'] as const;
+export type OperatorAction = (typeof OPERATOR_ACTIONS)[number];
+
+export class CommandsDisabled extends Error {
+  override readonly name = 'CommandsDisabled';
+}
+
+export class Commands {
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly store: ConsoleStore,
+    private readonly feed: Feed,
+    private readonly signer: CommandSigner | null,
+    private readonly timeoutMs: number,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'commands' });
+  }
+
+  get enabled(): boolean {
+    return this.signer !== null;
+  }
+
+  start(): void {
+    this.sweepTimer = setInterval(() => this.sweep(), Math.min(1_000, this.timeoutMs));
+    this.sweepTimer.unref();
+  }
+
+  stop(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+  }
+
+  /** Signs, publishes and logs one command; resolves with its log row once the broker has it (or it could not be sent). */
+  async send(site: string, lane: string, action: OperatorAction, user: string): Promise<CommandRow> {
+    if (!this.signer) throw new CommandsDisabled('commands are disabled: no operatorKey in the console config');
+    const command: CommandMessage = { type: 'command', id: randomUUID(), site, lane, issuedAt: Date.now(), action };
+    const row: CommandRow = { id: command.id, site, lane, action, user, sentAt: command.issuedAt, result: 'pending', resultAt: null, detail: null };
+    this.store.addCommand(row);
+    this.log.info({ id: row.id, site, lane, action, user }, 'command sent');
+    const client = this.feed.mqtt;
+    try {
+      if (!client || !client.connected) throw new Error('not connected to the broker');
+      await client.publishAsync(laneTopic(this.feed.baseTopic, site, lane, 'command'), this.signer.sign(command), { qos: 1 });
+    } catch (error) {
+      const settled = this.store.settleCommand(row.id, 'not-sent', Date.now(), (error as Error).message)!;
+      this.log.warn({ id: row.id, err: (error as Error).message }, 'command not sent');
+      this.feed.emit('command', settled);
+      return settled;
+    }
+    // The gate may have answered before the broker's PUBACK reached us: show the row as it is now, never an older "pending".
+    const now = this.store.command(row.id) ?? row;
+    if (now.result === 'pending') this.feed.emit('command', now);
+    return now;
+  }
+
+  private sweep(): void {
+    for (const row of this.store.pendingCommands(Date.now() - this.timeoutMs)) {
+      const settled = this.store.settleCommand(row.id, 'timeout', Date.now(), `no result within ${Math.round(this.timeoutMs / 1000)} s`);
+      if (settled) {
+        this.log.warn({ id: row.id, site: row.site, lane: row.lane, action: row.action }, 'command timed out');
+        this.feed.emit('command', settled);
+      }
+    }
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * The console's settings (console.yaml or JSON): one JSON Schema that checks
+ * the file at start and fills defaults, as the gate's config does
+ * (edge-agent/config/schema.ts). An error names the key and what was wrong.
+ */
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { PASSWORD_HASH_PATTERN } from './passwords.js';
+
+export const consoleConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    broker: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        url: { type: 'string', pattern: '^(mqtt|mqtts|ws|wss)://', default: 'mqtt://127.0.0.1:1883' },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['ca'],
+          properties: {
+            ca: { type: 'string', minLength: 1, description: 'PEM file of the CA that signed the broker certificate' },
+            cert: { type: 'string', minLength: 1, description: 'Client certificate (PEM) for mTLS' },
+            key: { type: 'string', minLength: 1, description: 'Client private key (PEM) for mTLS' },
+            servername: { type: 'string', minLength: 1 },
+          },
+        },
+        username: { type: 'string', minLength: 1, maxLength: 256 },
+        password: { type: 'string', minLength: 1, maxLength: 256 },
+        clientId: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+        protocolVersion: { enum: [4, 5], default: 5 },
+      },
+    },
+    baseTopic: { type: 'string', pattern: '^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$', default: 'hc/v1' },
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8090 },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['cert', 'key'],
+          properties: { cert: { type: 'string', minLength: 1 }, key: { type: 'string', minLength: 1 } },
+          description: 'Serve HTTPS: required on any address other than loopback',
+        },
+      },
+    },
+    store: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        sqlite: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: { path: { type: 'string', minLength: 1, default: 'data/console.db' } },
+        },
+        postgres: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['url'],
+          properties: { url: { type: 'string', pattern: '^postgres(ql)?://' } },
+          description: 'Not implemented yet: the console refuses to start with it',
+        },
+      },
+    },
+    users: {
+      type: 'array',
+      default: [],
+      maxItems: 1000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'role', 'passwordHash'],
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9_.@-]{1,64}$' },
+          role: { enum: ['operator', 'viewer'] },
+          passwordHash: { type: 'string', pattern: PASSWORD_HASH_PATTERN, description: 'From `node dist/console/main.js hash-password`' },
+        },
+      },
+    },
+    sessionMinutes: { type: 'integer', minimum: 1, maximum: 1440, default: 30, description: 'A session unused this long ends' },
+    sessionMaxHours: { type: 'integer', minimum: 1, maximum: 72, default: 12, description: 'A session ends this long after sign-in, used or not' },
+    operatorKey: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['key', 'certificate'],
+      properties: {
+        key: { type: 'string', minLength: 1, description: 'PEM private key (EC P-256 or Ed25519) commands are signed with' },
+        certificate: { type: 'string', minLength: 1, description: 'Its PEM certificate; gates must trust it (mqtt.centreKeys)' },
+        passphrase: { type: 'string' },
+      },
+      description: 'Without it, commands are disabled',
+    },
+    centreCertificate: { type: 'string', minLength: 1, description: 'PEM certificate(s) of the centre: colour changes are verified with it; without it they are only parsed' },
+    commandTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 30 },
+    timeZone: { type: 'string', minLength: 1, description: 'IANA zone the day of the figures is counted in; default the machine\'s' },
+  },
+} as const;
+
+export interface ConsoleUser {
+  name: string;
+  role: 'operator' | 'viewer';
+  passwordHash: string;
+}
+
+export interface ConsoleConfig {
+  broker: {
+    url: string;
+    tls?: { ca: string; cert?: string; key?: string; servername?: string };
+    username?: string;
+    password?: string;
+    clientId?: string;
+    protocolVersion: 4 | 5;
+  };
+  baseTopic: string;
+  http: { host: string; port: number; tls?: { cert: string; key: string } };
+  store: { sqlite: { path: string }; postgres?: { url: string } };
+  users: ConsoleUser[];
+  sessionMinutes: number;
+  sessionMaxHours: number;
+  operatorKey?: { key: string; certificate: string; passphrase?: string };
+  centreCertificate?: string;
+  commandTimeoutSeconds: number;
+  timeZone?: string;
+}
+
+export class ConsoleConfigError extends Error {
+  override readonly name = 'ConsoleConfigError';
+}
+
+const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: true, allowUnionTypes: true });
+const validate = ajv.compile(consoleConfigSchema);
+const SECRET = new Set(['/broker/password', '/operatorKey/passphrase']);
+
+/** Checks a parsed config, fills defaults (in place) and returns it typed. */
+export function checkConsoleConfig(raw: unknown): ConsoleConfig {
+  const config = raw ?? {};
+  if (!validate(config)) {
+    const error = validate.errors![0]!;
+    const at = error.instancePath === '' ? '(top level)' : error.instancePath.slice(1).replaceAll('/', '.');
+    const extra = error.keyword === 'additionalProperties' ? ` (${(error.params as { additionalProperty: string }).additionalProperty})` : '';
+    const shown = SECRET.has(error.instancePath) ? '; the value is not shown' : '';
+    throw new ConsoleConfigError(`console config: "${at}" ${error.message ?? 'is invalid'}${extra}${shown}`);
+  }
+  const checked = config as ConsoleConfig;
+  const names = new Set<string>();
+  for (const user of checked.users) {
+    if (names.has(user.name)) throw new ConsoleConfigError(`console config: users: "${user.name}" appears twice`);
+    names.add(user.name);
+  }
+  if (checked.timeZone !== undefined) {
+    try {
+      new Intl.DateTimeFormat('en-CA', { timeZone: checked.timeZone });
+    } catch {
+      throw new ConsoleConfigError(`console config: timeZone: "${checked.timeZone}" is not an IANA time zone`);
+    }
+  }
+  if (checked.broker.password !== undefined && !/^(mqtts|wss):\/\//.test(checked.broker.url)) {
+    let host = '';
+    try {
+      host = new URL(checked.broker.url).hostname.replace(/^\[(.*)\]$/, '$1');
+    } catch {
+      // not loopback
+    }
+    if (!isLoopbackHost(host)) throw new ConsoleConfigError(`console config: broker.url ${checked.broker.url} is not encrypted, and the password would cross the network in clear; use mqtts:// or wss://`);
+  }
+  if (!checked.http.tls && !isLoopbackHost(checked.http.host)) {
+    throw new ConsoleConfigError(`console config: http.host ${checked.http.host} is not loopback: passwords would cross the network in clear; set http.tls`);
+  }
+  return checked;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/** Reads console.yaml (or JSON); no path: every default (local broker, data/console.db, nobody can sign in). */
+export function loadConsoleConfig(path?: string): ConsoleConfig {
+  if (path === undefined) return checkConsoleConfig({});
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConsoleConfigError(`console config: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw new ConsoleConfigError(`console config: ${path} is not YAML or JSON (${(error as Error).message})`);
+  }
+  return checkConsoleConfig(parsed);
+}

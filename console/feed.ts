@@ -1,0 +1,311 @@
+/**
+ * The console's subscription to the broker: every lane's status,
+ * decisions, alerts, faults, telemetry, command results, registrations and
+ * applied colour changes, and each site's colour changes from the centre.
+ * Each payload is checked against the link's contract (edge-agent/link/
+ * contract.ts) before anything reads it; a malformed one is dropped and
+ * counted, never trusted and never fatal. What is kept goes to the store;
+ * what changed is emitted for the page.
+ */
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { check, type ContractTypes, type SchemaName } from '../edge-agent/link/contract.js';
+import { parseTopic } from '../edge-agent/link/topics.js';
+import { openSignedMessage } from '../edge-agent/link/signed-message.js';
+import { TrustStore } from '../edge-agent/credential/trust-store.js';
+import type { ConsoleConfig } from './config.js';
+import type { ConsoleStore, LaneRow, DecisionRow, AlertRow, CommandRow } from './store.js';
+
+/** Leaves the console reads, and the schema each payload must match. */
+const LANE_LEAVES = {
+  status: 'laneStatus',
+  decision: 'decisionEvent',
+  alert: 'redAlert',
+  fault: 'fault',
+  telemetry: 'telemetry',
+  'command/result': 'commandResult',
+  registration: 'sealedRegistration',
+  'colour/applied': 'colourApplied',
+} as const satisfies Record<string, SchemaName>;
+type LaneLeaf = keyof typeof LANE_LEAVES;
+
+/** Larger than anything a gate sends (a decision is under 1 kB); a colour change may carry many statuses. */
+const MAX_LANE_MESSAGE_BYTES = 64 * 1024;
+const MAX_SITE_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+export interface FeedEvents {
+  lane: [LaneRow];
+  decision: [DecisionRow];
+  alert: [AlertRow];
+  command: [CommandRow];
+  malformed: [{ topic: string; why: string }];
+  connection: [{ connected: boolean }];
+}
+
+export interface FeedStats {
+  received: number;
+  malformed: number;
+  malformedByLeaf: Record<string, number>;
+  duplicates: number;
+  connected: boolean;
+}
+
+export class Feed extends EventEmitter<FeedEvents> {
+  private client: MqttClient | null = null;
+  private readonly centreKeys: TrustStore | null;
+  readonly stats: FeedStats = { received: 0, malformed: 0, malformedByLeaf: {}, duplicates: 0, connected: false };
+  private readonly log: Logger;
+
+  constructor(
+    private readonly config: ConsoleConfig,
+    private readonly store: ConsoleStore,
+    logger: Logger,
+  ) {
+    super();
+    this.log = logger.child({ component: 'feed' });
+    if (config.centreCertificate) {
+      this.centreKeys = new TrustStore();
+      this.centreKeys.addEncoded(readFileSync(config.centreCertificate), config.centreCertificate);
+    } else {
+      this.centreKeys = null;
+    }
+  }
+
+  get mqtt(): MqttClient | null {
+    return this.client;
+  }
+
+  get baseTopic(): string {
+    return this.config.baseTopic;
+  }
+
+  /**
+   * Connects and subscribes, again after every reconnect. The session is
+   * persistent (a fixed client id, clean false, kept a day by the broker),
+   * so QoS 1 events sent while the console was down or restarting are
+   * delivered when it is back. Resolves once subscribed, or after `waitMs`
+   * with the broker still away (the page then says so; the feed keeps trying).
+   */
+  async start(clientOptions: IClientOptions = {}, waitMs = 5_000): Promise<void> {
+    const { broker, baseTopic: base } = this.config;
+    const options: IClientOptions & { passphrase?: string } = {
+      clientId: broker.clientId ?? 'hc-console',
+      protocolVersion: broker.protocolVersion,
+      clean: false,
+      ...(broker.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 86_400 } } : {}),
+      reconnectPeriod: 1_000,
+      connectTimeout: 10_000,
+      reconnectOnConnackError: true,
+      ...clientOptions,
+    };
+    if (broker.username !== undefined) options.username = broker.username;
+    if (broker.password !== undefined) options.password = broker.password;
+    if (broker.tls) {
+      options.ca = readFileSync(broker.tls.ca, 'utf8');
+      options.rejectUnauthorized = true;
+      if (broker.tls.cert) options.cert = readFileSync(broker.tls.cert, 'utf8');
+      if (broker.tls.key) options.key = readFileSync(broker.tls.key, 'utf8');
+      if (broker.tls.servername) options.servername = broker.tls.servername;
+    }
+    const topics = [...Object.keys(LANE_LEAVES).map((leaf) => `${base}/+/+/${leaf}`), `${base}/+/colour/change`];
+    const client = mqtt.connect(broker.url, options);
+    this.client = client;
+    let subscribed!: () => void;
+    const ready = new Promise<void>((resolve) => (subscribed = resolve));
+    client.on('message', (topic, payload) => this.receive(topic, payload));
+    client.on('connect', () => {
+      client
+        .subscribeAsync(topics, { qos: 1 })
+        .then(() => {
+          this.connection(true);
+          this.log.info({ url: broker.url, base }, 'subscribed to the gates');
+          subscribed();
+        })
+        .catch((error: Error) => this.log.error({ err: error.message }, 'subscription refused by the broker'));
+    });
+    client.on('close', () => this.connection(false));
+    // Once per kind of failure while the broker is away, not once a second.
+    let lastError = '';
+    client.on('error', (error) => {
+      if (error.message === lastError) return;
+      lastError = error.message;
+      this.log.warn({ err: error.message }, 'broker connection error');
+    });
+    client.on('connect', () => (lastError = ''));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
+    if (!this.stats.connected) this.log.warn({ url: broker.url }, 'broker not reachable yet: the console starts and keeps trying');
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    if (client) await client.endAsync();
+  }
+
+  private connection(connected: boolean): void {
+    if (this.stats.connected === connected) return;
+    this.stats.connected = connected;
+    this.emit('connection', { connected });
+  }
+
+  private drop(topic: string, leaf: string, why: string): void {
+    this.stats.malformed++;
+    this.stats.malformedByLeaf[leaf] = (this.stats.malformedByLeaf[leaf] ?? 0) + 1;
+    // A flood of bad messages must not flood the log: the first few, then every hundredth.
+    if (this.stats.malformed <= 20 || this.stats.malformed % 100 === 0) this.log.warn({ topic, why, count: this.stats.malformed }, 'malformed message dropped');
+    this.emit('malformed', { topic, why });
+  }
+
+  /** One message from the broker; public so that tests can drive it without a broker. */
+  receive(topic: string, payload: Buffer): void {
+    this.stats.received++;
+    const parsed = parseTopic(this.config.baseTopic, topic);
+    if (!parsed) return this.drop(topic, 'unknown', 'not a topic of the link');
+    try {
+      if (parsed.scope === 'site') {
+        if (parsed.leaf !== 'colour/change') return;
+        if (payload.length > MAX_SITE_MESSAGE_BYTES) return this.drop(topic, parsed.leaf, 'too large');
+        this.colourChange(parsed.site, payload);
+        return;
+      }
+      const leaf = parsed.leaf as string;
+      if (!(leaf in LANE_LEAVES)) return;
+      if (payload.length > MAX_LANE_MESSAGE_BYTES) return this.drop(topic, leaf, 'too large');
+      let value: unknown;
+      try {
+        value = JSON.parse(payload.toString('utf8'));
+      } catch {
+        // A retained status cleared by an empty payload is not malformed, just gone.
+        if (leaf === 'status' && payload.length === 0) return;
+        return this.drop(topic, leaf, 'not JSON');
+      }
+      this.laneMessage(parsed.site, parsed.lane, leaf as LaneLeaf, value, topic);
+    } catch (error) {
+      // Whatever went wrong with one message (a store error, a bug), the feed goes on.
+      this.drop(topic, parsed.leaf, (error as Error).message);
+    }
+  }
+
+  private laneMessage(site: string, lane: string, leaf: LaneLeaf, value: unknown, topic: string): void {
+    const now = Date.now();
+    let message: { site?: string; lane?: string };
+    try {
+      message = check(LANE_LEAVES[leaf], value) as { site?: string; lane?: string };
+    } catch (error) {
+      return this.drop(topic, leaf, (error as Error).message);
+    }
+    // A gate writes only under its own lane: a payload naming another is not believed.
+    if ((message.site !== undefined && message.site !== site) || (message.lane !== undefined && message.lane !== lane)) {
+      return this.drop(topic, leaf, 'site or lane differ from the topic');
+    }
+    const time = (iso: string | undefined): number => {
+      const ms = iso === undefined ? NaN : Date.parse(iso);
+      return Number.isNaN(ms) ? now : ms;
+    };
+    const store = this.store;
+    // Checked above against the leaf's schema: each case reads it as that type.
+    switch (leaf) {
+      case 'status': {
+        const m = value as ContractTypes['laneStatus'];
+        // The Last Will carries no time: the broker sends it when it notices the gate gone.
+        const update = m.state === 'offline'
+          ? { site, lane, time: time(m.time), online: false, latest: m.time === undefined }
+          : { site, lane, time: time(m.time), online: true, degraded: m.degraded, laneState: m.laneState, staffMode: m.staffMode };
+        this.emit('lane', store.updateLane(update));
+        return;
+      }
+      case 'telemetry': {
+        const m = value as ContractTypes['telemetry'];
+        this.emit('lane', store.updateLane({ site, lane, time: time(m.time), online: true, degraded: m.degraded, laneState: m.laneState, faults: m.faults }));
+        return;
+      }
+      case 'decision': {
+        const m = value as ContractTypes['decisionEvent'];
+        const row: DecisionRow = {
+          id: m.id,
+          site,
+          lane,
+          seq: m.seq,
+          time: time(m.time),
+          verdict: m.verdict,
+          reason: m.reason,
+          decidedBy: m.decidedBy,
+          colour: m.colour,
+          temperatureC: m.temperatureC,
+          sensorFault: m.sensorFault,
+          degraded: m.degraded ?? false,
+        };
+        if (store.addDecision(row, now)) this.emit('decision', row);
+        else this.stats.duplicates++;
+        return;
+      }
+      case 'alert': {
+        const m = value as ContractTypes['redAlert'];
+        const row: AlertRow = { id: m.id, eventId: m.eventId, site, lane, time: time(m.time), decidedBy: m.decidedBy, acknowledgedBy: null, acknowledgedAt: null };
+        if (store.addAlert(row, now)) this.emit('alert', row);
+        else this.stats.duplicates++;
+        return;
+      }
+      case 'fault': {
+        const m = value as ContractTypes['fault'];
+        const active = m.active ?? true;
+        const t = time(m.time);
+        if (!store.addFault({ id: m.id, site, lane, time: t, kind: m.kind, detail: m.detail, active }, now)) {
+          this.stats.duplicates++;
+          return;
+        }
+        // Without `active` it is a one-off (a journal write failed): counted, but no lasting state of the lane.
+        if (m.active !== undefined) this.emit('lane', store.updateLane({ site, lane, time: t, fault: { kind: m.kind, active } }));
+        return;
+      }
+      case 'registration': {
+        const m = value as ContractTypes['sealedRegistration'];
+        // Only the ids and the time: the sealed fields are for the health authority alone.
+        if (!store.addRegistration({ id: m.id, eventId: m.eventId, site, lane, time: time(m.time) }, now)) this.stats.duplicates++;
+        return;
+      }
+      case 'colour/applied': {
+        const m = value as ContractTypes['colourApplied'];
+        if (!store.addColourApplied({ site, lane, seq: m.seq, appliedAt: m.appliedAt, via: m.via }, now)) this.stats.duplicates++;
+        return;
+      }
+      case 'command/result': {
+        const m = value as ContractTypes['commandResult'];
+        const row = store.settleCommand(m.commandId, m.ok ? 'ok' : 'failed', time(m.time), m.detail);
+        // Results of commands someone else sent (the centre) are not this console's to log.
+        if (row) this.emit('command', row);
+        return;
+      }
+    }
+  }
+
+  /** A colour change from the centre: its seq and issuedAt, verified when the centre's certificate is configured. */
+  private colourChange(site: string, payload: Buffer): void {
+    const topic = `${this.config.baseTopic}/${site}/colour/change`;
+    let change: { site: string; seq: number; issuedAt: number; changes: unknown[] };
+    try {
+      change = this.centreKeys
+        ? openSignedMessage(payload, 'colour-change', this.centreKeys)
+        : check('colourChange', openUnverified(payload));
+    } catch (error) {
+      return this.drop(topic, 'colour/change', (error as Error).message);
+    }
+    if (change.site !== site) return this.drop(topic, 'colour/change', 'site differs from the topic');
+    // A heartbeat repeats the last seq with no changes: nothing new to time.
+    if (change.changes.length === 0) return;
+    this.store.addColourChange({ site, seq: change.seq, issuedAt: change.issuedAt, verified: this.centreKeys !== null });
+  }
+}
+
+/** The payload of a JWS without checking its signature (no centre certificate configured): figures only, never trust. */
+function openUnverified(payload: Buffer): unknown {
+  const envelope = check('signedEnvelope', JSON.parse(payload.toString('utf8')));
+  const header = JSON.parse(Buffer.from(envelope.protected, 'base64url').toString('utf8')) as { typ?: unknown };
+  if (header.typ !== 'colour-change') throw new Error(`signed as ${JSON.stringify(header.typ)}, not colour-change`);
+  return JSON.parse(Buffer.from(envelope.payload, 'base64url').toString('utf8'));
+}
+

@@ -1,0 +1,328 @@
+/**
+ * The console's web server: the page, its JSON API and a server-sent event
+ * stream, behind operator sign-in. Follows the gate's screen server
+ * (edge-agent/screen/screen-server.ts): fastify with JSON-schema checked
+ * bodies, only JSON accepted (a cross-site form cannot send it), an Origin
+ * check on every write, a Host check against DNS rebinding over plain HTTP,
+ * a strict CSP, and a session in an HttpOnly SameSite=Strict cookie.
+ *
+ * Roles: a viewer reads everything; an operator also acknowledges alerts
+ * and sends commands.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { Commands, CommandsDisabled, OPERATOR_ACTIONS, type OperatorAction } from './commands.js';
+import type { Feed } from './feed.js';
+import { OperatorSessions, type Session } from './sessions.js';
+import type { ConsoleStore } from './store.js';
+
+export interface ConsoleServerOptions {
+  host: string;
+  port: number;
+  tls?: { cert: Buffer; key: Buffer };
+  store: ConsoleStore;
+  feed: Feed;
+  commands: Commands;
+  sessions: OperatorSessions;
+  logger: Logger;
+}
+
+const COOKIE = 'console_session';
+const MAX_STREAMS = 64;
+const KEEPALIVE_MS = 15_000;
+const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } as const;
+const MESSAGE_ID = { type: 'string', pattern: '^[A-Za-z0-9_.:-]{8,128}$' } as const;
+
+function loadAssets(): Map<string, { type: string; body: Buffer }> {
+  const dir = fileURLToPath(new URL('../../console/public/', import.meta.url));
+  const files: Array<[string, string, string]> = [
+    ['/', 'index.html', 'text/html; charset=utf-8'],
+    ['/assets/console.js', 'console.js', 'text/javascript; charset=utf-8'],
+    ['/assets/console.css', 'console.css', 'text/css; charset=utf-8'],
+  ];
+  return new Map(files.map(([route, file, type]) => [route, { type, body: readFileSync(dir + file) }]));
+}
+
+function cookieOf(request: FastifyRequest, name: string): string | undefined {
+  for (const part of (request.headers.cookie ?? '').split(';')) {
+    const [key, ...value] = part.trim().split('=');
+    if (key === name) return value.join('=');
+  }
+  return undefined;
+}
+
+/** A Host header naming this machine by address or as localhost, never by some other name (DNS rebinding). */
+function isLocalHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  return name === 'localhost' || /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || name.includes(':');
+}
+
+function hostOf(origin: string): string | null {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return null;
+  }
+}
+
+type Event = { event: string; data: unknown };
+
+export class ConsoleServer {
+  private app: FastifyInstance | null = null;
+  private readonly streams = new Set<(event: Event | null) => void>();
+  private readonly log: Logger;
+  private readonly detach: Array<() => void> = [];
+
+  constructor(private readonly options: ConsoleServerOptions) {
+    this.log = options.logger.child({ component: 'console-http' });
+  }
+
+  async start(): Promise<string> {
+    const { options } = this;
+    const assets = loadAssets();
+    const app = Fastify({
+      bodyLimit: 4096,
+      ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
+      requestTimeout: 10_000,
+      ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    });
+    app.removeContentTypeParser('text/plain');
+    app.addHook('onRequest', async (request, reply) => {
+      if (!options.tls && !isLocalHost(request.headers.host)) {
+        return reply.code(421).send({ error: 'Host not served here' });
+      }
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        const origin = request.headers.origin;
+        if (origin !== undefined && hostOf(origin) !== request.headers.host) return reply.code(403).send({ error: 'Cross-site request refused' });
+      }
+    });
+    app.addHook('onSend', async (request, reply, payload) => {
+      reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'");
+      reply.header('x-content-type-options', 'nosniff');
+      reply.header('referrer-policy', 'no-referrer');
+      reply.header('x-frame-options', 'DENY');
+      if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
+      return payload;
+    });
+    app.setErrorHandler((error: { statusCode?: number; message: string }, request, reply) => {
+      const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+      if (status >= 500) {
+        this.log.error({ err: error, url: request.url }, 'console server error');
+        return reply.code(500).send({ error: 'Internal error in the console: see its log' });
+      }
+      return reply.code(status).send({ error: `Request refused: ${error.message}` });
+    });
+
+    for (const [route, asset] of assets) app.get(route, async (_request, reply) => reply.type(asset.type).send(asset.body));
+    // No icon: say so without an error in the browser's console.
+    app.get('/favicon.ico', async (_request, reply) => reply.code(204).send());
+    this.routes(app);
+
+    await app.listen({ host: options.host, port: options.port });
+    this.app = app;
+    this.follow();
+    const address = app.server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `${options.tls ? 'https' : 'http'}://${host}:${address.port}`;
+    this.log.info({ url }, 'fleet console served');
+    return url;
+  }
+
+  async stop(): Promise<void> {
+    for (const off of this.detach.splice(0)) off();
+    this.options.sessions.clear();
+    const app = this.app;
+    this.app = null;
+    if (!app) return;
+    for (const end of [...this.streams]) end(null);
+    await app.close();
+  }
+
+  private broadcast(event: string, data: unknown): void {
+    for (const send of this.streams) send({ event, data });
+  }
+
+  /** The feed's and the commands' changes go to every open page. */
+  private follow(): void {
+    const { feed } = this.options;
+    const on = <K extends 'lane' | 'decision' | 'alert' | 'command' | 'connection'>(name: K): void => {
+      const listener = (data: unknown): void => this.broadcast(name, data);
+      feed.on(name, listener as never);
+      this.detach.push(() => feed.off(name, listener as never));
+    };
+    on('lane');
+    on('decision');
+    on('alert');
+    on('command');
+    on('connection');
+    const onResult = (row: { id: string; result: string; user: string; action: string; site: string; lane: string; detail: string | null }): void => {
+      if (row.result !== 'pending') this.log.info({ id: row.id, result: row.result, user: row.user, action: row.action, site: row.site, lane: row.lane, detail: row.detail }, 'command result');
+    };
+    feed.on('command', onResult);
+    this.detach.push(() => feed.off('command', onResult));
+  }
+
+  private stream(request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+    if (this.streams.size >= MAX_STREAMS) return reply.code(503).header('retry-after', '5').send({ error: 'Too many pages connected' });
+    reply.hijack();
+    const out = reply.raw;
+    out.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-content-type-options': 'nosniff' });
+    const token = cookieOf(request, COOKIE);
+    const send = (event: Event | null): void => {
+      if (event === null) {
+        close();
+        out.end();
+        return;
+      }
+      // A session that ended (expired, signed out) stops receiving.
+      if (!this.options.sessions.alive(token)) {
+        out.write('event: signed-out\ndata: {}\n\n');
+        close();
+        out.end();
+        return;
+      }
+      out.write(`event: ${event.event}\ndata: ${JSON.stringify(event.data)}\n\n`);
+    };
+    const keepalive = setInterval(() => out.write(': keep-alive\n\n'), KEEPALIVE_MS);
+    const close = (): void => {
+      clearInterval(keepalive);
+      this.streams.delete(send);
+    };
+    request.raw.on('close', close);
+    this.streams.add(send);
+    out.write('retry: 2000\n\n');
+    send({ event: 'hello', data: { connected: this.options.feed.stats.connected } });
+    return undefined;
+  }
+
+  private routes(app: FastifyInstance): void {
+    const { store, feed, commands, sessions } = this.options;
+    const secure = this.options.tls !== undefined;
+    const sessionOf = (request: FastifyRequest): Session | null => sessions.touch(cookieOf(request, COOKIE));
+    /** onRequest guards: checked before the body is parsed. */
+    const requireRole = (role: 'viewer' | 'operator') => async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      const session = sessionOf(request);
+      if (!session) {
+        await reply.code(401).send({ error: 'Sign in first' });
+        return;
+      }
+      if (role === 'operator' && session.role !== 'operator') {
+        await reply.code(403).send({ error: 'Read-only account: an operator must do this' });
+        return;
+      }
+      (request as FastifyRequest & { session?: Session }).session = session;
+    };
+    const viewer = { onRequest: requireRole('viewer') };
+    const operator = { onRequest: requireRole('operator') };
+    const userOf = (request: FastifyRequest): Session => (request as FastifyRequest & { session: Session }).session;
+    const me = (session: Session): object => ({ signedIn: true, user: session.user, role: session.role, commandsEnabled: commands.enabled });
+
+    app.post('/api/sign-in', {
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name', 'password'],
+          properties: { name: { type: 'string', maxLength: 64 }, password: { type: 'string', maxLength: 256 } },
+        },
+      },
+    }, async (request, reply) => {
+      const { name, password } = request.body as { name: string; password: string };
+      const result = await sessions.signIn(name, password, request.socket.remoteAddress ?? 'unknown');
+      if (result.ok) {
+        this.log.info({ user: result.session.user, role: result.session.role }, 'operator signed in');
+        const cookie = [`${COOKIE}=${result.token}`, 'HttpOnly', 'SameSite=Strict', 'Path=/'];
+        if (secure) cookie.push('Secure');
+        return reply.header('set-cookie', cookie.join('; ')).send(me(result.session));
+      }
+      if (result.why === 'locked') {
+        const seconds = Math.ceil((result.retryAfterMs ?? 0) / 1000);
+        this.log.warn({ name, retryAfterSeconds: seconds }, 'console sign-in locked after repeated wrong passwords');
+        return reply.code(429).header('retry-after', String(seconds)).send({ error: `Too many wrong passwords: try again in ${seconds} s` });
+      }
+      this.log.warn({ name }, 'console sign-in: wrong name or password');
+      return reply.code(401).send({ error: 'Wrong name or password' });
+    });
+
+    app.post('/api/sign-out', async (request, reply) => {
+      sessions.signOut(cookieOf(request, COOKIE));
+      return reply.header('set-cookie', `${COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`).send({ ok: true });
+    });
+
+    // Answers without a session too (signedIn false), so that the page's first look is not an error.
+    app.get('/api/me', async (request) => {
+      const session = sessionOf(request);
+      return session ? { signedIn: true, ...me(session) } : { signedIn: false, commandsEnabled: commands.enabled };
+    });
+    app.get('/api/lanes', viewer, async () => ({ lanes: store.lanes() }));
+    app.get('/api/decisions', {
+      ...viewer,
+      schema: { querystring: { type: 'object', additionalProperties: false, properties: { site: ID, lane: ID, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } } } },
+    }, async (request) => {
+      const q = request.query as { site?: string; lane?: string; limit?: string };
+      return { decisions: store.decisions({ site: q.site, lane: q.lane, limit: Math.min(Number(q.limit ?? 100), 1000) }) };
+    });
+    app.get('/api/alerts', {
+      ...viewer,
+      schema: { querystring: { type: 'object', additionalProperties: false, properties: { open: { enum: ['1', '0'] } } } },
+    }, async (request) => ({ alerts: store.alerts({ unacknowledged: (request.query as { open?: string }).open === '1' }) }));
+    app.post('/api/alerts/:id/ack', {
+      ...operator,
+      schema: { params: { type: 'object', required: ['id'], properties: { id: MESSAGE_ID } } },
+    }, async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const session = userOf(request);
+      const before = store.alert(id);
+      if (!before) return reply.code(404).send({ error: 'No such alert' });
+      const after = store.acknowledgeAlert(id, session.user)!;
+      if (before.acknowledgedAt === null) {
+        this.log.info({ alert: id, site: after.site, lane: after.lane, user: session.user }, 'red-code alert acknowledged');
+        this.broadcast('alert', after);
+      }
+      return { alert: after };
+    });
+    app.get('/api/figures', {
+      ...viewer,
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { site: ID, day: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' } },
+        },
+      },
+    }, async (request) => {
+      const q = request.query as { site?: string; day?: string };
+      const day = q.day ?? store.day(Date.now());
+      const sites = q.site ? [q.site] : store.sites();
+      return { day, figures: sites.map((site) => store.figures(site, day)) };
+    });
+    app.get('/api/commands', viewer, async () => ({ enabled: commands.enabled, commands: store.commands() }));
+    app.post('/api/commands', {
+      ...operator,
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['site', 'lane', 'action'],
+          properties: { site: ID, lane: { ...ID, not: { const: 'colour' } }, action: { enum: [...OPERATOR_ACTIONS] } },
+        },
+      },
+    }, async (request, reply) => {
+      const { site, lane, action } = request.body as { site: string; lane: string; action: OperatorAction };
+      try {
+        const row = await commands.send(site, lane, action, userOf(request).user);
+        return reply.code(row.result === 'not-sent' ? 502 : 202).send({ command: row });
+      } catch (error) {
+        if (error instanceof CommandsDisabled) return reply.code(503).send({ error: 'Commands are disabled: the console has no operator key (operatorKey)' });
+        throw error;
+      }
+    });
+    app.get('/api/faults', viewer, async () => ({ faults: store.faults() }));
+    app.get('/api/stats', viewer, async () => ({ feed: feed.stats }));
+    app.get('/api/events', viewer, (request, reply) => this.stream(request, reply));
+  }
+}
