@@ -197,7 +197,7 @@ export async function benchConsole(options: { lanes: number; seconds: number; ev
       seconds: options.seconds,
       published,
       onThePage: received,
-      lagMs: { median: round(median(lags), 1), p99: round(percentile(lags, 99), 1), max: round(Math.max(...lags), 1) },
+      lagMs: { median: round(median(lags), 1), p99: round(percentile(lags, 99), 1), max: round(percentile(lags, 100), 1) },
       rssMb: { start: rssValues[0], max: round(Math.max(...rssValues), 1), end: rssValues.at(-1), growthAfterFirstMinute: afterWarmUp.length > 1 ? round(afterWarmUp.at(-1)! - afterWarmUp[0]!, 1) : null },
       rssCurve: rss,
       figuresMatch: match,
