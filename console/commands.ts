@@ -7,14 +7,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { OPERATOR_ACTIONS, type OperatorAction } from '../edge-agent/credential/operators.js';
 import type { CommandMessage } from '../edge-agent/link/contract.js';
 import { laneTopic } from '../edge-agent/link/topics.js';
 import type { CommandSigner } from './command-signer.js';
 import type { Feed } from './feed.js';
 import type { CommandRow, ConsoleStore } from './store.js';
 
-export const OPERATOR_ACTIONS = ['open', 'lock', 'release-hold'] as const;
-export type OperatorAction = (typeof OPERATOR_ACTIONS)[number];
+// What an operator may ask a lane for is the gate's rule, not the console's.
+export { OPERATOR_ACTIONS, type OperatorAction };
 
 export class CommandsDisabled extends Error {
   override readonly name = 'CommandsDisabled';
