@@ -7,6 +7,7 @@
  *   rotate        a gate's new key and certificate; the old certificate revoked (CRL)
  *   revoke        a gate's certificate on the CRL, its ACL block and password removed
  *   operator      add, remove or list operator keys the trust list delegates open, lock, release-hold to
+ *   console       add, remove or list fleet console MQTT logins (client certificate, ACL block, console.yaml)
  *   export-trust  the issuer list (and operators) signed by the centre's key
  * Exit codes: 0 done, 1 refused (nothing changed), 2 usage error.
  */
@@ -17,6 +18,7 @@ import { readDevicesCsv, type DeviceRequest } from '../site/devices-csv.js';
 import { revokeDevice, rotateDevice } from '../site/devices.js';
 import { ProvisionError, usage } from '../site/errors.js';
 import { DEFAULTS, initSite } from '../site/init.js';
+import { addConsole, checkConsoleName, removeConsole } from '../site/consoles.js';
 import { addIssuers, removeIssuer } from '../site/issuers.js';
 import { addOperator, checkOperatorName, DEFAULT_OPERATOR_DAYS, removeOperator } from '../site/operators.js';
 import { checkId, LAYOUT, openSite, readPassphrase, sitePassphrase, withSiteLock } from '../site/site.js';
@@ -220,6 +222,57 @@ export async function main(argv: string[], io: ProvisionIo = processIo): Promise
       for (const [name, record] of Object.entries(operators).sort(([a], [b]) => a.localeCompare(b))) {
         const expired = Date.parse(record.notAfter) <= now ? ' (expired: no longer listed)' : '';
         out(`${name}  ${record.notAfter}${expired}  ${record.actions.join(',')}  kid ${record.kid}`);
+      }
+    });
+
+  const consoles = program
+    .command('console')
+    .description('Manage fleet console MQTT logins: a client certificate from the site CA, an ACL block (read the site, write lane commands), a console.yaml');
+  consoles
+    .command('add')
+    .description('Make a console key and client certificate (CN console-<site>-<name>) and console.yaml under consoles/<name>/; the broker ACL made again')
+    .argument('<site-dir>', 'the site folder')
+    .requiredOption('--name <console>', 'the console: letters, digits, - and _')
+    .option('--passphrase-file <file>', "the site passphrase, when its keys are encrypted (to sign with the site CA; the console's key is not encrypted)")
+    .option('--force', 'give an existing console a new key and certificate; the old certificate is revoked (broker/ca.crl)')
+    .action(async (dir: string, options: { name: string; passphraseFile?: string; force?: boolean }) => {
+      const site = openSite(dir);
+      const name = checkConsoleName(options.name);
+      const passphrase = sitePassphrase(site, options.passphraseFile);
+      const added = await withSiteLock(site, () => addConsole(site, { name, ...(passphrase === undefined ? {} : { passphrase }), force: options.force === true }));
+      out(`added console ${added.name}: MQTT user ${added.record.commonName}, certificate serial ${added.record.serial}, until ${added.record.notAfter}`);
+      out(`  ${added.folder}: console.yaml, console.pem, console.key (owner-only), ca.pem`);
+      if (added.revokedSerial) out(`  revoked its old certificate ${added.revokedSerial} (broker/ca.crl)`);
+      out(`add users and operatorKey to console.yaml; install broker/acl${added.revokedSerial ? ', ca.crl and mosquitto.conf' : ''} on the broker and reload it`);
+    });
+  consoles
+    .command('remove')
+    .description("Remove a console: its certificate on the CRL (broker/ca.crl), its ACL block and its folder gone")
+    .argument('<site-dir>', 'the site folder')
+    .requiredOption('--name <console>', 'the console')
+    .option('--passphrase-file <file>', 'the site passphrase, when its keys are encrypted (to sign the CRL)')
+    .action(async (dir: string, options: { name: string; passphraseFile?: string }) => {
+      const site = openSite(dir);
+      const name = checkConsoleName(options.name);
+      const passphrase = sitePassphrase(site, options.passphraseFile);
+      const removed = await withSiteLock(site, () => removeConsole(site, name, passphrase === undefined ? {} : { passphrase }));
+      out(`removed console ${name} (${removed.record.commonName}): certificate ${removed.serial} revoked`);
+      out('install broker/acl, ca.crl and mosquitto.conf on the broker and reload it');
+    });
+  consoles
+    .command('list')
+    .description('Print the consoles: name, MQTT user, valid until, serial')
+    .argument('<site-dir>', 'the site folder')
+    .option('--json', 'print them as one JSON object instead')
+    .action(async (dir: string, options: { json?: boolean }) => {
+      const { site, consoles: list = {} } = openSite(dir).record;
+      if (options.json) {
+        out(JSON.stringify({ site, consoles: list }, null, 2));
+        return;
+      }
+      out(`site ${site}: ${Object.keys(list).length} console(s)`);
+      for (const [name, record] of Object.entries(list).sort(([a], [b]) => a.localeCompare(b))) {
+        out(`${name}  ${record.commonName}  ${record.notAfter}  serial ${record.serial}`);
       }
     });
 

@@ -29,10 +29,15 @@ export function gateCommonName(site: string, lane: string): string {
 /** The centre's MQTT username: the CN of its client certificate. */
 export const CENTRE_USER = 'centre';
 
+/** The MQTT username of a fleet console: its certificate's CN. */
+export function consoleCommonName(site: string, name: string): string {
+  return `console-${site}-${name}`;
+}
+
 export function aclText(record: SiteRecord): string {
   const base = `${record.baseTopic}/${record.site}`;
   const lines = [
-    `# Mosquitto ACL of gate site ${record.site}, made by gate-provision; regenerated on every enroll, rotate and revoke (edit the site, not this file).`,
+    `# Mosquitto ACL of gate site ${record.site}, made by gate-provision; regenerated on every enroll, rotate, revoke and console add or remove (edit the site, not this file).`,
     '# One block per gate: it writes only under its own lane and reads the site colour topics and its own commands and look-up replies.',
   ];
   for (const [device, entry] of Object.entries(record.devices).sort(([a], [b]) => a.localeCompare(b))) {
@@ -43,6 +48,10 @@ export function aclText(record: SiteRecord): string {
     lines.push(`topic read ${base}/colour/#`);
     for (const topic of GATE_READS) lines.push(`topic read ${base}/${entry.lane}/${topic}`);
     lines.push(`topic write ${HA_DISCOVERY_PREFIX}/+/${entry.commonName}/+/config`, `topic read ${HA_DISCOVERY_PREFIX}/status`);
+  }
+  for (const [name, entry] of Object.entries(record.consoles ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+    // A fleet console (console add): reads the whole site, writes only lane commands (signed; the gates check the signature).
+    lines.push('', `# console ${name}`, `user ${entry.commonName}`, `topic read ${base}/#`, `topic write ${base}/+/command`);
   }
   lines.push('', "# the centre's own client", `user ${CENTRE_USER}`, `topic readwrite ${record.baseTopic}/#`);
   return `${lines.join('\n')}\n`;

@@ -14,6 +14,7 @@ export type ProvisionErrorCode =
   | 'not-a-certificate'
   | 'unknown-issuer'
   | 'unknown-operator'
+  | 'unknown-console'
   | 'no-issuers'
   | 'locked'
   | 'unknown-device'

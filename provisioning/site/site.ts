@@ -35,6 +35,8 @@ export const LAYOUT = {
   devices: 'devices',
   /** operators/<name>/operator.key and operator.pem: keys the trust list delegates commands to (issue 7). */
   operators: 'operators',
+  /** consoles/<name>/console.key, console.pem, ca.pem, console.yaml: fleet console MQTT logins. */
+  consoles: 'consoles',
 } as const;
 
 /** Site, lane and device ids: as the agent's config schema allows them in topics. */
@@ -104,6 +106,22 @@ export interface SiteRecord {
   revoked?: RevocationEntry[];
   /** Operator keys the signed trust list delegates commands to, by name; absent until the first operator add. */
   operators?: Record<string, OperatorRecord>;
+  /** Fleet console MQTT logins (console add), by name; absent until the first console add. */
+  consoles?: Record<string, ConsoleRecord>;
+}
+
+/** A fleet console's MQTT login (console add): a client certificate from the site CA. */
+export interface ConsoleRecord {
+  /** The certificate's CN, console-<site>-<name>: the MQTT username under use_identity_as_username. */
+  commonName: string;
+  /** Hex, lower case: for the CRL when it is removed or replaced. */
+  serial: string;
+  notAfter: string;
+  /** Relative to the site folder. */
+  certFile: string;
+  keyFile: string;
+  configFile: string;
+  addedAt: string;
 }
 
 /** An operator key (operator add): its files, what it may do and until when. */
@@ -195,6 +213,23 @@ const recordSchema = {
           actions: { type: 'array', minItems: 1, items: STRING },
           notBefore: ISO,
           notAfter: ISO,
+          addedAt: ISO,
+        },
+      },
+    },
+    consoles: {
+      type: 'object',
+      propertyNames: { pattern: ID_PATTERN.source },
+      additionalProperties: {
+        type: 'object',
+        required: ['commonName', 'serial', 'notAfter', 'certFile', 'keyFile', 'configFile', 'addedAt'],
+        properties: {
+          commonName: STRING,
+          serial: { type: 'string', pattern: '^[0-9a-f]+$' },
+          notAfter: STRING,
+          certFile: STRING,
+          keyFile: STRING,
+          configFile: STRING,
           addedAt: ISO,
         },
       },

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { loadConsoleConfig } from '../../console/config.js';
 import { loadConfig } from '../../edge-agent/config/load.js';
 import { mqttClientOptions } from '../../edge-agent/link/mqtt-options.js';
 import { main } from '../../provisioning/cli/gate-provision.js';
@@ -233,3 +234,62 @@ test('revoke, rotate and password gates against a real Mosquitto: the CRL keeps 
 function portFree(port: number): Promise<boolean> {
   return accepts(port).then((taken) => !taken);
 }
+
+test("the fleet console's login (console add) against a real Mosquitto: reads the site as the console subscribes, writes lane commands only; console remove keeps it out", { timeout: 60_000 }, async (t) => {
+  if (!requireMosquitto(t)) return;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gate-provision-console-'));
+  t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const site = path.join(tmp, 'site');
+  const issuer = await createSignerCertificate({ subject: 'CN=Issuer A, O=Test, C=CN' });
+  fs.writeFileSync(path.join(tmp, 'issuer.pem'), issuer.certificatePem);
+  const port = await freePort();
+  await provision('init', site, '--site', SITE, '--broker-url', `mqtts://127.0.0.1:${port}`, '--broker-dir', path.join(site, 'broker'));
+  await provision('issuer', 'add', site, path.join(tmp, 'issuer.pem'));
+  await provision('enroll', site, '--device', 'gate-a', '--lane', 'lane-a', '--in-place');
+  await provision('console', 'add', site, '--name', 'hq');
+  let broker = await startBroker(t, path.join(site, 'broker', 'mosquitto.conf'), port);
+
+  // The console's connection options, as console/feed.ts makes them from console.yaml.
+  const config = loadConsoleConfig(path.join(site, 'consoles', 'hq', 'console.yaml'));
+  const consoleOptions: IClientOptions = {
+    protocolVersion: 5,
+    clientId: 'hc-console',
+    ca: fs.readFileSync(config.broker.tls!.ca, 'utf8'),
+    cert: fs.readFileSync(config.broker.tls!.cert!, 'utf8'),
+    key: fs.readFileSync(config.broker.tls!.key!, 'utf8'),
+  };
+  const fleet = await attempt(t, config.broker.url, consoleOptions);
+  assert.ok(fleet.client, `the console connects: ${fleet.error?.message}\n${broker.log()}`);
+  const a = bundleOptions(path.join(site, 'devices', 'gate-a'));
+  const gateA = await attempt(t, a.url, a.options);
+  assert.ok(gateA.client, `gate A connects: ${gateA.error?.message}`);
+
+  const heard: string[] = [];
+  fleet.client.on('message', (topic, payload) => heard.push(`${topic} ${payload.toString()}`));
+  const granted = await fleet.client.subscribeAsync([`${config.baseTopic}/+/+/status`, `${config.baseTopic}/+/colour/change`], { qos: 1 });
+  assert.deepEqual(granted.map((grant) => grant.qos), [1, 1], `subscriptions granted: ${JSON.stringify(granted)}\n${broker.log()}`);
+  const commands: string[] = [];
+  gateA.client.on('message', (_topic, payload) => commands.push(payload.toString()));
+  await gateA.client.subscribeAsync(`hc/v1/${SITE}/lane-a/command`, { qos: 1 });
+
+  await gateA.client.publishAsync(`hc/v1/${SITE}/lane-a/status`, 'online', { qos: 1 });
+  await fleet.client.publishAsync(`hc/v1/${SITE}/lane-a/command`, 'from-the-console', { qos: 1 });
+  for (const topic of [`hc/v1/${SITE}/colour/change`, `hc/v1/${SITE}/lane-a/status`, `hc/v1/other-site/lane-a/command`]) {
+    await assert.rejects(fleet.client.publishAsync(topic, `forged ${topic}`, { qos: 1 }), (error: Error & { code?: unknown }) => {
+      assert.equal(error.code, 0x87, `PUBACK reason for ${topic}: ${error.message}`);
+      return true;
+    });
+  }
+  const deadline = Date.now() + 5_000;
+  while ((heard.length === 0 || commands.length === 0) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(heard, [`hc/v1/${SITE}/lane-a/status online`], 'the console hears the gate');
+  assert.deepEqual(commands, ['from-the-console'], "the gate hears the console's command");
+  await fleet.client.endAsync(true);
+  await broker.stop();
+
+  // console remove: its certificate on the CRL, the broker refuses it.
+  await provision('console', 'remove', site, '--name', 'hq');
+  broker = await startBroker(t, path.join(site, 'broker', 'mosquitto.conf'), port);
+  const removed = await attempt(t, config.broker.url, consoleOptions);
+  assert.ok(removed.error, `a removed console is refused\n${broker.log()}`);
+});
