@@ -16,7 +16,7 @@ import { issueClientCertificate } from '../pki.js';
 import { consoleCommonName } from './broker.js';
 import { siteCa, stageBroker } from './devices.js';
 import { ProvisionError, usage } from './errors.js';
-import { FILE_MODE, KEY_MODE, PRIVATE_DIR_MODE, Transaction, type StepHook } from './files.js';
+import { FILE_MODE, inTransaction, KEY_MODE, PRIVATE_DIR_MODE, type StepHook } from './files.js';
 import { putRecord } from './issuers.js';
 import { ID_PATTERN, LAYOUT, sitePath, type ConsoleRecord, type RevocationEntry, type Site, type SiteRecord } from './site.js';
 
@@ -87,8 +87,7 @@ export async function addConsole(site: Site, options: ConsoleAddOptions): Promis
   const revoked = [...(record.revoked ?? []), ...(existing ? [retireConsole(name, existing, 'superseded', now)] : [])];
   const next: SiteRecord = { ...record, consoles: { ...record.consoles, [name]: entry }, ...(revoked.length > 0 ? { revoked } : {}) };
   mkdirSync(sitePath(site, LAYOUT.consoles), { recursive: true, mode: PRIVATE_DIR_MODE });
-  const transaction = new Transaction(site.dir, options.hook);
-  try {
+  await inTransaction(site.dir, options.hook, async (transaction) => {
     transaction.putTree(folder, {
       [CONSOLE_FILES.ca]: { data: readFileSync(sitePath(site, LAYOUT.caCert)), mode: FILE_MODE },
       [CONSOLE_FILES.cert]: { data: certified.certificatePem, mode: FILE_MODE },
@@ -98,11 +97,7 @@ export async function addConsole(site: Site, options: ConsoleAddOptions): Promis
     });
     await stageBroker(transaction, site, next, ca, new Map(), now);
     putRecord(transaction, site, next);
-  } catch (error) {
-    transaction.abort();
-    throw error;
-  }
-  transaction.commit();
+  });
   return { name, record: entry, folder, ...(existing ? { revokedSerial: existing.serial } : {}) };
 }
 
@@ -126,16 +121,11 @@ export async function removeConsole(site: Site, name: string, options: { passphr
   const consoles = { ...record.consoles };
   delete consoles[name];
   const next: SiteRecord = { ...record, consoles, revoked: [...(record.revoked ?? []), retireConsole(name, entry, 'cessationOfOperation', now)] };
-  const transaction = new Transaction(site.dir, options.hook);
-  try {
+  await inTransaction(site.dir, options.hook, async (transaction) => {
     transaction.remove(sitePath(site, posix.join(LAYOUT.consoles, name)));
     await stageBroker(transaction, site, next, ca, new Map(), now);
     putRecord(transaction, site, next);
-  } catch (error) {
-    transaction.abort();
-    throw error;
-  }
-  transaction.commit();
+  });
   return { name, record: entry, serial: entry.serial };
 }
 
