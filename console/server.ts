@@ -9,15 +9,15 @@
  * Roles: a viewer reads everything; an operator also acknowledges alerts
  * and sends commands.
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Commands, CommandsDisabled, OPERATOR_ACTIONS, type OperatorAction } from './commands.js';
 import type { Feed } from './feed.js';
 import { OperatorSessions, type Session } from './sessions.js';
 import type { ConsoleStore } from './store.js';
+import { cookieOf, hardenedServer, loadAssets } from '../edge-agent/web/hardened-server.js';
 
 export interface ConsoleServerOptions {
   host: string;
@@ -36,38 +36,11 @@ const KEEPALIVE_MS = 15_000;
 const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } as const;
 const MESSAGE_ID = { type: 'string', pattern: '^[A-Za-z0-9_.:-]{8,128}$' } as const;
 
-function loadAssets(): Map<string, { type: string; body: Buffer }> {
-  const dir = fileURLToPath(new URL('../../console/public/', import.meta.url));
-  const files: Array<[string, string, string]> = [
-    ['/', 'index.html', 'text/html; charset=utf-8'],
-    ['/assets/console.js', 'console.js', 'text/javascript; charset=utf-8'],
-    ['/assets/console.css', 'console.css', 'text/css; charset=utf-8'],
-  ];
-  return new Map(files.map(([route, file, type]) => [route, { type, body: readFileSync(dir + file) }]));
-}
-
-function cookieOf(request: FastifyRequest, name: string): string | undefined {
-  for (const part of (request.headers.cookie ?? '').split(';')) {
-    const [key, ...value] = part.trim().split('=');
-    if (key === name) return value.join('=');
-  }
-  return undefined;
-}
-
-/** A Host header naming this machine by address or as localhost, never by some other name (DNS rebinding). */
-function isLocalHost(host: string | undefined): boolean {
-  if (!host) return false;
-  const name = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
-  return name === 'localhost' || /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || name.includes(':');
-}
-
-function hostOf(origin: string): string | null {
-  try {
-    return new URL(origin).host;
-  } catch {
-    return null;
-  }
-}
+const ASSETS: Array<[string, string, string]> = [
+  ['/', 'index.html', 'text/html; charset=utf-8'],
+  ['/assets/console.js', 'console.js', 'text/javascript; charset=utf-8'],
+  ['/assets/console.css', 'console.css', 'text/css; charset=utf-8'],
+];
 
 type Event = { event: string; data: unknown };
 
@@ -83,30 +56,11 @@ export class ConsoleServer {
 
   async start(): Promise<string> {
     const { options } = this;
-    const assets = loadAssets();
-    const app = Fastify({
-      bodyLimit: 4096,
-      ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
-      requestTimeout: 10_000,
-      ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
-    });
-    app.removeContentTypeParser('text/plain');
-    app.addHook('onRequest', async (request, reply) => {
-      if (!options.tls && !isLocalHost(request.headers.host)) {
-        return reply.code(421).send({ error: 'Host not served here' });
-      }
-      if (request.method !== 'GET' && request.method !== 'HEAD') {
-        const origin = request.headers.origin;
-        if (origin !== undefined && hostOf(origin) !== request.headers.host) return reply.code(403).send({ error: 'Cross-site request refused' });
-      }
-    });
-    app.addHook('onSend', async (request, reply, payload) => {
-      reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'");
-      reply.header('x-content-type-options', 'nosniff');
-      reply.header('referrer-policy', 'no-referrer');
-      reply.header('x-frame-options', 'DENY');
-      if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
-      return payload;
+    const assets = loadAssets(fileURLToPath(new URL('../../console/public/', import.meta.url)), ASSETS);
+    const app = hardenedServer({
+      ...(options.tls ? { tls: options.tls } : {}),
+      noStore: (url) => url.startsWith('/api/'),
+      refusals: { foreignHost: { error: 'Host not served here' }, crossSite: { error: 'Cross-site request refused' } },
     });
     app.setErrorHandler((error: { statusCode?: number; message: string }, request, reply) => {
       const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;

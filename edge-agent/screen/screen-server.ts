@@ -7,15 +7,15 @@
  * Personal details typed on the staff page cross the network only over TLS:
  * the config refuses a staff sign-in on a non-loopback address without it.
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { DecisionRecord } from '../lane/lane.js';
 import { RegistrationRefused, type RegistrationDetails } from '../privacy/registration.js';
 import type { ScreenModel, ScreenView } from './screen-view.js';
 import { StaffSessions } from './staff-sessions.js';
+import { cookieOf, hardenedServer, isLoopback, loadAssets } from '../web/hardened-server.js';
 
 /** What the staff page may ask of the lane: the Lane class has these. */
 export interface StaffDesk {
@@ -50,48 +50,14 @@ const MAX_STREAMS = 16;
 /** Comments on the event stream keep proxies and the kiosk browser from timing the stream out. */
 const KEEPALIVE_MS = 15_000;
 
-/** The pages and their scripts, read once: they are small and never change while the agent runs. */
-function loadAssets(): Map<string, { type: string; body: Buffer }> {
-  const dir = fileURLToPath(new URL('../../../edge-agent/screen/public/', import.meta.url));
-  const files: Array<[string, string, string]> = [
-    ['/', 'screen.html', 'text/html; charset=utf-8'],
-    ['/staff', 'staff.html', 'text/html; charset=utf-8'],
-    ['/assets/screen.js', 'screen.js', 'text/javascript; charset=utf-8'],
-    ['/assets/staff.js', 'staff.js', 'text/javascript; charset=utf-8'],
-    ['/assets/gate.css', 'gate.css', 'text/css; charset=utf-8'],
-  ];
-  return new Map(files.map(([route, file, type]) => [route, { type, body: readFileSync(dir + file) }]));
-}
-
-/** One cookie by name; a hand-written parse rather than a plugin: the pages set exactly one cookie. */
-function cookieOf(request: FastifyRequest, name: string): string | undefined {
-  for (const part of (request.headers.cookie ?? '').split(';')) {
-    const [key, ...value] = part.trim().split('=');
-    if (key === name) return value.join('=');
-  }
-  return undefined;
-}
-
-/** A loopback peer address (IPv4, IPv6, or IPv4 mapped into IPv6). */
-function isLoopback(address: string | undefined): boolean {
-  return address !== undefined && (address === '::1' || /^(::ffff:)?127\./.test(address));
-}
-
-/** A Host header naming this machine by address or as localhost, never by some other name. */
-function isLocalHost(host: string | undefined): boolean {
-  if (!host) return false;
-  const name = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
-  return name === 'localhost' || /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || name.includes(':');
-}
-
-/** The host of an Origin header; null for 'null' or anything unparsable. */
-function hostOf(origin: string): string | null {
-  try {
-    return new URL(origin).host;
-  } catch {
-    return null;
-  }
-}
+/** The pages and their scripts. */
+const ASSETS: Array<[string, string, string]> = [
+  ['/', 'screen.html', 'text/html; charset=utf-8'],
+  ['/staff', 'staff.html', 'text/html; charset=utf-8'],
+  ['/assets/screen.js', 'screen.js', 'text/javascript; charset=utf-8'],
+  ['/assets/staff.js', 'staff.js', 'text/javascript; charset=utf-8'],
+  ['/assets/gate.css', 'gate.css', 'text/css; charset=utf-8'],
+];
 
 const NOT_NOW = { zh: '当前状态下不能执行此操作', en: 'This cannot be done in the lane\'s present state' };
 
@@ -113,40 +79,20 @@ export class ScreenServer {
   /** Resolves with the base URL once listening (port 0 picks a free one). */
   async start(): Promise<string> {
     const { options } = this;
-    const assets = loadAssets();
-    const app = Fastify({
-      bodyLimit: 4096,
-      // Refuse what the schema does not name, and take types as sent: a PIN of 1234 is not the string "1234".
-      ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
-      // Receiving a request (not sending the event stream) must not take longer: a slow sender holds a socket.
-      requestTimeout: 10_000,
-      ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    const assets = loadAssets(fileURLToPath(new URL('../../../edge-agent/screen/public/', import.meta.url)), ASSETS);
+    const app = hardenedServer({
+      ...(options.tls ? { tls: options.tls } : {}),
+      noStore: (url) => url.startsWith('/staff'),
+      refusals: {
+        foreignHost: { error: { zh: '请求的主机名无效', en: 'Host not served here' } },
+        crossSite: { error: { zh: '拒绝跨站请求', en: 'Cross-site request refused' } },
+      },
     });
-    // Only JSON bodies: a cross-site form can post text/plain or form data, never JSON, without asking first.
-    app.removeContentTypeParser('text/plain');
     app.addHook('onRequest', async (request, reply) => {
-      // Over plain HTTP only loopback serves (the config sees to it when staff sign in): a page whose
-      // name resolves here (DNS rebinding) must not read the screen either.
-      if (!options.tls && !isLocalHost(request.headers.host)) {
-        return reply.code(421).send({ error: { zh: '请求的主机名无效', en: 'Host not served here' } });
-      }
       // The public screen, its data and its stream are for the gate's own display: not for the site's network.
       if (!request.url.startsWith('/staff') && !request.url.startsWith('/assets/') && !isLoopback(request.socket.remoteAddress)) {
         return reply.code(403).send({ error: { zh: '仅限闸机本机显示', en: "The screen is served to the gate's own display only" } });
       }
-      if (request.method !== 'GET' && request.method !== 'HEAD') {
-        const origin = request.headers.origin;
-        if (origin !== undefined && hostOf(origin) !== request.headers.host) {
-          return reply.code(403).send({ error: { zh: '拒绝跨站请求', en: 'Cross-site request refused' } });
-        }
-      }
-    });
-    app.addHook('onSend', async (request, reply, payload) => {
-      reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'");
-      reply.header('x-content-type-options', 'nosniff');
-      reply.header('referrer-policy', 'no-referrer');
-      if (request.url.startsWith('/staff')) reply.header('cache-control', 'no-store');
-      return payload;
     });
     app.setErrorHandler((error: { statusCode?: number; message: string }, request, reply) => {
       const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
