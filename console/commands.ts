@@ -23,6 +23,7 @@ export class CommandsDisabled extends Error {
 
 export class Commands {
   private sweepTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<void> | null = null;
   private readonly log: Logger;
 
   constructor(
@@ -40,12 +41,21 @@ export class Commands {
   }
 
   start(): void {
-    this.sweepTimer = setInterval(() => this.sweep(), Math.min(1_000, this.timeoutMs));
+    this.sweepTimer = setInterval(() => {
+      // One sweep at a time: a slow database must not stack them up.
+      if (this.sweeping) return;
+      this.sweeping = this.sweep()
+        .catch((error: Error) => this.log.error({ err: error.message }, 'command timeout sweep failed'))
+        .finally(() => (this.sweeping = null));
+    }, Math.min(1_000, this.timeoutMs));
     this.sweepTimer.unref();
   }
 
-  stop(): void {
+  /** Stops the sweep; resolves once a sweep under way has finished with the store. */
+  async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    await this.sweeping;
   }
 
   /** Signs, publishes and logs one command; resolves with its log row once the broker has it (or it could not be sent). */
@@ -53,27 +63,27 @@ export class Commands {
     if (!this.signer) throw new CommandsDisabled('commands are disabled: no operatorKey in the console config');
     const command: CommandMessage = { type: 'command', id: randomUUID(), site, lane, issuedAt: Date.now(), action };
     const row: CommandRow = { id: command.id, site, lane, action, user, sentAt: command.issuedAt, result: 'pending', resultAt: null, detail: null };
-    this.store.addCommand(row);
+    await this.store.addCommand(row);
     this.log.info({ id: row.id, site, lane, action, user }, 'command sent');
     const client = this.feed.mqtt;
     try {
       if (!client || !client.connected) throw new Error('not connected to the broker');
       await client.publishAsync(laneTopic(this.feed.baseTopic, site, lane, 'command'), this.signer.sign(command), { qos: 1 });
     } catch (error) {
-      const settled = this.store.settleCommand(row.id, 'not-sent', Date.now(), (error as Error).message)!;
+      const settled = (await this.store.settleCommand(row.id, 'not-sent', Date.now(), (error as Error).message))!;
       this.log.warn({ id: row.id, err: (error as Error).message }, 'command not sent');
       this.feed.emit('command', settled);
       return settled;
     }
     // The gate may have answered before the broker's PUBACK reached us: show the row as it is now, never an older "pending".
-    const now = this.store.command(row.id) ?? row;
+    const now = (await this.store.command(row.id)) ?? row;
     if (now.result === 'pending') this.feed.emit('command', now);
     return now;
   }
 
-  private sweep(): void {
-    for (const row of this.store.pendingCommands(Date.now() - this.timeoutMs)) {
-      const settled = this.store.settleCommand(row.id, 'timeout', Date.now(), `no result within ${Math.round(this.timeoutMs / 1000)} s`);
+  private async sweep(): Promise<void> {
+    for (const row of await this.store.pendingCommands(Date.now() - this.timeoutMs)) {
+      const settled = await this.store.settleCommand(row.id, 'timeout', Date.now(), `no result within ${Math.round(this.timeoutMs / 1000)} s`);
       if (settled) {
         this.log.warn({ id: row.id, site: row.site, lane: row.lane, action: row.action }, 'command timed out');
         this.feed.emit('command', settled);

@@ -67,8 +67,11 @@ export const consoleConfigSchema = {
           type: 'object',
           additionalProperties: false,
           required: ['url'],
-          properties: { url: { type: 'string', pattern: '^postgres(ql)?://' } },
-          description: 'Not implemented yet: the console refuses to start with it',
+          properties: {
+            url: { type: 'string', pattern: '^postgres(ql)?://', description: 'postgres://user:password@host:port/database; the database must exist, the tables are made' },
+            poolSize: { type: 'integer', minimum: 1, maximum: 100, default: 10, description: 'Connections kept open to the database' },
+          },
+          description: 'Keep the console\'s data in PostgreSQL instead of the SQLite file',
         },
       },
     },
@@ -123,7 +126,7 @@ export interface ConsoleConfig {
   };
   baseTopic: string;
   http: { host: string; port: number; tls?: { cert: string; key: string } };
-  store: { sqlite: { path: string }; postgres?: { url: string } };
+  store: { sqlite: { path: string }; postgres?: { url: string; poolSize: number } };
   users: ConsoleUser[];
   sessionMinutes: number;
   sessionMaxHours: number;
@@ -139,7 +142,7 @@ export class ConsoleConfigError extends Error {
 
 const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: true, allowUnionTypes: true });
 const validate = ajv.compile(consoleConfigSchema);
-const SECRET = new Set(['/broker/password', '/operatorKey/passphrase']);
+const SECRET = new Set(['/broker/password', '/operatorKey/passphrase', '/store/postgres/url']);
 
 /** Checks a parsed config, fills defaults (in place) and returns it typed. */
 export function checkConsoleConfig(raw: unknown): ConsoleConfig {

@@ -7,11 +7,12 @@ import type { IClientOptions } from 'mqtt';
 import type { Logger } from 'pino';
 import { loadCommandSigner, type CommandSigner } from './command-signer.js';
 import { Commands } from './commands.js';
-import { ConsoleConfigError, type ConsoleConfig } from './config.js';
+import type { ConsoleConfig } from './config.js';
 import { Feed } from './feed.js';
 import { ConsoleServer } from './server.js';
 import { OperatorSessions } from './sessions.js';
-import { ConsoleStore } from './store.js';
+import { openConsoleStore } from './open-store.js';
+import type { ConsoleStore } from './store.js';
 
 export interface RunningConsole {
   url: string;
@@ -28,10 +29,9 @@ export interface StartOptions {
 }
 
 export async function startConsole(config: ConsoleConfig, logger: Logger, options: StartOptions = {}): Promise<RunningConsole> {
-  if (config.store.postgres) throw new ConsoleConfigError('console config: store.postgres is not implemented yet; use store.sqlite');
   const signer = options.signer !== undefined ? options.signer : loadCommandSigner(config);
   if (!signer) logger.warn('no operatorKey in the console config: commands are disabled');
-  const store = new ConsoleStore({ path: config.store.sqlite.path, timeZone: config.timeZone });
+  const store = await openConsoleStore(config, logger);
   const feed = new Feed(config, store, logger);
   const commands = new Commands(store, feed, signer, config.commandTimeoutSeconds * 1000, logger);
   const sessions = new OperatorSessions({ users: config.users, idleMs: config.sessionMinutes * 60_000, maxMs: config.sessionMaxHours * 3_600_000 });
@@ -56,15 +56,15 @@ export async function startConsole(config: ConsoleConfig, logger: Logger, option
       commands,
       async stop() {
         await server.stop();
-        commands.stop();
+        await commands.stop();
         await feed.stop();
-        store.close();
+        await store.close();
       },
     };
   } catch (error) {
-    commands.stop();
+    await commands.stop();
     await feed.stop().catch(() => {});
-    store.close();
+    await store.close();
     throw error;
   }
 }

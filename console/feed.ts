@@ -4,8 +4,9 @@
  * applied colour changes, and each site's colour changes from the centre.
  * Each payload is checked against the link's contract (edge-agent/link/
  * contract.ts) before anything reads it; a malformed one is dropped and
- * counted, never trusted and never fatal. What is kept goes to the store;
- * what changed is emitted for the page.
+ * counted, never trusted and never fatal. What is kept goes to the store,
+ * each lane's messages in the order they came (KeyedQueue); what changed is
+ * emitted for the page once it is stored.
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { parseTopic } from '../edge-agent/link/topics.js';
 import { openSignedMessage } from '../edge-agent/link/signed-message.js';
 import { TrustStore } from '../edge-agent/credential/trust-store.js';
 import type { ConsoleConfig } from './config.js';
+import { KeyedQueue } from './keyed-queue.js';
 import type { ConsoleStore, LaneRow, DecisionRow, AlertRow, CommandRow } from './store.js';
 
 /** Leaves the console reads, and the schema each payload must match. */
@@ -49,13 +51,20 @@ export interface FeedStats {
   malformed: number;
   malformedByLeaf: Record<string, number>;
   duplicates: number;
+  /** Messages checked and waiting for the store: grows when the database falls behind. */
+  queued: number;
   connected: boolean;
 }
+
+/** A backlog this deep means the database is not keeping up: said in the log, once per crossing. */
+const BACKLOG_WARNING = 10_000;
 
 export class Feed extends EventEmitter<FeedEvents> {
   private client: MqttClient | null = null;
   private readonly centreKeys: TrustStore | null;
-  readonly stats: FeedStats = { received: 0, malformed: 0, malformedByLeaf: {}, duplicates: 0, connected: false };
+  private readonly counts: Omit<FeedStats, 'queued'> = { received: 0, malformed: 0, malformedByLeaf: {}, duplicates: 0, connected: false };
+  private readonly queue = new KeyedQueue();
+  private backlogWarned = false;
   private readonly log: Logger;
 
   constructor(
@@ -137,32 +146,54 @@ export class Feed extends EventEmitter<FeedEvents> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
     clearTimeout(timer);
-    if (!this.stats.connected) this.log.warn({ url: broker.url }, 'broker not reachable yet: the console starts and keeps trying');
+    if (!this.counts.connected) this.log.warn({ url: broker.url }, 'broker not reachable yet: the console starts and keeps trying');
   }
 
+  get stats(): FeedStats {
+    return { ...this.counts, queued: this.queue.size };
+  }
+
+  /** Stops receiving; resolves once what was received is stored. */
   async stop(): Promise<void> {
     const client = this.client;
     this.client = null;
     if (client) await client.endAsync();
+    await this.queue.idle();
+  }
+
+  /** Resolves once every message received so far is stored (tests, and stop). */
+  settled(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  /** Stores one checked message after the ones before it from the same lane (or, for colour changes, site). */
+  private keep(key: string, topic: string, leaf: string, work: () => Promise<void>): void {
+    this.queue.run(key, work).catch((error: Error) => this.drop(topic, leaf, `not stored: ${error.message}`));
+    if (this.queue.size >= BACKLOG_WARNING && !this.backlogWarned) {
+      this.backlogWarned = true;
+      this.log.warn({ queued: this.queue.size, store: this.store.kind }, 'the store is falling behind the broker');
+    } else if (this.queue.size < BACKLOG_WARNING / 2) {
+      this.backlogWarned = false;
+    }
   }
 
   private connection(connected: boolean): void {
-    if (this.stats.connected === connected) return;
-    this.stats.connected = connected;
+    if (this.counts.connected === connected) return;
+    this.counts.connected = connected;
     this.emit('connection', { connected });
   }
 
   private drop(topic: string, leaf: string, why: string): void {
-    this.stats.malformed++;
-    this.stats.malformedByLeaf[leaf] = (this.stats.malformedByLeaf[leaf] ?? 0) + 1;
+    this.counts.malformed++;
+    this.counts.malformedByLeaf[leaf] = (this.counts.malformedByLeaf[leaf] ?? 0) + 1;
     // A flood of bad messages must not flood the log: the first few, then every hundredth.
-    if (this.stats.malformed <= 20 || this.stats.malformed % 100 === 0) this.log.warn({ topic, why, count: this.stats.malformed }, 'malformed message dropped');
+    if (this.counts.malformed <= 20 || this.counts.malformed % 100 === 0) this.log.warn({ topic, why, count: this.counts.malformed }, 'malformed message dropped');
     this.emit('malformed', { topic, why });
   }
 
   /** One message from the broker; public so that tests can drive it without a broker. */
   receive(topic: string, payload: Buffer): void {
-    this.stats.received++;
+    this.counts.received++;
     const parsed = parseTopic(this.config.baseTopic, topic);
     if (!parsed) return this.drop(topic, 'unknown', 'not a topic of the link');
     try {
@@ -206,8 +237,13 @@ export class Feed extends EventEmitter<FeedEvents> {
       const ms = iso === undefined ? NaN : Date.parse(iso);
       return Number.isNaN(ms) ? now : ms;
     };
+    this.keep(`${site}/${lane}`, topic, leaf, () => this.storeLaneMessage(site, lane, leaf, value, time, now));
+  }
+
+  /** What one checked lane message changes in the store, and what it tells the page. */
+  private async storeLaneMessage(site: string, lane: string, leaf: LaneLeaf, value: unknown, time: (iso: string | undefined) => number, now: number): Promise<void> {
     const store = this.store;
-    // Checked above against the leaf's schema: each case reads it as that type.
+    // Checked against the leaf's schema before it was queued: each case reads it as that type.
     switch (leaf) {
       case 'status': {
         const m = value as ContractTypes['laneStatus'];
@@ -215,12 +251,12 @@ export class Feed extends EventEmitter<FeedEvents> {
         const update = m.state === 'offline'
           ? { site, lane, time: time(m.time), online: false, latest: m.time === undefined }
           : { site, lane, time: time(m.time), online: true, degraded: m.degraded, laneState: m.laneState, staffMode: m.staffMode };
-        this.emit('lane', store.updateLane(update));
+        this.emit('lane', await store.updateLane(update));
         return;
       }
       case 'telemetry': {
         const m = value as ContractTypes['telemetry'];
-        this.emit('lane', store.updateLane({ site, lane, time: time(m.time), online: true, degraded: m.degraded, laneState: m.laneState, faults: m.faults }));
+        this.emit('lane', await store.updateLane({ site, lane, time: time(m.time), online: true, degraded: m.degraded, laneState: m.laneState, faults: m.faults }));
         return;
       }
       case 'decision': {
@@ -239,43 +275,43 @@ export class Feed extends EventEmitter<FeedEvents> {
           sensorFault: m.sensorFault,
           degraded: m.degraded ?? false,
         };
-        if (store.addDecision(row, now)) this.emit('decision', row);
-        else this.stats.duplicates++;
+        if (await store.addDecision(row, now)) this.emit('decision', row);
+        else this.counts.duplicates++;
         return;
       }
       case 'alert': {
         const m = value as ContractTypes['redAlert'];
         const row: AlertRow = { id: m.id, eventId: m.eventId, site, lane, time: time(m.time), decidedBy: m.decidedBy, acknowledgedBy: null, acknowledgedAt: null };
-        if (store.addAlert(row, now)) this.emit('alert', row);
-        else this.stats.duplicates++;
+        if (await store.addAlert(row, now)) this.emit('alert', row);
+        else this.counts.duplicates++;
         return;
       }
       case 'fault': {
         const m = value as ContractTypes['fault'];
         const active = m.active ?? true;
         const t = time(m.time);
-        if (!store.addFault({ id: m.id, site, lane, time: t, kind: m.kind, detail: m.detail, active }, now)) {
-          this.stats.duplicates++;
+        if (!(await store.addFault({ id: m.id, site, lane, time: t, kind: m.kind, detail: m.detail, active }, now))) {
+          this.counts.duplicates++;
           return;
         }
         // Without `active` it is a one-off (a journal write failed): counted, but no lasting state of the lane.
-        if (m.active !== undefined) this.emit('lane', store.updateLane({ site, lane, time: t, fault: { kind: m.kind, active } }));
+        if (m.active !== undefined) this.emit('lane', await store.updateLane({ site, lane, time: t, fault: { kind: m.kind, active } }));
         return;
       }
       case 'registration': {
         const m = value as ContractTypes['sealedRegistration'];
         // Only the ids and the time: the sealed fields are for the health authority alone.
-        if (!store.addRegistration({ id: m.id, eventId: m.eventId, site, lane, time: time(m.time) }, now)) this.stats.duplicates++;
+        if (!(await store.addRegistration({ id: m.id, eventId: m.eventId, site, lane, time: time(m.time) }, now))) this.counts.duplicates++;
         return;
       }
       case 'colour/applied': {
         const m = value as ContractTypes['colourApplied'];
-        if (!store.addColourApplied({ site, lane, seq: m.seq, appliedAt: m.appliedAt, via: m.via }, now)) this.stats.duplicates++;
+        if (!(await store.addColourApplied({ site, lane, seq: m.seq, appliedAt: m.appliedAt, via: m.via }, now))) this.counts.duplicates++;
         return;
       }
       case 'command/result': {
         const m = value as ContractTypes['commandResult'];
-        const row = store.settleCommand(m.commandId, m.ok ? 'ok' : 'failed', time(m.time), m.detail);
+        const row = await store.settleCommand(m.commandId, m.ok ? 'ok' : 'failed', time(m.time), m.detail);
         // Results of commands someone else sent (the centre) are not this console's to log.
         if (row) this.emit('command', row);
         return;
@@ -297,7 +333,10 @@ export class Feed extends EventEmitter<FeedEvents> {
     if (change.site !== site) return this.drop(topic, 'colour/change', 'site differs from the topic');
     // A heartbeat repeats the last seq with no changes: nothing new to time.
     if (change.changes.length === 0) return;
-    this.store.addColourChange({ site, seq: change.seq, issuedAt: change.issuedAt, verified: this.centreKeys !== null });
+    const row = { site, seq: change.seq, issuedAt: change.issuedAt, verified: this.centreKeys !== null };
+    this.keep(`colour ${site}`, topic, 'colour/change', async () => {
+      if (!(await this.store.addColourChange(row))) this.counts.duplicates++;
+    });
   }
 }
 

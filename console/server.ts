@@ -212,27 +212,27 @@ export class ConsoleServer {
       const session = sessionOf(request);
       return session ? { signedIn: true, ...me(session) } : { signedIn: false, commandsEnabled: commands.enabled };
     });
-    app.get('/api/lanes', viewer, async () => ({ lanes: store.lanes() }));
+    app.get('/api/lanes', viewer, async () => ({ lanes: await store.lanes() }));
     app.get('/api/decisions', {
       ...viewer,
       schema: { querystring: { type: 'object', additionalProperties: false, properties: { site: ID, lane: ID, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } } } },
     }, async (request) => {
       const q = request.query as { site?: string; lane?: string; limit?: string };
-      return { decisions: store.decisions({ site: q.site, lane: q.lane, limit: Math.min(Number(q.limit ?? 100), 1000) }) };
+      return { decisions: await store.decisions({ site: q.site, lane: q.lane, limit: Math.min(Number(q.limit ?? 100), 1000) }) };
     });
     app.get('/api/alerts', {
       ...viewer,
       schema: { querystring: { type: 'object', additionalProperties: false, properties: { open: { enum: ['1', '0'] } } } },
-    }, async (request) => ({ alerts: store.alerts({ unacknowledged: (request.query as { open?: string }).open === '1' }) }));
+    }, async (request) => ({ alerts: await store.alerts({ unacknowledged: (request.query as { open?: string }).open === '1' }) }));
     app.post('/api/alerts/:id/ack', {
       ...operator,
       schema: { params: { type: 'object', required: ['id'], properties: { id: MESSAGE_ID } } },
     }, async (request, reply) => {
       const { id } = request.params as { id: string };
       const session = userOf(request);
-      const before = store.alert(id);
+      const before = await store.alert(id);
       if (!before) return reply.code(404).send({ error: 'No such alert' });
-      const after = store.acknowledgeAlert(id, session.user)!;
+      const after = (await store.acknowledgeAlert(id, session.user))!;
       if (before.acknowledgedAt === null) {
         this.log.info({ alert: id, site: after.site, lane: after.lane, user: session.user }, 'red-code alert acknowledged');
         this.broadcast('alert', after);
@@ -251,10 +251,10 @@ export class ConsoleServer {
     }, async (request) => {
       const q = request.query as { site?: string; day?: string };
       const day = q.day ?? store.day(Date.now());
-      const sites = q.site ? [q.site] : store.sites();
-      return { day, figures: sites.map((site) => store.figures(site, day)) };
+      const sites = q.site ? [q.site] : await store.sites();
+      return { day, figures: await Promise.all(sites.map((site) => store.figures(site, day))) };
     });
-    app.get('/api/commands', viewer, async () => ({ enabled: commands.enabled, commands: store.commands() }));
+    app.get('/api/commands', viewer, async () => ({ enabled: commands.enabled, commands: await store.commands() }));
     app.post('/api/commands', {
       ...operator,
       schema: {
@@ -275,7 +275,7 @@ export class ConsoleServer {
         throw error;
       }
     });
-    app.get('/api/faults', viewer, async () => ({ faults: store.faults() }));
+    app.get('/api/faults', viewer, async () => ({ faults: await store.faults() }));
     app.get('/api/stats', viewer, async () => ({ feed: feed.stats }));
     app.get('/api/events', viewer, (request, reply) => this.stream(request, reply));
   }

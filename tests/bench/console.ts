@@ -3,10 +3,12 @@
  * Mosquitto; the console as its own process (`node dist/console/main.js`,
  * so its memory is its own); 2,000 simulated lanes each publishing a
  * decision every 2 s (1,000 events/s) for 5 minutes, with their retained
- * status. Reports: the lag from each event's publication to its arrival on
- * the console's page stream (/api/events, the stream the page reads), the
- * console's resident memory over the run, and whether the console's
- * supervision figures equal a count made here from the events published.
+ * status and telemetry every 30 s (as a gate sends it by default). Reports:
+ * the lag from each event's publication to its arrival on the console's page
+ * stream (/api/events, the stream the page reads), the console's resident
+ * memory over the run, and whether the console's supervision figures equal
+ * a count made here from the events published. Run once per store: SQLite,
+ * then PostgreSQL (a scratch database on the machine's server), side by side.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -18,6 +20,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { hashPassword } from '../../console/passwords.js';
 import type { DecisionEvent, Verdict } from '../../edge-agent/domain.js';
 import { startMosquitto } from '../support/mosquitto.js';
+import { scratchDatabase, type ScratchDatabase } from '../support/postgres.js';
 import { median, percentile, round } from './stats.js';
 
 const CONSOLE_MAIN = fileURLToPath(new URL('../../console/main.js', import.meta.url));
@@ -36,11 +39,13 @@ function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
 
-async function startConsoleProcess(dir: string, brokerUrl: string, password: string): Promise<{ child: ChildProcess; url: string }> {
+export type BenchStore = 'sqlite' | 'postgres';
+
+async function startConsoleProcess(dir: string, brokerUrl: string, password: string, store: { sqlite: { path: string } } | { postgres: { url: string } }): Promise<{ child: ChildProcess; url: string }> {
   const config = {
     broker: { url: brokerUrl },
     http: { host: '127.0.0.1', port: 0 },
-    store: { sqlite: { path: path.join(dir, 'console.db') } },
+    store,
     users: [{ name: 'bench', role: 'viewer', passwordHash: await hashPassword(password) }],
   };
   fs.writeFileSync(path.join(dir, 'console.json'), JSON.stringify(config));
@@ -65,11 +70,32 @@ async function startConsoleProcess(dir: string, brokerUrl: string, password: str
   return { child, url };
 }
 
-export async function benchConsole(options: { lanes: number; seconds: number; everyMs: number; progress: (message: string) => void }): Promise<Record<string, unknown>> {
+export interface ConsoleBenchOptions {
+  lanes: number;
+  seconds: number;
+  everyMs: number;
+  stores: BenchStore[];
+  progress: (message: string) => void;
+}
+
+/** One run per store, one after the other on the same machine: `runs` side by side. */
+export async function benchConsole(options: ConsoleBenchOptions): Promise<Record<string, unknown>> {
+  const runs: Record<string, unknown> = {};
+  for (const store of options.stores) runs[store] = await benchConsoleWith(store, options);
+  return { benchmark: 'console', lanes: options.lanes, decisionEveryMs: options.everyMs, seconds: options.seconds, runs };
+}
+
+const TELEMETRY_EVERY_MS = 30_000;
+
+async function benchConsoleWith(storeKind: BenchStore, options: ConsoleBenchOptions): Promise<Record<string, unknown>> {
+  const progress = (message: string): void => options.progress(`${storeKind}: ${message}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-console-'));
+  let database: ScratchDatabase | null = null;
+  if (storeKind === 'postgres') database = await scratchDatabase();
   const broker = await startMosquitto({ maxInflight: 1000 });
   const password = 'bench-password-1';
-  const { child, url } = await startConsoleProcess(dir, broker.url, password);
+  const store = database ? { postgres: { url: database.url } } : { sqlite: { path: path.join(dir, 'console.db') } };
+  const { child, url } = await startConsoleProcess(dir, broker.url, password, store);
   const publishers: MqttClient[] = [];
   const controller = new AbortController();
   try {
@@ -106,7 +132,7 @@ export async function benchConsole(options: { lanes: number; seconds: number; ev
     })();
 
     // The fleet: lanes spread over 20 connections, each lane with its retained status, then a decision every everyMs.
-    const lanes = Array.from({ length: options.lanes }, (_, i) => ({ site: SITES[i % SITES.length]!, lane: `lane-${String(i).padStart(4, '0')}`, seq: 0 }));
+    const lanes = Array.from({ length: options.lanes }, (_, i) => ({ site: SITES[i % SITES.length]!, lane: `lane-${String(i).padStart(4, '0')}`, seq: 0, telemetryAt: 0 }));
     const connections = 20;
     for (let c = 0; c < connections; c++) {
       publishers.push(await mqtt.connectAsync(broker.url, { clientId: `bench-fleet-${c}`, protocolVersion: 5 }));
@@ -122,6 +148,7 @@ export async function benchConsole(options: { lanes: number; seconds: number; ev
     const rss: Array<{ seconds: number; rssMb: number }> = [];
     const started = Date.now();
     let published = 0;
+    let telemetrySent = 0;
     const sampler = setInterval(() => rss.push({ seconds: Math.round((Date.now() - started) / 1000), rssMb: round(rssMb(child.pid!), 1) }), 10_000);
     rss.push({ seconds: 0, rssMb: round(rssMb(child.pid!), 1) });
     // Each lane decides every everyMs, lanes spread evenly over the interval; ticks of 50 ms.
@@ -156,6 +183,15 @@ export async function benchConsole(options: { lanes: number; seconds: number; ev
           degraded: false,
         };
         connectionOf(i).publish(`hc/v1/${l.site}/${l.lane}/decision`, JSON.stringify(event), { qos: 1 });
+        if (now - l.telemetryAt >= TELEMETRY_EVERY_MS) {
+          l.telemetryAt = now;
+          const telemetry = {
+            time: event.time, site: l.site, lane: l.lane, laneState: 'idle', degraded: false, colourSyncAgeSeconds: 3, colourSeq: 1,
+            outbox: { depth: 0, oldestAgeSeconds: null, dropped: 0 }, faults: [],
+          };
+          connectionOf(i).publish(`hc/v1/${l.site}/${l.lane}/telemetry`, JSON.stringify(telemetry), { qos: 0 });
+          telemetrySent++;
+        }
         const count = expected.get(l.site) ?? { checks: 0, passes: 0, refusals: 0, holds: 0 };
         count.checks++;
         if (pick.verdict === 'pass') count.passes++;
@@ -166,7 +202,7 @@ export async function benchConsole(options: { lanes: number; seconds: number; ev
       }
       if (Date.now() - lastReport >= 30_000) {
         lastReport = Date.now();
-        options.progress(`console: ${Math.round((Date.now() - started) / 1000)} s, ${published} published, ${received} on the page, RSS ${rss.at(-1)?.rssMb} MB`);
+        progress(`${Math.round((Date.now() - started) / 1000)} s, ${published} published, ${received} on the page, RSS ${rss.at(-1)?.rssMb} MB`);
       }
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, tickMs - (Date.now() - tickStart))));
     }
@@ -190,19 +226,22 @@ export async function benchConsole(options: { lanes: number; seconds: number; ev
     }
     const rssValues = rss.map((r) => r.rssMb);
     const afterWarmUp = rss.filter((r) => r.seconds >= 60).map((r) => r.rssMb);
+    // The lanes as the console keeps them: every one seen, none lost to a write out of order.
+    const lanesBody = (await (await fetch(`${url}/api/lanes`, { headers: { cookie } })).json()) as { lanes: Array<{ state: string }> };
+    const stats = ((await (await fetch(`${url}/api/stats`, { headers: { cookie } })).json()) as { feed: Record<string, unknown> }).feed;
     return {
-      benchmark: 'console',
-      lanes: options.lanes,
-      decisionEveryMs: options.everyMs,
-      seconds: options.seconds,
+      store: storeKind,
       published,
+      telemetrySent,
+      lanesKept: lanesBody.lanes.length,
+      lanesOnline: lanesBody.lanes.filter((l) => l.state === 'online').length,
+      feed: { received: stats.received, malformed: stats.malformed, duplicates: stats.duplicates, queuedAtEnd: stats.queued },
       onThePage: received,
       lagMs: { median: round(median(lags), 1), p99: round(percentile(lags, 99), 1), max: round(percentile(lags, 100), 1) },
       rssMb: { start: rssValues[0], max: round(Math.max(...rssValues), 1), end: rssValues.at(-1), growthAfterFirstMinute: afterWarmUp.length > 1 ? round(afterWarmUp.at(-1)! - afterWarmUp[0]!, 1) : null },
       rssCurve: rss,
       figuresMatch: match,
       figures,
-      note: 'lag: publication by the fleet to arrival on the console page stream /api/events (an SSE client here, the stream the page reads); rss of the console process',
     };
   } finally {
     controller.abort();
@@ -210,6 +249,7 @@ export async function benchConsole(options: { lanes: number; seconds: number; ev
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
     await broker.stop();
+    await database?.drop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

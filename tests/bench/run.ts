@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { Command } from 'commander';
 import { benchCameraMemory } from './camera-memory.js';
-import { benchConsole } from './console.js';
+import { benchConsole, type BenchStore } from './console.js';
 import { benchDecode } from './decode.js';
 import { benchOutbox } from './outbox.js';
 import { benchPropagation } from './propagation.js';
@@ -30,7 +30,13 @@ const BENCHMARKS: Record<string, (quick: boolean, progress: (m: string) => void)
   },
   propagation: (quick, progress) =>
     benchPropagation({ sizes: quick ? [200] : [1000, 5000], rounds: quick ? 3 : 10, children: 2, progress }),
-  console: (quick, progress) => benchConsole({ lanes: quick ? 200 : 2000, seconds: quick ? 30 : 300, everyMs: 2000, progress }),
+  console: (quick, progress) => {
+    // CONSOLE_STORE: sqlite or postgres alone; by default both, one after the other.
+    const choice = process.env.CONSOLE_STORE;
+    if (choice !== undefined && choice !== 'sqlite' && choice !== 'postgres') throw new RangeError(`CONSOLE_STORE must be sqlite or postgres, got ${choice}`);
+    const stores: BenchStore[] = choice ? [choice] : ['sqlite', 'postgres'];
+    return benchConsole({ lanes: quick ? 200 : 2000, seconds: quick ? 30 : 300, everyMs: 2000, stores, progress });
+  },
   screen: (quick, progress) => benchScreen({ decisions: quick ? 20 : 200, progress }),
   outbox: (quick, progress) =>
     benchOutbox({ events: quick ? 2_000 : 10_000, lanes: 10, runs: quick ? 1 : 5, inflight: 256, brokerMaxInflight: 20, sync: 'normal', progress }),

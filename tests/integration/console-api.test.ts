@@ -166,8 +166,8 @@ test('a lane online, then gone by its Last Will: state and since-times', { skip 
   // Held: the lane state says so, with its own since-time.
   const heldAt = onlineAt + 1_000;
   await publish(client, lane, 'status', { state: 'online', time: iso(heldAt), laneState: 'held', degraded: false, staffMode: false }, true);
-  await until('held', () => running!.store.lane(SITE, lane)?.held === true);
-  row = running!.store.lane(SITE, lane)! as unknown as Lane;
+  await until('held', async () => (await running!.store.lane(SITE, lane))?.held === true);
+  row = (await running!.store.lane(SITE, lane))! as unknown as Lane;
   assert.equal(row.state, 'held');
   assert.equal(row.heldSince, heldAt);
   assert.equal(row.onlineSince, onlineAt, 'online since does not move while it stays online');
@@ -175,7 +175,7 @@ test('a lane online, then gone by its Last Will: state and since-times', { skip 
   // The connection drops without a goodbye: the broker sends the Last Will.
   const droppedAt = Date.now();
   client.stream.destroy();
-  await until('offline by the Last Will', () => running!.store.lane(SITE, lane)?.online === false);
+  await until('offline by the Last Will', async () => (await running!.store.lane(SITE, lane))?.online === false);
   row = (await get<{ lanes: Lane[] }>(url, cookie, '/api/lanes')).lanes.find((l) => l.lane === lane)!;
   assert.equal(row.state, 'offline');
   assert.ok(row.onlineSince >= droppedAt - 50, 'offline since the will arrived');
@@ -197,7 +197,7 @@ test('decisions are stored once each, without the subject; malformed messages ar
   await publish(gate, 'east-2', 'decision', { ...decision('east-2', 4, 'pass'), verdict: 'maybe' });
   await publish(gate, 'east-2', 'decision', { ...decision('east-2', 5, 'pass'), lane: 'someone-else' });
   await publish(gate, 'east-2', 'decision', decision('east-2', 6, 'pass'));
-  await until('the last good decision', () => store.decisions({ lane: 'east-2' }).length === 4);
+  await until('the last good decision', async () => (await store.decisions({ lane: 'east-2' })).length === 4);
   await until('malformed counted', () => feed.stats.malformed === malformedBefore + 3);
   const { decisions } = await get<{ decisions: Array<Record<string, unknown>> }>(url, cookie, '/api/decisions?lane=east-2');
   assert.equal(decisions.length, 4);
@@ -216,7 +216,7 @@ test('a red alert is listed and acknowledged by an operator; a viewer cannot', {
   check('redAlert', alert);
   await publish(gate, 'east-3', 'alert', alert);
   await publish(gate, 'east-3', 'alert', alert);
-  await until('the alert', () => running!.store.alert(alert.id) !== null);
+  await until('the alert', async () => (await running!.store.alert(alert.id)) !== null);
   const { alerts } = await get<{ alerts: Array<{ id: string; acknowledgedBy: string | null }> }>(url, viewer, '/api/alerts?open=1');
   assert.equal(alerts.filter((a) => a.id === alert.id).length, 1);
 
@@ -225,7 +225,7 @@ test('a red alert is listed and acknowledged by an operator; a viewer cannot', {
   // A write from another site's page is refused whatever the session.
   const crossSite = await fetch(`${url}/api/alerts/${alert.id}/ack`, { method: 'POST', headers: { cookie: operator, origin: 'http://evil.example' } });
   assert.equal(crossSite.status, 403);
-  assert.equal(running!.store.alert(alert.id)!.acknowledgedBy, null);
+  assert.equal((await running!.store.alert(alert.id))!.acknowledgedBy, null);
 
   const before = Date.now();
   const response = await post(url, operator, `/api/alerts/${alert.id}/ack`);
@@ -276,8 +276,8 @@ test("the day's figures match what the gates sent, with colour-change timeliness
   await applied('a', 42, issued2, 1000, 'change');
   await applied('b', 41, issued1, 400, 'snapshot');
 
-  await until('every message in', () => {
-    const f = store.figures(site, dayOf(now));
+  await until('every message in', async () => {
+    const f = await store.figures(site, dayOf(now));
     return f.checks === 6 && f.staffRegistrations === 1 && f.sensorFaults === 1 && f.redAlerts === 1 && f.colourChanges.applied === 3;
   });
   const day = dayOf(now);
@@ -331,10 +331,10 @@ test('operator commands are signed, sent, and logged with their result; viewers 
   const { command } = (await response.json()) as { command: { id: string; result: string; user: string } };
   assert.equal(command.result, 'pending');
   assert.equal(command.user, OPERATOR.name);
-  await until('the result', () => running!.store.command(command.id)?.result === 'ok');
+  await until('the result', async () => (await running!.store.command(command.id))?.result === 'ok');
   assert.equal(received[0]!.id, command.id);
   const lock = ((await (await post(url, operator, '/api/commands', { site: SITE, lane, action: 'lock' })).json()) as { command: { id: string } }).command;
-  await until('the timeout', () => running!.store.command(lock.id)?.result === 'timeout', 8_000);
+  await until('the timeout', async () => (await running!.store.command(lock.id))?.result === 'timeout', 8_000);
   const log = await get<{ enabled: boolean; commands: Array<{ id: string; result: string; user: string; detail: string | null; resultAt: number | null }> }>(url, viewer, '/api/commands');
   assert.equal(log.enabled, true);
   const openRow = log.commands.find((c) => c.id === command.id)!;
@@ -347,9 +347,9 @@ test('operator commands are signed, sent, and logged with their result; viewers 
 
 test('a restarted console keeps its data and receives what was sent while it was down', { skip }, async () => {
   const before = running!;
-  const ackedBefore = before.store.alerts().filter((a) => a.acknowledgedBy !== null).length;
-  const decisionsBefore = before.store.decisions({ limit: 1000 }).length;
-  const lanesBefore = before.store.lanes();
+  const ackedBefore = (await before.store.alerts()).filter((a) => a.acknowledgedBy !== null).length;
+  const decisionsBefore = (await before.store.decisions({ limit: 1000 })).length;
+  const lanesBefore = await before.store.lanes();
   await before.stop();
   running = null;
   // Sent while the console is down: the broker keeps it for the console's session.
@@ -357,9 +357,9 @@ test('a restarted console keeps its data and receives what was sent while it was
   await publish(gate, 'east-2', 'decision', late);
   const { url, store } = await start(null);
   const cookie = await signIn(url, OPERATOR);
-  await until('the decision sent while down', () => store.decisions({ limit: 1000 }).some((d) => d.id === late.id));
-  assert.equal(store.decisions({ limit: 1000 }).length, decisionsBefore + 1);
-  assert.equal(store.alerts().filter((a) => a.acknowledgedBy !== null).length, ackedBefore);
+  await until('the decision sent while down', async () => (await store.decisions({ limit: 1000 })).some((d) => d.id === late.id));
+  assert.equal((await store.decisions({ limit: 1000 })).length, decisionsBefore + 1);
+  assert.equal((await store.alerts()).filter((a) => a.acknowledgedBy !== null).length, ackedBefore);
   const lanes = (await get<{ lanes: Lane[] }>(url, cookie, '/api/lanes')).lanes;
   const east1 = lanes.find((l) => l.lane === 'east-1')!;
   const east1Before = lanesBefore.find((l) => l.lane === 'east-1')!;

@@ -16,7 +16,6 @@ import path from 'node:path';
 import { pino } from 'pino';
 import type { Page } from 'playwright-core';
 import { checkConfig } from '../../edge-agent/config/load.js';
-import type { DecisionRecord } from '../../edge-agent/lane/lane.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { createSimulatedLane } from '../../simulator/simulated-lane.js';
 import { checkConsoleConfig } from '../../console/config.js';
@@ -24,6 +23,7 @@ import { OperatorCommandSigner } from '../../console/command-signer.js';
 import { startConsole } from '../../console/console.js';
 import { hashPassword } from '../../console/passwords.js';
 import { launchChromium, requireChromium } from '../support/browser.js';
+import { decideAtScanner } from '../support/lane.js';
 import { requireMosquitto, startMosquitto } from '../support/mosquitto.js';
 
 const SITE = 'station';
@@ -110,15 +110,10 @@ test('the console in Chromium: a lane online, a red alert acknowledged, a signed
 
   // A green code, then a red one: the decisions feed shows both, the red raises an alert and holds the lane.
   step = 'A green code, then a red one: the decisions feed shows both,';
-  wire.setForehead({ ok: true, celsius: 36.5 });
-  const green = new Promise<DecisionRecord>((resolve) => agent.lane.once('decision', resolve));
-  wire.presentCode(world.platform.issue({ colour: 'green', maskedName: '张*三' }).code, 'scanner');
-  const passed = await green;
+  const passed = await decideAtScanner(simulated, world.platform.issue({ colour: 'green', maskedName: '张*三' }).code);
   await wire.walkThrough();
   await page.waitForSelector(`#decisions li[data-decision="${passed.event.id}"][data-verdict="pass"]`, { timeout: 15_000 });
-  const red = new Promise<DecisionRecord>((resolve) => agent.lane.once('decision', resolve));
-  wire.presentCode(world.platform.issue({ colour: 'red', maskedName: '赵*六' }).code, 'scanner');
-  const held = await red;
+  const held = await decideAtScanner(simulated, world.platform.issue({ colour: 'red', maskedName: '赵*六' }).code);
   await page.waitForSelector(`#decisions li[data-decision="${held.event.id}"][data-verdict="hold"]`, { timeout: 15_000 });
   const alert = `#alerts li[data-lane="${SITE}/${LANE}"][data-acknowledged="false"]`;
   await page.waitForSelector(alert, { timeout: 15_000 });

@@ -7,6 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkConsoleConfig, ConsoleConfigError } from '../../console/config.js';
 import { hashPassword, verifyPassword, PasswordError } from '../../console/passwords.js';
@@ -87,6 +91,32 @@ test('config: defaults, and what it refuses', () => {
   assert.throws(() => checkConsoleConfig({ broker: { url: 'mqtt://broker.example:1883', password: 'secret pass' } }), /not encrypted/);
   assert.equal(checkConsoleConfig({ broker: { url: 'mqtt://127.0.0.1:1883', username: 'c', password: 'secret pass' } }).broker.password, 'secret pass');
   assert.throws(() => checkConsoleConfig({ broker: { password: 'hunter2', url: 'ftp://x' } }), (error: Error) => !error.message.includes('hunter2'));
+  // PostgreSQL: a URL that is not one is named by its key, and never shown (it may hold a password).
+  assert.equal(checkConsoleConfig({ store: { postgres: { url: 'postgres://console@127.0.0.1/console' } } }).store.postgres?.poolSize, 10);
+  assert.throws(
+    () => checkConsoleConfig({ store: { postgres: { url: 'mysql://console:hunter2@db/console' } } }),
+    (error: Error) => /store\.postgres\.url/.test(error.message) && !error.message.includes('hunter2'),
+  );
+  assert.throws(() => checkConsoleConfig({ store: { postgres: { url: 'postgres://db/console', poolSize: 0 } } }), /store\.postgres\.poolSize/);
+});
+
+test('a console whose PostgreSQL is not there exits 1 naming the database, never its password', async () => {
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const { port } = closed.address() as AddressInfo;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const dir = mkdtempSync(join(tmpdir(), 'console-pg-'));
+  try {
+    const configPath = join(dir, 'console.json');
+    writeFileSync(configPath, JSON.stringify({ store: { postgres: { url: `postgres://console:hunter2@127.0.0.1:${port}/console` } }}));
+    const main = fileURLToPath(new URL('../../console/main.js', import.meta.url));
+    const run = spawnSync(process.execPath, [main, 'run', '--config', configPath], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, new RegExp(`cannot open PostgreSQL at postgres://console:\\*\\*\\*@127\\.0\\.0\\.1:${port}/console`));
+    assert.ok(!`${run.stdout}${run.stderr}`.includes('hunter2'), 'the password was printed');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('hash-password reads standard input, never an argument', () => {

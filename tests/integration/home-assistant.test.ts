@@ -23,6 +23,7 @@ import { createCertificateAuthority, issueClientCertificate, issueServerCertific
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { createSimulatedLane, type SimulatedLane } from '../../simulator/simulated-lane.js';
 import { requireMosquitto, startMosquitto } from '../support/mosquitto.js';
+import { decideAtScanner } from '../support/lane.js';
 import { pause, until } from '../support/wait.js';
 
 const BASE = 'hc/v1';
@@ -92,18 +93,6 @@ const lastOn = <T>(seen: Seen[], topic: string): T | undefined => {
   const found = seen.filter((s) => s.topic === topic).at(-1);
   return found ? (JSON.parse(found.payload) as T) : undefined;
 };
-
-async function decide(simulated: SimulatedLane, code: string): Promise<DecisionRecord> {
-  const { lane } = simulated.agent;
-  await until(`the lane to be idle (it is ${lane.state})`, () => lane.state === 'idle');
-  simulated.wire.setForehead({ ok: true, celsius: 36.5 });
-  const decided = new Promise<DecisionRecord>((resolve) => lane.once('decision', resolve));
-  simulated.wire.presentCode(code, 'scanner');
-  const record = await Promise.race([decided, pause(5_000).then(() => null)]);
-  assert.ok(record, `no decision within 5 s (lane is ${lane.state})`);
-  simulated.wire.withdrawCode();
-  return record;
-}
 
 function gateClient(agent: GateAgent): MqttClient {
   const client = (agent.link as unknown as { client: MqttClient | null } | null)?.client;
@@ -192,12 +181,12 @@ test('Home Assistant discovery: retained configs, re-announce on the birth messa
   await until('a state', () => state() !== undefined);
   assert.deepEqual([state()!.passesToday, state()!.refusalsToday], [0, 0]);
   const green = simulated.world.platform.issue({ colour: 'green', maskedName: '张*三' });
-  let record = await decide(simulated, green.code);
+  let record = await decideAtScanner(simulated, green.code);
   assert.equal(record.decision.verdict, 'pass');
   await simulated.wire.walkThrough();
   await until('passesToday 1', () => state()?.passesToday === 1, 5_000);
   const red = simulated.world.platform.issue({ colour: 'red', maskedName: '赵*六' });
-  record = await decide(simulated, red.code);
+  record = await decideAtScanner(simulated, red.code);
   assert.equal(record.decision.verdict, 'hold');
   await until('refusalsToday 1 and held', () => state()?.refusalsToday === 1 && state()?.held === true, 5_000);
   const last = lastOn<{ verdict: string }>(ha.seen, `${LANE_TOPIC}/ha/last-decision`);

@@ -1,0 +1,438 @@
+/**
+ * The console's store in PostgreSQL (node-postgres), for a control room
+ * that runs one already: the same tables and rules as the SQLite store
+ * (sqlite-store.ts), in PostgreSQL's types. The database must exist; the
+ * tables are made on open if missing, under an advisory lock so that two
+ * consoles starting together do not race.
+ *
+ * Times are BIGINT epoch ms, read back as numbers (they are far below 2^53);
+ * `day` is the calendar day text, as in SQLite. Every hot query is a named
+ * (prepared) statement. Each table that is listed newest first has a serial
+ * `n` to break ties between rows of the same millisecond.
+ */
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { dayOf as dayOfZone } from './days.js';
+import { KeyedQueue } from './keyed-queue.js';
+import {
+  NOT_SENSOR_FAULTS,
+  applyLaneUpdate,
+  laneRowOf,
+  newLane,
+  timeliness,
+  type AlertRow,
+  type ColourAppliedRow,
+  type ColourChangeRow,
+  type CommandRow,
+  type ConsoleStore,
+  type DecisionRow,
+  type FaultRow,
+  type Figures,
+  type LaneOverall,
+  type LaneRecord,
+  type LaneRow,
+  type LaneUpdate,
+  type RegistrationRow,
+} from './store.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS lanes (
+  site TEXT NOT NULL, lane TEXT NOT NULL,
+  online BOOLEAN NOT NULL, online_since BIGINT NOT NULL, degraded BOOLEAN NOT NULL, degraded_since BIGINT NOT NULL,
+  held BOOLEAN NOT NULL, held_since BIGINT NOT NULL, staff_mode BOOLEAN NOT NULL, staff_mode_since BIGINT NOT NULL,
+  faults TEXT[] NOT NULL, faults_since BIGINT NOT NULL, state TEXT NOT NULL, state_since BIGINT NOT NULL,
+  lane_state TEXT, first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL, state_time BIGINT NOT NULL,
+  PRIMARY KEY (site, lane)
+);
+CREATE TABLE IF NOT EXISTS decisions (
+  n BIGSERIAL, id TEXT PRIMARY KEY, site TEXT NOT NULL, lane TEXT NOT NULL, seq BIGINT NOT NULL,
+  time BIGINT NOT NULL, day TEXT NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL,
+  decided_by TEXT NOT NULL, colour TEXT, temperature_c DOUBLE PRECISION, sensor_fault TEXT,
+  degraded BOOLEAN NOT NULL, received_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_site_day ON decisions (site, day);
+CREATE INDEX IF NOT EXISTS decisions_time ON decisions (time DESC, n DESC);
+CREATE TABLE IF NOT EXISTS alerts (
+  n BIGSERIAL, id TEXT PRIMARY KEY, event_id TEXT NOT NULL, site TEXT NOT NULL, lane TEXT NOT NULL,
+  time BIGINT NOT NULL, day TEXT NOT NULL, decided_by TEXT NOT NULL,
+  acknowledged_by TEXT, acknowledged_at BIGINT, received_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_site_day ON alerts (site, day);
+CREATE TABLE IF NOT EXISTS faults (
+  n BIGSERIAL, id TEXT PRIMARY KEY, site TEXT NOT NULL, lane TEXT NOT NULL, time BIGINT NOT NULL, day TEXT NOT NULL,
+  kind TEXT NOT NULL, detail TEXT NOT NULL, active BOOLEAN NOT NULL, received_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS faults_site_day ON faults (site, day);
+CREATE TABLE IF NOT EXISTS registrations (
+  id TEXT PRIMARY KEY, event_id TEXT NOT NULL, site TEXT NOT NULL, lane TEXT NOT NULL,
+  time BIGINT NOT NULL, day TEXT NOT NULL, received_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS registrations_site_day ON registrations (site, day);
+CREATE TABLE IF NOT EXISTS colour_changes (
+  site TEXT NOT NULL, seq BIGINT NOT NULL, issued_at BIGINT NOT NULL, day TEXT NOT NULL,
+  received_at BIGINT NOT NULL, verified BOOLEAN NOT NULL, PRIMARY KEY (site, seq)
+);
+CREATE TABLE IF NOT EXISTS colour_applied (
+  site TEXT NOT NULL, lane TEXT NOT NULL, seq BIGINT NOT NULL, applied_at BIGINT NOT NULL,
+  via TEXT NOT NULL, received_at BIGINT NOT NULL, PRIMARY KEY (site, lane, seq, via)
+);
+CREATE TABLE IF NOT EXISTS commands (
+  n BIGSERIAL, id TEXT PRIMARY KEY, site TEXT NOT NULL, lane TEXT NOT NULL, action TEXT NOT NULL, sent_by TEXT NOT NULL,
+  sent_at BIGINT NOT NULL, result TEXT NOT NULL, result_at BIGINT, detail TEXT
+);
+CREATE INDEX IF NOT EXISTS commands_sent ON commands (sent_at DESC, n DESC);
+CREATE INDEX IF NOT EXISTS commands_pending ON commands (sent_at) WHERE result = 'pending';
+`;
+
+/** Any number, so that two consoles making the tables at once take turns: "hcgc" in ASCII. */
+const SCHEMA_LOCK = 0x68636763;
+
+/** BIGINT (20) and NUMERIC (1700, what SUM gives) as JS numbers: counts and epoch ms, never near 2^53. */
+const NUMBER_TYPES = new Set([20, 1700]);
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    NUMBER_TYPES.has(oid) ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+interface RawLane {
+  site: string;
+  lane: string;
+  online: boolean;
+  online_since: number;
+  degraded: boolean;
+  degraded_since: number;
+  held: boolean;
+  held_since: number;
+  staff_mode: boolean;
+  staff_mode_since: number;
+  faults: string[];
+  faults_since: number;
+  state: LaneOverall;
+  state_since: number;
+  lane_state: string | null;
+  first_seen: number;
+  last_seen: number;
+  state_time: number;
+}
+
+function recordOf(raw: RawLane): LaneRecord {
+  return {
+    site: raw.site,
+    lane: raw.lane,
+    state: raw.state,
+    stateSince: raw.state_since,
+    online: raw.online,
+    onlineSince: raw.online_since,
+    degraded: raw.degraded,
+    degradedSince: raw.degraded_since,
+    held: raw.held,
+    heldSince: raw.held_since,
+    staffMode: raw.staff_mode,
+    staffModeSince: raw.staff_mode_since,
+    faults: raw.faults,
+    faultsSince: raw.faults_since,
+    laneState: raw.lane_state,
+    firstSeen: raw.first_seen,
+    lastSeen: raw.last_seen,
+    stateTime: raw.state_time,
+  };
+}
+
+const DECISION_COLUMNS = `id, site, lane, seq, time, verdict, reason, decided_by AS "decidedBy", colour, temperature_c AS "temperatureC",
+  sensor_fault AS "sensorFault", degraded`;
+const ALERT_COLUMNS = `id, event_id AS "eventId", site, lane, time, decided_by AS "decidedBy", acknowledged_by AS "acknowledgedBy",
+  acknowledged_at AS "acknowledgedAt"`;
+const COMMAND_COLUMNS = `id, site, lane, action, sent_by AS "user", sent_at AS "sentAt", result, result_at AS "resultAt", detail`;
+
+export interface PostgresStoreOptions {
+  url: string;
+  poolSize?: number;
+  timeZone?: string | undefined;
+  logger?: Logger;
+  /** How long to wait for the server when opening and for a free connection after. */
+  connectTimeoutMs?: number;
+}
+
+/** The URL with any password replaced, for errors and logs. */
+export function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(a URL that does not parse)';
+  }
+}
+
+export class PostgresStoreError extends Error {
+  override readonly name = 'PostgresStoreError';
+}
+
+export class PostgresConsoleStore implements ConsoleStore {
+  readonly kind = 'postgres';
+  /** The same lane's updates one after another, whoever calls: each reads the row it then writes. */
+  private readonly laneWrites = new KeyedQueue();
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    readonly timeZone: string | undefined,
+    /** Which database, without the password. */
+    readonly database: string,
+  ) {}
+
+  /** Connects, makes the tables if missing, and resolves with the store; rejects naming the database when it cannot. */
+  static async open(options: PostgresStoreOptions): Promise<PostgresConsoleStore> {
+    const shown = redactedUrl(options.url);
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      application_name: 'health-code-console',
+      types,
+    });
+    // An idle connection the server drops (a restart) is an event, not a crash: the pool makes a new one when needed.
+    pool.on('error', (error) => options.logger?.warn({ err: error.message, database: shown }, 'PostgreSQL connection lost; the pool reconnects on demand'));
+    try {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+        await client.query(SCHEMA);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    } catch (error) {
+      await pool.end().catch(() => {});
+      throw new PostgresStoreError(`console store: cannot open PostgreSQL at ${shown}: ${(error as Error).message}`);
+    }
+    return new PostgresConsoleStore(pool, options.timeZone, shown);
+  }
+
+  async close(): Promise<void> {
+    await this.laneWrites.idle();
+    await this.pool.end();
+  }
+
+  private async rows<T>(name: string, text: string, values: unknown[] = []): Promise<T[]> {
+    return (await this.pool.query({ name, text, values })).rows as T[];
+  }
+
+  private async changed(name: string, text: string, values: unknown[]): Promise<boolean> {
+    return (await this.pool.query({ name, text, values })).rowCount === 1;
+  }
+
+  private async one(name: string, text: string, values: unknown[]): Promise<number> {
+    const [row] = await this.rows<{ n: number | null }>(name, text, values);
+    return row?.n ?? 0;
+  }
+
+  // --- lanes -------------------------------------------------------------
+
+  async lane(site: string, lane: string): Promise<LaneRow | null> {
+    const [raw] = await this.rows<RawLane>('lane', 'SELECT * FROM lanes WHERE site = $1 AND lane = $2', [site, lane]);
+    return raw ? laneRowOf(recordOf(raw)) : null;
+  }
+
+  async lanes(): Promise<LaneRow[]> {
+    return (await this.rows<RawLane>('lanes', 'SELECT * FROM lanes ORDER BY site, lane')).map((raw) => laneRowOf(recordOf(raw)));
+  }
+
+  updateLane(update: LaneUpdate): Promise<LaneRow> {
+    return this.laneWrites.run(`${update.site}/${update.lane}`, async () => {
+      const [raw] = await this.rows<RawLane>('lane', 'SELECT * FROM lanes WHERE site = $1 AND lane = $2', [update.site, update.lane]);
+      const { after, stale } = applyLaneUpdate(raw ? recordOf(raw) : newLane(update.site, update.lane, update.time), update);
+      if (stale) {
+        await this.pool.query({ name: 'lane-seen', text: 'UPDATE lanes SET last_seen = $3 WHERE site = $1 AND lane = $2', values: [after.site, after.lane, after.lastSeen] });
+      } else {
+        await this.pool.query({
+          name: 'lane-upsert',
+          text: `INSERT INTO lanes (site, lane, online, online_since, degraded, degraded_since, held, held_since, staff_mode, staff_mode_since,
+               faults, faults_since, state, state_since, lane_state, first_seen, last_seen, state_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+             ON CONFLICT (site, lane) DO UPDATE SET online = excluded.online, online_since = excluded.online_since,
+               degraded = excluded.degraded, degraded_since = excluded.degraded_since, held = excluded.held, held_since = excluded.held_since,
+               staff_mode = excluded.staff_mode, staff_mode_since = excluded.staff_mode_since, faults = excluded.faults,
+               faults_since = excluded.faults_since, state = excluded.state, state_since = excluded.state_since,
+               lane_state = excluded.lane_state, last_seen = excluded.last_seen, state_time = excluded.state_time`,
+          values: [
+            after.site, after.lane, after.online, after.onlineSince, after.degraded, after.degradedSince, after.held, after.heldSince,
+            after.staffMode, after.staffModeSince, after.faults, after.faultsSince, after.state, after.stateSince, after.laneState,
+            after.firstSeen, after.lastSeen, after.stateTime,
+          ],
+        });
+      }
+      return laneRowOf(after);
+    });
+  }
+
+  // --- events ------------------------------------------------------------
+
+  addDecision(d: DecisionRow, receivedAt = Date.now()): Promise<boolean> {
+    return this.changed(
+      'decision-add',
+      `INSERT INTO decisions (id, site, lane, seq, time, day, verdict, reason, decided_by, colour, temperature_c, sensor_fault, degraded, received_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (id) DO NOTHING`,
+      [d.id, d.site, d.lane, d.seq, d.time, this.day(d.time), d.verdict, d.reason, d.decidedBy, d.colour, d.temperatureC, d.sensorFault, d.degraded, receivedAt],
+    );
+  }
+
+  decisions(options: { site?: string | undefined; lane?: string | undefined; limit?: number } = {}): Promise<DecisionRow[]> {
+    return this.rows<DecisionRow>(
+      'decisions',
+      `SELECT ${DECISION_COLUMNS} FROM decisions
+       WHERE ($1::text IS NULL OR site = $1) AND ($2::text IS NULL OR lane = $2) ORDER BY time DESC, n DESC LIMIT $3`,
+      [options.site ?? null, options.lane ?? null, options.limit ?? 100],
+    );
+  }
+
+  addAlert(a: Omit<AlertRow, 'acknowledgedBy' | 'acknowledgedAt'>, receivedAt = Date.now()): Promise<boolean> {
+    return this.changed(
+      'alert-add',
+      `INSERT INTO alerts (id, event_id, site, lane, time, day, decided_by, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (id) DO NOTHING`,
+      [a.id, a.eventId, a.site, a.lane, a.time, this.day(a.time), a.decidedBy, receivedAt],
+    );
+  }
+
+  alerts(options: { unacknowledged?: boolean; limit?: number } = {}): Promise<AlertRow[]> {
+    return this.rows<AlertRow>(
+      'alerts',
+      `SELECT ${ALERT_COLUMNS} FROM alerts WHERE (NOT $1 OR acknowledged_at IS NULL) ORDER BY time DESC, n DESC LIMIT $2`,
+      [options.unacknowledged ?? false, options.limit ?? 200],
+    );
+  }
+
+  async alert(id: string): Promise<AlertRow | null> {
+    const [row] = await this.rows<AlertRow>('alert', `SELECT ${ALERT_COLUMNS} FROM alerts WHERE id = $1`, [id]);
+    return row ?? null;
+  }
+
+  async acknowledgeAlert(id: string, user: string, at = Date.now()): Promise<AlertRow | null> {
+    await this.pool.query({
+      name: 'alert-ack',
+      text: 'UPDATE alerts SET acknowledged_by = $1, acknowledged_at = $2 WHERE id = $3 AND acknowledged_at IS NULL',
+      values: [user, at, id],
+    });
+    return this.alert(id);
+  }
+
+  addFault(f: FaultRow, receivedAt = Date.now()): Promise<boolean> {
+    return this.changed(
+      'fault-add',
+      `INSERT INTO faults (id, site, lane, time, day, kind, detail, active, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (id) DO NOTHING`,
+      [f.id, f.site, f.lane, f.time, this.day(f.time), f.kind, f.detail, f.active, receivedAt],
+    );
+  }
+
+  faults(limit = 100): Promise<FaultRow[]> {
+    return this.rows<FaultRow>('faults', 'SELECT id, site, lane, time, kind, detail, active FROM faults ORDER BY time DESC, n DESC LIMIT $1', [limit]);
+  }
+
+  addRegistration(r: RegistrationRow, receivedAt = Date.now()): Promise<boolean> {
+    return this.changed(
+      'registration-add',
+      `INSERT INTO registrations (id, event_id, site, lane, time, day, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (id) DO NOTHING`,
+      [r.id, r.eventId, r.site, r.lane, r.time, this.day(r.time), receivedAt],
+    );
+  }
+
+  addColourChange(c: ColourChangeRow, receivedAt = Date.now()): Promise<boolean> {
+    return this.changed(
+      'colour-change-add',
+      `INSERT INTO colour_changes (site, seq, issued_at, day, received_at, verified) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (site, seq) DO NOTHING`,
+      [c.site, c.seq, c.issuedAt, this.day(c.issuedAt), receivedAt, c.verified],
+    );
+  }
+
+  addColourApplied(a: ColourAppliedRow, receivedAt = Date.now()): Promise<boolean> {
+    return this.changed(
+      'colour-applied-add',
+      `INSERT INTO colour_applied (site, lane, seq, applied_at, via, received_at) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (site, lane, seq, via) DO NOTHING`,
+      [a.site, a.lane, a.seq, a.appliedAt, a.via, receivedAt],
+    );
+  }
+
+  // --- commands ----------------------------------------------------------
+
+  async addCommand(c: CommandRow): Promise<void> {
+    await this.pool.query({
+      name: 'command-add',
+      text: `INSERT INTO commands (id, site, lane, action, sent_by, sent_at, result, result_at, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      values: [c.id, c.site, c.lane, c.action, c.user, c.sentAt, c.result, c.resultAt, c.detail],
+    });
+  }
+
+  async settleCommand(id: string, result: CommandRow['result'], at: number, detail: string | null): Promise<CommandRow | null> {
+    await this.pool.query({
+      name: 'command-settle',
+      text: "UPDATE commands SET result = $1, result_at = $2, detail = $3 WHERE id = $4 AND result = 'pending'",
+      values: [result, at, detail, id],
+    });
+    return this.command(id);
+  }
+
+  async command(id: string): Promise<CommandRow | null> {
+    const [row] = await this.rows<CommandRow>('command', `SELECT ${COMMAND_COLUMNS} FROM commands WHERE id = $1`, [id]);
+    return row ?? null;
+  }
+
+  commands(limit = 100): Promise<CommandRow[]> {
+    return this.rows<CommandRow>('commands', `SELECT ${COMMAND_COLUMNS} FROM commands ORDER BY sent_at DESC, n DESC LIMIT $1`, [limit]);
+  }
+
+  pendingCommands(before: number): Promise<CommandRow[]> {
+    return this.rows<CommandRow>('commands-pending', `SELECT ${COMMAND_COLUMNS} FROM commands WHERE result = 'pending' AND sent_at < $1`, [before]);
+  }
+
+  // --- figures -----------------------------------------------------------
+
+  day(epochMs: number): string {
+    return dayOfZone(epochMs, this.timeZone);
+  }
+
+  async sites(): Promise<string[]> {
+    const rows = await this.rows<{ site: string }>(
+      'sites',
+      'SELECT site FROM lanes UNION SELECT site FROM decisions UNION SELECT site FROM colour_changes ORDER BY site',
+    );
+    return rows.map((r) => r.site);
+  }
+
+  async figures(site: string, day: string): Promise<Figures> {
+    const [counts] = await this.rows<{ checks: number; passes: number; refusals: number; holds: number }>(
+      'figures-decisions',
+      `SELECT COUNT(*) AS checks, COUNT(*) FILTER (WHERE verdict = 'pass') AS passes,
+         COUNT(*) FILTER (WHERE verdict = 'deny') AS refusals, COUNT(*) FILTER (WHERE verdict = 'hold') AS holds
+       FROM decisions WHERE site = $1 AND day = $2`,
+      [site, day],
+    );
+    const staffRegistrations = await this.one('figures-registrations', 'SELECT COUNT(*) AS n FROM registrations WHERE site = $1 AND day = $2', [site, day]);
+    const sensorFaults = await this.one(
+      'figures-faults',
+      'SELECT COUNT(*) AS n FROM faults WHERE site = $1 AND day = $2 AND active AND kind <> ALL($3::text[])',
+      [site, day, NOT_SENSOR_FAULTS],
+    );
+    const redAlerts = await this.one('figures-alerts', 'SELECT COUNT(*) AS n FROM alerts WHERE site = $1 AND day = $2', [site, day]);
+    // Every (change, lane) pair a lane known at the site when the change was issued should have applied;
+    // a snapshot complete up to seq N applies every change up to N the lane had missed.
+    const pairs = await this.rows<{ seq: number; issuedAt: number; lane: string; appliedAt: number | null }>(
+      'figures-colour',
+      `SELECT c.seq, c.issued_at AS "issuedAt", l.lane, MIN(a.applied_at) AS "appliedAt"
+       FROM colour_changes c JOIN lanes l ON l.site = c.site AND l.first_seen <= c.issued_at
+       LEFT JOIN colour_applied a ON a.site = c.site AND a.lane = l.lane
+         AND (a.seq = c.seq OR (a.via = 'snapshot' AND a.seq >= c.seq))
+       WHERE c.site = $1 AND c.day = $2 GROUP BY c.seq, c.issued_at, l.lane ORDER BY c.seq, l.lane`,
+      [site, day],
+    );
+    const changes = await this.one('figures-changes', 'SELECT COUNT(*) AS n FROM colour_changes WHERE site = $1 AND day = $2', [site, day]);
+    return { site, day, ...counts!, staffRegistrations, sensorFaults, redAlerts, colourChanges: timeliness(changes, pairs) };
+  }
+}
