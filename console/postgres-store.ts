@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { dayOf as dayOfZone } from './days.js';
 import { KeyedQueue } from './keyed-queue.js';
 import {
+  LANE_COLUMNS,
   NOT_SENSOR_FAULTS,
   applyLaneUpdate,
   laneRowOf,
@@ -28,7 +29,6 @@ import {
   type DecisionRow,
   type FaultRow,
   type Figures,
-  type LaneOverall,
   type LaneRecord,
   type LaneRow,
   type LaneUpdate,
@@ -93,50 +93,6 @@ const types: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     NUMBER_TYPES.has(oid) ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
-
-interface RawLane {
-  site: string;
-  lane: string;
-  online: boolean;
-  online_since: number;
-  degraded: boolean;
-  degraded_since: number;
-  held: boolean;
-  held_since: number;
-  staff_mode: boolean;
-  staff_mode_since: number;
-  faults: string[];
-  faults_since: number;
-  state: LaneOverall;
-  state_since: number;
-  lane_state: string | null;
-  first_seen: number;
-  last_seen: number;
-  state_time: number;
-}
-
-function recordOf(raw: RawLane): LaneRecord {
-  return {
-    site: raw.site,
-    lane: raw.lane,
-    state: raw.state,
-    stateSince: raw.state_since,
-    online: raw.online,
-    onlineSince: raw.online_since,
-    degraded: raw.degraded,
-    degradedSince: raw.degraded_since,
-    held: raw.held,
-    heldSince: raw.held_since,
-    staffMode: raw.staff_mode,
-    staffModeSince: raw.staff_mode_since,
-    faults: raw.faults,
-    faultsSince: raw.faults_since,
-    laneState: raw.lane_state,
-    firstSeen: raw.first_seen,
-    lastSeen: raw.last_seen,
-    stateTime: raw.state_time,
-  };
-}
 
 const DECISION_COLUMNS = `id, site, lane, seq, time, verdict, reason, decided_by AS "decidedBy", colour, temperature_c AS "temperatureC",
   sensor_fault AS "sensorFault", degraded`;
@@ -233,18 +189,18 @@ export class PostgresConsoleStore implements ConsoleStore {
   // --- lanes -------------------------------------------------------------
 
   async lane(site: string, lane: string): Promise<LaneRow | null> {
-    const [raw] = await this.rows<RawLane>('lane', 'SELECT * FROM lanes WHERE site = $1 AND lane = $2', [site, lane]);
-    return raw ? laneRowOf(recordOf(raw)) : null;
+    const [record] = await this.rows<LaneRecord>('lane', `SELECT ${LANE_COLUMNS} FROM lanes WHERE site = $1 AND lane = $2`, [site, lane]);
+    return record ? laneRowOf(record) : null;
   }
 
   async lanes(): Promise<LaneRow[]> {
-    return (await this.rows<RawLane>('lanes', 'SELECT * FROM lanes ORDER BY site, lane')).map((raw) => laneRowOf(recordOf(raw)));
+    return (await this.rows<LaneRecord>('lanes', `SELECT ${LANE_COLUMNS} FROM lanes ORDER BY site, lane`)).map(laneRowOf);
   }
 
   updateLane(update: LaneUpdate): Promise<LaneRow> {
     return this.laneWrites.run(`${update.site}/${update.lane}`, async () => {
-      const [raw] = await this.rows<RawLane>('lane', 'SELECT * FROM lanes WHERE site = $1 AND lane = $2', [update.site, update.lane]);
-      const { after, stale } = applyLaneUpdate(raw ? recordOf(raw) : newLane(update.site, update.lane, update.time), update);
+      const [before] = await this.rows<LaneRecord>('lane', `SELECT ${LANE_COLUMNS} FROM lanes WHERE site = $1 AND lane = $2`, [update.site, update.lane]);
+      const { after, stale } = applyLaneUpdate(before ?? newLane(update.site, update.lane, update.time), update);
       if (stale) {
         await this.pool.query({ name: 'lane-seen', text: 'UPDATE lanes SET last_seen = $3 WHERE site = $1 AND lane = $2', values: [after.site, after.lane, after.lastSeen] });
       } else {

@@ -14,6 +14,7 @@ import { dirname } from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { dayOf as dayOfZone } from './days.js';
 import {
+  LANE_COLUMNS,
   NOT_SENSOR_FAULTS,
   applyLaneUpdate,
   laneRowOf,
@@ -27,7 +28,6 @@ import {
   type DecisionRow,
   type FaultRow,
   type Figures,
-  type LaneOverall,
   type LaneRecord,
   type LaneRow,
   type LaneUpdate,
@@ -85,56 +85,35 @@ CREATE TABLE IF NOT EXISTS commands (
 CREATE INDEX IF NOT EXISTS commands_sent ON commands (sent_at);
 `;
 
-interface RawLane {
-  site: string;
-  lane: string;
+/** A lane as SQLite gives it back: flags as 0 or 1, the faults as JSON text. */
+type StoredLane = Omit<LaneRecord, 'online' | 'degraded' | 'held' | 'staffMode' | 'faults'> & {
   online: number;
-  online_since: number;
   degraded: number;
-  degraded_since: number;
   held: number;
-  held_since: number;
-  staff_mode: number;
-  staff_mode_since: number;
+  staffMode: number;
   faults: string;
-  faults_since: number;
-  state: LaneOverall;
-  state_since: number;
-  lane_state: string | null;
-  first_seen: number;
-  last_seen: number;
-  state_time: number;
-}
+};
 
-function recordOf(raw: RawLane): LaneRecord {
+function recordOf(stored: StoredLane): LaneRecord {
   return {
-    site: raw.site,
-    lane: raw.lane,
-    state: raw.state,
-    stateSince: raw.state_since,
-    online: raw.online === 1,
-    onlineSince: raw.online_since,
-    degraded: raw.degraded === 1,
-    degradedSince: raw.degraded_since,
-    held: raw.held === 1,
-    heldSince: raw.held_since,
-    staffMode: raw.staff_mode === 1,
-    staffModeSince: raw.staff_mode_since,
-    faults: JSON.parse(raw.faults) as string[],
-    faultsSince: raw.faults_since,
-    laneState: raw.lane_state,
-    firstSeen: raw.first_seen,
-    lastSeen: raw.last_seen,
-    stateTime: raw.state_time,
+    ...stored,
+    online: stored.online === 1,
+    degraded: stored.degraded === 1,
+    held: stored.held === 1,
+    staffMode: stored.staffMode === 1,
+    faults: JSON.parse(stored.faults) as string[],
   };
 }
 
-function rawOf(r: LaneRecord): RawLane {
+/** The named parameters of the lane upsert. */
+function storedOf(record: LaneRecord): StoredLane {
   return {
-    site: r.site, lane: r.lane, online: r.online ? 1 : 0, online_since: r.onlineSince, degraded: r.degraded ? 1 : 0, degraded_since: r.degradedSince,
-    held: r.held ? 1 : 0, held_since: r.heldSince, staff_mode: r.staffMode ? 1 : 0, staff_mode_since: r.staffModeSince, faults: JSON.stringify(r.faults),
-    faults_since: r.faultsSince, state: r.state, state_since: r.stateSince, lane_state: r.laneState, first_seen: r.firstSeen, last_seen: r.lastSeen,
-    state_time: r.stateTime,
+    ...record,
+    online: record.online ? 1 : 0,
+    degraded: record.degraded ? 1 : 0,
+    held: record.held ? 1 : 0,
+    staffMode: record.staffMode ? 1 : 0,
+    faults: JSON.stringify(record.faults),
   };
 }
 
@@ -175,18 +154,18 @@ export class SqliteConsoleStore implements ConsoleStore {
   // --- lanes -------------------------------------------------------------
 
   async lane(site: string, lane: string): Promise<LaneRow | null> {
-    const raw = this.sql('SELECT * FROM lanes WHERE site = ? AND lane = ?').get(site, lane) as RawLane | undefined;
-    return raw ? laneRowOf(recordOf(raw)) : null;
+    const stored = this.sql(`SELECT ${LANE_COLUMNS} FROM lanes WHERE site = ? AND lane = ?`).get(site, lane) as StoredLane | undefined;
+    return stored ? laneRowOf(recordOf(stored)) : null;
   }
 
   async lanes(): Promise<LaneRow[]> {
-    return (this.sql('SELECT * FROM lanes ORDER BY site, lane').all() as RawLane[]).map((raw) => laneRowOf(recordOf(raw)));
+    return (this.sql(`SELECT ${LANE_COLUMNS} FROM lanes ORDER BY site, lane`).all() as StoredLane[]).map((stored) => laneRowOf(recordOf(stored)));
   }
 
   async updateLane(update: LaneUpdate): Promise<LaneRow> {
     return this.db.transaction(() => {
-      const raw = this.sql('SELECT * FROM lanes WHERE site = ? AND lane = ?').get(update.site, update.lane) as RawLane | undefined;
-      const { after, stale } = applyLaneUpdate(raw ? recordOf(raw) : newLane(update.site, update.lane, update.time), update);
+      const stored = this.sql(`SELECT ${LANE_COLUMNS} FROM lanes WHERE site = ? AND lane = ?`).get(update.site, update.lane) as StoredLane | undefined;
+      const { after, stale } = applyLaneUpdate(stored ? recordOf(stored) : newLane(update.site, update.lane, update.time), update);
       if (stale) {
         this.sql('UPDATE lanes SET last_seen = ? WHERE site = ? AND lane = ?').run(after.lastSeen, after.site, after.lane);
       } else {
@@ -194,15 +173,15 @@ export class SqliteConsoleStore implements ConsoleStore {
           .sql(
             `INSERT INTO lanes (site, lane, online, online_since, degraded, degraded_since, held, held_since, staff_mode, staff_mode_since,
                faults, faults_since, state, state_since, lane_state, first_seen, last_seen, state_time)
-             VALUES (@site, @lane, @online, @online_since, @degraded, @degraded_since, @held, @held_since, @staff_mode, @staff_mode_since,
-               @faults, @faults_since, @state, @state_since, @lane_state, @first_seen, @last_seen, @state_time)
+             VALUES (@site, @lane, @online, @onlineSince, @degraded, @degradedSince, @held, @heldSince, @staffMode, @staffModeSince,
+               @faults, @faultsSince, @state, @stateSince, @laneState, @firstSeen, @lastSeen, @stateTime)
              ON CONFLICT (site, lane) DO UPDATE SET online = excluded.online, online_since = excluded.online_since,
                degraded = excluded.degraded, degraded_since = excluded.degraded_since, held = excluded.held, held_since = excluded.held_since,
                staff_mode = excluded.staff_mode, staff_mode_since = excluded.staff_mode_since, faults = excluded.faults,
                faults_since = excluded.faults_since, state = excluded.state, state_since = excluded.state_since,
                lane_state = excluded.lane_state, last_seen = excluded.last_seen, state_time = excluded.state_time`,
           )
-          .run(rawOf(after));
+          .run(storedOf(after));
       }
       return laneRowOf(after);
     })();

@@ -197,6 +197,12 @@ export interface ConsoleStore {
   figures(site: string, day: string): Promise<Figures>;
 }
 
+/** A lane's columns under the names of LaneRecord: the same SELECT list in both SQL dialects. */
+export const LANE_COLUMNS = `site, lane, state, state_since AS "stateSince", online, online_since AS "onlineSince",
+  degraded, degraded_since AS "degradedSince", held, held_since AS "heldSince", staff_mode AS "staffMode",
+  staff_mode_since AS "staffModeSince", faults, faults_since AS "faultsSince", lane_state AS "laneState",
+  first_seen AS "firstSeen", last_seen AS "lastSeen", state_time AS "stateTime"`;
+
 /** Store faults and the outbox are not sensors: they do not count as sensor faults. */
 export const NOT_SENSOR_FAULTS = ['journal', 'outbox-dropped', 'outbox-filling'];
 
