@@ -53,6 +53,8 @@ export interface FeedStats {
   duplicates: number;
   /** Messages checked and waiting for the store: grows when the database falls behind. */
   queued: number;
+  /** Well-formed messages the store failed to keep (the database refused or was away). */
+  notStored: number;
   connected: boolean;
 }
 
@@ -62,7 +64,7 @@ const BACKLOG_WARNING = 10_000;
 export class Feed extends EventEmitter<FeedEvents> {
   private client: MqttClient | null = null;
   private readonly centreKeys: TrustStore | null;
-  private readonly counts: Omit<FeedStats, 'queued'> = { received: 0, malformed: 0, malformedByLeaf: {}, duplicates: 0, connected: false };
+  private readonly counts: Omit<FeedStats, 'queued'> = { received: 0, malformed: 0, malformedByLeaf: {}, duplicates: 0, notStored: 0, connected: false };
   private readonly queue = new KeyedQueue();
   private backlogWarned = false;
   private readonly log: Logger;
@@ -168,7 +170,13 @@ export class Feed extends EventEmitter<FeedEvents> {
 
   /** Stores one checked message after the ones before it from the same lane (or, for colour changes, site). */
   private keep(key: string, topic: string, leaf: string, work: () => Promise<void>): void {
-    this.queue.run(key, work).catch((error: Error) => this.drop(topic, leaf, `not stored: ${error.message}`));
+    this.queue.run(key, work).catch((error: Error) => {
+      this.counts.notStored++;
+      // A database that is away fails every message: the first few, then every hundredth.
+      if (this.counts.notStored <= 20 || this.counts.notStored % 100 === 0) {
+        this.log.error({ topic, leaf, err: error.message, count: this.counts.notStored, store: this.store.kind }, 'message not stored');
+      }
+    });
     if (this.queue.size >= BACKLOG_WARNING && !this.backlogWarned) {
       this.backlogWarned = true;
       this.log.warn({ queued: this.queue.size, store: this.store.kind }, 'the store is falling behind the broker');

@@ -7,12 +7,14 @@
  *
  * Times are BIGINT epoch ms, read back as numbers (they are far below 2^53);
  * `day` is the calendar day text, as in SQLite. Every hot query is a named
- * (prepared) statement. Each table that is listed newest first has a serial
+ * (prepared) statement; decisions, the bulk of a fleet's traffic, are
+ * written in batches (insert-batcher.ts). Each table that is listed newest first has a serial
  * `n` to break ties between rows of the same millisecond.
  */
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { dayOf as dayOfZone } from './days.js';
+import { InsertBatcher } from './insert-batcher.js';
 import { KeyedQueue } from './keyed-queue.js';
 import {
   LANE_COLUMNS,
@@ -128,6 +130,15 @@ export class PostgresConsoleStore implements ConsoleStore {
   readonly kind = 'postgres';
   /** The same lane's updates one after another, whoever calls: each reads the row it then writes. */
   private readonly laneWrites = new KeyedQueue();
+  /**
+   * Each lane as last written by this console, so that an update costs no read: the console is the
+   * only writer of its lanes (one console per database, as one per broker session).
+   */
+  private readonly known = new Map<string, LaneRecord>();
+  /** Lane rows, a batch to a statement: telemetry from a whole fleet comes in bursts. */
+  private readonly laneUpserts = new InsertBatcher((records: LaneRecord[]) => this.writeLanes(records), (record) => `${record.site}/${record.lane}`, { keep: 'last' });
+  /** Decisions, the fleet's bulk, written a batch to a statement and a commit. */
+  private readonly decisionWrites = new InsertBatcher((rows: Array<DecisionRow & { receivedAt: number }>) => this.writeDecisions(rows), (row) => row.id);
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -170,6 +181,7 @@ export class PostgresConsoleStore implements ConsoleStore {
 
   async close(): Promise<void> {
     await this.laneWrites.idle();
+    await Promise.all([this.laneUpserts.idle(), this.decisionWrites.idle()]);
     await this.pool.end();
   }
 
@@ -189,7 +201,7 @@ export class PostgresConsoleStore implements ConsoleStore {
   // --- lanes -------------------------------------------------------------
 
   async lane(site: string, lane: string): Promise<LaneRow | null> {
-    const [record] = await this.rows<LaneRecord>('lane', `SELECT ${LANE_COLUMNS} FROM lanes WHERE site = $1 AND lane = $2`, [site, lane]);
+    const record = await this.loadLane(site, lane);
     return record ? laneRowOf(record) : null;
   }
 
@@ -198,42 +210,70 @@ export class PostgresConsoleStore implements ConsoleStore {
   }
 
   updateLane(update: LaneUpdate): Promise<LaneRow> {
-    return this.laneWrites.run(`${update.site}/${update.lane}`, async () => {
-      const [before] = await this.rows<LaneRecord>('lane', `SELECT ${LANE_COLUMNS} FROM lanes WHERE site = $1 AND lane = $2`, [update.site, update.lane]);
-      const { after, stale } = applyLaneUpdate(before ?? newLane(update.site, update.lane, update.time), update);
-      if (stale) {
-        await this.pool.query({ name: 'lane-seen', text: 'UPDATE lanes SET last_seen = $3 WHERE site = $1 AND lane = $2', values: [after.site, after.lane, after.lastSeen] });
-      } else {
-        await this.pool.query({
-          name: 'lane-upsert',
-          text: `INSERT INTO lanes (site, lane, online, online_since, degraded, degraded_since, held, held_since, staff_mode, staff_mode_since,
+    const key = `${update.site}/${update.lane}`;
+    return this.laneWrites.run(key, async () => {
+      const before = this.known.get(key) ?? (await this.loadLane(update.site, update.lane)) ?? newLane(update.site, update.lane, update.time);
+      // A stale message moves only lastSeen; the whole row is written either way (one statement shape, batched).
+      const { after } = applyLaneUpdate(before, update);
+      await this.laneUpserts.add(after);
+      this.known.set(key, after);
+      return laneRowOf(after);
+    });
+  }
+
+  private async loadLane(site: string, lane: string): Promise<LaneRecord | undefined> {
+    const [record] = await this.rows<LaneRecord>('lane', `SELECT ${LANE_COLUMNS} FROM lanes WHERE site = $1 AND lane = $2`, [site, lane]);
+    return record;
+  }
+
+  /** Whole lane rows, a batch to a statement; the fault lists travel as JSON text (unnest would flatten an array of arrays). */
+  private async writeLanes(records: LaneRecord[]): Promise<Set<string>> {
+    const column = <K extends keyof LaneRecord>(key: K) => records.map((record) => record[key]);
+    await this.pool.query({
+      name: 'lanes-upsert',
+      text: `INSERT INTO lanes (site, lane, online, online_since, degraded, degraded_since, held, held_since, staff_mode, staff_mode_since,
                faults, faults_since, state, state_since, lane_state, first_seen, last_seen, state_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+             SELECT site, lane, online, online_since, degraded, degraded_since, held, held_since, staff_mode, staff_mode_since,
+               ARRAY(SELECT jsonb_array_elements_text(faults::jsonb)), faults_since, state, state_since, lane_state, first_seen, last_seen, state_time
+             FROM unnest($1::text[], $2::text[], $3::boolean[], $4::bigint[], $5::boolean[], $6::bigint[], $7::boolean[], $8::bigint[],
+               $9::boolean[], $10::bigint[], $11::text[], $12::bigint[], $13::text[], $14::bigint[], $15::text[], $16::bigint[], $17::bigint[], $18::bigint[])
+               AS u(site, lane, online, online_since, degraded, degraded_since, held, held_since, staff_mode, staff_mode_since,
+                 faults, faults_since, state, state_since, lane_state, first_seen, last_seen, state_time)
              ON CONFLICT (site, lane) DO UPDATE SET online = excluded.online, online_since = excluded.online_since,
                degraded = excluded.degraded, degraded_since = excluded.degraded_since, held = excluded.held, held_since = excluded.held_since,
                staff_mode = excluded.staff_mode, staff_mode_since = excluded.staff_mode_since, faults = excluded.faults,
                faults_since = excluded.faults_since, state = excluded.state, state_since = excluded.state_since,
                lane_state = excluded.lane_state, last_seen = excluded.last_seen, state_time = excluded.state_time`,
-          values: [
-            after.site, after.lane, after.online, after.onlineSince, after.degraded, after.degradedSince, after.held, after.heldSince,
-            after.staffMode, after.staffModeSince, after.faults, after.faultsSince, after.state, after.stateSince, after.laneState,
-            after.firstSeen, after.lastSeen, after.stateTime,
-          ],
-        });
-      }
-      return laneRowOf(after);
+      values: [
+        column('site'), column('lane'), column('online'), column('onlineSince'), column('degraded'), column('degradedSince'), column('held'),
+        column('heldSince'), column('staffMode'), column('staffModeSince'), records.map((record) => JSON.stringify(record.faults)), column('faultsSince'),
+        column('state'), column('stateSince'), column('laneState'), column('firstSeen'), column('lastSeen'), column('stateTime'),
+      ],
     });
+    return new Set(records.map((record) => `${record.site}/${record.lane}`));
   }
 
   // --- events ------------------------------------------------------------
 
   addDecision(d: DecisionRow, receivedAt = Date.now()): Promise<boolean> {
-    return this.changed(
-      'decision-add',
-      `INSERT INTO decisions (id, site, lane, seq, time, day, verdict, reason, decided_by, colour, temperature_c, sensor_fault, degraded, received_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (id) DO NOTHING`,
-      [d.id, d.site, d.lane, d.seq, d.time, this.day(d.time), d.verdict, d.reason, d.decidedBy, d.colour, d.temperatureC, d.sensorFault, d.degraded, receivedAt],
-    );
+    return this.decisionWrites.add({ ...d, receivedAt });
+  }
+
+  /** One statement for a batch of decisions: each column an array, unnested into rows; resolves with the ids that were new. */
+  private async writeDecisions(rows: Array<DecisionRow & { receivedAt: number }>): Promise<Set<string>> {
+    const column = <K extends keyof (DecisionRow & { receivedAt: number })>(key: K) => rows.map((row) => row[key]);
+    const result = await this.pool.query<{ id: string }>({
+      name: 'decisions-add',
+      text: `INSERT INTO decisions (id, site, lane, seq, time, day, verdict, reason, decided_by, colour, temperature_c, sensor_fault, degraded, received_at)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[],
+               $10::text[], $11::float8[], $12::text[], $13::boolean[], $14::bigint[])
+             ON CONFLICT (id) DO NOTHING RETURNING id`,
+      values: [
+        column('id'), column('site'), column('lane'), column('seq'), column('time'), rows.map((row) => this.day(row.time)), column('verdict'),
+        column('reason'), column('decidedBy'), column('colour'), column('temperatureC'), column('sensorFault'), column('degraded'), column('receivedAt'),
+      ],
+    });
+    return new Set(result.rows.map((row) => row.id));
   }
 
   decisions(options: { site?: string | undefined; lane?: string | undefined; limit?: number } = {}): Promise<DecisionRow[]> {

@@ -29,6 +29,16 @@ export function gateCommonName(site: string, lane: string): string {
 /** The centre's MQTT username: the CN of its client certificate. */
 export const CENTRE_USER = 'centre';
 
+/**
+ * QoS 1 messages Mosquitto keeps for one client that is away or behind
+ * (its own default, 1,000, is one second of a 2,000-lane fleet's decisions:
+ * a console restarting would lose the rest). 200,000 is over three minutes
+ * of such a fleet, capped in bytes so that a long outage cannot exhaust the
+ * broker's memory.
+ */
+export const MAX_QUEUED_MESSAGES = 200_000;
+export const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
+
 /** The MQTT username of a fleet console: its certificate's CN. */
 export function consoleCommonName(site: string, name: string): string {
   return `console-${site}-${name}`;
@@ -89,6 +99,9 @@ export function mosquittoConfText(record: SiteRecord): string {
     'allow_anonymous false',
     `acl_file ${join(dir, 'acl')}`,
     ...(passwords ? [`password_file ${join(dir, 'passwd')}`] : []),
+    '# What a console or gate away for a while still receives when it is back (one persistent session each).',
+    `max_queued_messages ${MAX_QUEUED_MESSAGES}`,
+    `max_queued_bytes ${MAX_QUEUED_BYTES}`,
     '',
     `listener ${record.broker.port}`,
     `cafile ${join(dir, 'ca.pem')}`,

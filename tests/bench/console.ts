@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import { hashPassword } from '../../console/passwords.js';
+import { MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES } from '../../provisioning/site/broker.js';
 import type { DecisionEvent, Verdict } from '../../edge-agent/domain.js';
 import { startMosquitto } from '../support/mosquitto.js';
 import { scratchDatabase, type ScratchDatabase } from '../support/postgres.js';
@@ -92,7 +93,8 @@ async function benchConsoleWith(storeKind: BenchStore, options: ConsoleBenchOpti
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-console-'));
   let database: ScratchDatabase | null = null;
   if (storeKind === 'postgres') database = await scratchDatabase();
-  const broker = await startMosquitto({ maxInflight: 1000 });
+  // The queue limits gate-provision writes into mosquitto.conf, as a site's broker has them.
+  const broker = await startMosquitto({ maxInflight: 1000, extra: `max_queued_messages ${MAX_QUEUED_MESSAGES}\nmax_queued_bytes ${MAX_QUEUED_BYTES}` });
   const password = 'bench-password-1';
   const store = database ? { postgres: { url: database.url } } : { sqlite: { path: path.join(dir, 'console.db') } };
   const { child, url } = await startConsoleProcess(dir, broker.url, password, store);

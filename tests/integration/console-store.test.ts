@@ -9,6 +9,9 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { checkConsoleConfig } from '../../console/config.js';
+import { Feed } from '../../console/feed.js';
 import { PostgresConsoleStore, PostgresStoreError } from '../../console/postgres-store.js';
 import { SqliteConsoleStore } from '../../console/sqlite-store.js';
 import type { ConsoleStore, DecisionRow } from '../../console/store.js';
@@ -73,10 +76,12 @@ for (const [backend, open] of BACKENDS) {
     if (!store) return;
     assert.equal(await store.addDecision(decision('d1', 'pass')), true);
     assert.equal(await store.addDecision(decision('d1', 'pass')), false, 'a duplicate delivery stored twice');
+    // Two deliveries of one decision at the same moment (PostgreSQL writes them in one batch): new once.
+    assert.deepEqual(await Promise.all([store.addDecision(decision('d9', 'pass', T - 5000)), store.addDecision(decision('d9', 'pass', T - 5000))]), [true, false]);
     await store.addDecision(decision('d2', 'deny', T, 'b'));
     await store.addDecision(decision('d0', 'hold', T - 1000));
     // Same millisecond: the one stored later is listed first.
-    assert.deepEqual((await store.decisions()).map((d) => d.id), ['d2', 'd1', 'd0']);
+    assert.deepEqual((await store.decisions()).map((d) => d.id), ['d2', 'd1', 'd0', 'd9']);
     assert.deepEqual((await store.decisions({ lane: 'a', limit: 1 })).map((d) => d.id), ['d1']);
     assert.deepEqual(await store.decisions({ site: 'elsewhere' }), []);
     assert.deepEqual((await store.decisions())[1], decision('d1', 'pass'));
@@ -210,4 +215,28 @@ test('postgres: a database that does not exist: refused at open, naming it', asy
     assert.match(error.message, /does not exist/);
     return true;
   });
+});
+
+test('postgres: the database gone while the console runs: each message counted as not stored, none as malformed, the feed goes on', async (t) => {
+  if (!(await requirePostgres(t))) return;
+  const db = await scratchDatabase();
+  const store = await PostgresConsoleStore.open({ url: db.url, connectTimeoutMs: 2_000 });
+  t.after(async () => {
+    await store.close().catch(() => {});
+    await db.drop();
+  });
+  const feed = new Feed(checkConsoleConfig({}), store, pino({ level: 'silent' }));
+  const event = (id: string) =>
+    Buffer.from(JSON.stringify({
+      id, seq: 1, time: new Date(T).toISOString(), site: 's', lane: 'a', verdict: 'pass', reason: 'green-normal', decidedBy: 'offline-code',
+      subject: null, colour: 'green', temperatureC: 36.5, sensorFault: null, credential: null, decisionMs: 60, degraded: false,
+    }));
+  feed.receive('hc/v1/s/a/decision', event('decision-before'));
+  await feed.settled();
+  assert.deepEqual((await store.decisions()).map((d) => d.id), ['decision-before']);
+  await db.drop();
+  feed.receive('hc/v1/s/a/decision', event('decision-while-gone-1'));
+  feed.receive('hc/v1/s/a/decision', event('decision-while-gone-2'));
+  await feed.settled();
+  assert.deepEqual([feed.stats.notStored, feed.stats.malformed, feed.stats.queued], [2, 0, 0]);
 });

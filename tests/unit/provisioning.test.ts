@@ -168,6 +168,8 @@ describe('init', () => {
         'per_listener_settings false',
         'allow_anonymous false',
         'acl_file /etc/mosquitto/gates/acl',
+        'max_queued_messages 200000',
+        'max_queued_bytes 268435456',
         '',
         'listener 8883',
         'cafile /etc/mosquitto/gates/ca.pem',
