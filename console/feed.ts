@@ -53,8 +53,10 @@ export interface FeedStats {
   duplicates: number;
   /** Messages checked and waiting for the store: grows when the database falls behind. */
   queued: number;
-  /** Well-formed messages the store failed to keep (the database refused or was away). */
+  /** Well-formed messages the store failed to keep (the database refused a row, or was away longer than retryForMs). */
   notStored: number;
+  /** Store calls tried again after a failure that may pass (the database away or restarting). */
+  retries: number;
   connected: boolean;
 }
 
@@ -64,17 +66,23 @@ const BACKLOG_WARNING = 10_000;
 export class Feed extends EventEmitter<FeedEvents> {
   private client: MqttClient | null = null;
   private readonly centreKeys: TrustStore | null;
-  private readonly counts: Omit<FeedStats, 'queued'> = { received: 0, malformed: 0, malformedByLeaf: {}, duplicates: 0, notStored: 0, connected: false };
+  private readonly counts: Omit<FeedStats, 'queued'> = { received: 0, malformed: 0, malformedByLeaf: {}, duplicates: 0, notStored: 0, retries: 0, connected: false };
   private readonly queue = new KeyedQueue();
   private backlogWarned = false;
   private readonly log: Logger;
+
+  /** How long a store call that fails for a passing reason is tried again: the lane's later messages wait behind it, in order. */
+  private readonly retryForMs: number;
+  private stopping = false;
 
   constructor(
     private readonly config: ConsoleConfig,
     private readonly store: ConsoleStore,
     logger: Logger,
+    options: { retryForMs?: number } = {},
   ) {
     super();
+    this.retryForMs = options.retryForMs ?? 60_000;
     this.log = logger.child({ component: 'feed' });
     if (config.centreCertificate) {
       this.centreKeys = new TrustStore();
@@ -157,6 +165,7 @@ export class Feed extends EventEmitter<FeedEvents> {
 
   /** Stops receiving; resolves once what was received is stored. */
   async stop(): Promise<void> {
+    this.stopping = true;
     const client = this.client;
     this.client = null;
     if (client) await client.endAsync();
@@ -166,6 +175,27 @@ export class Feed extends EventEmitter<FeedEvents> {
   /** Resolves once every message received so far is stored (tests, and stop). */
   settled(): Promise<void> {
     return this.queue.idle();
+  }
+
+  /**
+   * One store call, tried again while it fails for a reason that may pass
+   * (store.transient), with waits from 250 ms doubling to 5 s, for up to
+   * retryForMs (not once the feed is stopping); then its error stands.
+   */
+  private async retrying<T>(call: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.retryForMs;
+    for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
+      try {
+        return await call();
+      } catch (error) {
+        if (this.stopping || !this.store.transient(error) || Date.now() + wait > deadline) throw error;
+        this.counts.retries++;
+        if (this.counts.retries <= 20 || this.counts.retries % 100 === 0) {
+          this.log.warn({ err: (error as Error).message, retryInMs: wait, retries: this.counts.retries, store: this.store.kind }, 'store call failed; trying again');
+        }
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
   }
 
   /** Stores one checked message after the ones before it from the same lane (or, for colour changes, site). */
@@ -259,12 +289,12 @@ export class Feed extends EventEmitter<FeedEvents> {
         const update = m.state === 'offline'
           ? { site, lane, time: time(m.time), online: false, latest: m.time === undefined }
           : { site, lane, time: time(m.time), online: true, degraded: m.degraded, laneState: m.laneState, staffMode: m.staffMode };
-        this.emit('lane', await store.updateLane(update));
+        this.emit('lane', await this.retrying(() => store.updateLane(update)));
         return;
       }
       case 'telemetry': {
         const m = value as ContractTypes['telemetry'];
-        this.emit('lane', await store.updateLane({ site, lane, time: time(m.time), online: true, degraded: m.degraded, laneState: m.laneState, faults: m.faults }));
+        this.emit('lane', await this.retrying(() => store.updateLane({ site, lane, time: time(m.time), online: true, degraded: m.degraded, laneState: m.laneState, faults: m.faults })));
         return;
       }
       case 'decision': {
@@ -283,14 +313,14 @@ export class Feed extends EventEmitter<FeedEvents> {
           sensorFault: m.sensorFault,
           degraded: m.degraded ?? false,
         };
-        if (await store.addDecision(row, now)) this.emit('decision', row);
+        if (await this.retrying(() => store.addDecision(row, now))) this.emit('decision', row);
         else this.counts.duplicates++;
         return;
       }
       case 'alert': {
         const m = value as ContractTypes['redAlert'];
         const row: AlertRow = { id: m.id, eventId: m.eventId, site, lane, time: time(m.time), decidedBy: m.decidedBy, acknowledgedBy: null, acknowledgedAt: null };
-        if (await store.addAlert(row, now)) this.emit('alert', row);
+        if (await this.retrying(() => store.addAlert(row, now))) this.emit('alert', row);
         else this.counts.duplicates++;
         return;
       }
@@ -298,28 +328,28 @@ export class Feed extends EventEmitter<FeedEvents> {
         const m = value as ContractTypes['fault'];
         const active = m.active ?? true;
         const t = time(m.time);
-        if (!(await store.addFault({ id: m.id, site, lane, time: t, kind: m.kind, detail: m.detail, active }, now))) {
+        if (!(await this.retrying(() => store.addFault({ id: m.id, site, lane, time: t, kind: m.kind, detail: m.detail, active }, now)))) {
           this.counts.duplicates++;
           return;
         }
         // Without `active` it is a one-off (a journal write failed): counted, but no lasting state of the lane.
-        if (m.active !== undefined) this.emit('lane', await store.updateLane({ site, lane, time: t, fault: { kind: m.kind, active } }));
+        if (m.active !== undefined) this.emit('lane', await this.retrying(() => store.updateLane({ site, lane, time: t, fault: { kind: m.kind, active } })));
         return;
       }
       case 'registration': {
         const m = value as ContractTypes['sealedRegistration'];
         // Only the ids and the time: the sealed fields are for the health authority alone.
-        if (!(await store.addRegistration({ id: m.id, eventId: m.eventId, site, lane, time: time(m.time) }, now))) this.counts.duplicates++;
+        if (!(await this.retrying(() => store.addRegistration({ id: m.id, eventId: m.eventId, site, lane, time: time(m.time) }, now)))) this.counts.duplicates++;
         return;
       }
       case 'colour/applied': {
         const m = value as ContractTypes['colourApplied'];
-        if (!(await store.addColourApplied({ site, lane, seq: m.seq, appliedAt: m.appliedAt, via: m.via }, now))) this.counts.duplicates++;
+        if (!(await this.retrying(() => store.addColourApplied({ site, lane, seq: m.seq, appliedAt: m.appliedAt, via: m.via }, now)))) this.counts.duplicates++;
         return;
       }
       case 'command/result': {
         const m = value as ContractTypes['commandResult'];
-        const row = await store.settleCommand(m.commandId, m.ok ? 'ok' : 'failed', time(m.time), m.detail);
+        const row = await this.retrying(() => store.settleCommand(m.commandId, m.ok ? 'ok' : 'failed', time(m.time), m.detail));
         // Results of commands someone else sent (the centre) are not this console's to log.
         if (row) this.emit('command', row);
         return;
@@ -343,7 +373,7 @@ export class Feed extends EventEmitter<FeedEvents> {
     if (change.changes.length === 0) return;
     const row = { site, seq: change.seq, issuedAt: change.issuedAt, verified: this.centreKeys !== null };
     this.keep(`colour ${site}`, topic, 'colour/change', async () => {
-      if (!(await this.store.addColourChange(row))) this.counts.duplicates++;
+      if (!(await this.retrying(() => this.store.addColourChange(row)))) this.counts.duplicates++;
     });
   }
 }

@@ -9,7 +9,11 @@
  * every caller still learns whether its row was new. A key twice in one
  * batch is new at most once, as it would be written one at a time. For
  * inserts the first row of a key is the one written (`keep: 'first'`); for
- * upserts of whole rows, the last (`keep: 'last'`).
+ * upserts of whole rows, the last (`keep: 'last'`). One row the database
+ * refuses must not take the others of its batch with it: when a batch fails
+ * with an error `oneByOneAfter` accepts (a refused row, not a lost
+ * connection), its rows are written again one at a time, and only the bad
+ * one fails.
  */
 export class InsertBatcher<Row> {
   private waiting: Array<{ row: Row; key: string; resolve: (stored: boolean) => void; reject: (error: Error) => void }> = [];
@@ -20,7 +24,7 @@ export class InsertBatcher<Row> {
   constructor(
     private readonly write: (rows: Row[]) => Promise<Set<string>>,
     private readonly keyOf: (row: Row) => string,
-    private readonly options: { maxRows?: number; keep?: 'first' | 'last' } = {},
+    private readonly options: { maxRows?: number; keep?: 'first' | 'last'; oneByOneAfter?: (error: Error) => boolean } = {},
   ) {}
 
   private get maxRows(): number {
@@ -59,21 +63,43 @@ export class InsertBatcher<Row> {
     const last = this.options.keep === 'last';
     for (const item of batch) if (last || !chosen.has(item.key)) chosen.set(item.key, item.row);
     this.inFlight++;
-    this.write([...chosen.values()])
-      .then((stored) => {
+    this.writeBatch([...chosen.values()])
+      .then((outcome) => {
         const answered = new Set<string>();
         for (const item of batch) {
-          item.resolve(stored.has(item.key) && !answered.has(item.key));
+          const failure = outcome.failed.get(item.key);
+          if (failure) item.reject(failure);
+          else item.resolve(outcome.stored.has(item.key) && !answered.has(item.key));
           answered.add(item.key);
         }
-      })
-      .catch((error: unknown) => {
-        const failure = error instanceof Error ? error : new Error(String(error));
-        for (const item of batch) item.reject(failure);
       })
       .finally(() => {
         this.inFlight--;
         if (this.inFlight === 0 && this.waiting.length === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
       });
+  }
+
+  /** The batch in one write; if the database refuses it, the rows one by one (oneByOneAfter). Never rejects: failures are per key. */
+  private async writeBatch(rows: Row[]): Promise<{ stored: Set<string>; failed: Map<string, Error> }> {
+    const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
+    try {
+      return { stored: await this.write(rows), failed: new Map() };
+    } catch (error) {
+      const failure = asError(error);
+      const failed = new Map<string, Error>();
+      if (rows.length === 1 || !this.options.oneByOneAfter?.(failure)) {
+        for (const row of rows) failed.set(this.keyOf(row), failure);
+        return { stored: new Set(), failed };
+      }
+      const stored = new Set<string>();
+      for (const row of rows) {
+        try {
+          for (const key of await this.write([row])) stored.add(key);
+        } catch (alone) {
+          failed.set(this.keyOf(row), asError(alone));
+        }
+      }
+      return { stored, failed };
+    }
   }
 }

@@ -18,6 +18,7 @@ import { InsertBatcher } from './insert-batcher.js';
 import { KeyedQueue } from './keyed-queue.js';
 import {
   LANE_COLUMNS,
+  LANE_UPSERT_SET,
   NOT_SENSOR_FAULTS,
   applyLaneUpdate,
   laneRowOf,
@@ -86,6 +87,18 @@ CREATE INDEX IF NOT EXISTS commands_sent ON commands (sent_at DESC, n DESC);
 CREATE INDEX IF NOT EXISTS commands_pending ON commands (sent_at) WHERE result = 'pending';
 `;
 
+/** Longer than any of the console's statements takes on a healthy server. */
+const QUERY_TIMEOUT_MS = 30_000;
+/** How long close() waits for writes under way and the pool, before giving up on them. */
+const CLOSE_TIMEOUT_MS = 10_000;
+
+/**
+ * SQLSTATE classes of failures that may pass on a retry: connection (08),
+ * transaction rollback (40: serialization, deadlock), insufficient
+ * resources (53), operator intervention (57: shutdown, restart), system (58).
+ */
+const TRANSIENT_CLASSES = new Set(['08', '40', '53', '57', '58']);
+
 /** Any number, so that two consoles making the tables at once take turns: "hcgc" in ASCII. */
 const SCHEMA_LOCK = 0x68636763;
 
@@ -136,9 +149,14 @@ export class PostgresConsoleStore implements ConsoleStore {
    */
   private readonly known = new Map<string, LaneRecord>();
   /** Lane rows, a batch to a statement: telemetry from a whole fleet comes in bursts. */
-  private readonly laneUpserts = new InsertBatcher((records: LaneRecord[]) => this.writeLanes(records), (record) => `${record.site}/${record.lane}`, { keep: 'last' });
+  private readonly laneUpserts = new InsertBatcher((records: LaneRecord[]) => this.writeLanes(records), (record) => `${record.site}/${record.lane}`, {
+    keep: 'last',
+    oneByOneAfter: (error) => !this.transient(error),
+  });
   /** Decisions, the fleet's bulk, written a batch to a statement and a commit. */
-  private readonly decisionWrites = new InsertBatcher((rows: Array<DecisionRow & { receivedAt: number }>) => this.writeDecisions(rows), (row) => row.id);
+  private readonly decisionWrites = new InsertBatcher((rows: Array<DecisionRow & { receivedAt: number }>) => this.writeDecisions(rows), (row) => row.id, {
+    oneByOneAfter: (error) => !this.transient(error),
+  });
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -154,6 +172,10 @@ export class PostgresConsoleStore implements ConsoleStore {
       connectionString: options.url,
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      // A half-open connection (a cut cable, a server gone without a word) must fail, not hang a lane's writes for ever.
+      keepAlive: true,
+      statement_timeout: QUERY_TIMEOUT_MS,
+      query_timeout: QUERY_TIMEOUT_MS + 5_000,
       application_name: 'health-code-console',
       types,
     });
@@ -179,10 +201,23 @@ export class PostgresConsoleStore implements ConsoleStore {
     return new PostgresConsoleStore(pool, options.timeZone, shown);
   }
 
+  /** Waits for the writes under way (at most CLOSE_TIMEOUT_MS: a server that stopped answering must not hang a shutdown), then closes the pool. */
   async close(): Promise<void> {
-    await this.laneWrites.idle();
-    await Promise.all([this.laneUpserts.idle(), this.decisionWrites.idle()]);
+    let timer: NodeJS.Timeout | undefined;
+    const flushed = (async () => {
+      await this.laneWrites.idle();
+      await Promise.all([this.laneUpserts.idle(), this.decisionWrites.idle()]);
+    })();
+    await Promise.race([flushed, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)))]);
+    clearTimeout(timer);
     await this.pool.end();
+  }
+
+  transient(error: unknown): boolean {
+    const code = (error as { code?: unknown } | null)?.code;
+    // No SQLSTATE at all: the connection itself failed (refused, reset, timed out).
+    if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
+    return TRANSIENT_CLASSES.has(code.slice(0, 2));
   }
 
   private async rows<T>(name: string, text: string, values: unknown[] = []): Promise<T[]> {
@@ -206,7 +241,7 @@ export class PostgresConsoleStore implements ConsoleStore {
   }
 
   async lanes(): Promise<LaneRow[]> {
-    return (await this.rows<LaneRecord>('lanes', `SELECT ${LANE_COLUMNS} FROM lanes ORDER BY site, lane`)).map(laneRowOf);
+    return (await this.rows<LaneRecord>('lanes', `SELECT ${LANE_COLUMNS} FROM lanes ORDER BY site COLLATE "C", lane COLLATE "C"`)).map(laneRowOf);
   }
 
   updateLane(update: LaneUpdate): Promise<LaneRow> {
@@ -215,7 +250,13 @@ export class PostgresConsoleStore implements ConsoleStore {
       const before = this.known.get(key) ?? (await this.loadLane(update.site, update.lane)) ?? newLane(update.site, update.lane, update.time);
       // A stale message moves only lastSeen; the whole row is written either way (one statement shape, batched).
       const { after } = applyLaneUpdate(before, update);
-      await this.laneUpserts.add(after);
+      try {
+        await this.laneUpserts.add(after);
+      } catch (error) {
+        // Written or not, nobody knows (a connection lost at the commit): the next update reads the row again.
+        this.known.delete(key);
+        throw error;
+      }
       this.known.set(key, after);
       return laneRowOf(after);
     });
@@ -227,7 +268,9 @@ export class PostgresConsoleStore implements ConsoleStore {
   }
 
   /** Whole lane rows, a batch to a statement; the fault lists travel as JSON text (unnest would flatten an array of arrays). */
-  private async writeLanes(records: LaneRecord[]): Promise<Set<string>> {
+  private async writeLanes(unsorted: LaneRecord[]): Promise<Set<string>> {
+    const keyOf = (record: LaneRecord): string => `${record.site}/${record.lane}`;
+    const records = [...unsorted].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
     const column = <K extends keyof LaneRecord>(key: K) => records.map((record) => record[key]);
     await this.pool.query({
       name: 'lanes-upsert',
@@ -239,18 +282,14 @@ export class PostgresConsoleStore implements ConsoleStore {
                $9::boolean[], $10::bigint[], $11::text[], $12::bigint[], $13::text[], $14::bigint[], $15::text[], $16::bigint[], $17::bigint[], $18::bigint[])
                AS u(site, lane, online, online_since, degraded, degraded_since, held, held_since, staff_mode, staff_mode_since,
                  faults, faults_since, state, state_since, lane_state, first_seen, last_seen, state_time)
-             ON CONFLICT (site, lane) DO UPDATE SET online = excluded.online, online_since = excluded.online_since,
-               degraded = excluded.degraded, degraded_since = excluded.degraded_since, held = excluded.held, held_since = excluded.held_since,
-               staff_mode = excluded.staff_mode, staff_mode_since = excluded.staff_mode_since, faults = excluded.faults,
-               faults_since = excluded.faults_since, state = excluded.state, state_since = excluded.state_since,
-               lane_state = excluded.lane_state, last_seen = excluded.last_seen, state_time = excluded.state_time`,
+             ON CONFLICT (site, lane) DO UPDATE SET ${LANE_UPSERT_SET}`,
       values: [
         column('site'), column('lane'), column('online'), column('onlineSince'), column('degraded'), column('degradedSince'), column('held'),
         column('heldSince'), column('staffMode'), column('staffModeSince'), records.map((record) => JSON.stringify(record.faults)), column('faultsSince'),
         column('state'), column('stateSince'), column('laneState'), column('firstSeen'), column('lastSeen'), column('stateTime'),
       ],
     });
-    return new Set(records.map((record) => `${record.site}/${record.lane}`));
+    return new Set(records.map(keyOf));
   }
 
   // --- events ------------------------------------------------------------
@@ -260,7 +299,9 @@ export class PostgresConsoleStore implements ConsoleStore {
   }
 
   /** One statement for a batch of decisions: each column an array, unnested into rows; resolves with the ids that were new. */
-  private async writeDecisions(rows: Array<DecisionRow & { receivedAt: number }>): Promise<Set<string>> {
+  private async writeDecisions(unsorted: Array<DecisionRow & { receivedAt: number }>): Promise<Set<string>> {
+    // In key order: two batches in flight that share ids (a redelivery) then lock them in the same order, never a deadlock.
+    const rows = [...unsorted].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const column = <K extends keyof (DecisionRow & { receivedAt: number })>(key: K) => rows.map((row) => row[key]);
     const result = await this.pool.query<{ id: string }>({
       name: 'decisions-add',
@@ -307,13 +348,13 @@ export class PostgresConsoleStore implements ConsoleStore {
     return row ?? null;
   }
 
-  async acknowledgeAlert(id: string, user: string, at = Date.now()): Promise<AlertRow | null> {
-    await this.pool.query({
-      name: 'alert-ack',
-      text: 'UPDATE alerts SET acknowledged_by = $1, acknowledged_at = $2 WHERE id = $3 AND acknowledged_at IS NULL',
-      values: [user, at, id],
-    });
-    return this.alert(id);
+  async acknowledgeAlert(id: string, user: string, at = Date.now()): Promise<{ alert: AlertRow | null; acknowledgedNow: boolean }> {
+    const acknowledgedNow = await this.changed(
+      'alert-ack',
+      'UPDATE alerts SET acknowledged_by = $1, acknowledged_at = $2 WHERE id = $3 AND acknowledged_at IS NULL',
+      [user, at, id],
+    );
+    return { alert: await this.alert(id), acknowledgedNow };
   }
 
   addFault(f: FaultRow, receivedAt = Date.now()): Promise<boolean> {
@@ -397,7 +438,7 @@ export class PostgresConsoleStore implements ConsoleStore {
   async sites(): Promise<string[]> {
     const rows = await this.rows<{ site: string }>(
       'sites',
-      'SELECT site FROM lanes UNION SELECT site FROM decisions UNION SELECT site FROM colour_changes ORDER BY site',
+      'SELECT site FROM (SELECT site FROM lanes UNION SELECT site FROM decisions UNION SELECT site FROM colour_changes) AS s ORDER BY site COLLATE "C"',
     );
     return rows.map((r) => r.site);
   }
@@ -425,7 +466,7 @@ export class PostgresConsoleStore implements ConsoleStore {
        FROM colour_changes c JOIN lanes l ON l.site = c.site AND l.first_seen <= c.issued_at
        LEFT JOIN colour_applied a ON a.site = c.site AND a.lane = l.lane
          AND (a.seq = c.seq OR (a.via = 'snapshot' AND a.seq >= c.seq))
-       WHERE c.site = $1 AND c.day = $2 GROUP BY c.seq, c.issued_at, l.lane ORDER BY c.seq, l.lane`,
+       WHERE c.site = $1 AND c.day = $2 GROUP BY c.seq, c.issued_at, l.lane ORDER BY c.seq, l.lane COLLATE "C"`,
       [site, day],
     );
     const changes = await this.one('figures-changes', 'SELECT COUNT(*) AS n FROM colour_changes WHERE site = $1 AND day = $2', [site, day]);

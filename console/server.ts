@@ -230,14 +230,14 @@ export class ConsoleServer {
     }, async (request, reply) => {
       const { id } = request.params as { id: string };
       const session = userOf(request);
-      const before = await store.alert(id);
-      if (!before) return reply.code(404).send({ error: 'No such alert' });
-      const after = (await store.acknowledgeAlert(id, session.user))!;
-      if (before.acknowledgedAt === null) {
-        this.log.info({ alert: id, site: after.site, lane: after.lane, user: session.user }, 'red-code alert acknowledged');
-        this.broadcast('alert', after);
+      const { alert, acknowledgedNow } = await store.acknowledgeAlert(id, session.user);
+      if (!alert) return reply.code(404).send({ error: 'No such alert' });
+      // Of two operators acknowledging at once, only the one whose acknowledgement stands is logged and broadcast.
+      if (acknowledgedNow) {
+        this.log.info({ alert: id, site: alert.site, lane: alert.lane, user: session.user }, 'red-code alert acknowledged');
+        this.broadcast('alert', alert);
       }
-      return { alert: after };
+      return { alert };
     });
     app.get('/api/figures', {
       ...viewer,

@@ -15,6 +15,7 @@ import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { dayOf as dayOfZone } from './days.js';
 import {
   LANE_COLUMNS,
+  LANE_UPSERT_SET,
   NOT_SENSOR_FAULTS,
   applyLaneUpdate,
   laneRowOf,
@@ -175,11 +176,7 @@ export class SqliteConsoleStore implements ConsoleStore {
                faults, faults_since, state, state_since, lane_state, first_seen, last_seen, state_time)
              VALUES (@site, @lane, @online, @onlineSince, @degraded, @degradedSince, @held, @heldSince, @staffMode, @staffModeSince,
                @faults, @faultsSince, @state, @stateSince, @laneState, @firstSeen, @lastSeen, @stateTime)
-             ON CONFLICT (site, lane) DO UPDATE SET online = excluded.online, online_since = excluded.online_since,
-               degraded = excluded.degraded, degraded_since = excluded.degraded_since, held = excluded.held, held_since = excluded.held_since,
-               staff_mode = excluded.staff_mode, staff_mode_since = excluded.staff_mode_since, faults = excluded.faults,
-               faults_since = excluded.faults_since, state = excluded.state, state_since = excluded.state_since,
-               lane_state = excluded.lane_state, last_seen = excluded.last_seen, state_time = excluded.state_time`,
+             ON CONFLICT (site, lane) DO UPDATE SET ${LANE_UPSERT_SET}`,
           )
           .run(storedOf(after));
       }
@@ -239,9 +236,9 @@ export class SqliteConsoleStore implements ConsoleStore {
     );
   }
 
-  async acknowledgeAlert(id: string, user: string, at = Date.now()): Promise<AlertRow | null> {
-    this.sql('UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ? AND acknowledged_at IS NULL').run(user, at, id);
-    return this.alert(id);
+  async acknowledgeAlert(id: string, user: string, at = Date.now()): Promise<{ alert: AlertRow | null; acknowledgedNow: boolean }> {
+    const changed = this.sql('UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ? AND acknowledged_at IS NULL').run(user, at, id).changes;
+    return { alert: await this.alert(id), acknowledgedNow: changed === 1 };
   }
 
   async addFault(f: FaultRow, receivedAt = Date.now()): Promise<boolean> {
@@ -315,6 +312,12 @@ export class SqliteConsoleStore implements ConsoleStore {
   }
 
   // --- figures -----------------------------------------------------------
+
+  /** Busy, locked, I/O and a full disk may pass; anything else (a constraint, a closed database) will not. */
+  transient(error: unknown): boolean {
+    const code = (error as { code?: unknown } | null)?.code;
+    return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|IOERR|FULL)/.test(code);
+  }
 
   day(epochMs: number): string {
     return dayOfZone(epochMs, this.timeZone);

@@ -172,8 +172,12 @@ export interface ConsoleStore {
   addAlert(alert: Omit<AlertRow, 'acknowledgedBy' | 'acknowledgedAt'>, receivedAt?: number): Promise<boolean>;
   alerts(options?: { unacknowledged?: boolean; limit?: number }): Promise<AlertRow[]>;
   alert(id: string): Promise<AlertRow | null>;
-  /** Records who acknowledged the alert and when; the first acknowledgement stands. Null: no such alert. */
-  acknowledgeAlert(id: string, user: string, at?: number): Promise<AlertRow | null>;
+  /**
+   * Records who acknowledged the alert and when; the first acknowledgement
+   * stands. `acknowledgedNow`: this call made it (of two operators at once,
+   * one). A null alert: no such alert.
+   */
+  acknowledgeAlert(id: string, user: string, at?: number): Promise<{ alert: AlertRow | null; acknowledgedNow: boolean }>;
   addFault(fault: FaultRow, receivedAt?: number): Promise<boolean>;
   faults(limit?: number): Promise<FaultRow[]>;
   /** Only the ids and time of a sealed registration: the record itself is for the health authority. */
@@ -195,6 +199,9 @@ export interface ConsoleStore {
   sites(): Promise<string[]>;
   /** The §7 figures of one site on one day. */
   figures(site: string, day: string): Promise<Figures>;
+
+  /** True for a failure that may pass if tried again (the database away, busy, or restarting); false for a row it refuses. */
+  transient(error: unknown): boolean;
 }
 
 /** A lane's columns under the names of LaneRecord: the same SELECT list in both SQL dialects. */
@@ -202,6 +209,13 @@ export const LANE_COLUMNS = `site, lane, state, state_since AS "stateSince", onl
   degraded, degraded_since AS "degradedSince", held, held_since AS "heldSince", staff_mode AS "staffMode",
   staff_mode_since AS "staffModeSince", faults, faults_since AS "faultsSince", lane_state AS "laneState",
   first_seen AS "firstSeen", last_seen AS "lastSeen", state_time AS "stateTime"`;
+
+/** What the lane upsert sets on a lane already there: every column but the key and firstSeen, in both dialects. */
+export const LANE_UPSERT_SET = `online = excluded.online, online_since = excluded.online_since,
+  degraded = excluded.degraded, degraded_since = excluded.degraded_since, held = excluded.held, held_since = excluded.held_since,
+  staff_mode = excluded.staff_mode, staff_mode_since = excluded.staff_mode_since, faults = excluded.faults,
+  faults_since = excluded.faults_since, state = excluded.state, state_since = excluded.state_since,
+  lane_state = excluded.lane_state, last_seen = excluded.last_seen, state_time = excluded.state_time`;
 
 /** Store faults and the outbox are not sensors: they do not count as sensor faults. */
 export const NOT_SENSOR_FAULTS = ['journal', 'outbox-dropped', 'outbox-filling'];

@@ -16,6 +16,7 @@ import { PostgresConsoleStore, PostgresStoreError } from '../../console/postgres
 import { SqliteConsoleStore } from '../../console/sqlite-store.js';
 import type { ConsoleStore, DecisionRow } from '../../console/store.js';
 import { requirePostgres, scratchDatabase } from '../support/postgres.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 
 const T = Date.parse('2026-03-02T08:00:00Z');
 const ZONE = 'Asia/Shanghai';
@@ -90,11 +91,15 @@ for (const [backend, open] of BACKENDS) {
     assert.equal(await store.addAlert(alert), true);
     assert.equal(await store.addAlert(alert), false);
     assert.equal((await store.alerts({ unacknowledged: true })).length, 1);
-    const acked = await store.acknowledgeAlert('al1', 'li.operator', T + 5);
-    assert.deepEqual([acked?.acknowledgedBy, acked?.acknowledgedAt], ['li.operator', T + 5]);
-    // The first acknowledgement stands.
-    assert.equal((await store.acknowledgeAlert('al1', 'wang', T + 9))?.acknowledgedBy, 'li.operator');
-    assert.equal(await store.acknowledgeAlert('no-such-alert', 'wang'), null);
+    // Two operators at the same moment: one acknowledgement stands, and only that call says it made it.
+    const [li, wang] = await Promise.all([store.acknowledgeAlert('al1', 'li.operator', T + 5), store.acknowledgeAlert('al1', 'wang', T + 9)]);
+    assert.equal([li, wang].filter((ack) => ack.acknowledgedNow).length, 1);
+    const winner = li.acknowledgedNow ? li : wang;
+    assert.deepEqual([li.alert, wang.alert], [winner.alert, winner.alert]);
+    assert.ok(winner.alert?.acknowledgedBy === (li.acknowledgedNow ? 'li.operator' : 'wang'));
+    // Later ones change nothing.
+    assert.deepEqual(await store.acknowledgeAlert('al1', 'zhao', T + 20), { alert: winner.alert, acknowledgedNow: false });
+    assert.deepEqual(await store.acknowledgeAlert('no-such-alert', 'wang'), { alert: null, acknowledgedNow: false });
     assert.deepEqual(await store.alerts({ unacknowledged: true }), []);
     assert.equal((await store.alerts()).length, 1);
 
@@ -158,6 +163,14 @@ for (const [backend, open] of BACKENDS) {
     const empty = await store.figures('s', '2020-01-01');
     assert.deepEqual([empty.checks, empty.passes, empty.colourChanges.medianMs, empty.colourChanges.worstMs], [0, 0, null, null]);
     assert.deepEqual(await store.sites(), ['s']);
+  });
+
+  test(`${backend}: lanes and sites listed in the same order by both stores (bytes, not the database's collation)`, async (t) => {
+    const store = await open(t);
+    if (!store) return;
+    for (const [site, lane] of [['s', 'a1'], ['s', 'B'], ['s', 'a-2'], ['b-site', 'x'], ['B', 'x']]) await store.updateLane({ site: site!, lane: lane!, time: T, online: true });
+    assert.deepEqual((await store.lanes()).map((l) => `${l.site}/${l.lane}`), ['B/x', 'b-site/x', 's/B', 's/a-2', 's/a1']);
+    assert.deepEqual(await store.sites(), ['B', 'b-site', 's']);
   });
 
   test(`${backend}: overlapping updates to one lane apply in the order they were made`, async (t) => {
@@ -239,4 +252,77 @@ test('postgres: the database gone while the console runs: each message counted a
   feed.receive('hc/v1/s/a/decision', event('decision-while-gone-2'));
   await feed.settled();
   assert.deepEqual([feed.stats.notStored, feed.stats.malformed, feed.stats.queued], [2, 0, 0]);
+});
+
+test('postgres: the server away for a moment (connections cut, then refused): the feed tries again and stores every message, in order', async (t) => {
+  if (!(await requirePostgres(t))) return;
+  const db = await scratchDatabase();
+  const target = new URL(db.url);
+  const proxy = await startTcpProxy(Number(target.port || 5432), target.hostname);
+  target.port = String(proxy.port);
+  const store = await PostgresConsoleStore.open({ url: target.toString(), connectTimeoutMs: 2_000 });
+  t.after(async () => {
+    await proxy.restore();
+    await store.close().catch(() => {});
+    await proxy.close();
+    await db.drop();
+  });
+  const feed = new Feed(checkConsoleConfig({}), store, pino({ level: 'silent' }), { retryForMs: 30_000 });
+  const decision = (id: string) =>
+    Buffer.from(JSON.stringify({
+      id, seq: 1, time: new Date(T).toISOString(), site: 's', lane: 'a', verdict: 'pass', reason: 'green-normal', decidedBy: 'offline-code',
+      subject: null, colour: 'green', temperatureC: 36.5, sensorFault: null, credential: null, decisionMs: 60, degraded: false,
+    }));
+  const status = (laneState: string, at: number) =>
+    Buffer.from(JSON.stringify({ state: 'online', time: new Date(at).toISOString(), laneState, degraded: false, staffMode: false }));
+  feed.receive('hc/v1/s/a/status', status('idle', T));
+  feed.receive('hc/v1/s/a/decision', decision('decision-before-cut'));
+  await feed.settled();
+
+  await proxy.cut();
+  feed.receive('hc/v1/s/a/decision', decision('decision-during-cut'));
+  feed.receive('hc/v1/s/a/status', status('held', T + 1000));
+  feed.receive('hc/v1/s/a/status', status('idle', T + 2000));
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  assert.ok(feed.stats.queued > 0, 'nothing waited for the database');
+  await proxy.restore();
+  await feed.settled();
+
+  assert.deepEqual([feed.stats.notStored, feed.stats.malformed], [0, 0]);
+  assert.ok(feed.stats.retries > 0, 'no store call was tried again');
+  assert.deepEqual((await store.decisions()).map((d) => d.id).sort(), ['decision-before-cut', 'decision-during-cut']);
+  // In order: held, then idle again; held since T + 1000 and back at T + 2000.
+  const lane = (await store.lane('s', 'a'))!;
+  assert.deepEqual([lane.laneState, lane.held, lane.heldSince], ['idle', false, T + 2000]);
+});
+
+test('postgres: one row the database refuses fails alone; the rest of its batch is stored', async (t) => {
+  const store = (await BACKENDS[1]![1](t)) as PostgresConsoleStore | null;
+  if (!store) return;
+  // PostgreSQL's text cannot hold a NUL character: this decision is refused, whatever the gate meant by it.
+  const results = await Promise.allSettled([
+    store.addDecision(decision('batch-good-1', 'pass')),
+    store.addDecision({ ...decision('batch-bad', 'pass'), reason: 'bad\u0000reason' }),
+    store.addDecision(decision('batch-good-2', 'deny')),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.equal(store.transient((results[1] as PromiseRejectedResult).reason), false, 'a refused row taken for a passing failure');
+  assert.deepEqual((await store.decisions()).map((d) => d.id).sort(), ['batch-good-1', 'batch-good-2']);
+});
+
+test('postgres: close waits for writes under way; a reopened store has them', async (t) => {
+  if (!(await requirePostgres(t))) return;
+  const db = await scratchDatabase();
+  t.after(() => db.drop());
+  const store = await PostgresConsoleStore.open({ url: db.url });
+  // Not awaited: close must finish them.
+  const writes = Array.from({ length: 50 }, (_, i) => store.addDecision(decision(`unawaited-${String(i).padStart(2, '0')}`, 'pass', T + i)));
+  const lanes = Array.from({ length: 20 }, (_, i) => store.updateLane({ site: 's', lane: `l${i}`, time: T + i, online: true }));
+  await store.close();
+  assert.ok((await Promise.all(writes)).every(Boolean));
+  await Promise.all(lanes);
+  const again = await PostgresConsoleStore.open({ url: db.url });
+  t.after(() => again.close());
+  assert.equal((await again.decisions({ limit: 1000 })).length, 50);
+  assert.equal((await again.lanes()).length, 20);
 });

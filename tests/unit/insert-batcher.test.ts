@@ -75,3 +75,40 @@ test("keep 'last': the newest row of a key is the one written (whole-row upserts
   await Promise.all([batcher.add({ lane: 'a', state: 'idle' }), batcher.add({ lane: 'b', state: 'idle' }), batcher.add({ lane: 'a', state: 'held' })]);
   assert.deepEqual(written, [{ lane: 'a', state: 'held' }, { lane: 'b', state: 'idle' }]);
 });
+
+test('a refused batch is written again row by row when oneByOneAfter says so: only the bad row fails', async () => {
+  const writes: string[][] = [];
+  const batcher = new InsertBatcher(async (rows: string[]) => {
+    writes.push(rows);
+    if (rows.includes('bad')) throw Object.assign(new Error('invalid byte sequence'), { code: '22021' });
+    return new Set(rows);
+  }, (row: string) => row, { oneByOneAfter: (error) => (error as Error & { code?: string }).code === '22021' });
+  const results = await Promise.allSettled(['a', 'bad', 'b'].map((row) => batcher.add(row)));
+  assert.deepEqual(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)), [true, 'invalid byte sequence', true]);
+  assert.deepEqual(writes, [['a', 'bad', 'b'], ['a'], ['bad'], ['b']]);
+});
+
+test('a batch lost with the connection is not retried row by row: every row fails with it', async () => {
+  let writes = 0;
+  const batcher = new InsertBatcher(async () => {
+    writes++;
+    throw new Error('Connection terminated unexpectedly');
+  }, (row: string) => row, { oneByOneAfter: () => false });
+  const results = await Promise.allSettled(['a', 'b'].map((row) => batcher.add(row)));
+  assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+  assert.equal(writes, 1);
+});
+
+test('idle also waits for rows added while a write is under way, past maxRows', async () => {
+  const written: string[] = [];
+  const batcher = new InsertBatcher(async (rows: string[]) => {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    written.push(...rows);
+    return new Set(rows);
+  }, (row: string) => row, { maxRows: 2 });
+  for (const row of ['a', 'b', 'c']) void batcher.add(row);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  for (const row of ['d', 'e']) void batcher.add(row);
+  await batcher.idle();
+  assert.deepEqual(written.sort(), ['a', 'b', 'c', 'd', 'e']);
+});
