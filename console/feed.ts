@@ -108,6 +108,7 @@ export class Feed extends EventEmitter<FeedEvents> {
    * with the broker still away (the page then says so; the feed keeps trying).
    */
   async start(clientOptions: IClientOptions = {}, waitMs = 5_000): Promise<void> {
+    this.stopping = false;
     const { broker, baseTopic: base } = this.config;
     const options: IClientOptions & { passphrase?: string } = {
       clientId: broker.clientId ?? 'hc-console',

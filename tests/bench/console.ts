@@ -237,7 +237,7 @@ async function benchConsoleWith(storeKind: BenchStore, options: ConsoleBenchOpti
       telemetrySent,
       lanesKept: lanesBody.lanes.length,
       lanesOnline: lanesBody.lanes.filter((l) => l.state === 'online').length,
-      feed: { received: stats.received, malformed: stats.malformed, duplicates: stats.duplicates, queuedAtEnd: stats.queued },
+      feed: { received: stats.received, malformed: stats.malformed, duplicates: stats.duplicates, notStored: stats.notStored, retries: stats.retries, queuedAtEnd: stats.queued },
       onThePage: received,
       lagMs: { median: round(median(lags), 1), p99: round(percentile(lags, 99), 1), max: round(percentile(lags, 100), 1) },
       rssMb: { start: rssValues[0], max: round(Math.max(...rssValues), 1), end: rssValues.at(-1), growthAfterFirstMinute: afterWarmUp.length > 1 ? round(afterWarmUp.at(-1)! - afterWarmUp[0]!, 1) : null },
