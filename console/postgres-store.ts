@@ -98,6 +98,9 @@ const CLOSE_TIMEOUT_MS = 10_000;
  * resources (53), operator intervention (57: shutdown, restart), system (58).
  */
 const TRANSIENT_CLASSES = new Set(['08', '40', '53', '57', '58']);
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/** What node-postgres says when a connection is lost or cannot be had in time (it gives these no code). */
+const CONNECTION_LOST = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|Connection ended/i;
 
 /** Any number, so that two consoles making the tables at once take turns: "hcgc" in ASCII. */
 const SCHEMA_LOCK = 0x68636763;
@@ -214,10 +217,12 @@ export class PostgresConsoleStore implements ConsoleStore {
   }
 
   transient(error: unknown): boolean {
-    const code = (error as { code?: unknown } | null)?.code;
-    // No SQLSTATE at all: the connection itself failed (refused, reset, timed out).
-    if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
-    return TRANSIENT_CLASSES.has(code.slice(0, 2));
+    if (!(error instanceof Error)) return false;
+    const code = (error as { code?: unknown }).code;
+    // The connection itself failed (refused, reset, timed out): a socket's errno, or node-postgres's own words.
+    if (typeof code === 'string' && CONNECTION_ERRNOS.has(code)) return true;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return TRANSIENT_CLASSES.has(code.slice(0, 2));
+    return CONNECTION_LOST.test(error.message);
   }
 
   private async rows<T>(name: string, text: string, values: unknown[] = []): Promise<T[]> {

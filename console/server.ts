@@ -64,6 +64,11 @@ export class ConsoleServer {
     });
     app.setErrorHandler((error: { statusCode?: number; message: string }, request, reply) => {
       const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+      // The database away or restarting: say so, and that nothing was done (a command is logged before it is sent).
+      if (status >= 500 && this.options.store.transient(error)) {
+        this.log.warn({ err: error.message, url: request.url, store: this.options.store.kind }, 'console store not answering');
+        return reply.code(503).header('retry-after', '5').send({ error: 'The console\'s database is not answering: nothing was done; try again shortly' });
+      }
       if (status >= 500) {
         this.log.error({ err: error, url: request.url }, 'console server error');
         return reply.code(500).send({ error: 'Internal error in the console: see its log' });

@@ -21,6 +21,8 @@ import { openSignedMessage, messageSigner, signMessage } from '../../edge-agent/
 import { TrustStore } from '../../edge-agent/credential/trust-store.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
 import { mosquittoAvailable, startMosquitto, type MosquittoBroker } from '../support/mosquitto.js';
+import { requirePostgres, scratchDatabase } from '../support/postgres.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import { until } from '../support/wait.js';
 
 const BASE = 'hc/v1';
@@ -386,4 +388,44 @@ test('the page is served with a strict CSP; the API needs a session', { skip }, 
   const cookie = await signIn(url, VIEWER);
   await post(url, cookie, '/api/sign-out');
   assert.equal((await fetch(`${url}/api/lanes`, { headers: { cookie } })).status, 401);
+});
+
+test('its PostgreSQL away: no command is sent that cannot be logged (503), reads say so too; back, the console works again', { skip }, async (t) => {
+  if (!(await requirePostgres(t))) return;
+  const db = await scratchDatabase();
+  const target = new URL(db.url);
+  const proxy = await startTcpProxy(Number(target.port || 5432), target.hostname);
+  target.port = String(proxy.port);
+  const pgConsole = await startConsole(
+    { ...config, broker: { ...config.broker, clientId: 'console-test-pg' }, store: { ...config.store, postgres: { url: target.toString(), poolSize: 2 } } },
+    logger,
+  );
+  const lane = 'pg-9';
+  const device = await mqtt.connectAsync(broker.url, { clientId: `gate-${SITE}-${lane}`, protocolVersion: 5 });
+  t.after(async () => {
+    await device.endAsync();
+    await proxy.restore();
+    await pgConsole.stop();
+    await proxy.close();
+    await db.drop();
+  });
+  const commands: string[] = [];
+  device.on('message', (_topic, payload) => commands.push(JSON.parse(Buffer.from(JSON.parse(payload.toString()).payload, 'base64url').toString()).action));
+  await device.subscribeAsync(`${BASE}/${SITE}/${lane}/command`, { qos: 1 });
+  const operator = await signIn(pgConsole.url, OPERATOR);
+
+  await proxy.cut();
+  const refused = await post(pgConsole.url, operator, '/api/commands', { site: SITE, lane, action: 'open' });
+  assert.equal(refused.status, 503);
+  assert.equal(refused.headers.get('retry-after'), '5');
+  assert.match(((await refused.json()) as { error: string }).error, /database is not answering: nothing was done/);
+  assert.equal((await fetch(`${pgConsole.url}/api/lanes`, { headers: { cookie: operator } })).status, 503);
+
+  await proxy.restore();
+  const sent = await post(pgConsole.url, operator, '/api/commands', { site: SITE, lane, action: 'lock' });
+  assert.equal(sent.status, 202, await sent.clone().text());
+  await until('the command at the gate', () => commands.length > 0, 5_000);
+  // Only the command that could be logged ever reached the gate.
+  assert.deepEqual(commands, ['lock']);
+  assert.deepEqual((await get<{ commands: Array<{ action: string }> }>(pgConsole.url, operator, '/api/commands')).commands.map((c) => c.action), ['lock']);
 });
