@@ -38,6 +38,7 @@ import {
   type CertificateAuthority,
   type CertifiedKey,
 } from '../../provisioning/pki.js';
+import { cleanupStack } from '../support/cleanups.js';
 import { requireMosquitto, startMosquitto, type MosquittoBroker } from '../support/mosquitto.js';
 import { pause, until } from '../support/wait.js';
 
@@ -108,16 +109,7 @@ async function startRig(
   t: TestContext,
   options: { colour?: Record<string, unknown>; beforeStart?: (rig: Omit<Rig, 'agent'>) => Promise<void> } = {},
 ): Promise<Rig> {
-  const cleanups: Array<() => Promise<unknown> | unknown> = [];
-  t.after(async () => {
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch (error) {
-        t.diagnostic(`cleanup: ${(error as Error).message}`);
-      }
-    }
-  });
+  const cleanups = cleanupStack(t);
 
   const broker = await startMosquitto({
     plain: false,

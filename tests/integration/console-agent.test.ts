@@ -20,6 +20,7 @@ import { checkConsoleConfig } from '../../console/config.js';
 import { OperatorCommandSigner } from '../../console/command-signer.js';
 import { startConsole } from '../../console/console.js';
 import { requireMosquitto, startMosquitto } from '../support/mosquitto.js';
+import { cleanupStack } from '../support/cleanups.js';
 import { decideAtScanner } from '../support/lane.js';
 import { requirePostgres, scratchDatabase } from '../support/postgres.js';
 import { until } from '../support/wait.js';
@@ -31,10 +32,7 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
   test(`a real gate seen through the console (${storeKind} store): state, decisions, alert, command, colour timeliness`, { timeout: 90_000 }, async (t) => {
     if (!requireMosquitto(t)) return;
     if (storeKind === 'postgres' && !(await requirePostgres(t))) return;
-    const cleanups: Array<() => unknown> = [];
-    t.after(async () => {
-      for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
-    });
+    const cleanups = cleanupStack(t);
     let storeConfig: { sqlite: { path: string } } | { postgres: { url: string } };
     const broker = await startMosquitto();
     cleanups.push(() => broker.stop());

@@ -15,13 +15,13 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import type { GateAgent } from '../../edge-agent/agent.js';
 import { checkConfig } from '../../edge-agent/config/load.js';
-import type { DecisionRecord } from '../../edge-agent/lane/lane.js';
 import { check, type HaStateMessage, type LaneStatusMessage } from '../../edge-agent/link/contract.js';
 import { LANE_UP_LEAVES } from '../../edge-agent/link/topics.js';
 import { HA_DISCOVERY_PREFIX } from '../../provisioning/site/broker.js';
 import { createCertificateAuthority, issueClientCertificate, issueServerCertificate, type CertificateAuthority, type CertifiedKey } from '../../provisioning/pki.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
-import { createSimulatedLane, type SimulatedLane } from '../../simulator/simulated-lane.js';
+import { createSimulatedLane } from '../../simulator/simulated-lane.js';
+import { cleanupStack } from '../support/cleanups.js';
 import { requireMosquitto, startMosquitto } from '../support/mosquitto.js';
 import { decideAtScanner } from '../support/lane.js';
 import { pause, until } from '../support/wait.js';
@@ -102,16 +102,7 @@ function gateClient(agent: GateAgent): MqttClient {
 
 test('Home Assistant discovery: retained configs, re-announce on the birth message, counts after decisions, Last Will availability, nothing removed on stop', { timeout: 90_000 }, async (t) => {
   if (!requireMosquitto(t)) return;
-  const cleanups: Array<() => Promise<unknown> | unknown> = [];
-  t.after(async () => {
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch (error) {
-        t.diagnostic(`cleanup: ${(error as Error).message}`);
-      }
-    }
-  });
+  const cleanups = cleanupStack(t);
   const broker = await startMosquitto({
     plain: false,
     acl: ACL,

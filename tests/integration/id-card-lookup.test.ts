@@ -7,7 +7,7 @@
  * subscriber on hc/v1/# records every message: the look-up request's key is
  * the keyed hash, and no message that crosses the broker holds the number.
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +26,7 @@ import { SimulatedCentre } from '../../simulator/centre.js';
 import { createVirtualLaneHardware, InMemoryIdCardReader, type VirtualLaneHardware } from '../../simulator/hardware/virtual-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
 import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { cleanupStack } from '../support/cleanups.js';
 import { requireMosquitto, startMosquitto } from '../support/mosquitto.js';
 import { until } from '../support/wait.js';
 
@@ -46,23 +47,9 @@ const ACL = [
   `topic readwrite ${BASE}/#`,
 ].join('\n');
 
-async function cleanupsFor(t: TestContext): Promise<Array<() => Promise<unknown> | unknown>> {
-  const cleanups: Array<() => Promise<unknown> | unknown> = [];
-  t.after(async () => {
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch (error) {
-        t.diagnostic(`cleanup: ${(error as Error).message}`);
-      }
-    }
-  });
-  return cleanups;
-}
-
 test('an ID card is looked up by the keyed hash over a real broker: green passes, red is held, unknown and unanswered go to staff; no number crosses the broker', { timeout: 120_000 }, async (t) => {
   if (!requireMosquitto(t)) return;
-  const cleanups = await cleanupsFor(t);
+  const cleanups = cleanupStack(t);
   const broker = await startMosquitto({ passwords: PASSWORDS, acl: ACL });
   cleanups.push(() => broker.stop());
   const dir = mkdtempSync(join(tmpdir(), 'id-card-lookup-'));

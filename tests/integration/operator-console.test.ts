@@ -14,8 +14,7 @@
  *   the lane on <lane>/colour/applied with its seq, the centre's issuedAt and
  *   the lane's appliedAt; the gate's ACL lets it write there.
  */
-import { spawn } from 'node:child_process';
-import { createPrivateKey, randomUUID, X509Certificate } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,11 +30,12 @@ import { check, type ColourAppliedMessage, type CommandResultMessage, type Secur
 import { loadOperatorKey, signOperatorCommand } from '../../edge-agent/link/operator-command.js';
 import { laneTopic } from '../../edge-agent/link/topics.js';
 import { main } from '../../provisioning/cli/gate-provision.js';
-import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { WireLane } from '../../simulator/hardware/wire-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
-import { accepts, freePort, mosquittoPath, requireMosquitto } from '../support/mosquitto.js';
+import { freePort, requireMosquitto } from '../support/mosquitto.js';
+import { runSiteBroker, siteCentreKey } from '../support/site-broker.js';
 import { pause, until } from '../support/wait.js';
 
 const SITE = 'mall-1';
@@ -46,33 +46,6 @@ const quiet = { stdout: () => {}, stderr: () => {}, stderrIsTty: false };
 
 async function provision(...argv: string[]): Promise<void> {
   assert.equal(await main(argv, quiet), 0, `gate-provision ${argv.join(' ')}`);
-}
-
-/** Mosquitto on the site's mosquitto.conf; `user root` when the test runs as root (the broker key is owner-only). */
-async function runSiteBroker(t: TestContext, conf: string, port: number): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'operator-console-broker-'));
-  const file = path.join(dir, 'mosquitto.conf');
-  fs.writeFileSync(file, `${process.getuid?.() === 0 ? 'user root\n' : ''}log_dest stderr\n${fs.readFileSync(conf, 'utf8')}`);
-  const broker = spawn(mosquittoPath()!, ['-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  broker.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  const exited = new Promise<void>((resolve) => broker.once('exit', () => resolve()));
-  t.after(async () => {
-    broker.kill('SIGTERM');
-    await exited;
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  const deadline = Date.now() + 10_000;
-  while (!(await accepts(port))) {
-    if (broker.exitCode !== null) throw new Error(`mosquitto exited with ${broker.exitCode}:\n${log}`);
-    if (Date.now() > deadline) throw new Error(`mosquitto is not listening on ${port}:\n${log}`);
-    await pause(25);
-  }
-}
-
-function siteCentreKey(site: string): SignerKeyPair {
-  const certificatePem = fs.readFileSync(path.join(site, 'centre', 'centre.pem'), 'utf8');
-  return { algorithm: 'ES256', certificate: new X509Certificate(certificatePem), privateKey: createPrivateKey(fs.readFileSync(path.join(site, 'centre', 'centre.key'))), certificatePem };
 }
 
 interface Rig {

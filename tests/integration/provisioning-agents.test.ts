@@ -11,8 +11,6 @@
  * and decides their next person. A newer list reaches a gate by
  * reload-trust; the older one replayed is refused, also at a restart.
  */
-import { spawn } from 'node:child_process';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,12 +28,12 @@ import type { DecisionEventMessage, LaneStatusMessage } from '../../edge-agent/l
 import { mqttClientOptions } from '../../edge-agent/link/mqtt-options.js';
 import { messageSigner, signMessage } from '../../edge-agent/link/signed-message.js';
 import { main } from '../../provisioning/cli/gate-provision.js';
-import type { SignerKeyPair } from '../../provisioning/signer-certificate.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { WireLane } from '../../simulator/hardware/wire-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
-import { accepts, freePort, mosquittoPath, requireMosquitto } from '../support/mosquitto.js';
-import { pause, until } from '../support/wait.js';
+import { freePort, requireMosquitto } from '../support/mosquitto.js';
+import { runSiteBroker, siteCentreKey } from '../support/site-broker.js';
+import { until } from '../support/wait.js';
 
 const SITE = 'mall-1';
 const BASE = 'hc/v1';
@@ -48,45 +46,6 @@ async function provision(...argv: string[]): Promise<void> {
   assert.equal(await main(argv, quiet), 0, `gate-provision ${argv.join(' ')}`);
 }
 
-
-/**
- * Mosquitto on the site's mosquitto.conf, unchanged but for a preamble: its
- * log on stderr, and `user root` when the test runs as root (Mosquitto would
- * otherwise become user mosquitto, who cannot read the owner-only broker key).
- */
-async function runSiteBroker(t: TestContext, conf: string, port: number): Promise<{ log(): string }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'provisioning-agents-broker-'));
-  const file = path.join(dir, 'mosquitto.conf');
-  const preamble = process.getuid?.() === 0 ? 'user root\n' : '';
-  fs.writeFileSync(file, `${preamble}log_dest stderr\nlog_type all\n${fs.readFileSync(conf, 'utf8')}`);
-  const broker = spawn(mosquittoPath()!, ['-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  for (const stream of [broker.stdout, broker.stderr]) stream.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  const exited = new Promise<void>((resolve) => broker.once('exit', () => resolve()));
-  t.after(async () => {
-    broker.kill('SIGTERM');
-    await exited;
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  const deadline = Date.now() + 10_000;
-  while (!(await accepts(port))) {
-    if (broker.exitCode !== null) throw new Error(`mosquitto exited with ${broker.exitCode}:\n${log}`);
-    if (Date.now() > deadline) throw new Error(`mosquitto is not listening on ${port}:\n${log}`);
-    await pause(25);
-  }
-  return { log: () => log };
-}
-
-/** The site's centre signing key (a site made without a passphrase: the key file is plain PKCS#8). */
-function siteCentreKey(site: string): SignerKeyPair {
-  const certificatePem = fs.readFileSync(path.join(site, 'centre', 'centre.pem'), 'utf8');
-  return {
-    algorithm: 'ES256',
-    certificate: new X509Certificate(certificatePem),
-    privateKey: createPrivateKey(fs.readFileSync(path.join(site, 'centre', 'centre.key'))),
-    certificatePem,
-  };
-}
 
 interface Gate {
   device: string;

@@ -25,7 +25,7 @@ import { startEmbeddedBroker } from '../../simulator/broker.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { madeUpNationalId } from '../../simulator/crowd.js';
 import { createSimulatedLane } from '../../simulator/simulated-lane.js';
-import { pause, until } from '../support/wait.js';
+import { until } from '../support/wait.js';
 
 const tempDirs: string[] = [];
 after(() => tempDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
