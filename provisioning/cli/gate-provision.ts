@@ -50,6 +50,13 @@ are listed while their validity lasts); a gate takes only a
 version above the one it has. Verify it with centre/centre.pem.
 `;
 
+const ISSUER_REMOVE_HELP = `
+Kids are standard base64 (as EU DCC trust lists and gate-agent verify write
+them); base64url and hex are taken too. A kid that starts with "-" (base64url
+can) would be read as an option: give it as --kid <kid>, --kid=<kid>, or
+after --, e.g. gate-provision issuer remove site-1 -- -AbCdEfGhIj
+`;
+
 const ENROLL_HELP = `
 CSV: a header line naming the columns, then one device per line; an "auth"
 column (certificate or password, empty: certificate) is optional:
@@ -127,7 +134,7 @@ export async function main(argv: string[], io: ProvisionIo = processIo): Promise
   const issuer = program.command('issuer').description("Manage the site's issuer trust list: the code issuers' signer certificates the gates trust");
   issuer
     .command('add')
-    .description('Add the signer certificate(s) in a PEM or DER file; the list version grows by one')
+    .description("Add the code signer certificate(s) in a PEM or DER file (a CA, a TLS-only certificate or one from the site's CA is refused); the list version grows by one")
     .argument('<site-dir>', 'the site folder')
     .argument('<cert-file>', "an issuer's signer certificate, PEM (one or more) or DER")
     .option('--force', 'write a certificate already in the list again')
@@ -141,10 +148,13 @@ export async function main(argv: string[], io: ProvisionIo = processIo): Promise
     .command('remove')
     .description('Remove an issuer by kid (as list prints it) or by its certificate file; the list version grows by one')
     .argument('<site-dir>', 'the site folder')
-    .argument('<kid|file>', 'the kid (base64, base64url or 16 hex digits) or the certificate file')
-    .action(async (dir: string, reference: string) => {
+    .argument('[kid|file]', 'the kid (base64 as list prints it, base64url or 16 hex digits) or the certificate file')
+    .option('--kid <kid>', 'the kid, read as a kid even when it starts with "-" or names a file')
+    .addHelpText('after', ISSUER_REMOVE_HELP)
+    .action(async (dir: string, reference: string | undefined, options: { kid?: string }) => {
+      if ((reference === undefined) === (options.kid === undefined)) throw usage('give the issuer as <kid|file> or --kid <kid> (one of them)');
       const site = openSite(dir);
-      const removed = await withSiteLock(site, async () => removeIssuer(site, reference));
+      const removed = await withSiteLock(site, async () => removeIssuer(site, options.kid !== undefined ? { kid: options.kid } : reference!));
       out(`removed issuer kid ${removed.kid}: ${removed.subject}`);
       out(`trust list version ${site.record.trustList.version + 1}`);
     });
@@ -379,7 +389,13 @@ export async function main(argv: string[], io: ProvisionIo = processIo): Promise
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof CommanderError) {
+      // commander names the option it did not know: say what to do when it is a kid.
+      if (error.code === 'commander.unknownOption' && argv[0] === 'issuer' && argv[1] === 'remove' && /'-[A-Za-z0-9_-]{10}=?'/.test(error.message)) {
+        io.stderr('gate-provision: a kid that starts with "-" reads as an option: give it as --kid <kid>, or after --\n');
+      }
+      return error.exitCode === 0 ? 0 : 2;
+    }
     if (error instanceof ProvisionError) {
       io.stderr(`gate-provision: ${error.message}\n`);
       return error.code === 'usage' ? 2 : 1;

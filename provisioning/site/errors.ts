@@ -12,6 +12,7 @@ export type ProvisionErrorCode =
   | 'csv'
   | 'passphrase'
   | 'not-a-certificate'
+  | 'not-a-signer'
   | 'unknown-issuer'
   | 'unknown-operator'
   | 'unknown-console'

@@ -7,6 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { kidOf } from '../../edge-agent/credential/trust-store.js';
+import { checkCodeSigner } from './code-signer.js';
 import { ProvisionError } from './errors.js';
 import { FILE_MODE, Transaction, type StepHook } from './files.js';
 import { LAYOUT, sitePath, type IssuerEntry, type Site, type SiteRecord } from './site.js';
@@ -43,6 +44,12 @@ export function readCertificates(file: string): X509Certificate[] {
   }
 }
 
+/**
+ * The kid as the site writes and prints it: standard base64 with padding, as
+ * EU DCC trust lists write kids and as `gate-agent verify` reports them. It
+ * never starts with "-", so a kid copied from `issuer list` is never read as
+ * an option; input may also be base64url or hex (normaliseKid).
+ */
 export function kidBase64(certificate: X509Certificate): string {
   return kidOf(certificate.raw).toString('base64');
 }
@@ -62,6 +69,7 @@ export function addIssuers(site: Site, file: string, options: ChangeOptions = {}
       if (Date.parse(certificate.validTo) <= now.getTime()) {
         throw new ProvisionError('not-a-certificate', `${file}: the certificate of ${certificate.subject.replaceAll('\n', ', ')} expired on ${certificate.validTo}`);
       }
+      checkCodeSigner(site, file, certificate);
       const kid = kidBase64(certificate);
       const existing = issuers.findIndex((entry) => entry.kid === kid);
       if (existing >= 0 && !options.force) {
@@ -89,9 +97,18 @@ export function addIssuers(site: Site, file: string, options: ChangeOptions = {}
   return added;
 }
 
-/** Remove by kid (base64, base64url or hex, as list prints it) or by the issuer's certificate file. */
-export function removeIssuer(site: Site, reference: string, options: ChangeOptions = {}): IssuerEntry {
-  const kids = existsSync(reference) && statSync(reference).isFile() ? readCertificates(reference).map(kidBase64) : [normaliseKid(reference)];
+/**
+ * What `issuer remove` names: a string is a certificate file when one is
+ * there, else a kid; { kid } is a kid whatever files exist.
+ */
+export type IssuerReference = string | { kid: string };
+
+/** Remove by kid (base64, base64url or hex) or by the issuer's certificate file. */
+export function removeIssuer(site: Site, reference: IssuerReference, options: ChangeOptions = {}): IssuerEntry {
+  const kids =
+    typeof reference === 'string' && existsSync(reference) && statSync(reference).isFile()
+      ? readCertificates(reference).map(kidBase64)
+      : [normaliseKid(typeof reference === 'string' ? reference : reference.kid, typeof reference === 'string')];
   const issuers = [...site.record.trustList.issuers];
   const index = issuers.findIndex((entry) => kids.includes(entry.kid));
   if (index < 0) {
@@ -110,11 +127,15 @@ export function removeIssuer(site: Site, reference: string, options: ChangeOptio
   return removed!;
 }
 
-/** A kid as written anywhere: base64 or base64url of 8 bytes, or 16 hex digits; base64 back. */
-function normaliseKid(text: string): string {
+/**
+ * A kid as written anywhere: base64 or base64url of 8 bytes (padded or not;
+ * the two alphabets may even be mixed), or 16 hex digits; base64 back.
+ */
+function normaliseKid(text: string, orFile = false): string {
   if (/^[0-9a-fA-F]{16}$/.test(text)) return Buffer.from(text, 'hex').toString('base64');
-  if (/^[A-Za-z0-9+/_-]{11}=?$/.test(text)) return Buffer.from(text.replace(/=$/, ''), 'base64url').toString('base64');
-  throw new ProvisionError('unknown-issuer', `${JSON.stringify(text)} is neither a certificate file nor a kid (base64 of 8 bytes, or 16 hex digits)`);
+  if (/^[A-Za-z0-9+/_-]{11}=?$/.test(text)) return Buffer.from(text.replace(/=$/, '').replaceAll('+', '-').replaceAll('/', '_'), 'base64url').toString('base64');
+  const what = orFile ? 'neither a certificate file nor a kid' : 'not a kid';
+  throw new ProvisionError('unknown-issuer', `${JSON.stringify(text)} is ${what} (base64 or base64url of 8 bytes, or 16 hex digits)`);
 }
 
 function changedTrustList(record: SiteRecord, issuers: IssuerEntry[], now: Date): SiteRecord {
