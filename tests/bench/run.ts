@@ -47,7 +47,7 @@ const BENCHMARKS: Record<string, (quick: boolean, progress: (m: string) => void)
     const choice = process.env.CRASH_SYNC;
     if (choice !== undefined && choice !== 'normal' && choice !== 'full') throw new RangeError(`CRASH_SYNC must be normal or full, got ${choice}`);
     const modes: JournalSync[] = choice ? [choice] : ['normal', 'full'];
-    return benchCrash({ kills: quick ? 10 : 50, windowMs: 1500, modes, seed, progress });
+    return benchCrash({ kills: quick ? 8 : 50, windowMs: 1500, modes, seed, progress });
   },
   outbox: (quick, progress) =>
     benchOutbox({ events: quick ? 2_000 : 10_000, lanes: 10, runs: quick ? 1 : 5, inflight: 256, brokerMaxInflight: 20, sync: 'normal', progress }),
