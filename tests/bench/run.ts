@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { Command } from 'commander';
 import { benchCameraMemory } from './camera-memory.js';
 import { benchConsole, type BenchStore } from './console.js';
+import { benchCrash, type JournalSync } from './crash.js';
 import { benchDecode } from './decode.js';
 import { benchOutbox } from './outbox.js';
 import { benchPropagation } from './propagation.js';
@@ -38,6 +39,16 @@ const BENCHMARKS: Record<string, (quick: boolean, progress: (m: string) => void)
     return benchConsole({ lanes: quick ? 200 : 2000, seconds: quick ? 30 : 300, everyMs: 2000, stores, progress });
   },
   screen: (quick, progress) => benchScreen({ decisions: quick ? 20 : 200, progress }),
+  crash: (quick, progress) => {
+    // CRASH_SEED replays a run's kill delays; CRASH_SYNC: normal or full alone (by default both, one after the other).
+    const given = process.env.CRASH_SEED;
+    if (given !== undefined && (!/^\d{1,10}$/.test(given) || Number(given) >= 2 ** 32)) throw new RangeError(`CRASH_SEED must be a whole number from 0 to 4294967295, got ${given}`);
+    const seed = given === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(given);
+    const choice = process.env.CRASH_SYNC;
+    if (choice !== undefined && choice !== 'normal' && choice !== 'full') throw new RangeError(`CRASH_SYNC must be normal or full, got ${choice}`);
+    const modes: JournalSync[] = choice ? [choice] : ['normal', 'full'];
+    return benchCrash({ kills: quick ? 8 : 50, windowMs: 1500, modes, seed, progress });
+  },
   outbox: (quick, progress) =>
     benchOutbox({ events: quick ? 2_000 : 10_000, lanes: 10, runs: quick ? 1 : 5, inflight: 256, brokerMaxInflight: 20, sync: 'normal', progress }),
 };
