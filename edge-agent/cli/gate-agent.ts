@@ -5,11 +5,12 @@
  *   run     the agent on a real gate, from a config file
  *   hash-pin  the staff.pinHash line for a PIN read from standard input
  * Exit codes: 0 success, 1 a negative answer (invalid code, no QR found), 2 usage error.
+ * `verify` prints its JSON verdict for every code text, however malformed.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { TrustStore, TrustStoreError } from '../credential/trust-store.js';
-import { CredentialVerifier, type VerificationResult } from '../credential/verifier.js';
+import { CredentialVerifier, DEFAULT_MAX_TEXT_LENGTH, type VerificationResult } from '../credential/verifier.js';
 
 class UsageError extends Error {}
 
@@ -31,10 +32,41 @@ export function verificationReport(result: VerificationResult): Record<string, u
   };
 }
 
-function readPayload(argument: string): string {
+/** Most bytes of standard input read: the longest code text at 4 UTF-8 bytes a character, and a line break. */
+const MAX_STDIN_BYTES = DEFAULT_MAX_TEXT_LENGTH * 4 + 2;
+
+/** The code text, or null when standard input holds more than any code (reading stops there). */
+async function readPayload(argument: string): Promise<string | null> {
   if (argument !== '-') return argument;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_STDIN_BYTES) {
+      process.stdin.destroy();
+      return null;
+    }
+    chunks.push(chunk);
+  }
   // A code text has no line breaks of its own: drop the one `echo` or a scanner adds.
-  return readFileSync(0, 'utf8').replace(/[\r\n]+$/, '');
+  return Buffer.concat(chunks).toString('utf8').replace(/[\r\n]+$/, '');
+}
+
+function tooLongOnStdin(): VerificationResult {
+  return {
+    valid: false,
+    failure: 'too-large',
+    message: `standard input holds more than ${MAX_STDIN_BYTES} bytes; a code text has at most ${DEFAULT_MAX_TEXT_LENGTH} characters`,
+    profile: null,
+    kid: null,
+    iss: null,
+    iat: null,
+    exp: null,
+    algorithm: null,
+    steps: {},
+    gzhc: null,
+    dcc: null,
+  };
 }
 
 function parseTime(value: string): number {
@@ -56,7 +88,8 @@ async function runVerify(payload: string, options: { trust?: string; at?: string
       throw error;
     }
   }
-  const result = new CredentialVerifier({ trust, clockSkewSeconds: skew }).verify(readPayload(payload), at);
+  const text = await readPayload(payload);
+  const result = text === null ? tooLongOnStdin() : new CredentialVerifier({ trust, clockSkewSeconds: skew }).verify(text, at);
   process.stdout.write(`${JSON.stringify(verificationReport(result), null, 2)}\n`);
   return result.valid ? 0 : 1;
 }
@@ -83,7 +116,8 @@ export async function main(argv: string[]): Promise<number> {
     .name('gate-agent')
     .description('Health-code gate edge agent: run a gate, verify codes, read QR images.')
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) })
+    .addHelpText('after', '\nExit codes: 0 success, 1 a negative answer (a refused code, no QR found), 2 usage error.');
 
   program
     .command('verify')
@@ -92,6 +126,13 @@ export async function main(argv: string[]): Promise<number> {
     .option('--trust <file|dir>', 'issuer signer certificates (PEM or DER), a file or a folder')
     .option('--at <iso-time>', 'check validity as of this time instead of now')
     .option('--skew <seconds>', 'clock-skew tolerance on iat and exp', '60')
+    .addHelpText(
+      'after',
+      '\nExit codes:\n' +
+        '  0  the code is valid\n' +
+        '  1  the code is refused; the JSON names the failure and why (any text, however malformed, gets this answer)\n' +
+        '  2  usage error (a bad option or an unreadable --trust); the reason goes to standard error, no JSON',
+    )
     .action(async (payload: string, options: { trust?: string; at?: string; skew: string }) => {
       exitCode = await runVerify(payload, options);
     });

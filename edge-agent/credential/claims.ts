@@ -117,6 +117,67 @@ export function readGzhcClaims(claims: Map<unknown, unknown>, core: CwtCore): Gz
   };
 }
 
+/** The integers a JavaScript number holds exactly: ±(2^53 − 1). */
+const MIN_EXACT = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+
+function pathStep(key: unknown): string {
+  return typeof key === 'string' ? key : typeof key === 'number' || typeof key === 'bigint' ? String(key) : `(${typeof key} key)`;
+}
+
+/**
+ * cbor-x decodes an integer written in 8 bytes as a bigint, whatever its size,
+ * and a bigint must never reach a result (JSON cannot print one). Here those
+ * within ±(2^53 − 1) become numbers, so a claim means the same however it was
+ * encoded, and those beyond become their decimal text, for display only: the
+ * first one is returned as a `claims` refusal naming where it stands, which
+ * the verifier reports in its turn. `claims` is returned as is when it holds
+ * no bigint (the usual case), else as a copy.
+ */
+export function exactIntegers(claims: Map<unknown, unknown>): { claims: Map<unknown, unknown>; refusal: CredentialError | null } {
+  let refusal: CredentialError | null = null;
+  // The keys down to the value being looked at, turned into a path only for a refusal.
+  const path: unknown[] = [];
+  const exact = (value: unknown): unknown => {
+    if (typeof value === 'bigint') {
+      if (value >= MIN_EXACT && value <= MAX_EXACT) return Number(value);
+      refusal ??= new CredentialError(
+        'claims',
+        `claim ${path.map(pathStep).join(' → ')} is the integer ${value}, beyond the ±(2^53 − 1) a number holds exactly`,
+      );
+      return value.toString();
+    }
+    if (value instanceof Map) {
+      let copy: Map<unknown, unknown> | null = null;
+      let index = 0;
+      for (const [key, item] of value) {
+        path.push(key);
+        const newKey = exact(key);
+        const newItem = exact(item);
+        path.pop();
+        if (copy === null && (newKey !== key || newItem !== item)) copy = new Map([...value].slice(0, index));
+        copy?.set(newKey, newItem);
+        index++;
+      }
+      return copy ?? value;
+    }
+    if (Array.isArray(value)) {
+      let copy: unknown[] | null = null;
+      for (let index = 0; index < value.length; index++) {
+        const item: unknown = value[index];
+        path.push(index);
+        const newItem = exact(item);
+        path.pop();
+        if (copy === null && newItem !== item) copy = value.slice(0, index);
+        copy?.push(newItem);
+      }
+      return copy ?? value;
+    }
+    return value;
+  };
+  return { claims: exact(claims) as Map<unknown, unknown>, refusal };
+}
+
 /** Turn CBOR maps with text keys into plain objects, for JSON output. */
 function toPlain(value: unknown): unknown {
   if (value instanceof Map) {

@@ -1,12 +1,16 @@
 /**
  * COSE_Sign1 (RFC 9052 §4.2) as the EU DCC and our GZHC1 profile use it:
  * parse the structure, build the Sig_structure (§4.4), sign and verify with
- * Node's own crypto. CBOR comes from cbor-x; the Sig_structure is encoded by
- * it too, from the exact protected-header bytes that were received.
+ * Node's own crypto. CBOR is checked and decoded by cbor.ts; the
+ * Sig_structure is encoded from the exact protected-header bytes that were
+ * received.
  */
 import { constants, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { Decoder, Encoder, Tag } from 'cbor-x';
+import { Tag } from 'cbor-x';
+import { cborEncode, decodeCbor, NO_TAGS } from './cbor.js';
 import { CredentialError } from './failure.js';
+
+export { cborDecoder, cborEncode } from './cbor.js';
 
 /** COSE algorithm identifiers (IANA "COSE Algorithms" registry). */
 export const ALGORITHMS = { ES256: -7, PS256: -37, EdDSA: -8 } as const;
@@ -22,14 +26,6 @@ const HEADER_KID = 4;
 const TAG_COSE_SIGN1 = 18;
 const TAG_CWT = 61;
 
-// Maps stay Maps: COSE and CWT use integer keys that plain objects would turn into strings.
-export const cborDecoder = new Decoder({ mapsAsObjects: false, useRecords: false });
-const cborEncoder = new Encoder({ mapsAsObjects: false, useRecords: false, tagUint8Array: false });
-
-export function cborEncode(value: unknown): Buffer {
-  return cborEncoder.encode(value);
-}
-
 export interface CoseSign1 {
   protectedBytes: Buffer;
   protectedHeader: Map<unknown, unknown>;
@@ -41,37 +37,69 @@ export interface CoseSign1 {
   kid: Buffer | null;
 }
 
-function decodeCbor(bytes: Uint8Array, what: string): unknown {
-  try {
-    return cborDecoder.decode(bytes);
-  } catch (error) {
-    throw new CredentialError('cose', `${what} is not well-formed CBOR: ${(error as Error).message}`);
-  }
-}
+/** The tags a COSE message may open with: CWT, then COSE_Sign1, each optional (DCC vector CO28). */
+const MESSAGE_TAGS: ReadonlySet<number> = new Set([TAG_CWT, TAG_COSE_SIGN1]);
+/** The only labels an EU DCC may carry unprotected: the DCC specification names no others. */
+const DCC_UNPROTECTED_LABELS: ReadonlySet<unknown> = new Set([HEADER_ALG, HEADER_KID]);
 
 function isBytes(value: unknown): value is Buffer {
   return value instanceof Uint8Array;
 }
 
-/** Two header values are the same when their CBOR encodings are. */
-function sameHeaderValue(a: unknown, b: unknown): boolean {
-  return a === b || cborEncode(a).equals(cborEncode(b));
+/** A header label for a message: labels are integers or text (RFC 9052 §3); anything else is named by its type. */
+function labelName(label: unknown): string {
+  if (label === HEADER_ALG) return '1 (alg)';
+  if (label === HEADER_KID) return '4 (kid)';
+  if (typeof label === 'number' || typeof label === 'bigint') return String(label);
+  if (typeof label === 'string') return JSON.stringify(label.length > 40 ? `${label.slice(0, 40)}…` : label);
+  return `of type ${label === null ? 'null' : Array.isArray(label) ? 'array' : typeof label}`;
 }
 
 /**
- * @param gzhcProfile apply the GZHC1 profile's header rules, which the EU DCC
- *   suite does not allow for HC1 codes:
- *   - the algorithm must be integrity-protected (the suite's vector CO20 requires
- *     accepting one that stands only in the unprotected header);
- *   - `alg` (label 1) must not stand in both headers with different values.
- *     RFC 9052 §3 says no label may occur in both, but the suite's vectors CO21
- *     and CO22 carry `kid` in both headers with different values, and CO21 must
- *     verify (the protected kid wins). So the rule is kept to what the suite
- *     leaves room for: GZHC1 only, label 1 only, conflicting values only.
+ * The unprotected header is not covered by the signature, so whatever it may
+ * hold can be changed in a signed code without breaking it. What each profile
+ * allows there (docs/credential-profile.md, "Signature"):
+ * - GZHC1: nothing. Our issuer writes it empty (buildCoseSign1), so anything
+ *   in it was added after signing.
+ * - EU DCC: only alg (1) and kid (4). The DCC specification names no other
+ *   header and says a verifier must accept kid unprotected; the suite's vectors
+ *   CO19, CO20, CO22 and CO23 put kid, and alg, there, and CO20 must verify.
+ *   alg must not stand in both headers (RFC 9052 §3; no vector does). kid may:
+ *   CO21 carries a different kid in each header and must verify (the
+ *   protected one wins).
  */
+function checkUnprotectedHeader(
+  protectedHeader: Map<unknown, unknown>,
+  unprotectedHeader: Map<unknown, unknown>,
+  gzhcProfile: boolean,
+): void {
+  if (gzhcProfile) {
+    const [label] = unprotectedHeader.keys();
+    if (unprotectedHeader.size > 0) {
+      throw new CredentialError(
+        'cose',
+        `a GZHC1 code's unprotected header must be empty (its issuer signs every header); this one has label ${labelName(label)}` +
+          (unprotectedHeader.size > 1 ? ` and ${unprotectedHeader.size - 1} more` : ''),
+      );
+    }
+    return;
+  }
+  for (const label of unprotectedHeader.keys()) {
+    if (!DCC_UNPROTECTED_LABELS.has(label)) {
+      throw new CredentialError(
+        'cose',
+        `unprotected header label ${labelName(label)} is not allowed: an EU DCC may carry only alg (1) and kid (4) there`,
+      );
+    }
+  }
+  if (protectedHeader.has(HEADER_ALG) && unprotectedHeader.has(HEADER_ALG)) {
+    throw new CredentialError('cose', 'header label 1 (alg) occurs in both the protected and the unprotected header (RFC 9052 §3)');
+  }
+}
+
+/** @param gzhcProfile apply the GZHC1 profile's header rules rather than the EU DCC ones (checkUnprotectedHeader). */
 export function parseCoseSign1(bytes: Buffer, gzhcProfile: boolean): CoseSign1 {
-  let item = decodeCbor(bytes, 'COSE message');
-  // Accept the CWT tag and the COSE_Sign1 tag, each optional, in that order (DCC vector CO28).
+  let item = decodeCbor(bytes, 'COSE message', MESSAGE_TAGS);
   if (item instanceof Tag && item.tag === TAG_CWT) item = item.value;
   if (item instanceof Tag) {
     if (item.tag !== TAG_COSE_SIGN1) {
@@ -89,28 +117,12 @@ export function parseCoseSign1(bytes: Buffer, gzhcProfile: boolean): CoseSign1 {
   if (!isBytes(signature)) throw new CredentialError('cose', 'COSE signature must be a byte string');
 
   // A zero-length protected header stands for an empty map (RFC 9052 §3).
-  const protectedHeader = protectedBytes.length === 0 ? new Map() : decodeCbor(protectedBytes, 'COSE protected header');
+  const protectedHeader = protectedBytes.length === 0 ? new Map() : decodeCbor(protectedBytes, 'COSE protected header', NO_TAGS);
   if (!(protectedHeader instanceof Map)) throw new CredentialError('cose', 'COSE protected header must encode a map');
+  checkUnprotectedHeader(protectedHeader, unprotectedHeader, gzhcProfile);
 
-  if (
-    gzhcProfile &&
-    protectedHeader.has(HEADER_ALG) &&
-    unprotectedHeader.has(HEADER_ALG) &&
-    !sameHeaderValue(protectedHeader.get(HEADER_ALG), unprotectedHeader.get(HEADER_ALG))
-  ) {
-    throw new CredentialError(
-      'cose',
-      'header label 1 (alg) occurs in both the protected and the unprotected header, with different values (RFC 9052 §3)',
-    );
-  }
-
-  let alg = protectedHeader.get(HEADER_ALG);
-  if (alg === undefined && unprotectedHeader.has(HEADER_ALG)) {
-    if (gzhcProfile) {
-      throw new CredentialError('cose', 'algorithm is only in the unprotected header; this profile requires it protected');
-    }
-    alg = unprotectedHeader.get(HEADER_ALG);
-  }
+  // For GZHC1 the unprotected header is empty by now, so its algorithm is always protected.
+  const alg = protectedHeader.has(HEADER_ALG) ? protectedHeader.get(HEADER_ALG) : unprotectedHeader.get(HEADER_ALG);
   if (alg === undefined) throw new CredentialError('cose', 'COSE headers name no algorithm');
   const algorithm = typeof alg === 'number' ? NAME_OF.get(alg) : undefined;
   if (!algorithm) {

@@ -9,6 +9,7 @@ import type { X509Certificate } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { base45Decode } from './base45.js';
 import {
+  exactIntegers,
   readCwtCore,
   readDccClaims,
   readGzhcClaims,
@@ -17,16 +18,20 @@ import {
   type DccClaims,
   type GzhcClaims,
 } from './claims.js';
-import { cborDecoder, parseCoseSign1, sigStructure, verifySignature, type AlgorithmName } from './cose.js';
+import { decodeCbor, NO_TAGS } from './cbor.js';
+import { parseCoseSign1, sigStructure, verifySignature, type AlgorithmName } from './cose.js';
 import { CredentialError, firstFailure, type CredentialFailure } from './failure.js';
 import { PREFIXES, type Profile } from './profile.js';
 import type { TrustStore, TrustedSigner } from './trust-store.js';
+
+/** A QR symbol holds at most 4,296 alphanumeric characters. */
+export const DEFAULT_MAX_TEXT_LENGTH = 4296;
 
 export interface VerifierOptions {
   trust: TrustStore;
   /** Tolerance for clocks that disagree, applied to iat, nbf and exp. */
   clockSkewSeconds?: number;
-  /** Longest text accepted; a QR symbol holds at most 4,296 alphanumeric characters. */
+  /** Longest text accepted; DEFAULT_MAX_TEXT_LENGTH by default. */
   maxTextLength?: number;
   /** Cap on the inflated COSE message: stops zlib bombs. */
   maxDecompressedBytes?: number;
@@ -87,7 +92,7 @@ export class CredentialVerifier {
   constructor(options: VerifierOptions) {
     this.#trust = options.trust;
     this.skew = options.clockSkewSeconds ?? 60;
-    this.maxTextLength = options.maxTextLength ?? 4296;
+    this.maxTextLength = options.maxTextLength ?? DEFAULT_MAX_TEXT_LENGTH;
     this.maxDecompressedBytes = options.maxDecompressedBytes ?? 32 * 1024;
     this.maxDynamicLifetime = options.maxDynamicLifetimeSeconds ?? 900;
   }
@@ -144,13 +149,10 @@ export class CredentialVerifier {
       const cose = parseCoseSign1(coseBytes, profile === 'gzhc');
       result.algorithm = cose.algorithm;
       result.kid = cose.kid ? cose.kid.toString('base64') : null;
-      let claims: unknown;
-      try {
-        claims = cborDecoder.decode(cose.payload);
-      } catch (error) {
-        throw new CredentialError('cose', `CWT payload is not well-formed CBOR: ${(error as Error).message}`);
-      }
-      if (!(claims instanceof Map)) throw new CredentialError('cose', 'CWT payload is not a CBOR map');
+      // Neither profile tags anything inside its claims (RFC 8392 writes NumericDate untagged).
+      const decoded = decodeCbor(cose.payload, 'CWT payload', NO_TAGS);
+      if (!(decoded instanceof Map)) throw new CredentialError('cose', 'CWT payload is not a CBOR map');
+      const { claims, refusal: inexact } = exactIntegers(decoded);
       if (profile === 'dcc') dcc = readDccClaims(claims);
       result.steps.cose = true;
 
@@ -187,7 +189,7 @@ export class CredentialVerifier {
 
       // The remaining checks are independent; all are run so `steps` tells each one,
       // and the first failure in the documented order is the one reported.
-      const problems: CredentialError[] = [];
+      const problems: CredentialError[] = inexact ? [inexact] : [];
       let nbf: number | null = null;
       try {
         nbf = readNotBefore(claims);
@@ -228,15 +230,29 @@ export class CredentialVerifier {
     }
   }
 
+  /**
+   * One zlib stream (RFC 1950) and nothing after it. Node's inflate stops at
+   * the end of the stream and drops what follows, so the bytes it consumed are
+   * compared with those given: data after the stream is not part of the code
+   * (no DCC test vector has any), and accepting it would let one signed code
+   * take many texts.
+   */
   private inflate(compressed: Buffer): Buffer {
+    let inflated: { buffer: Buffer; engine: { bytesWritten: number } };
     try {
-      return inflateSync(compressed, { maxOutputLength: this.maxDecompressedBytes });
+      // `info: true` returns the engine with the result; @types/node types only the buffer.
+      inflated = inflateSync(compressed, { maxOutputLength: this.maxDecompressedBytes, info: true }) as unknown as typeof inflated;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
         throw new CredentialError('too-large', `decompressed code exceeds ${this.maxDecompressedBytes} bytes`);
       }
       throw new CredentialError('decompress', `code is not a valid zlib stream: ${(error as Error).message}`);
     }
+    const extra = compressed.length - inflated.engine.bytesWritten;
+    if (extra > 0) {
+      throw new CredentialError('decompress', `${extra === 1 ? '1 byte follows' : `${extra} bytes follow`} the end of the zlib stream`);
+    }
+    return inflated.buffer;
   }
 
   private checkValidity(iat: number | null, nbf: number | null, exp: number | null, atMs: number): CredentialError | null {

@@ -443,7 +443,12 @@ describe('refusals: CBOR and COSE structure', () => {
 
   test('a tag other than COSE_Sign1 → cose', () => {
     const text = wrap(cborEncode(new Tag([goodProtected, new Map(), payload, goodSignature], 98)));
-    assertRefused(verifier.verify(text, NOW_MS), 'cose', /CBOR tag 98 is not COSE_Sign1/);
+    assertRefused(verifier.verify(text, NOW_MS), 'cose', /CBOR tag 98 at byte 0 is not allowed: .*only tags 61 \(CWT\) and 18 \(COSE_Sign1\)/);
+  });
+
+  test('the CWT tag twice → cose (after it only COSE_Sign1 may follow)', () => {
+    const text = wrap(cborEncode(new Tag(new Tag([goodProtected, new Map(), payload, goodSignature], 61), 61)));
+    assertRefused(verifier.verify(text, NOW_MS), 'cose', /CBOR tag 61 is not COSE_Sign1 \(18\)/);
   });
 
   test('unprotected header that is not a map → cose', () => {
@@ -489,7 +494,7 @@ describe('refusals: CBOR and COSE structure', () => {
         signWith: { algorithm: 'ES256', key: es.privateKey },
       }),
     );
-    assertRefused(verifier.verify(text, NOW_MS), 'cose', /only in the unprotected header/);
+    assertRefused(verifier.verify(text, NOW_MS), 'cose', /unprotected header must be empty .*label 1 \(alg\)/);
   });
 
   for (const alg of [-999, -35]) {
@@ -513,32 +518,75 @@ describe('refusals: CBOR and COSE structure', () => {
   });
 });
 
-describe('header labels in both headers (RFC 9052 §3; GZHC1, alg only: see cose.ts)', () => {
+describe('the unprotected header (GZHC1: empty; EU DCC: alg and kid only; see cose.ts)', () => {
   const payload = cborEncode(gzhcClaims(content()));
   const p = protectedMap([
     [1, ALGORITHMS.ES256],
     [4, kid(es)],
   ]);
   const signWith = { algorithm: 'ES256' as const, key: es.privateKey };
+  const gzhcWith = (unprotected: Map<unknown, unknown>): string => wrap(handCose({ protectedBytes: p, unprotected, payload, signWith }));
 
-  test('alg in both headers with different values → cose naming label 1', () => {
-    const text = wrap(handCose({ protectedBytes: p, unprotected: new Map([[1, ALGORITHMS.PS256]]), payload, signWith }));
-    const result = verifier.verify(text, NOW_MS);
-    assertRefused(result, 'cose', /header label 1 \(alg\) occurs in both the protected and the unprotected header/);
+  test('GZHC1: the issuer\'s empty unprotected header verifies (control)', () => {
+    assertValid(verifier.verify(gzhcWith(new Map()), NOW_MS));
+  });
+
+  test('GZHC1: alg in both headers with different values → cose naming label 1', () => {
+    const result = verifier.verify(gzhcWith(new Map([[1, ALGORITHMS.PS256]])), NOW_MS);
+    assertRefused(result, 'cose', /GZHC1 code's unprotected header must be empty .*label 1 \(alg\)/);
     assert.equal(result.steps.cose, false);
   });
 
-  test('alg in both headers with different values, the unprotected one unknown → still cose, not signature', () => {
-    const text = wrap(handCose({ protectedBytes: p, unprotected: new Map([[1, -999]]), payload, signWith }));
-    assertRefused(verifier.verify(text, NOW_MS), 'cose', /label 1 \(alg\)/);
+  test('GZHC1: anything added to the unprotected header of a signed code → cose (same alg, another kid, other labels)', () => {
+    const additions: [Map<unknown, unknown>, RegExp][] = [
+      [new Map([[1, ALGORITHMS.ES256]]), /label 1 \(alg\)$/],
+      [new Map([[4, kid(ps)]]), /label 4 \(kid\)$/],
+      [new Map([[4, kid(es)]]), /label 4 \(kid\)$/],
+      [new Map<unknown, unknown>([[99, 'x'], ['note', 1]]), /label 99 and 1 more$/],
+      [new Map([['note', 'hello']]), /label "note"$/],
+    ];
+    for (const [unprotected, message] of additions) {
+      assertRefused(verifier.verify(gzhcWith(unprotected), NOW_MS), 'cose', message);
+    }
   });
 
-  test('alg repeated with the same value, or kid in both, is read as the EU suite requires (limit of the rule)', () => {
-    const sameAlg = wrap(handCose({ protectedBytes: p, unprotected: new Map([[1, ALGORITHMS.ES256]]), payload, signWith }));
-    assertValid(verifier.verify(sameAlg, NOW_MS));
-    // DCC vector CO21 carries a different kid in each header and must verify; GZHC1 reads kid the same way.
-    const otherKid = wrap(handCose({ protectedBytes: p, unprotected: new Map([[4, kid(ps)]]), payload, signWith }));
-    assertValid(verifier.verify(otherKid, NOW_MS));
+  const dccPayload = cborEncode(
+    new Map<number, unknown>([
+      [1, 'AT'],
+      [6, NOW - 10],
+      [4, NOW + 86_400],
+      [CLAIM_HCERT, new Map([[1, cborMapOf(DCC_PAYLOAD)]])],
+    ]),
+  );
+  const dccWith = (protectedBytes: Buffer, unprotected: Map<unknown, unknown>): string =>
+    wrap(handCose({ protectedBytes, unprotected, payload: dccPayload, signWith }), PREFIXES.dcc);
+
+  test('EU DCC: kid unprotected, alone or beside a protected one (vectors CO19, CO21), and alg unprotected (CO20) verify', () => {
+    assertValid(verifier.verify(dccWith(protectedMap([[1, ALGORITHMS.ES256]]), new Map([[4, kid(es)]])), NOW_MS));
+    assertValid(verifier.verify(dccWith(p, new Map([[4, kid(ps)]])), NOW_MS));
+    const bothUnprotected = new Map<number, unknown>([
+      [1, ALGORITHMS.ES256],
+      [4, kid(es)],
+    ]);
+    assertValid(verifier.verify(dccWith(Buffer.alloc(0), bothUnprotected), NOW_MS));
+  });
+
+  test('EU DCC: alg in both headers, even with the same value → cose (RFC 9052 §3)', () => {
+    for (const alg of [ALGORITHMS.ES256, ALGORITHMS.PS256]) {
+      const result = verifier.verify(dccWith(p, new Map([[1, alg]])), NOW_MS);
+      assertRefused(result, 'cose', /header label 1 \(alg\) occurs in both the protected and the unprotected header/);
+    }
+  });
+
+  test('EU DCC: an unprotected label other than alg and kid → cose naming it', () => {
+    const cases: [unknown, RegExp][] = [
+      [3, /label 3 is not allowed: an EU DCC may carry only alg \(1\) and kid \(4\) there/],
+      [33, /label 33 is not allowed/],
+      ['kid', /label "kid" is not allowed/],
+    ];
+    for (const [label, message] of cases) {
+      assertRefused(verifier.verify(dccWith(p, new Map([[label, 'x']])), NOW_MS), 'cose', message);
+    }
   });
 });
 
