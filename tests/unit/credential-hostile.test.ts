@@ -338,6 +338,17 @@ describe('integers beyond what a number holds exactly', () => {
   });
 });
 
+describe('keys that are names of object internals', () => {
+  test('a "__proto__" key in a DCC payload stays a field: it lends no ver or nam to what is shown', () => {
+    const hcert = cborEncode(new Map<string, unknown>([['__proto__', new Map<string, unknown>([['ver', 'forged'], ['nam', new Map([['fn', 'Forged']])]])]]));
+    const result = verifier.verify(text(rawCose(dccPayloadWith(hcert)), 'HC1:'), NOW_MS);
+    assert.equal(result.steps.signature, true, `${result.failure}: ${result.message}`);
+    assert.equal(result.dcc?.masked.ver, undefined);
+    assert.equal(result.dcc?.masked.nam, undefined);
+    assert.equal(Object.getPrototypeOf(result.dcc?.masked), Object.prototype);
+  });
+});
+
 describe('zlib: one stream and nothing after it (RFC 1950)', () => {
   const valid = encodeGzhcCode(CONTENT, { certificate: es.certificate, privateKey: es.privateKey, algorithm: 'ES256' });
 
