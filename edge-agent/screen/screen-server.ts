@@ -171,7 +171,8 @@ export class ScreenServer {
    */
   private stream(request: FastifyRequest, reply: FastifyReply, limits: SlotLimit[]): FastifyReply | undefined {
     const tooMany = (full: string): FastifyReply => {
-      // Only 'refuse' limits turn a stream away, and their names carry no session token.
+      // At debug: a flood from a script on the gate must not flood the log too. Only 'refuse' limits turn a
+      // stream away, and their names carry no session token.
       this.log.debug({ pool: full }, 'event stream refused: its pool is full');
       return reply.code(503).header('retry-after', '5').send({ error: { zh: '连接过多', en: 'Too many screens connected' } });
     };
