@@ -17,7 +17,9 @@ import { Commands, CommandsDisabled, OPERATOR_ACTIONS, type OperatorAction } fro
 import type { Feed } from './feed.js';
 import { OperatorSessions, type Session } from './sessions.js';
 import type { ConsoleStore } from './store.js';
+import { answerHeadOfStream, openEventStream, type EventStream } from '../edge-agent/web/event-stream.js';
 import { cookieOf, hardenedServer, loadAssets } from '../edge-agent/web/hardened-server.js';
+import { StreamSlots, type SlotLimit } from '../edge-agent/web/stream-slots.js';
 
 export interface ConsoleServerOptions {
   host: string;
@@ -31,8 +33,15 @@ export interface ConsoleServerOptions {
 }
 
 const COOKIE = 'console_session';
-const MAX_STREAMS = 64;
-const KEEPALIVE_MS = 15_000;
+/**
+ * Event streams open at once: 64 pages in all. A session may have a few
+ * (tabs); its next one replaces its oldest, so a page that reconnects never
+ * locks itself out. One user may hold at most a quarter of them, however
+ * often they sign in, so that one client cannot exhaust the rest.
+ */
+const ALL_STREAMS: SlotLimit = { name: 'all', max: 64, whenFull: 'refuse' };
+const STREAMS_PER_USER = 16;
+const STREAMS_PER_SESSION = 4;
 const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } as const;
 const MESSAGE_ID = { type: 'string', pattern: '^[A-Za-z0-9_.:-]{8,128}$' } as const;
 
@@ -42,11 +51,10 @@ const ASSETS: Array<[string, string, string]> = [
   ['/assets/console.css', 'console.css', 'text/css; charset=utf-8'],
 ];
 
-type Event = { event: string; data: unknown };
-
 export class ConsoleServer {
   private app: FastifyInstance | null = null;
-  private readonly streams = new Set<(event: Event | null) => void>();
+  private readonly streams = new Set<(event: string, data: unknown) => void>();
+  private readonly slots = new StreamSlots();
   private readonly log: Logger;
   private readonly detach: Array<() => void> = [];
 
@@ -97,12 +105,12 @@ export class ConsoleServer {
     const app = this.app;
     this.app = null;
     if (!app) return;
-    for (const end of [...this.streams]) end(null);
+    this.slots.closeAll();
     await app.close();
   }
 
   private broadcast(event: string, data: unknown): void {
-    for (const send of this.streams) send({ event, data });
+    for (const send of this.streams) send(event, data);
   }
 
   /** The feed's and the commands' changes go to every open page. */
@@ -125,36 +133,48 @@ export class ConsoleServer {
     this.detach.push(() => feed.off('command', onResult));
   }
 
-  private stream(request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
-    if (this.streams.size >= MAX_STREAMS) return reply.code(503).header('retry-after', '5').send({ error: 'Too many pages connected' });
-    reply.hijack();
-    const out = reply.raw;
-    out.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-content-type-options': 'nosniff' });
+  /** A signed-in page's stream (the route's guard checked the session); a HEAD gets what this GET would, and opens nothing. */
+  private stream(request: FastifyRequest, reply: FastifyReply, session: Session): FastifyReply | undefined {
     const token = cookieOf(request, COOKIE);
-    const send = (event: Event | null): void => {
-      if (event === null) {
-        close();
-        out.end();
-        return;
-      }
-      // A session that ended (expired, signed out) stops receiving.
-      if (!this.options.sessions.alive(token)) {
-        out.write('event: signed-out\ndata: {}\n\n');
-        close();
-        out.end();
-        return;
-      }
-      out.write(`event: ${event.event}\ndata: ${JSON.stringify(event.data)}\n\n`);
+    const limits: SlotLimit[] = [
+      ALL_STREAMS,
+      { name: `user:${session.user}`, max: STREAMS_PER_USER, whenFull: 'refuse' },
+      { name: `session:${token}`, max: STREAMS_PER_SESSION, whenFull: 'replace' },
+    ];
+    const tooMany = (full: string): FastifyReply => {
+      // Only 'refuse' limits turn a stream away, and their names carry no session token.
+      this.log.warn({ limit: full, user: session.user }, 'event stream refused: too many open');
+      return reply.code(503).header('retry-after', '5').send({ error: 'Too many pages connected' });
     };
-    const keepalive = setInterval(() => out.write(': keep-alive\n\n'), KEEPALIVE_MS);
-    const close = (): void => {
-      clearInterval(keepalive);
-      this.streams.delete(send);
+    if (request.method === 'HEAD') {
+      const plan = this.slots.plan(limits);
+      if (!plan.admit) return tooMany(plan.full);
+      answerHeadOfStream(reply);
+      return undefined;
+    }
+    let stream: EventStream | null = null;
+    const admitted = this.slots.admit(limits, () => stream?.end());
+    if ('full' in admitted) return tooMany(admitted.full);
+    // A session that ended (expired, signed out) stops receiving, checked at each event and keep-alive.
+    const signedOut = (): boolean => {
+      if (this.options.sessions.alive(token)) return false;
+      stream!.send('signed-out', {});
+      stream!.end();
+      return true;
     };
-    request.raw.on('close', close);
+    const send = (event: string, data: unknown): void => {
+      if (!signedOut()) stream!.send(event, data);
+    };
+    stream = openEventStream(reply, {
+      retryMs: 2000,
+      onKeepalive: signedOut,
+      onClose: () => {
+        admitted.release();
+        this.streams.delete(send);
+      },
+    });
     this.streams.add(send);
-    out.write('retry: 2000\n\n');
-    send({ event: 'hello', data: { connected: this.options.feed.stats.connected } });
+    send('hello', { connected: this.options.feed.stats.connected });
     return undefined;
   }
 
@@ -282,6 +302,6 @@ export class ConsoleServer {
     });
     app.get('/api/faults', viewer, async () => ({ faults: await store.faults() }));
     app.get('/api/stats', viewer, async () => ({ feed: feed.stats }));
-    app.get('/api/events', viewer, (request, reply) => this.stream(request, reply));
+    app.get('/api/events', viewer, (request, reply) => this.stream(request, reply, userOf(request)));
   }
 }

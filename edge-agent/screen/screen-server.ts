@@ -7,6 +7,7 @@
  * Personal details typed on the staff page cross the network only over TLS:
  * the config refuses a staff sign-in on a non-loopback address without it.
  */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -15,7 +16,9 @@ import type { DecisionRecord } from '../lane/lane.js';
 import { RegistrationRefused, type RegistrationDetails } from '../privacy/registration.js';
 import type { ScreenModel, ScreenView } from './screen-view.js';
 import { StaffSessions } from './staff-sessions.js';
+import { answerHeadOfStream, openEventStream, type EventStream } from '../web/event-stream.js';
 import { cookieOf, hardenedServer, isLoopback, loadAssets } from '../web/hardened-server.js';
+import { StreamSlots, type SlotLimit } from '../web/stream-slots.js';
 
 /** What the staff page may ask of the lane: the Lane class has these. */
 export interface StaffDesk {
@@ -45,10 +48,19 @@ export interface ScreenServerOptions {
 }
 
 const COOKIE = 'gate_staff';
-/** Event streams open at once: a kiosk, a staff tablet or two, with room to spare; more is someone exhausting the Pi's files. */
-const MAX_STREAMS = 16;
-/** Comments on the event stream keep proxies and the kiosk browser from timing the stream out. */
-const KEEPALIVE_MS = 15_000;
+/**
+ * Event streams open at once, 16 in all (more is someone exhausting the
+ * Pi's files), in pools so that no kind of client can starve another: the
+ * kiosk's page, which shows the key from /view, always gets in (its newest
+ * stream replaces its oldest, so a reload or a reconnection never locks it
+ * out); staff pages, two per session; anything else on loopback (a script,
+ * a browser without the key) shares what is left and is refused when that
+ * is full.
+ */
+const KIOSK: SlotLimit = { name: 'kiosk', max: 2, whenFull: 'replace' };
+const STAFF: SlotLimit = { name: 'staff', max: 6, whenFull: 'refuse' };
+const STAFF_PER_SESSION = 2;
+const ANONYMOUS: SlotLimit = { name: 'anonymous', max: 8, whenFull: 'refuse' };
 
 /** The pages and their scripts. */
 const ASSETS: Array<[string, string, string]> = [
@@ -64,11 +76,14 @@ const NOT_NOW = { zh: '当前状态下不能执行此操作', en: 'This cannot b
 export class ScreenServer {
   private app: FastifyInstance | null = null;
   private readonly sessions: StaffSessions;
-  private readonly streams = new Set<(view: ScreenView) => void>();
+  private readonly streams = new Set<EventStream>();
+  private readonly slots = new StreamSlots();
+  /** New at each start: a page holding the key of an earlier start is told to fetch /view again. */
+  private screenKey = '';
   private refreshTimer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
   private readonly onView = (view: ScreenView): void => {
-    for (const send of this.streams) send(view);
+    for (const stream of this.streams) stream.send('view', view);
   };
 
   constructor(private readonly options: ScreenServerOptions) {
@@ -79,6 +94,7 @@ export class ScreenServer {
   /** Resolves with the base URL once listening (port 0 picks a free one). */
   async start(): Promise<string> {
     const { options } = this;
+    this.screenKey = randomBytes(24).toString('base64url');
     const assets = loadAssets(fileURLToPath(new URL('../../../edge-agent/screen/public/', import.meta.url)), ASSETS);
     const app = hardenedServer({
       ...(options.tls ? { tls: options.tls } : {}),
@@ -109,8 +125,19 @@ export class ScreenServer {
     for (const [route, asset] of assets) {
       app.get(route, async (_request, reply) => reply.type(asset.type).send(asset.body));
     }
-    app.get('/view', async () => ({ site: options.site, lane: options.lane, view: options.model.current }));
-    app.get('/events', (request, reply) => this.stream(request, reply));
+    // The key is no secret from what runs on the gate (this is loopback only): it keeps the kiosk's stream
+    // apart from other clients' on loopback, and a page from another site cannot read it.
+    app.get('/view', async () => ({ site: options.site, lane: options.lane, view: options.model.current, screenKey: this.screenKey }));
+    app.get('/events', {
+      schema: { querystring: { type: 'object', additionalProperties: false, properties: { key: { type: 'string', maxLength: 64 } } } },
+    }, (request, reply) => {
+      const key = (request.query as { key?: string }).key;
+      if (key === undefined) return this.stream(request, reply, [ANONYMOUS]);
+      if (!sameKey(key, this.screenKey)) {
+        return reply.code(409).send({ error: { zh: '屏幕页面已过期，请重新加载', en: 'The screen key is from an earlier start of the gate: fetch /view again' } });
+      }
+      return this.stream(request, reply, [KIOSK]);
+    });
     this.staffRoutes(app);
 
     await app.listen({ host: options.host, port: options.port });
@@ -133,41 +160,41 @@ export class ScreenServer {
     this.app = null;
     if (!app) return;
     // Open event streams would keep close() waiting for ever.
-    for (const end of [...this.streams]) end(null as unknown as ScreenView);
+    this.slots.closeAll();
     await app.close();
   }
 
-  /** Server-sent events: the current view at once, then every change. */
-  private stream(request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
-    if (this.streams.size >= MAX_STREAMS) {
+  /**
+   * Server-sent events: the current view at once, then every change. A HEAD
+   * gets what this GET would get (the stream's headers, or the refusal),
+   * and opens nothing.
+   */
+  private stream(request: FastifyRequest, reply: FastifyReply, limits: SlotLimit[]): FastifyReply | undefined {
+    const tooMany = (full: string): FastifyReply => {
+      // At debug: a flood from a script on the gate must not flood the log too. Only 'refuse' limits turn a
+      // stream away, and their names carry no session token.
+      this.log.debug({ pool: full }, 'event stream refused: its pool is full');
       return reply.code(503).header('retry-after', '5').send({ error: { zh: '连接过多', en: 'Too many screens connected' } });
+    };
+    if (request.method === 'HEAD') {
+      const plan = this.slots.plan(limits);
+      if (!plan.admit) return tooMany(plan.full);
+      answerHeadOfStream(reply);
+      return undefined;
     }
-    reply.hijack();
-    const out = reply.raw;
-    out.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-store',
-      connection: 'keep-alive',
-      'x-content-type-options': 'nosniff',
-    });
-    const send = (view: ScreenView | null): void => {
-      if (view === null) {
-        close();
-        out.end();
-        return;
-      }
-      out.write(`event: view\ndata: ${JSON.stringify(view)}\n\n`);
-    };
-    const keepalive = setInterval(() => out.write(': keep-alive\n\n'), KEEPALIVE_MS);
-    const close = (): void => {
-      clearInterval(keepalive);
-      this.streams.delete(send);
-    };
-    request.raw.on('close', close);
-    this.streams.add(send);
+    let stream: EventStream | null = null;
+    const admitted = this.slots.admit(limits, () => stream?.end());
+    if ('full' in admitted) return tooMany(admitted.full);
     // The browser reconnects by itself after a drop: tell it to do so quickly.
-    out.write('retry: 1000\n\n');
-    send(this.options.model.current);
+    stream = openEventStream(reply, {
+      retryMs: 1000,
+      onClose: () => {
+        admitted.release();
+        this.streams.delete(stream!);
+      },
+    });
+    this.streams.add(stream);
+    stream.send('view', this.options.model.current);
     return undefined;
   }
 
@@ -211,7 +238,11 @@ export class ScreenServer {
 
     app.get('/staff/state', async (request, reply) => (signedIn(request) ? state() : unauthorised(reply)));
     // The staff page follows the lane from anywhere on the site's network, signed in.
-    app.get('/staff/events', (request, reply) => (signedIn(request) ? this.stream(request, reply) : unauthorised(reply)));
+    app.get('/staff/events', (request, reply) => {
+      const token = cookieOf(request, COOKIE);
+      if (!signedIn(request)) return unauthorised(reply);
+      return this.stream(request, reply, [STAFF, { name: `staff:${token}`, max: STAFF_PER_SESSION, whenFull: 'replace' }]);
+    });
 
     /** One staff action: refused when not signed in, or when the lane is not in a state for it. */
     const action = (path: string, run: (body: unknown) => Promise<boolean> | boolean, bodySchema?: object): void => {
@@ -251,4 +282,11 @@ export class ScreenServer {
     action('/staff/release', () => desk.staffRelease());
     action('/staff/resume', () => desk.staffResume());
   }
+}
+
+/** Compared in constant time, like the staff token: the key is what sets the kiosk's stream apart. */
+function sameKey(given: string, key: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(key);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

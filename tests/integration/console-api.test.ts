@@ -22,6 +22,7 @@ import { TrustStore } from '../../edge-agent/credential/trust-store.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
 import { mosquittoAvailable, startMosquitto, type MosquittoBroker } from '../support/mosquitto.js';
 import { requirePostgres, scratchDatabase } from '../support/postgres.js';
+import { eventReader } from '../support/sse.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { until } from '../support/wait.js';
 
@@ -388,6 +389,82 @@ test('the page is served with a strict CSP; the API needs a session', { skip }, 
   const cookie = await signIn(url, VIEWER);
   await post(url, cookie, '/api/sign-out');
   assert.equal((await fetch(`${url}/api/lanes`, { headers: { cookie } })).status, 401);
+});
+
+/** A HEAD bounded in time: a server that never answers fails the test instead of hanging it. */
+const head = (url: string, cookie?: string) => fetch(url, { method: 'HEAD', headers: cookie ? { cookie } : {}, signal: AbortSignal.timeout(5_000) });
+
+test('HEAD on /api/events answers at once and holds no slot; every route answers HEAD', { skip, timeout: 60_000 }, async (t) => {
+  const { url } = running!;
+  assert.equal((await head(`${url}/api/events`)).status, 401, 'the stream needs a session, HEAD too');
+  // The operator here: the next test counts the viewer's streams.
+  const cookie = await signIn(url, OPERATOR);
+  const first = await head(`${url}/api/events`, cookie);
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+  assert.equal(await first.text(), '');
+  const heads = await Promise.all(Array.from({ length: 20 }, () => head(`${url}/api/events`, cookie)));
+  assert.deepEqual(heads.map((r) => r.status), Array(20).fill(200));
+  // No HEAD kept a slot: this session's page gets its stream and its greeting.
+  const controller = new AbortController();
+  t.after(() => controller.abort());
+  const stream = await fetch(`${url}/api/events`, { headers: { cookie }, signal: controller.signal });
+  assert.equal(stream.status, 200);
+  await eventReader(stream).nextOf('hello');
+
+  for (const route of ['/', '/assets/console.js', '/assets/console.css', '/api/me']) {
+    const [got, headed] = [await fetch(url + route), await head(url + route)];
+    assert.equal(headed.status, got.status, route);
+    assert.equal(headed.headers.get('content-type'), got.headers.get('content-type'), route);
+    assert.equal(await headed.text(), '', route);
+  }
+  assert.equal((await head(`${url}/favicon.ico`)).status, 204);
+  for (const route of ['/api/lanes', '/api/alerts', '/api/faults', '/api/stats', '/api/commands']) {
+    assert.equal((await head(url + route)).status, 401, route);
+    assert.equal((await head(url + route, cookie)).status, 200, route);
+  }
+});
+
+test("one session's flood of streams replaces its own; one user is capped however often they sign in; others still get in", { skip, timeout: 60_000 }, async (t) => {
+  const { url } = running!;
+  const controller = new AbortController();
+  t.after(() => controller.abort());
+  const open = (cookie: string) => fetch(`${url}/api/events`, { headers: { cookie }, signal: controller.signal });
+
+  // Twenty streams on one session: each gets in, and only the newest four stay open.
+  const cookie = await signIn(url, VIEWER);
+  const flood: Response[] = [];
+  for (let i = 0; i < 20; i++) flood.push(await open(cookie));
+  assert.deepEqual(flood.map((r) => r.status), Array(20).fill(200));
+  await Promise.all(flood.slice(0, 16).map((r) => eventReader(r).ended()));
+  const kept = flood.slice(16).map((r) => eventReader(r));
+  for (const events of kept) await events.nextOf('hello');
+
+  // The same user signed in again and again: sixteen streams in all, then refused.
+  const sessions = [cookie, ...(await Promise.all(Array.from({ length: 4 }, () => signIn(url, VIEWER))))];
+  const more: Response[] = [];
+  for (const session of sessions.slice(1)) for (let i = 0; i < 4; i++) more.push(await open(session));
+  assert.equal(more.filter((r) => r.status === 200).length, 12);
+  assert.equal(more.filter((r) => r.status === 503).length, 4);
+  const refused = more.find((r) => r.status === 503)!;
+  assert.equal(refused.headers.get('retry-after'), '5');
+  assert.equal((await head(`${url}/api/events`, sessions[4])).status, 503, 'a HEAD gets the refusal a GET would');
+
+  // Another user is not shut out by the first one's streams.
+  const operator = await signIn(url, OPERATOR);
+  const theirs = await open(operator);
+  assert.equal(theirs.status, 200);
+  await eventReader(theirs).nextOf('hello');
+
+  // Signed out: that session's streams end at the next event (or keep-alive), which frees the user's slots.
+  await post(url, cookie, '/api/sign-out');
+  running!.feed.emit('connection', { connected: true });
+  for (const events of kept) {
+    await events.nextOf('signed-out');
+    await events.ended();
+  }
+  await until('the signed-out streams released', async () => (await head(`${url}/api/events`, sessions[4])).status === 200);
+  assert.equal((await open(sessions[4]!)).status, 200);
 });
 
 test('its PostgreSQL away: no command is sent that cannot be logged (503), reads say so too; back, the console works again', { skip }, async (t) => {

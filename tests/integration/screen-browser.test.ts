@@ -310,3 +310,45 @@ test('the screen follows a real lane live, and staff register a person without a
   assert.equal(after, 401);
   await until('the lane idle at the end', () => agent.lane.state === 'idle');
 });
+
+test("the kiosk's page keeps its stream through a flood of other streams, and takes a fresh key when the agent restarts", { timeout: 60_000 }, async (t: TestContext) => {
+  if (!requireChromium(t)) return;
+  const lane = new ScriptedLane();
+  const model = new ScreenModel(lane);
+  model.start();
+  const options = { host: '127.0.0.1', port: 0, model, desk: lane, pinHash: null, staffSessionMinutes: 5, site: 'screen-site', lane: 'lane-1', logger: quiet };
+  let server = new ScreenServer(options);
+  const url = await server.start();
+  const controller = new AbortController();
+  const browser = await launchChromium();
+  t.after(async () => {
+    controller.abort();
+    await browser.close();
+    await server.stop();
+  });
+  // Twenty streams from a script on the gate, without the key: more than the server keeps for such clients.
+  const flood = async (): Promise<number[]> => {
+    const responses = await Promise.all(Array.from({ length: 20 }, () => fetch(`${url}/events`, { signal: controller.signal })));
+    return responses.map((r) => r.status);
+  };
+  assert.ok((await flood()).includes(503), 'the flood did not fill the streams without the key');
+
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(url);
+  await shown(page, 'idle');
+  lane.enter('measuring');
+  await shown(page, 'measuring');
+
+  // The agent restarts on the same port, and the flood is back: the page's old key is refused, it fetches
+  // the new one, and follows the lane again in the stream kept for it.
+  await server.stop();
+  await page.waitForSelector('#disconnected', { state: 'visible', timeout: 10_000 });
+  server = new ScreenServer({ ...options, port: Number(new URL(url).port) });
+  await server.start();
+  assert.ok((await flood()).includes(503), 'the flood after the restart did not fill the streams without the key');
+  lane.enter('reading');
+  await shown(page, 'reading');
+  await page.waitForSelector('#disconnected', { state: 'hidden', timeout: 10_000 });
+  lane.enter('idle');
+  await shown(page, 'idle');
+});

@@ -21,6 +21,8 @@ import { ScreenServer, type StaffDesk } from '../../edge-agent/screen/screen-ser
 import { ScreenModel } from '../../edge-agent/screen/screen-view.js';
 import { StaffSessions } from '../../edge-agent/screen/staff-sessions.js';
 import { createCertificateAuthority, issueServerCertificate } from '../../provisioning/pki.js';
+import { eventReader } from '../support/sse.js';
+import { until } from '../support/wait.js';
 
 const PIN = '135790';
 const pinHash = await hashPin(PIN);
@@ -353,9 +355,9 @@ test('the screen is for the gate itself: another Host name is refused, the strea
   assert.equal(staffStream.status, 200);
   assert.equal(staffStream.headers.get('content-type'), 'text/event-stream; charset=utf-8');
 
-  // At most 16 streams; the next is told to come back later.
-  const streams: Response[] = [staffStream];
-  while (streams.length < 16) streams.push(await fetch(`${url}/events`, { signal: controller.signal }));
+  // At most 8 streams without the kiosk's key; the next is told to come back later.
+  const streams: Response[] = [];
+  while (streams.length < 8) streams.push(await fetch(`${url}/events`, { signal: controller.signal }));
   assert.ok(streams.every((r) => r.status === 200));
   const refused = await fetch(`${url}/events`, { signal: controller.signal });
   assert.equal(refused.status, 503);
@@ -396,3 +398,103 @@ test('the public screen is refused to a client on the network, while the staff p
   assert.equal(await get('/staff'), 200);
   assert.equal(await get('/assets/staff.js'), 200);
 });
+
+/** A HEAD bounded in time: a server that never answers fails the test instead of hanging it. */
+const head = (url: string, headers: Record<string, string> = {}) => fetch(url, { method: 'HEAD', headers, signal: AbortSignal.timeout(5_000) });
+
+test('HEAD on an event stream answers at once with the headers of the stream and holds no slot; every route answers HEAD', { timeout: 30_000 }, async (t) => {
+  const { url, signIn } = await serve(t);
+  const first = await head(`${url}/events`);
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+  assert.equal(first.headers.get('cache-control'), 'no-store');
+  assert.equal(await first.text(), '');
+
+  // More HEADs than the server has streams, all at once: none of them keeps one.
+  const heads = await Promise.all(Array.from({ length: 20 }, () => head(`${url}/events`)));
+  assert.deepEqual(heads.map((r) => r.status), Array(20).fill(200));
+
+  // The kiosk's page still gets its stream and its view, and the pool without the key is still whole.
+  const { screenKey } = (await (await fetch(`${url}/view`)).json()) as { screenKey: string };
+  const controller = new AbortController();
+  t.after(() => controller.abort());
+  const kiosk = await fetch(`${url}/events?key=${screenKey}`, { signal: controller.signal });
+  assert.equal(kiosk.status, 200);
+  assert.equal(((await eventReader(kiosk).nextOf('view')).data as { phase: string }).phase, 'idle');
+  for (let i = 0; i < 8; i++) assert.equal((await fetch(`${url}/events`, { signal: controller.signal })).status, 200, `stream ${i + 1} without the key`);
+
+  // A HEAD gets what its GET would: the refusal once the pool is full, the stream's headers with the key.
+  const full = await head(`${url}/events`);
+  assert.equal(full.status, 503);
+  assert.equal(full.headers.get('retry-after'), '5');
+  assert.equal((await head(`${url}/events?key=${screenKey}`)).status, 200);
+  assert.equal((await head(`${url}/events?key=${'A'.repeat(32)}`)).status, 409);
+
+  // The other routes: HEAD answers as GET does, without the body.
+  for (const route of ['/', '/staff', '/assets/screen.js', '/assets/staff.js', '/assets/gate.css', '/view']) {
+    const [got, headed] = [await fetch(url + route), await head(url + route)];
+    assert.equal(headed.status, 200, route);
+    assert.equal(headed.headers.get('content-type'), got.headers.get('content-type'), route);
+    assert.equal(await headed.text(), '', route);
+  }
+  assert.equal((await head(`${url}/nothing-here`)).status, 404);
+  assert.equal((await head(`${url}/staff/state`)).status, 401);
+  assert.equal((await head(`${url}/staff/events`)).status, 401);
+  const cookie = await signIn();
+  assert.equal((await head(`${url}/staff/state`, { cookie })).status, 200);
+  const staffHead = await head(`${url}/staff/events`, { cookie });
+  assert.equal(staffHead.status, 200);
+  assert.equal(staffHead.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+});
+
+test("a flood of streams without the key cannot take the kiosk's stream, nor the staff page's; the kiosk's newest stream replaces its oldest", { timeout: 30_000 }, async (t) => {
+  const { url, lane, signIn } = await serve(t);
+  const controller = new AbortController();
+  t.after(() => controller.abort());
+  const open = (route: string, headers: Record<string, string> = {}) => fetch(url + route, { headers, signal: controller.signal });
+
+  const flooding = new AbortController();
+  t.after(() => flooding.abort());
+  const flood = await Promise.all(Array.from({ length: 20 }, () => fetch(`${url}/events`, { signal: flooding.signal })));
+  const statuses = flood.map((r) => r.status).sort();
+  assert.deepEqual(statuses, [...Array(8).fill(200), ...Array(12).fill(503)]);
+
+  // The kiosk's page, with the key /view gives it: in, and following the lane.
+  const { screenKey } = (await (await fetch(`${url}/view`)).json()) as { screenKey: string };
+  const kiosk = await open(`/events?key=${screenKey}`);
+  assert.equal(kiosk.status, 200);
+  const kioskEvents = eventReader(kiosk);
+  assert.equal(((await kioskEvents.nextOf('view')).data as { phase: string }).phase, 'idle');
+  lane.state = 'measuring';
+  lane.emit('state', 'measuring', 'idle');
+  assert.equal(((await kioskEvents.nextOf('view')).data as { phase: string }).phase, 'measuring');
+
+  // The page reloaded twice (or reconnecting while its old stream hangs on): always in; its oldest stream ends.
+  assert.equal((await open(`/events?key=${screenKey}`)).status, 200);
+  const third = await open(`/events?key=${screenKey}`);
+  assert.equal(third.status, 200);
+  await kioskEvents.ended();
+  assert.equal(((await eventReader(third).nextOf('view')).data as { phase: string }).phase, 'measuring');
+
+  // A key from an earlier start (or made up) is told to fetch /view again, not taken for the kiosk.
+  const stale = await open(`/events?key=${'A'.repeat(32)}`);
+  assert.equal(stale.status, 409);
+  assert.match(JSON.stringify(await stale.json()), /fetch \/view again/);
+
+  // Staff streams have their own slots: the flood took none of them. A session's third stream replaces its first.
+  const cookie = await signIn();
+  const staff = await open('/staff/events', { cookie });
+  assert.equal(staff.status, 200);
+  const staffEvents = eventReader(staff);
+  await staffEvents.nextOf('view');
+  assert.equal((await open('/staff/events', { cookie })).status, 200);
+  assert.equal((await open('/staff/events', { cookie })).status, 200);
+  await staffEvents.ended();
+
+  // The flood goes away: its slots are free again.
+  assert.equal((await head(`${url}/events`)).status, 503);
+  flooding.abort();
+  await until("the flood's streams released", async () => (await head(`${url}/events`)).status === 200);
+  assert.equal((await open('/events')).status, 200);
+});
+

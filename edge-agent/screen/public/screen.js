@@ -30,13 +30,22 @@ function render(where, view) {
   show($('faults'), view.faults.length ? `设备故障 · Device fault: ${view.faults.join(', ')}` : null);
 }
 
-function connect() {
-  const events = new EventSource('/events');
-  let where = null;
-  fetch('/view').then((r) => r.json()).then((body) => {
-    where = `${body.site} · ${body.lane}`;
-    show($('where'), where);
-  }).catch(() => {});
+// The view's screenKey opens the stream kept for this page: however many other clients on the gate open
+// one, the kiosk gets in. A key from before the agent restarted is refused, and the page fetches a new one.
+async function connect() {
+  let body;
+  try {
+    const response = await fetch('/view');
+    body = await response.json();
+    if (!response.ok || typeof body.screenKey !== 'string') throw new Error(`/view: HTTP ${response.status}`);
+  } catch {
+    $('disconnected').hidden = false;
+    setTimeout(connect, 1000);
+    return;
+  }
+  const where = `${body.site} · ${body.lane}`;
+  show($('where'), where);
+  const events = new EventSource(`/events?key=${encodeURIComponent(body.screenKey)}`);
   // Each connection starts from the agent's current view: a restarted agent counts from 0 again.
   events.addEventListener('open', () => {
     lastSeq = -1;
@@ -45,9 +54,11 @@ function connect() {
     $('disconnected').hidden = true;
     render(where, JSON.parse(message.data));
   });
-  // EventSource reconnects by itself; until it does, the person must not trust a stale verdict.
+  // EventSource reconnects by itself after a drop; until it does, the person must not trust a stale verdict.
+  // Refused (an old key, too many streams), it gives up for good: start over with a fresh key.
   events.addEventListener('error', () => {
     $('disconnected').hidden = false;
+    if (events.readyState === EventSource.CLOSED) setTimeout(connect, 1000);
   });
 }
 

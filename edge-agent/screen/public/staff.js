@@ -104,11 +104,12 @@ function follow(on) {
   if (on && !events) {
     events = new EventSource('/staff/events');
     events.addEventListener('view', () => refresh());
-    // Refused (the session ended): the stream is closed for good; the next refresh shows the sign-in.
+    // Refused (the session ended, or too many staff pages): the stream is closed for good; the next refresh
+    // shows the sign-in or opens it again, a second later so that a refusal is not answered by a burst of retries.
     events.addEventListener('error', () => {
       if (events && events.readyState === EventSource.CLOSED) {
         events = null;
-        refresh();
+        setTimeout(refresh, 1000);
       }
     });
   } else if (!on && events) {
