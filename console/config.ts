@@ -203,7 +203,12 @@ export function loadConsoleConfig(path?: string): ConsoleConfig {
   } catch (error) {
     throw new ConsoleConfigError(`console config: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  const parsed = parseConfigText(bytes, MAX_CONSOLE_CONFIG_BYTES);
-  if (!parsed.ok) throw new ConsoleConfigError(`console config: ${path} ${parsed.code === 'syntax' ? 'is not YAML or JSON' : 'is refused'}: ${parsed.problem}`);
+  return parseConsoleConfig(bytes, path);
+}
+
+/** A console config's bytes or text (YAML or JSON), checked; `name` (its path) goes in the messages. Throws only ConsoleConfigError. */
+export function parseConsoleConfig(source: Uint8Array | string, name = 'the file'): ConsoleConfig {
+  const parsed = parseConfigText(source, MAX_CONSOLE_CONFIG_BYTES);
+  if (!parsed.ok) throw new ConsoleConfigError(`console config: ${name} ${parsed.code === 'syntax' ? 'is not YAML or JSON' : 'is refused'}: ${parsed.problem}`);
   return checkConsoleConfig(parsed.value);
 }
