@@ -1,11 +1,12 @@
 /**
  * The console's settings (console.yaml or JSON): one JSON Schema that checks
  * the file at start and fills defaults, as the gate's config does
- * (edge-agent/config/schema.ts). An error names the key and what was wrong.
+ * (edge-agent/config/schema.ts). An error names the key and what was wrong,
+ * never a value of the file; the file is read with the gate's bounds and
+ * YAML errors (edge-agent/config/config-text.ts).
  */
-import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
-import { parse as parseYaml } from 'yaml';
+import { parseConfigText, printableKey, readConfigFile } from '../edge-agent/config/config-text.js';
 import { PASSWORD_HASH_PATTERN } from './passwords.js';
 
 export const consoleConfigSchema = {
@@ -143,6 +144,8 @@ export class ConsoleConfigError extends Error {
 const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: true, allowUnionTypes: true });
 const validate = ajv.compile(consoleConfigSchema);
 const SECRET = new Set(['/broker/password', '/operatorKey/passphrase', '/store/postgres/url']);
+/** Room for the 1,000 users the schema allows (some 200 bytes each) and their comments. */
+export const MAX_CONSOLE_CONFIG_BYTES = 512 * 1024;
 
 /** Checks a parsed config, fills defaults (in place) and returns it typed. */
 export function checkConsoleConfig(raw: unknown): ConsoleConfig {
@@ -150,7 +153,7 @@ export function checkConsoleConfig(raw: unknown): ConsoleConfig {
   if (!validate(config)) {
     const error = validate.errors![0]!;
     const at = error.instancePath === '' ? '(top level)' : error.instancePath.slice(1).replaceAll('/', '.');
-    const extra = error.keyword === 'additionalProperties' ? ` (${(error.params as { additionalProperty: string }).additionalProperty})` : '';
+    const extra = error.keyword === 'additionalProperties' ? ` (${printableKey((error.params as { additionalProperty: string }).additionalProperty)})` : '';
     const shown = SECRET.has(error.instancePath) ? '; the value is not shown' : '';
     throw new ConsoleConfigError(`console config: "${at}" ${error.message ?? 'is invalid'}${extra}${shown}`);
   }
@@ -174,12 +177,17 @@ export function checkConsoleConfig(raw: unknown): ConsoleConfig {
     } catch {
       // not loopback
     }
-    if (!isLoopbackHost(host)) throw new ConsoleConfigError(`console config: broker.url ${checked.broker.url} is not encrypted, and the password would cross the network in clear; use mqtts:// or wss://`);
+    if (!isLoopbackHost(host)) throw new ConsoleConfigError(`console config: broker.url ${withoutUserInfo(checked.broker.url)} is not encrypted, and the password would cross the network in clear; use mqtts:// or wss://`);
   }
   if (!checked.http.tls && !isLoopbackHost(checked.http.host)) {
     throw new ConsoleConfigError(`console config: http.host ${checked.http.host} is not loopback: passwords would cross the network in clear; set http.tls`);
   }
   return checked;
+}
+
+/** A URL as it may be shown: a user:password@ part is left out. */
+function withoutUserInfo(url: string): string {
+  return url.replace(/^([a-z]+:\/\/)[^/?#]*@/i, '$1…@');
 }
 
 export function isLoopbackHost(host: string): boolean {
@@ -189,17 +197,18 @@ export function isLoopbackHost(host: string): boolean {
 /** Reads console.yaml (or JSON); no path: every default (local broker, data/console.db, nobody can sign in). */
 export function loadConsoleConfig(path?: string): ConsoleConfig {
   if (path === undefined) return checkConsoleConfig({});
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readConfigFile(path, MAX_CONSOLE_CONFIG_BYTES);
   } catch (error) {
     throw new ConsoleConfigError(`console config: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(text);
-  } catch (error) {
-    throw new ConsoleConfigError(`console config: ${path} is not YAML or JSON (${(error as Error).message})`);
-  }
-  return checkConsoleConfig(parsed);
+  return parseConsoleConfig(bytes, path);
+}
+
+/** A console config's bytes or text (YAML or JSON), checked; `name` (its path) goes in the messages. Throws only ConsoleConfigError. */
+export function parseConsoleConfig(source: Uint8Array | string, name = 'the file'): ConsoleConfig {
+  const parsed = parseConfigText(source, MAX_CONSOLE_CONFIG_BYTES);
+  if (!parsed.ok) throw new ConsoleConfigError(`console config: ${name} ${parsed.code === 'syntax' ? 'is not YAML or JSON' : 'is refused'}: ${parsed.problem}`);
+  return checkConsoleConfig(parsed.value);
 }

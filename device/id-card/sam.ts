@@ -19,10 +19,22 @@
  * parser owns and that buffer is zero-filled once parsed, so the name,
  * address and photo never outlive push() (data minimisation, rules.md §6).
  *
- * Resynchronising: bytes before a preamble are skipped; a frame with a bad
- * length or checksum is skipped by one byte only, so a good frame that began
- * inside a cut-short one is still found. One error is reported per loss of
- * step, which ends at the next good frame or when the line goes quiet.
+ * Finding frames: bytes before a preamble are skipped. A frame is read only
+ * when all of these hold, and otherwise dropped by one byte, so that a good
+ * frame that began inside it is still found:
+ * - its length is one a reply can have (MIN_LENGTH to SAM_MAX_LENGTH);
+ * - no frame header (a preamble and such a length) begins inside its
+ *   declared bytes: a frame cut short is followed by the next one, and the
+ *   8-bit checksum alone would let one cut frame in 256 pass and swallow its
+ *   successor. So a frame whose last bytes could begin a header is held
+ *   until the next bytes (at most 6) or flush() settle it;
+ * - its checksum holds;
+ * - its content has the documented layout (a status, or basic information
+ *   of a 256-byte text block and a 1,024-byte photo whose lengths add up).
+ * The cost: a photo holding, by chance, a preamble and a plausible length
+ * (about one frame in 10^10) loses its swipe, and the person swipes again.
+ * One error is reported per loss of step, which ends at the next good frame
+ * or when the line goes quiet.
  */
 import { frameError, idNumberFrame, type IdCardFrame, type IdCardFrameParser } from './frame-parser.js';
 
@@ -47,6 +59,8 @@ export const SAM_TEXT_FIELDS = [
   ['validTo', 16],
   ['reserved', 36],
 ] as const;
+const TEXT_BYTES = SAM_TEXT_FIELDS.reduce((sum, [, bytes]) => sum + bytes, 0);
+const PHOTO_BYTES = 1024;
 const ID_FIELD_AT = 30 + 2 + 4 + 16 + 70;
 const ID_FIELD_END = ID_FIELD_AT + 36;
 
@@ -84,6 +98,25 @@ export class SamFrameParser implements IdCardFrameParser {
   }
 
   push(chunk: Buffer): IdCardFrame[] {
+    return this.scan(chunk, false);
+  }
+
+  flush(): IdCardFrame[] {
+    // The quiet line is news: what it cut is reported even while out of step.
+    this.resyncing = false;
+    const out = this.scan(Buffer.alloc(0), true);
+    this.reset();
+    return out;
+  }
+
+  reset(): void {
+    this.pending.fill(0);
+    this.pending = Buffer.alloc(0);
+    this.resyncing = false;
+  }
+
+  /** Cuts what is held and chunk into frames. `final`: no more bytes will come, so nothing is held for them. */
+  private scan(chunk: Buffer, final: boolean): IdCardFrame[] {
     const out: IdCardFrame[] = [];
     // Our own copy (concat always copies): it can be wiped when done, and chunks are views of serialport's read pool.
     const data = Buffer.concat([this.pending, chunk]);
@@ -95,11 +128,21 @@ export class SamFrameParser implements IdCardFrameParser {
         const keep = preamblePrefixAtEnd(data, at);
         this.skip(data.length - keep - at, out);
         at = data.length - keep;
+        if (final && keep > 0) {
+          this.lost(out, frameError('truncated', `frame cut short: ${keep} bytes arrived`));
+          at = data.length;
+        }
         break;
       }
       this.skip(start - at, out);
       at = start;
-      if (data.length - at < HEADER_BYTES) break;
+      const held = data.length - at;
+      if (held < HEADER_BYTES) {
+        if (!final) break;
+        this.lost(out, frameError('truncated', `frame cut short: ${held} bytes arrived`));
+        at += 1;
+        continue;
+      }
       const length = data.readUInt16BE(at + SAM_PREAMBLE.length);
       if (!plausibleLength(length)) {
         this.lost(out, frameError('frame-length', `frame declares ${length} bytes; a reply has ${MIN_LENGTH} to ${SAM_MAX_LENGTH}`));
@@ -107,52 +150,42 @@ export class SamFrameParser implements IdCardFrameParser {
         continue;
       }
       const end = at + HEADER_BYTES + length;
-      if (data.length < end) break;
+      // Looked for before the frame is whole: a claim holding a real header is dropped as soon as that header arrives.
+      const inside = headerInside(data, at, end, final);
+      if (inside === 'header') {
+        this.lost(out, frameError('truncated', `frame cut short: a new frame began inside its ${length} declared bytes`));
+        at += 1;
+        continue;
+      }
+      if (data.length < end) {
+        if (!final) break;
+        this.lost(out, frameError('truncated', `frame cut short: ${held} of ${end - at} bytes arrived`));
+        at += 1;
+        continue;
+      }
+      if (inside === 'maybe') break;
       const frame = data.subarray(at, end);
       const sum = frame[frame.length - 1]!;
       const xor = xorOf(frame.subarray(SAM_PREAMBLE.length, frame.length - 1));
       if (sum !== xor) {
-        this.lost(
-          out,
-          frameStartsInside(frame)
-            ? frameError('truncated', `frame cut short: a new frame began inside its ${length} declared bytes`)
-            : frameError('checksum', `checksum ${hex(sum)} does not match ${hex(xor)}, the XOR of the frame`),
-        );
+        this.lost(out, frameError('checksum', `checksum ${hex(sum)} does not match ${hex(xor)}, the XOR of the frame`));
+        at += 1;
+        continue;
+      }
+      const result = readReply(frame.subarray(HEADER_BYTES, frame.length - 1));
+      if (result && 'code' in result && result.code === 'layout') {
+        // Not the documented structure: most likely not a frame at all, however its checksum came out.
+        this.lost(out, result);
         at += 1;
         continue;
       }
       this.resyncing = false;
-      const result = readReply(frame.subarray(HEADER_BYTES, frame.length - 1));
       if (result) out.push(result);
       at = end;
     }
     this.pending = Buffer.from(data.subarray(at));
     data.fill(0);
     return out;
-  }
-
-  flush(): IdCardFrame[] {
-    const out: IdCardFrame[] = [];
-    // What is held begins with a preamble that never got its frame; a whole frame may still follow inside it.
-    while (this.pending.length > 0) {
-      const held = this.pending.length;
-      const declared = held >= HEADER_BYTES ? ` of ${HEADER_BYTES + this.pending.readUInt16BE(SAM_PREAMBLE.length)}` : '';
-      out.push(frameError('truncated', `frame cut short: ${held}${declared} bytes arrived`));
-      const rest = this.pending.subarray(1);
-      const cut = this.pending;
-      this.pending = Buffer.alloc(0);
-      this.resyncing = true;
-      out.push(...this.push(rest));
-      cut.fill(0);
-    }
-    this.reset();
-    return out;
-  }
-
-  reset(): void {
-    this.pending.fill(0);
-    this.pending = Buffer.alloc(0);
-    this.resyncing = false;
   }
 
   private skip(bytes: number, out: IdCardFrame[]): void {
@@ -186,7 +219,8 @@ function readBasicInformation(data: Buffer): IdCardFrame {
   if (4 + textBytes + photoBytes === data.length) textAt = 4;
   else if (data.length >= 6 && 6 + textBytes + photoBytes + data.readUInt16BE(4) === data.length) textAt = 6; // with fingerprint
   else return frameError('layout', `text (${textBytes}) and photo (${photoBytes}) lengths do not add up to the reply's ${data.length} data bytes`);
-  if (textBytes < ID_FIELD_END) return frameError('layout', `text block of ${textBytes} bytes is too short to hold the ID number field`);
+  if (textBytes !== TEXT_BYTES) return frameError('layout', `text block of ${textBytes} bytes; basic information has ${TEXT_BYTES}`);
+  if (photoBytes !== PHOTO_BYTES) return frameError('layout', `photo of ${photoBytes} bytes; basic information has ${PHOTO_BYTES}`);
   const field = data.subarray(textAt + ID_FIELD_AT, textAt + ID_FIELD_END);
   // Space padded; some modules pad with NUL.
   return idNumberFrame(field.toString('utf16le').replace(/^[\s\0]+|[\s\0]+$/g, ''), 'ID number field');
@@ -197,15 +231,23 @@ function plausibleLength(length: number): boolean {
 }
 
 /**
- * A preamble with a plausible length inside a frame whose checksum failed:
- * the frame was most likely cut short and a new one sent. (A photo holds
- * any bytes, so this only names the error; the parse never depends on it.)
+ * Whether a frame header begins inside data[at+1..end): 'header' when one
+ * does, 'maybe' when the last bytes held could begin one (only when more
+ * bytes may come), else 'none'.
  */
-function frameStartsInside(frame: Buffer): boolean {
-  for (let at = frame.indexOf(SAM_PREAMBLE, 1); at !== -1; at = frame.indexOf(SAM_PREAMBLE, at + 1)) {
-    if (at + HEADER_BYTES <= frame.length && plausibleLength(frame.readUInt16BE(at + SAM_PREAMBLE.length))) return true;
+function headerInside(data: Buffer, at: number, end: number, final: boolean): 'header' | 'maybe' | 'none' {
+  const stop = Math.min(end, data.length);
+  for (let q = data.indexOf(SAM_PREAMBLE, at + 1); q !== -1 && q < stop; q = data.indexOf(SAM_PREAMBLE, q + 1)) {
+    if (q + HEADER_BYTES <= data.length) {
+      if (plausibleLength(data.readUInt16BE(q + SAM_PREAMBLE.length))) return 'header';
+    } else if (!final && (q + SAM_PREAMBLE.length === data.length || data[q + SAM_PREAMBLE.length]! <= (SAM_MAX_LENGTH >> 8))) {
+      // A preamble and none or one of its length bytes: a later q cannot be a whole header either.
+      return 'maybe';
+    }
   }
-  return false;
+  if (final) return 'none';
+  const keep = preamblePrefixAtEnd(data, at + 1);
+  return keep > 0 && data.length - keep < end ? 'maybe' : 'none';
 }
 
 function xorOf(bytes: Buffer): number {

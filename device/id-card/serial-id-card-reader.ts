@@ -13,7 +13,9 @@
  * quiet for frameIdleMs the parser is flushed, which reports it, and the
  * next bytes are read afresh (a parser out of step after line noise reports
  * the next bad frame as a new error, not as more of the same noise). Between the chunks of one frame a UART is never quiet that
- * long: 2,314 bytes at 9,600 baud arrive as a steady stream.
+ * long: 2,314 bytes at 9,600 baud arrive as a steady stream. The flush also
+ * reads a whole `sam` frame held because its last bytes could have begun the
+ * next frame's header (about one swipe in 256, when nothing follows it).
  */
 // The package's exports map has types for its CommonJS entry only.
 import type { BindingInterface } from '@serialport/bindings-interface' with { 'resolution-mode': 'require' };

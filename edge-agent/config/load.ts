@@ -1,22 +1,46 @@
 /**
  * Read the config file (YAML or JSON), apply environment overrides, check it
- * against the schema and fill defaults. Any error names the key, what is
- * allowed, and what was found.
+ * against the schema and fill defaults. Any error names the key and what is
+ * allowed, and never prints a value: a secret typed in the wrong place (a
+ * PIN where its hash belongs, a passphrase in a block missing a key) would
+ * land in the logs. What was found is described by its kind (a string, a
+ * list), and YAML errors by line and column (config-text.ts).
  *
  * Environment overrides: GATE__<KEY>__<KEY>=value, matched to schema keys
  * without regard to case, e.g. GATE__POLICY__FEVERTHRESHOLDC=37.5.
  */
-import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
-import { parse as parseYaml } from 'yaml';
+import { parseConfigText, printableKey, readConfigFile, type ConfigTextProblem } from './config-text.js';
 import { configSchema, type GateConfig } from './schema.js';
 
+export type ConfigErrorCode =
+  /** The file cannot be read. */
+  | 'file'
+  /** Bytes, YAML or structure (config-text.ts). */
+  | ConfigTextProblem
+  /** Not a mapping at the top. */
+  | 'shape'
+  /** Against the schema or a rule between keys. */
+  | 'schema'
+  /** A GATE__… environment variable. */
+  | 'environment'
+  /** Anything else found wrong with the config (a file it names, a key it lacks for a use). */
+  | 'invalid';
+
 export class ConfigError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly code: ConfigErrorCode = 'invalid',
+  ) {
     super(message);
     this.name = 'ConfigError';
   }
 }
+
+/** A gate config is a few kilobytes; the YAML parser's cost grows with its input (config-text.ts). */
+export const MAX_CONFIG_BYTES = 64 * 1024;
+/** Schema errors listed in one message, at most: the rest are counted. */
+const MAX_LISTED = 20;
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
 const validate = ajv.compile(configSchema);
@@ -25,6 +49,7 @@ interface SchemaNode {
   $ref?: string;
   type?: string;
   enum?: readonly unknown[];
+  not?: { const?: unknown };
   properties?: Record<string, SchemaNode>;
   description?: string;
 }
@@ -46,19 +71,24 @@ function schemaAt(instancePath: string): SchemaNode | undefined {
   return node;
 }
 
-// Never echoed in an error: a PIN typed where its hash belongs would land in the logs.
+// Named with "the value is not shown", though no error shows a value: these are where a secret is most likely mistyped.
 const SECRET_KEYS = new Set(['/staff/pinHash', '/mqtt/password', '/mqtt/tls/keyPassphrase', '/hardware/camera/password']);
+
+/** What a value is, never what it holds. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'boolean') return 'true or false';
+  return `a ${typeof value}`;
+}
 
 function describe(error: ErrorObject, config: unknown): string {
   const at = keyPath(error.instancePath);
   if (SECRET_KEYS.has(error.instancePath)) return `"${at}" ${error.message ?? 'is invalid'}; the value is not shown`;
-  const found = error.instancePath
-    .split('/')
-    .filter(Boolean)
-    .reduce<unknown>((value, part) => (value as Record<string, unknown> | undefined)?.[part], config);
   switch (error.keyword) {
     case 'additionalProperties': {
-      const key = (error.params as { additionalProperty: string }).additionalProperty;
+      const key = printableKey((error.params as { additionalProperty: string }).additionalProperty);
       const allowed = Object.keys(schemaAt(error.instancePath)?.properties ?? {});
       const where = error.instancePath ? `${at}.${key}` : key;
       return `unknown key "${where}"; allowed here: ${allowed.join(', ')}`;
@@ -66,11 +96,22 @@ function describe(error: ErrorObject, config: unknown): string {
     case 'required':
       return `missing key "${error.instancePath ? `${at}.` : ''}${(error.params as { missingProperty: string }).missingProperty}"`;
     case 'enum':
-      return `"${at}" must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}; found ${JSON.stringify(found)}`;
-    case 'not':
-      return `"${at}" cannot be ${JSON.stringify(found)} (reserved); ${schemaAt(error.instancePath)?.description ?? ''}`.trim();
+      return `"${at}" must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'not': {
+      // The schema's constant, which the value equals: the schema's words, not the file's.
+      const schema = schemaAt(error.instancePath);
+      return `"${at}" cannot be ${JSON.stringify(schema?.not?.const)} (reserved); ${schema?.description ?? ''}`.trim();
+    }
+    case 'type': {
+      const found = error.instancePath
+        .split('/')
+        .filter(Boolean)
+        .reduce<unknown>((value, part) => (value as Record<string, unknown> | undefined)?.[part], config);
+      return `"${at}" ${error.message ?? 'is invalid'}; found ${kindOf(found)}`;
+    }
     default:
-      return `"${at}" ${error.message ?? 'is invalid'}; found ${JSON.stringify(found)}`;
+      // ajv's messages are made of the schema (limits, patterns, property names), never of the data.
+      return `"${at}" ${error.message ?? 'is invalid'}`;
   }
 }
 
@@ -84,7 +125,7 @@ export function applyEnvironment(config: Record<string, unknown>, env: NodeJS.Pr
     const keys: string[] = [];
     for (const [i, part] of parts.entries()) {
       const key: string | undefined = Object.keys(node?.properties ?? {}).find((k) => k.toLowerCase() === part.toLowerCase());
-      if (!key) throw new ConfigError(`environment variable ${name}: "${part}" is not a config key; allowed: ${Object.keys(node?.properties ?? {}).join(', ')}`);
+      if (!key) throw new ConfigError(`environment variable ${name}: "${printableKey(part)}" is not a config key; allowed: ${Object.keys(node?.properties ?? {}).join(', ')}`, 'environment');
       keys.push(key);
       node = resolve(node!.properties![key]);
       if (i < parts.length - 1) {
@@ -94,11 +135,11 @@ export function applyEnvironment(config: Record<string, unknown>, env: NodeJS.Pr
         if (node?.type === 'number' || node?.type === 'integer') {
           const value = Number(raw);
           if (raw.trim() === '' || !Number.isFinite(value)) {
-            throw new ConfigError(`environment variable ${name}: "${raw}" is not a number`);
+            throw new ConfigError(`environment variable ${name} is not a number`, 'environment');
           }
           target[key] = value;
         } else if (node?.type === 'boolean') {
-          if (raw !== 'true' && raw !== 'false') throw new ConfigError(`environment variable ${name}: "${raw}" is not true or false`);
+          if (raw !== 'true' && raw !== 'false') throw new ConfigError(`environment variable ${name} is not true or false`, 'environment');
           target[key] = raw === 'true';
         } else {
           target[key] = raw;
@@ -112,18 +153,19 @@ export function applyEnvironment(config: Record<string, unknown>, env: NodeJS.Pr
 /** Check a config object; returns it with defaults filled. */
 export function checkConfig(input: unknown): GateConfig {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new ConfigError('config must be a mapping of keys to values');
+    throw new ConfigError('config must be a mapping of keys to values', 'shape');
   }
   const config = structuredClone(input);
   if (!validate(config)) {
-    const messages = (validate.errors ?? []).map((e) => describe(e, input));
-    throw new ConfigError(`config is not valid:\n  - ${[...new Set(messages)].join('\n  - ')}`);
+    const messages = [...new Set((validate.errors ?? []).map((e) => describe(e, input)))];
+    const more = messages.length > MAX_LISTED ? `\n  - and ${messages.length - MAX_LISTED} more` : '';
+    throw new ConfigError(`config is not valid:\n  - ${messages.slice(0, MAX_LISTED).join('\n  - ')}${more}`, 'schema');
   }
   const checked = config as unknown as GateConfig;
   // Staff type names, ID numbers and phones into the staff page: never across a network in clear.
   const screen = checked.screen;
   if (screen && checked.staff.pinHash && !screen.tls && !isLoopback(screen.host)) {
-    throw new ConfigError(`screen.tls: required when the staff page is served on ${screen.host} (not loopback) with staff.pinHash set: personal details would cross the network in clear`);
+    throw new ConfigError(`screen.tls: required when the staff page is served on ${screen.host} (not loopback) with staff.pinHash set: personal details would cross the network in clear`, 'schema');
   }
   return checked;
 }
@@ -133,20 +175,29 @@ function isLoopback(host: string): boolean {
 }
 
 export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): GateConfig {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readConfigFile(path, MAX_CONFIG_BYTES);
   } catch (error) {
-    throw new ConfigError(`config file ${path} cannot be read: ${(error as Error).message}`);
+    throw new ConfigError(`config file ${path} cannot be read: ${(error as Error).message}`, 'file');
   }
-  let parsed: unknown;
-  try {
-    parsed = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
-  } catch (error) {
-    throw new ConfigError(`config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message}`);
+  return parseConfig(bytes, { env, name: `config file ${path}`, json: path.endsWith('.json') });
+}
+
+/**
+ * A config file's bytes (YAML or JSON) to the checked config. Throws only
+ * ConfigError, whatever the bytes, in time and memory bounded by
+ * MAX_CONFIG_BYTES. `name` begins its messages; `json` names the syntax in them.
+ */
+export function parseConfig(source: Uint8Array | string, options: { env?: NodeJS.ProcessEnv; name?: string; json?: boolean } = {}): GateConfig {
+  const { env = {}, name = 'config', json = false } = options;
+  const parsed = parseConfigText(source, MAX_CONFIG_BYTES);
+  if (!parsed.ok) {
+    throw new ConfigError(`${name} ${parsed.code === 'syntax' ? `is not valid ${json ? 'JSON' : 'YAML'}` : 'is refused'}: ${parsed.problem}`, parsed.code);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError(`config file ${path} must hold a mapping of keys to values`);
+  const value = parsed.value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`${name} must hold a mapping of keys to values`, 'shape');
   }
-  return checkConfig(applyEnvironment(parsed as Record<string, unknown>, env));
+  return checkConfig(applyEnvironment(value as Record<string, unknown>, env));
 }

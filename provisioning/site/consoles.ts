@@ -10,8 +10,8 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
-import { parse as parseYaml, stringify } from 'yaml';
-import { checkConsoleConfig } from '../../console/config.js';
+import { stringify } from 'yaml';
+import { parseConsoleConfig } from '../../console/config.js';
 import { issueClientCertificate } from '../pki.js';
 import { consoleCommonName } from './broker.js';
 import { siteCa, stageBroker } from './devices.js';
@@ -152,7 +152,7 @@ export function consoleYaml(record: SiteRecord, name: string, folder: string, no
     stringify(config),
   ].join('\n');
   try {
-    checkConsoleConfig(parseYaml(text));
+    parseConsoleConfig(text); // read as the console reads it: an alias stringify wrote would be refused there
   } catch (error) {
     throw new ProvisionError('damaged', `the console would refuse the config made for ${name}: ${(error as Error).message}`);
   }

@@ -7,10 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { checkNationalId } from '../../edge-agent/privacy/national-id.js';
 import type { IdCardFrame, IdCardFrameParser } from '../../device/id-card/frame-parser.js';
 import { LineFrameParser } from '../../device/id-card/line.js';
-import { SAM_MAX_LENGTH, SamFrameParser } from '../../device/id-card/sam.js';
+import { SAM_MAX_LENGTH, SAM_PREAMBLE, SamFrameParser } from '../../device/id-card/sam.js';
 import { createIdCardFrameParser } from '../../device/id-card/serial-id-card-reader.js';
 import { samBasicInfoFrame, samFrame, samTextBlock } from '../../simulator/hardware/virtual-id-card-reader.js';
 
@@ -232,21 +233,24 @@ test('sam: a frame cut short by the next one is an error, and the next one is re
   }
 });
 
-test('sam: a frame cut short at the end is reported by flush(), even with a whole frame held after it', () => {
+test('sam: a frame cut short at the end is reported by flush()', () => {
   const parser = new SamFrameParser();
   assert.deepEqual(parser.push(samBasicInfoFrame({ nationalId: ID }).subarray(0, 300)), []);
   assert.equal(parser.buffered, 300);
   onlyError(parser.flush(), 'truncated', /frame cut short: 300 of 1295 bytes arrived/);
   assert.equal(parser.buffered, 0);
+  assert.deepEqual(parser.flush(), []);
+  assert.deepEqual(parser.push(samBasicInfoFrame({ nationalId: ID2 })), [{ nationalId: ID2 }]);
+});
+
+test('sam: a claim whose declared bytes hold the header of a frame is dropped when that header arrives; the frame is read without waiting', () => {
   // A garbage preamble claiming a long frame, then a real frame inside its claim.
   const claim = Buffer.from([0xaa, 0xaa, 0xaa, 0x96, 0x69, 0x09, 0x00]);
-  const held = new SamFrameParser();
-  const pushed = held.push(Buffer.concat([claim, samBasicInfoFrame({ nationalId: ID2 })]));
-  assert.deepEqual(pushed, []);
-  const flushed = held.flush();
-  assert.deepEqual(ids(flushed), [ID2]);
-  onlyError(flushed, 'truncated', /1302 of 2311 bytes arrived/);
-  assert.deepEqual(held.flush(), []);
+  const bytes = Buffer.concat([claim, samBasicInfoFrame({ nationalId: ID2 })]);
+  for (const frames of [new SamFrameParser().push(bytes), byteByByte(new SamFrameParser(), bytes)]) {
+    assert.deepEqual(ids(frames), [ID2]);
+    onlyError(frames, 'truncated', /a new frame began inside its 2304 declared bytes/);
+  }
 });
 
 test('sam: a length above the cap or below a reply is an error, never a wait for megabytes', () => {
@@ -271,7 +275,9 @@ test('sam: a success reply that is not basic information is a layout error', () 
   const lying = Buffer.concat([Buffer.from([0x01, 0x00, 0x04, 0x00]), samTextBlock({ nationalId: ID }), Buffer.alloc(10)]);
   onlyError(new SamFrameParser().push(samFrame([0x00, 0x00, 0x90], lying)), 'layout', /text \(256\) and photo \(1024\) lengths do not add up to the reply's 270 data bytes/);
   const shortText = Buffer.concat([Buffer.from([0x00, 0x40, 0x00, 0x00]), Buffer.alloc(0x40)]);
-  onlyError(new SamFrameParser().push(samFrame([0x00, 0x00, 0x90], shortText)), 'layout', /text block of 64 bytes is too short/);
+  onlyError(new SamFrameParser().push(samFrame([0x00, 0x00, 0x90], shortText)), 'layout', /text block of 64 bytes; basic information has 256/);
+  const smallPhoto = Buffer.concat([Buffer.from([0x01, 0x00, 0x00, 0x10]), samTextBlock({ nationalId: ID }), Buffer.alloc(16)]);
+  onlyError(new SamFrameParser().push(samFrame([0x00, 0x00, 0x90], smallPhoto)), 'layout', /photo of 16 bytes; basic information has 1024/);
 });
 
 test('sam: an ID number field that is not a number is an error without the number', () => {
@@ -295,4 +301,142 @@ test('the protocol picks the parser', () => {
   assert.ok(createIdCardFrameParser('line') instanceof LineFrameParser);
   assert.ok(createIdCardFrameParser('sam') instanceof SamFrameParser);
   assert.throws(() => createIdCardFrameParser('wiegand' as 'line'), /unknown protocol wiegand/);
+});
+
+// ---- sam: a cut frame the checksum lets through ---------------------------------------
+// A cut frame runs on into the next frame's bytes; its 8-bit XOR then holds for about one cut in 256.
+
+/** Whether the checksum of the frame declared by the header at the start of bytes holds over them. */
+function checksumHolds(bytes: Buffer): boolean {
+  const end = 7 + bytes.readUInt16BE(5);
+  if (bytes.length < end) return false;
+  let xor = 0;
+  for (let i = 5; i < end - 1; i++) xor ^= bytes[i]!;
+  return xor === bytes[end - 1];
+}
+
+/** The first card (by name) and cut length in `cuts` for which card's cut frame and `next` pass the checksum. */
+function passingCut(next: Buffer, cuts: (frameLength: number) => number[]): { cut: Buffer; name: string } {
+  for (let seq = 0; seq < 4096; seq++) {
+    // The name varies every byte of the XOR; the number stays ID.
+    const name = String.fromCharCode(0x4e00 + seq, 0x4e00 + ((seq * 7919) % 4096));
+    const whole = samBasicInfoFrame({ nationalId: ID, name });
+    for (const length of cuts(whole.length)) {
+      if (checksumHolds(Buffer.concat([whole.subarray(0, length), next]))) return { cut: whole.subarray(0, length), name };
+    }
+  }
+  throw new Error('no passing cut found');
+}
+
+const ID_FIELD_END_IN_FRAME = 7 + 3 + 4 + 122 + 36;
+
+test('sam: a cut frame that the next frame makes pass the checksum is dropped, never read, and the next frame is read', () => {
+  const next = samBasicInfoFrame({ nationalId: ID2 });
+  // Cut after the ID number field, so that the cut frame's own number would be read; the next header whole inside its claim.
+  const { cut } = passingCut(next, (n) => Array.from({ length: n - 7 - ID_FIELD_END_IN_FRAME }, (_, i) => ID_FIELD_END_IN_FRAME + 1 + i));
+  const bytes = Buffer.concat([cut, next]);
+  assert.ok(checksumHolds(bytes), 'the cut frame passes the checksum');
+  for (const frames of [new SamFrameParser().push(bytes), byteByByte(new SamFrameParser(), bytes)]) {
+    assert.deepEqual(ids(frames), [ID2], 'the next frame is read, the cut one is not');
+    onlyError(frames, 'truncated', /a new frame began inside its 1288 declared bytes/);
+  }
+});
+
+test('sam: a cut frame missing only its last bytes, the next header straddling its end, is dropped too', () => {
+  const next = samBasicInfoFrame({ nationalId: ID2 });
+  // Cut 1 to 6 bytes short: the next frame's header begins inside the claim but ends after it.
+  const { cut } = passingCut(next, (n) => [n - 1, n - 2, n - 3, n - 4, n - 5, n - 6]);
+  const bytes = Buffer.concat([cut, next]);
+  assert.ok(checksumHolds(bytes));
+  for (const frames of [new SamFrameParser().push(bytes), byteByByte(new SamFrameParser(), bytes)]) {
+    assert.deepEqual(ids(frames), [ID2]);
+    onlyError(frames, 'truncated', /a new frame began inside its 1288 declared bytes/);
+  }
+});
+
+test('sam: a whole frame whose last byte could begin a preamble is read once the next bytes show none began there, or when the line goes quiet', () => {
+  let held: Buffer | undefined;
+  for (let seq = 0; !held; seq++) {
+    const frame = samBasicInfoFrame({ nationalId: ID, name: String.fromCharCode(0x4e00 + seq) });
+    if (frame[frame.length - 1] === SAM_PREAMBLE[0]) held = frame;
+  }
+  const waits = new SamFrameParser();
+  assert.deepEqual(waits.push(held), []);
+  assert.equal(waits.buffered, held.length, 'held for the next bytes');
+  assert.deepEqual(waits.push(samBasicInfoFrame({ nationalId: ID2 })), [{ nationalId: ID }, { nationalId: ID2 }]);
+  const quiet = new SamFrameParser();
+  assert.deepEqual(quiet.push(held), []);
+  assert.deepEqual(quiet.flush(), [{ nationalId: ID }]);
+  const garbage = new SamFrameParser().push(Buffer.concat([held, Buffer.from([0xaa, 0x01])]));
+  assert.deepEqual(ids(garbage), [ID]);
+  onlyError(garbage, 'garbage', /2 bytes outside any frame/);
+  // The next bytes do begin a header there: the frame was cut, and is not read.
+  const header = Buffer.from([0xaa, 0xaa, 0x96, 0x69, 0x00, 0x04]);
+  const cut = new SamFrameParser().push(Buffer.concat([held, header]));
+  onlyError(cut, 'truncated', /a new frame began inside its 1288 declared bytes/);
+  assert.deepEqual(ids(cut), []);
+});
+
+// ---- sam: random streams ------------------------------------------------------------------
+/*
+ * Streams of good frames, frames cut short, false claims (a preamble and a
+ * length, then fewer bytes than claimed) and garbage, cut into random chunks.
+ * Every good frame is read once, in order, and nothing else; each run of
+ * damage before a good frame is one error. What makes this a promise the
+ * parser keeps, not a bet on the checksum:
+ * - garbage and the names on the cards hold no 0x69, so they never complete
+ *   a preamble, alone or with their neighbours;
+ * - a cut frame or a false claim is followed at once by a frame header (of a
+ *   good frame, or of a cut or claim of at least its 7 header bytes), or ends
+ *   the stream; a cut of 1 to 6 bytes, too short for a whole header, comes
+ *   only first in a run of damage.
+ * A cut frame running into anything else is judged by its checksum alone.
+ */
+type Piece = { id?: string; bytes: Buffer };
+
+const no69 = (bytes: Uint8Array): Buffer => Buffer.from(bytes.map((b) => (b === 0x69 ? 0x68 : b)));
+const cardArb = fc.record({
+  nationalId: fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 17, maxLength: 17 }).map((d) => withCheck(d.join(''))),
+  // CJK names, so that the checksum takes every value (and sometimes ends in AA, the hold path).
+  name: fc.array(fc.integer({ min: 0x4e00, max: 0x9fff }).filter((c) => (c & 0xff) !== 0x69), { maxLength: 15 }).map((c) => String.fromCharCode(...c)),
+  fingerprint: fc.boolean(),
+});
+const frameOf = (card: { nationalId: string; name: string; fingerprint: boolean }): Buffer =>
+  samBasicInfoFrame({ nationalId: card.nationalId, name: card.name }, { fingerprint: card.fingerprint });
+const goodArb = cardArb.map((card): Piece => ({ id: card.nationalId, bytes: frameOf(card) }));
+const shortCutArb = fc.tuple(cardArb, fc.integer({ min: 1, max: 6 })).map(([card, n]): Piece => ({ bytes: frameOf(card).subarray(0, n) }));
+const longCutArb = fc.tuple(cardArb, fc.nat()).map(([card, n]): Piece => {
+  const whole = frameOf(card);
+  return { bytes: whole.subarray(0, 7 + (n % (whole.length - 7))) };
+});
+const claimArb = fc.tuple(fc.integer({ min: 4, max: SAM_MAX_LENGTH }), fc.uint8Array({ maxLength: 64 })).map(([length, body]): Piece => {
+  const header = Buffer.from([...SAM_PREAMBLE, length >> 8, length & 0xff]);
+  return { bytes: Buffer.concat([header, no69(body.subarray(0, length - 1))]) };
+});
+const garbageArb = fc.uint8Array({ minLength: 1, maxLength: 64 }).map((bytes): Piece => ({ bytes: no69(bytes) }));
+const damageArb = fc
+  .tuple(fc.option(garbageArb), fc.option(shortCutArb), fc.array(fc.oneof(longCutArb, claimArb), { maxLength: 3 }))
+  .map(([garbage, short, rest]) => [...(garbage ? [garbage] : []), ...(short ? [short] : []), ...rest]);
+const streamArb = fc.tuple(fc.array(fc.tuple(damageArb, goodArb), { maxLength: 6 }), damageArb);
+
+test('sam: random streams: every good frame is read once, in order, nothing else; one error per run of damage', () => {
+  fc.assert(
+    fc.property(streamArb, fc.array(fc.integer({ min: 1, max: 1500 }), { minLength: 1, maxLength: 20 }), ([runs, tail], chunks) => {
+      const bytes = Buffer.concat([...runs.flatMap(([damage, good]) => [...damage, good]), ...tail].map((piece) => piece.bytes));
+      const parser = new SamFrameParser();
+      const out: IdCardFrame[] = [];
+      for (let at = 0, i = 0; at < bytes.length; at += chunks[i++ % chunks.length]!) out.push(...parser.push(bytes.subarray(at, at + chunks[i % chunks.length]!)));
+      out.push(...parser.flush());
+      const seen = out.map((frame) => ('nationalId' in frame ? frame.nationalId : 'error'));
+      const expected = runs.flatMap(([damage, good]) => [...(damage.length > 0 ? ['error'] : []), good.id!]);
+      assert.deepEqual(seen.slice(0, expected.length), expected);
+      const after = seen.slice(expected.length);
+      assert.ok(after.every((s) => s === 'error'), 'nothing but errors after the last good frame');
+      // Once while the bytes came, and once more for what the quiet line cut.
+      assert.ok(tail.length === 0 ? after.length === 0 : after.length >= 1 && after.length <= 2, `${after.length} errors for the damage at the end`);
+      assert.equal(parser.buffered, 0);
+      assertNoNumber(out, ...runs.map(([, good]) => good.id!));
+    }),
+    { numRuns: 300 },
+  );
 });
