@@ -80,11 +80,14 @@ class StopRequest {
   }
 }
 
-/** @param injection virtual hardware under the real drivers (tests); a gate passes none. */
-export async function runGate(configPath: string, injection: HardwareInjection = {}): Promise<number> {
+/**
+ * @param injection virtual hardware under the real drivers (tests); a gate passes none.
+ * @param options.stopBoundMs the stop bound, STOP_BOUND_MS unless a test shortens it.
+ */
+export async function runGate(configPath: string, injection: HardwareInjection = {}, options: { stopBoundMs?: number } = {}): Promise<number> {
   const config = loadConfig(configPath);
   const logger = pino({ level: config.log.level, base: { site: config.site, lane: config.lane } });
-  const stop = new StopRequest(logger, STOP_BOUND_MS);
+  const stop = new StopRequest(logger, options.stopBoundMs ?? STOP_BOUND_MS);
   const onSignal = (signal: NodeJS.Signals): void => {
     // Listened for once: a second signal gets the default action and ends the process at once.
     process.off('SIGINT', onSignal);
