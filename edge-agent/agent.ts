@@ -1,7 +1,11 @@
 /**
  * The edge agent of one lane: builds the journal, the credential verifier,
  * the pushed-colour store and its sync, the lane and its MQTT link from a
- * checked config and the lane's hardware, and starts and stops them in order.
+ * checked config and the lane's hardware, and starts and stops them in order:
+ * start() starts the parts one after another, and a part that fails stops
+ * those already started, newest first, before the error goes on; stop() stops
+ * them newest first too, then closes what the constructor built (the colour
+ * sync's timer, the journal).
  */
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
@@ -17,6 +21,8 @@ import { TrustStore } from './credential/trust-store.js';
 import { CredentialVerifier } from './credential/verifier.js';
 import { Journal } from './journal/journal.js';
 import { Lane, type Registrar, type Timers } from './lane/lane.js';
+import { LaneHolds } from './lane/lane-holds.js';
+import { StartedParts } from './lifecycle.js';
 import { RegistrationStore } from './privacy/retention.js';
 import { idHasher, readIdHashKey } from './privacy/id-hash.js';
 import { loadAuthorityKey, sealRecord } from './privacy/sealed-record.js';
@@ -86,9 +92,13 @@ export class GateAgent {
   private readonly overrides: ConfigOverrides;
   private readonly activeFaults = new Set<string>();
   private pruneTimer: NodeJS.Timeout | null = null;
+  /** What start() has started, stopped newest first by stop() or by a start that fails. */
+  private readonly started: StartedParts;
+  private closed = false;
 
   constructor(private readonly options: AgentOptions) {
     const { hardware, logger } = options;
+    this.started = new StartedParts(logger);
     let config = options.config;
     if (!options.trust && !config.credentials.trust) {
       throw new ConfigError('credentials.trust: required (a file or folder of issuer certificates, or the signed trust list gate-provision export-trust writes)');
@@ -105,8 +115,9 @@ export class GateAgent {
     // Opened first: the version of the signed trust list the lane has loaded is kept in it.
     this.journal = Journal.open(config.journal.path, { sync: config.journal.sync });
     const db = this.journal.database;
-    let trust: TrustStore;
+    // Whatever fails from here on closes what was built before the error goes on.
     try {
+      let trust: TrustStore;
       this.issuerTrust = config.credentials.trust
         ? new IssuerTrust({ path: config.credentials.trust, centreKeys, site: config.site, lane: config.lane, versions: new TrustListVersions(db) })
         : null;
@@ -117,183 +128,190 @@ export class GateAgent {
         trust = loaded.store;
         logger.info({ trust: describeTrust(loaded) }, 'issuer trust loaded');
       }
-    } catch (error) {
-      this.journal.close();
-      throw error;
-    }
-    this.verifier = new CredentialVerifier({
-      trust,
-      clockSkewSeconds: config.credentials.clockSkewSeconds,
-      maxDynamicLifetimeSeconds: config.credentials.maxDynamicLifetimeSeconds,
-    });
-    this.overrides = ConfigOverrides.attach(db);
-    config = this.config = this.withStoredOverrides(config);
-    this.colours = ColourStatusStore.attach(db);
-    this.registrations = authorityKey ? new RegistrationStore(db, { retentionDays: config.privacy.retentionDays }) : null;
-    if (!authorityKey) logger.warn('privacy.authorityKey not set: staff registrations are not sealed, only recorded as having happened');
-    this.colourSync = new ColourSync({ store: this.colours, keys: centreKeys, site: config.site, config: config.colour, logger });
-
-    let lookup: LookupClient | null = null;
-    let link: GateLink | null = null;
-    const mqttUrl = config.mqtt.url;
-    if (mqttUrl) {
-      // One drop comes per overflowing enqueue: summed over a turn of the event loop and reported live. Queued in a
-      // full outbox, each report would drop another message, be reported in turn, and so on without end.
-      let drops: OutboxDrop[] = [];
-      const reportDrops = (): void => {
-        const batch = drops;
-        drops = [];
-        const counts = new Map<string, number>();
-        for (const d of batch) {
-          const key = `${d.priority === 'telemetry' ? 'telemetry and security reports' : 'events'} (${d.reason})`;
-          counts.set(key, (counts.get(key) ?? 0) + d.count);
-        }
-        const what = [...counts].map(([key, count]) => `${count} ${key}`).join(', ');
-        const ids = `ids ${batch[0]!.firstId}…${batch[batch.length - 1]!.lastId}`;
-        logger.error({ dropped: what, ids }, 'outbox full or aged: messages dropped (decisions stay in the journal)');
-        link?.reportFault({ kind: 'outbox-dropped', detail: `messages dropped: ${what}; ${ids}` }, { queue: false });
-      };
-      this.outbox = Outbox.attach(db, {
-        ...config.outbox,
-        onDrop: (drop) => {
-          if (drops.push(drop) === 1) setImmediate(reportDrops);
-        },
-        onLevel: (level, depth) => {
-          const filling = level === 'filling';
-          logger[filling ? 'warn' : 'info']({ depth, max: config.outbox.maxMessages }, filling ? 'outbox filling' : 'outbox back to normal');
-          link?.reportFault({ kind: 'outbox-filling', detail: `${depth} of ${config.outbox.maxMessages} messages waiting for the broker`, active: filling });
-        },
+      this.verifier = new CredentialVerifier({
+        trust,
+        clockSkewSeconds: config.credentials.clockSkewSeconds,
+        maxDynamicLifetimeSeconds: config.credentials.maxDynamicLifetimeSeconds,
       });
-      lookup = new LookupClient({
-        keys: centreKeys,
-        site: config.site,
-        lane: config.lane,
-        timeoutMs: config.mqtt.lookupTimeoutMs,
-        baseTopic: config.mqtt.baseTopic,
-        // A request the centre reads after the deadline is answered for nobody, and an ID-card request carries a hash of a number.
-        publish: (topic, payload) => link?.publishNow(topic, payload, { expirySeconds: Math.ceil(config.mqtt.lookupTimeoutMs / 1000) }) ?? false,
-        logger,
-      });
-    } else {
-      this.outbox = null;
-    }
+      this.overrides = ConfigOverrides.attach(db);
+      config = this.config = this.withStoredOverrides(config);
+      this.colours = ColourStatusStore.attach(db);
+      this.registrations = authorityKey ? new RegistrationStore(db, { retentionDays: config.privacy.retentionDays }) : null;
+      if (!authorityKey) logger.warn('privacy.authorityKey not set: staff registrations are not sealed, only recorded as having happened');
+      this.colourSync = new ColourSync({ store: this.colours, keys: centreKeys, site: config.site, config: config.colour, logger });
 
-    this.lane = new Lane({
-      site: config.site,
-      lane: config.lane,
-      hardware,
-      verifier: this.verifier,
-      colours: this.colours,
-      journal: this.journal,
-      policy: config.policy,
-      timing: config.timing,
-      logger,
-      // Without a link there is no centre to fall out of sync with: never degraded.
-      ...(mqttUrl ? { link: this.colourSync } : {}),
-      whenDegraded: config.colour.whenDegraded,
-      ...(idHash ? { idHash } : {}),
-      ...(lookup ? { lookup: async (kind: 'printed-code' | 'id-hash', subject: string) => {
-        const answer = await lookup.lookup(kind, subject);
-        return answer === null ? null : { colour: answer.colour, effectiveAt: answer.effectiveAt ?? Date.now() };
-      } } : {}),
-      ...(options.timers ? { timers: options.timers } : {}),
-      ...(authorityKey && this.registrations ? { registrar: this.registrar(authorityKey, this.registrations) } : {}),
-    });
-
-    this.lane.on('fault', (fault) => {
-      if (fault.active === false) this.activeFaults.delete(fault.kind);
-      else if (fault.active === true) this.activeFaults.add(fault.kind);
-    });
-
-    if (mqttUrl && this.outbox) {
-      const lane = this.lane;
-      const faults = this.activeFaults;
-      const laneView: LaneView = {
-        get laneState() {
-          return lane.state;
-        },
-        get activeFaults() {
-          return [...faults];
-        },
-      };
-      const commands = new CommandHandler({
-        db,
-        keys: centreKeys,
-        // Operator keys the signed trust list delegates open, lock and release-hold to; reload-trust replaces them.
-        operators: () => this.issuerTrust?.operators,
-        site: config.site,
-        lane: config.lane,
-        maxAgeSeconds: config.mqtt.commandMaxAgeSeconds,
-        logger,
-        target: {
-          open: () => lane.remoteOpen(),
-          lock: () => lane.remoteLock(),
-          releaseHold: () => lane.staffRelease(),
-          reloadTrust: () => {
-            if (!this.issuerTrust) throw new Error('credentials.trust is not set: nothing to reload from');
-            const summary = reloadTrustStore(this.verifier, this.issuerTrust);
-            logger.info({ trust: summary }, 'issuer trust reloaded');
-            return summary;
+      let lookup: LookupClient | null = null;
+      let link: GateLink | null = null;
+      const mqttUrl = config.mqtt.url;
+      if (mqttUrl) {
+        // One drop comes per overflowing enqueue: summed over a turn of the event loop and reported live. Queued in a
+        // full outbox, each report would drop another message, be reported in turn, and so on without end.
+        let drops: OutboxDrop[] = [];
+        const reportDrops = (): void => {
+          const batch = drops;
+          drops = [];
+          const counts = new Map<string, number>();
+          for (const d of batch) {
+            const key = `${d.priority === 'telemetry' ? 'telemetry and security reports' : 'events'} (${d.reason})`;
+            counts.set(key, (counts.get(key) ?? 0) + d.count);
+          }
+          const what = [...counts].map(([key, count]) => `${count} ${key}`).join(', ');
+          const ids = `ids ${batch[0]!.firstId}…${batch[batch.length - 1]!.lastId}`;
+          logger.error({ dropped: what, ids }, 'outbox full or aged: messages dropped (decisions stay in the journal)');
+          link?.reportFault({ kind: 'outbox-dropped', detail: `messages dropped: ${what}; ${ids}` }, { queue: false });
+        };
+        this.outbox = Outbox.attach(db, {
+          ...config.outbox,
+          onDrop: (drop) => {
+            if (drops.push(drop) === 1) setImmediate(reportDrops);
           },
-          setConfig: (key, value) => this.changeConfig(key, value),
-        },
-      });
-      link = new GateLink({
-        mqtt: { ...config.mqtt, url: mqttUrl },
-        site: config.site,
-        lane: config.lane,
-        outbox: this.outbox,
-        inflight: config.outbox.inflight,
-        colourSync: this.colourSync,
-        commands,
-        ...(lookup ? { lookup } : {}),
-        laneView,
-        logger,
-      });
-      const theLink = link;
-      // Each decision and its alert reach the outbox in the transaction that journals the decision.
-      this.journal.setAppendHook((event) => theLink.enqueueDecision(event));
-      this.lane.on('decision', () => theLink.kick());
-      this.lane.on('fault', (fault) => theLink.reportFault(fault));
-      this.lane.on('state', () => theLink.publishStatus());
-      if (config.mqtt.homeAssistant.enabled) {
-        this.homeAssistant = new HomeAssistantDiscovery({
-          link: theLink,
-          lane: this.lane,
-          colourSync: this.colourSync,
-          db,
+          onLevel: (level, depth) => {
+            const filling = level === 'filling';
+            logger[filling ? 'warn' : 'info']({ depth, max: config.outbox.maxMessages }, filling ? 'outbox filling' : 'outbox back to normal');
+            link?.reportFault({ kind: 'outbox-filling', detail: `${depth} of ${config.outbox.maxMessages} messages waiting for the broker`, active: filling });
+          },
+        });
+        lookup = new LookupClient({
+          keys: centreKeys,
           site: config.site,
-          laneId: config.lane,
+          lane: config.lane,
+          timeoutMs: config.mqtt.lookupTimeoutMs,
           baseTopic: config.mqtt.baseTopic,
-          discoveryPrefix: config.mqtt.homeAssistant.discoveryPrefix,
-          refreshSeconds: config.mqtt.telemetryIntervalSeconds,
+          // A request the centre reads after the deadline is answered for nobody, and an ID-card request carries a hash of a number.
+          publish: (topic, payload) => link?.publishNow(topic, payload, { expirySeconds: Math.ceil(config.mqtt.lookupTimeoutMs / 1000) }) ?? false,
           logger,
         });
+      } else {
+        this.outbox = null;
       }
-    }
-    this.link = link;
-    this.metrics = new GateMetrics({
-      site: config.site,
-      laneId: config.lane,
-      lane: this.lane,
-      frames: hardware.frames,
-      outbox: this.outbox,
-      colourSyncAgeMs: () => (mqttUrl ? this.colourSync.syncAgeMs() : null),
-      brokerConnected: () => this.brokerConnected,
-      degraded: () => (mqttUrl ? this.colourSync.degraded : false),
-      server: config.metrics,
-      logger,
-    });
 
-    this.voice = new VoicePrompts({ config: config.voice, cacheDir: voiceCacheDir(config), logger });
-    this.voice.attach(this.lane);
-    this.screen = new ScreenModel(this.lane, () => (mqttUrl ? this.colourSync.degraded : false));
-    try {
+      this.lane = new Lane({
+        site: config.site,
+        lane: config.lane,
+        hardware,
+        verifier: this.verifier,
+        colours: this.colours,
+        journal: this.journal,
+        policy: config.policy,
+        timing: config.timing,
+        logger,
+        // Without a link there is no centre to fall out of sync with: never degraded.
+        ...(mqttUrl ? { link: this.colourSync } : {}),
+        whenDegraded: config.colour.whenDegraded,
+        ...(idHash ? { idHash } : {}),
+        ...(lookup ? { lookup: async (kind: 'printed-code' | 'id-hash', subject: string) => {
+          const answer = await lookup.lookup(kind, subject);
+          return answer === null ? null : { colour: answer.colour, effectiveAt: answer.effectiveAt ?? Date.now() };
+        } } : {}),
+        ...(options.timers ? { timers: options.timers } : {}),
+        ...(authorityKey && this.registrations ? { registrar: this.registrar(authorityKey, this.registrations) } : {}),
+        // A red-code hold outlasts a restart: the person is still at the gate until staff release them.
+        holds: LaneHolds.attach(db),
+      });
+
+      this.lane.on('fault', (fault) => {
+        if (fault.active === false) this.activeFaults.delete(fault.kind);
+        else if (fault.active === true) this.activeFaults.add(fault.kind);
+      });
+
+      if (mqttUrl && this.outbox) {
+        const lane = this.lane;
+        const faults = this.activeFaults;
+        const laneView: LaneView = {
+          get laneState() {
+            return lane.state;
+          },
+          get activeFaults() {
+            return [...faults];
+          },
+        };
+        const commands = new CommandHandler({
+          db,
+          keys: centreKeys,
+          // Operator keys the signed trust list delegates open, lock and release-hold to; reload-trust replaces them.
+          operators: () => this.issuerTrust?.operators,
+          site: config.site,
+          lane: config.lane,
+          maxAgeSeconds: config.mqtt.commandMaxAgeSeconds,
+          logger,
+          target: {
+            open: () => lane.remoteOpen(),
+            lock: () => lane.remoteLock(),
+            releaseHold: () => lane.staffRelease(),
+            reloadTrust: () => {
+              if (!this.issuerTrust) throw new Error('credentials.trust is not set: nothing to reload from');
+              const summary = reloadTrustStore(this.verifier, this.issuerTrust);
+              logger.info({ trust: summary }, 'issuer trust reloaded');
+              return summary;
+            },
+            setConfig: (key, value) => this.changeConfig(key, value),
+          },
+        });
+        link = new GateLink({
+          mqtt: { ...config.mqtt, url: mqttUrl },
+          site: config.site,
+          lane: config.lane,
+          outbox: this.outbox,
+          inflight: config.outbox.inflight,
+          colourSync: this.colourSync,
+          commands,
+          ...(lookup ? { lookup } : {}),
+          laneView,
+          logger,
+        });
+        const theLink = link;
+        // Each decision and its alert reach the outbox in the transaction that journals the decision.
+        this.journal.setAppendHook((event) => theLink.enqueueDecision(event));
+        this.lane.on('decision', () => theLink.kick());
+        this.lane.on('fault', (fault) => theLink.reportFault(fault));
+        this.lane.on('state', () => theLink.publishStatus());
+        if (config.mqtt.homeAssistant.enabled) {
+          this.homeAssistant = new HomeAssistantDiscovery({
+            link: theLink,
+            lane: this.lane,
+            colourSync: this.colourSync,
+            db,
+            site: config.site,
+            laneId: config.lane,
+            baseTopic: config.mqtt.baseTopic,
+            discoveryPrefix: config.mqtt.homeAssistant.discoveryPrefix,
+            refreshSeconds: config.mqtt.telemetryIntervalSeconds,
+            logger,
+          });
+        }
+      }
+      this.link = link;
+      this.metrics = new GateMetrics({
+        site: config.site,
+        laneId: config.lane,
+        lane: this.lane,
+        frames: hardware.frames,
+        outbox: this.outbox,
+        colourSyncAgeMs: () => (mqttUrl ? this.colourSync.syncAgeMs() : null),
+        brokerConnected: () => this.brokerConnected,
+        degraded: () => (mqttUrl ? this.colourSync.degraded : false),
+        server: config.metrics,
+        logger,
+      });
+
+      this.voice = new VoicePrompts({ config: config.voice, cacheDir: voiceCacheDir(config), logger });
+      this.voice.attach(this.lane);
+      this.screen = new ScreenModel(this.lane, () => (mqttUrl ? this.colourSync.degraded : false));
       this.screenServer = config.screen ? this.buildScreenServer(config, config.screen) : null;
     } catch (error) {
-      this.journal.close();
+      this.closeBuilt();
       throw error;
     }
+  }
+
+  /** The parts the constructor built and start() does not: the colour sync's check timer, the journal. Once only. */
+  private closeBuilt(): void {
+    if (this.closed) return;
+    this.closed = true;
+    // Fields not reached yet when the constructor failed are still undefined.
+    (this.colourSync as ColourSync | undefined)?.stop();
+    this.journal.setAppendHook(null);
+    this.journal.close();
   }
 
   private buildScreenServer(config: GateConfig, screen: NonNullable<GateConfig['screen']>): ScreenServer {
@@ -380,52 +398,69 @@ export class GateAgent {
     return `${key} = ${JSON.stringify(value)}`;
   }
 
-  /** The lane starts deciding at once; the broker link connects when it can. */
+  /**
+   * The lane starts deciding at once; the broker link connects when it can.
+   * A part that fails to start (a port taken, a TLS file missing) stops every
+   * part started before it, closes the journal, and the error goes on: the
+   * caller has nothing left to stop.
+   */
   async start(): Promise<void> {
-    // Before the lane: every decision is counted, and a metrics port already taken stops the start before anyone is let in.
-    this.metricsUrl = await this.metrics.start();
-    this.lane.start();
-    await this.options.hardware.reader.start();
-    await this.options.hardware.idCardReader?.start();
-    this.screen.start();
-    // Not awaited: rendering takes seconds on a Pi and the lane decides at once (a prompt not yet rendered is silent).
-    void this.voice.start();
-    if (this.screenServer) this.screenUrl = await this.screenServer.start();
-    this.purgeRegistrations();
-    if (this.outbox || this.registrations) {
-      this.outbox?.prune();
-      this.pruneTimer = setInterval(() => {
-        try {
-          this.outbox?.prune();
-        } catch (error) {
-          // A busy or failing disk: try again next time; the lane goes on.
-          this.options.logger.error({ err: error }, 'outbox prune failed');
-        }
-        this.purgeRegistrations();
-      }, PRUNE_EVERY_MS);
-      this.pruneTimer.unref();
+    const { hardware } = this.options;
+    const parts = this.started;
+    try {
+      // Before the lane: every decision is counted, and a metrics port already taken stops the start before anyone is let in.
+      this.metricsUrl = await parts.start('metrics', () => this.metrics.start(), () => this.metrics.stop());
+      await parts.start('lane', () => this.lane.start(), () => this.lane.stop());
+      await parts.start('code reader', () => hardware.reader.start(), () => hardware.reader.stop());
+      const idCardReader = hardware.idCardReader;
+      if (idCardReader) await parts.start('ID-card reader', () => idCardReader.start(), () => idCardReader.stop());
+      await parts.start('screen model', () => this.screen.start(), () => this.screen.stop());
+      // Not awaited: rendering takes seconds on a Pi and the lane decides at once (a prompt not yet rendered is silent).
+      void this.voice.start();
+      parts.add('voice prompts', () => this.voice.stop());
+      const screenServer = this.screenServer;
+      if (screenServer) this.screenUrl = await parts.start('screen server', () => screenServer.start(), () => screenServer.stop());
+      await parts.start('retention', () => this.startPruning(), () => this.stopPruning());
+      const link = this.link;
+      if (link) await parts.start('broker link', () => link.start(), () => link.stop());
+      const homeAssistant = this.homeAssistant;
+      if (homeAssistant) await parts.start('Home Assistant discovery', () => homeAssistant.start(), () => homeAssistant.stop());
+    } catch (error) {
+      await parts.stopAll();
+      this.closeBuilt();
+      throw error;
     }
-    this.link?.start();
-    this.homeAssistant?.start();
+  }
+
+  /** Outbox rows and sealed registrations past their age go now and every hour. */
+  private startPruning(): void {
+    this.purgeRegistrations();
+    if (!this.outbox && !this.registrations) return;
+    this.outbox?.prune();
+    this.pruneTimer = setInterval(() => {
+      try {
+        this.outbox?.prune();
+      } catch (error) {
+        // A busy or failing disk: try again next time; the lane goes on.
+        this.options.logger.error({ err: error }, 'outbox prune failed');
+      }
+      this.purgeRegistrations();
+    }, PRUNE_EVERY_MS);
+    this.pruneTimer.unref();
+  }
+
+  private stopPruning(): void {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.pruneTimer = null;
   }
 
   get brokerConnected(): boolean {
     return this.link?.connected ?? false;
   }
 
+  /** Stops what start() started, newest first, then closes the journal; every timer of the agent is cleared. */
   async stop(): Promise<void> {
-    if (this.pruneTimer) clearInterval(this.pruneTimer);
-    this.lane.stop();
-    await this.options.hardware.reader.stop();
-    await this.options.hardware.idCardReader?.stop();
-    await this.screenServer?.stop();
-    await this.metrics.stop();
-    await this.voice.stop();
-    this.screen.stop();
-    this.homeAssistant?.stop();
-    await this.link?.stop();
-    this.colourSync.stop();
-    this.journal.setAppendHook(null);
-    this.journal.close();
+    await this.started.stopAll();
+    this.closeBuilt();
   }
 }

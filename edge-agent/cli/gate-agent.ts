@@ -4,7 +4,9 @@
  *   decode  print the QR code texts found in an image
  *   run     the agent on a real gate, from a config file
  *   hash-pin  the staff.pinHash line for a PIN read from standard input
- * Exit codes: 0 success, 1 a negative answer (invalid code, no QR found), 2 usage error.
+ * Exit codes: 0 success, 1 a negative answer (invalid code, no QR found) or a
+ * gate that could not start (board, port) or stop in time, 2 usage error (a bad
+ * config included), 3 the board lost while running (see run-gate.ts).
  * `verify` prints its JSON verdict for every code text, however malformed.
  */
 import { readFileSync } from 'node:fs';
@@ -150,17 +152,25 @@ export async function main(argv: string[]): Promise<number> {
     .command('run')
     .description('Run the agent on a real gate: open the hardware the config describes, decide, report; until SIGINT/SIGTERM')
     .requiredOption('-c, --config <file>', 'agent config, YAML or JSON (see docs/gate-config.example.yaml)')
+    .addHelpText(
+      'after',
+      '\nExit codes:\n' +
+        '  0  stopped by SIGINT/SIGTERM (within 10 s)\n' +
+        '  1  could not start (the board, a port taken), or did not stop within the bound; one log line says why\n' +
+        '  2  a bad config; the reason goes to standard error and the log\n' +
+        '  3  the board was lost while running: the service manager is to restart it',
+    )
     .action(async (options: { config: string }) => {
-      const { runGate } = await import('./run-gate.js');
-      const { ConfigError } = await import('../config/load.js');
-      const { BoardError } = await import('../../device/board/board.js');
+      const { runGate, startFailureCode } = await import('./run-gate.js');
       try {
         exitCode = await runGate(options.config);
       } catch (error) {
-        if (error instanceof ConfigError) throw new UsageError(error.message);
-        if (!(error instanceof BoardError)) throw error;
-        // The wiring is described but the board does not answer: say so plainly.
-        process.stderr.write(`gate-agent: board: ${error.message}\n`);
+        // What had started is stopped again by now, and the failure logged with its code.
+        const code = startFailureCode(error);
+        if (code === 'config') throw new UsageError((error as Error).message);
+        if (code === 'internal') throw error;
+        // The wiring is described but the board does not answer, a port is taken: say so plainly.
+        process.stderr.write(`gate-agent: ${code === 'board' ? 'board' : 'start failed'}: ${(error as Error).message}\n`);
         exitCode = 1;
       }
     });

@@ -20,6 +20,10 @@
  *   snapshot delivered late does not make a cut-off gate look synced.
  * - A snapshot is the centre's whole list as of its seq: statuses it no
  *   longer lists (at or before that seq) are removed from the store.
+ * - The sync time is kept in the store, so a restart measures the age from
+ *   the last word heard, not from the restart. A gate that never heard from
+ *   the centre is allowed maxSyncAgeSeconds from its first start (kept in the
+ *   store too), once: restarting does not grant that time again.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -101,7 +105,8 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
   private readonly log: Logger;
   private config: ColourConfig;
   private readonly skewMs: number;
-  private readonly startedAt: number;
+  /** The gate's first start ever (the store keeps it): "never heard from" counts from here. */
+  private readonly firstStartAt: number;
   private readonly timer: NodeJS.Timeout;
   private isDegraded: boolean;
   /** When the open gap (if any) was found; a restart counts from its start. */
@@ -116,8 +121,9 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
     this.log = options.logger.child({ part: 'colour-sync' });
     this.config = options.config;
     this.skewMs = options.clockSkewMs ?? 60_000;
-    this.startedAt = this.now();
-    this.gapSince = this.store.sync.gapUpTo === null ? null : this.startedAt;
+    const startedAt = this.now();
+    this.firstStartAt = this.store.firstStart(startedAt);
+    this.gapSince = this.store.sync.gapUpTo === null ? null : startedAt;
     // The state a restart finds is the state it starts in, without an event: nobody listens yet.
     this.isDegraded = this.evaluate();
     this.timer = setInterval(() => this.check(), options.checkIntervalMs ?? 1000);
@@ -279,8 +285,8 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
     const maxAgeMs = this.config.maxSyncAgeSeconds * 1000;
     // Heartbeats keep coming, but changes are missing and no snapshot has filled them in for as long: not in sync either.
     if (this.gapSince !== null && this.now() - this.gapSince > maxAgeMs) return true;
-    // Never heard from: allowed the same time from start before saying so.
-    if (age === null) return this.now() - this.startedAt > maxAgeMs;
+    // Never heard from: allowed the same time from the gate's first start before saying so.
+    if (age === null) return this.now() - this.firstStartAt > maxAgeMs;
     return age > maxAgeMs;
   }
 

@@ -78,6 +78,10 @@ const SCHEMA = `
     recent_digests   TEXT NOT NULL DEFAULT '[]'
   ) STRICT;
   INSERT OR IGNORE INTO colour_sync (id) VALUES (1);
+  CREATE TABLE IF NOT EXISTS colour_first_start (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    first_start_at INTEGER NOT NULL
+  ) STRICT;
 `;
 
 interface SyncRow {
@@ -102,6 +106,8 @@ export class ColourStatusStore {
   readonly #markListed: Statement;
   readonly #pruneUnlisted: Statement;
   readonly #clearListed: Statement;
+  readonly #recordFirstStart: Statement;
+  readonly #firstStart: Statement;
   readonly #applyChanges: (changes: readonly ColourChange[], sync: SyncState) => number;
   readonly #applySnapshot: (statuses: readonly SnapshotStatus[], seq: number, sync: SyncState) => { applied: number; removed: number };
   /** Read on every message: kept in memory, written through. */
@@ -144,6 +150,8 @@ export class ColourStatusStore {
     this.#markListed = conn.prepare('INSERT OR IGNORE INTO temp.colour_listed (sub) VALUES (?)');
     this.#pruneUnlisted = conn.prepare('DELETE FROM colour_status WHERE seq <= ? AND sub NOT IN (SELECT sub FROM temp.colour_listed)');
     this.#clearListed = conn.prepare('DELETE FROM temp.colour_listed');
+    this.#recordFirstStart = conn.prepare('INSERT OR IGNORE INTO colour_first_start (id, first_start_at) VALUES (1, ?)');
+    this.#firstStart = conn.prepare('SELECT first_start_at FROM colour_first_start WHERE id = 1').pluck();
 
     const row = conn.prepare('SELECT * FROM colour_sync WHERE id = 1').get() as SyncRow;
     this.#sync = {
@@ -223,6 +231,16 @@ export class ColourStatusStore {
     const next = this.#merged(patch);
     this.#writeSyncRow(next);
     this.#sync = next;
+  }
+
+  /**
+   * When the gate first started (epoch ms): `now` on the first call the
+   * database ever sees, the same time on every later call and restart. A gate
+   * that has never heard from the centre counts its grace from here, once.
+   */
+  firstStart(now: number): number {
+    this.#recordFirstStart.run(now);
+    return this.#firstStart.get() as number;
   }
 
   get size(): number {

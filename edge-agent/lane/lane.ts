@@ -6,6 +6,7 @@
  *                                                  ├─ hold ─▶ held ─(staff release)─▶ idle
  *                                                  └─ sensor fault ─▶ staff ─(staff resume)─▶ idle
  *   idle ─ID card─▶ measuring + look-up by the keyed hash ─▶ deciding ─▶ as a code; no colour from the centre ─▶ staff
+ *   start with a hold kept from before a restart ─▶ held;   staff ─staff resume, a hold still kept─▶ held
  *   any state ─fire alarm─▶ emergency (leaf held open) ─alarm cleared─▶ idle
  *   idle | locked | staff ─centre's open─▶ open;   open | locked | a turn ─centre's lock─▶ idle
  *   journal write fails, or a driver throws ─▶ staff
@@ -18,6 +19,10 @@
  * it is swiped; only the hash goes on, to the look-up: never into the turn,
  * the journal, the event or the log.
  *
+ * A red-code hold is kept (LaneHolds) in the transaction that journals its
+ * decision and lasts, through staff mode and restarts, until staff release it;
+ * a fire alarm ends it, as the evacuation takes the person out of the lane.
+ *
  * It talks to hardware only through device/contracts.ts. Every decision is in
  * the journal before the gate acts on it; if it cannot be recorded, nobody passes.
  */
@@ -29,6 +34,7 @@ import type { ColourStatusStore } from '../colour/status-store.js';
 import type { CredentialVerifier, VerificationResult } from '../credential/verifier.js';
 import type { Colour, DecisionEvent } from '../domain.js';
 import type { Journal } from '../journal/journal.js';
+import type { LaneHolds, StoredHold } from './lane-holds.js';
 import { checkNationalId } from '../privacy/national-id.js';
 import { checkRegistrationDetails, type RegistrationDetails } from '../privacy/registration.js';
 import type { RegistrationRecord, SealedRecord } from '../privacy/sealed-record.js';
@@ -67,7 +73,8 @@ export interface Timers {
 
 export const systemTimers: Timers = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  // Unref'd: a lane timer never keeps the process alive by itself (the lane runs while its hardware and runner do), and stop() clears them all.
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
@@ -99,6 +106,8 @@ export interface LaneDependencies {
   idHash?: (nationalId: string) => string;
   /** With it, staff registrations need the person's details and are sealed; without, only the registration is recorded. */
   registrar?: Registrar;
+  /** Where red-code holds are kept across restarts (the journal's file); without it a hold ends with the process. */
+  holds?: LaneHolds;
 }
 
 /** Seals and keeps a staff registration's details (the agent builds it when privacy.authorityKey is set). */
@@ -185,6 +194,10 @@ export class Lane extends EventEmitter<LaneEvents> {
   /** The person whose temperature could not be taken, while in staff mode. */
   private awaitingTemperature: AwaitingTemperature | null = null;
   private readonly unsubscribers: Array<() => void> = [];
+  /** The red-code hold in force (kept in deps.holds), from its decision until staff release it; it outlasts staff mode and restarts. */
+  private hold: StoredHold | null = null;
+  /** Look-ups in flight: stop() settles them (as no answer) and clears their guard timers. */
+  private readonly lookupsInFlight = new Set<() => void>();
   /** Devices whose loss keeps the lane in staff mode until they report back. */
   private readonly blockingFaults = new Set<HardwareFault['device']>();
   private readonly timers: Timers;
@@ -227,17 +240,23 @@ export class Lane extends EventEmitter<LaneEvents> {
         this.log.warn('an ID-card reader is fitted but ID cards cannot be looked up (privacy.idHashKey and mqtt.url are needed): swipes are refused');
       }
     }
+    this.hold = this.deps.holds?.get(this.deps.lane) ?? null;
     // During a fire alarm the leaf must never be commanded locked, not even for an instant.
     if (fireAlarm.active) this.onFireAlarm(true);
     else {
       this.deps.hardware.gate.lock();
-      this.enter('idle');
+      if (this.hold) {
+        this.log.warn({ eventId: this.hold.eventId, since: new Date(this.hold.since).toISOString() }, 'red-code hold kept from before the restart: held until staff release it');
+        this.enterHeld();
+      } else this.enter('idle');
     }
   }
 
+  /** Every timer of the lane is cleared; a red-code hold stays kept for the next start. */
   stop(): void {
     for (const unsubscribe of this.unsubscribers.splice(0)) unsubscribe();
     this.clearTimer();
+    for (const settle of [...this.lookupsInFlight]) settle();
     this.session++;
     // A lane taken out of service mid-pulse must not stay released; during a fire alarm it stays open.
     if (this.current !== 'emergency') this.deps.hardware.gate.lock();
@@ -272,6 +291,7 @@ export class Lane extends EventEmitter<LaneEvents> {
   /** Staff end a red-code hold once the person is in their care. */
   staffRelease(): boolean {
     if (this.current !== 'held') return false;
+    this.endHold();
     this.deps.hardware.annunciator.alarm(false);
     this.log.info('hold released by staff');
     this.enter('idle');
@@ -284,6 +304,13 @@ export class Lane extends EventEmitter<LaneEvents> {
     if (this.blockingFaults.size > 0) {
       this.log.warn({ devices: [...this.blockingFaults] }, 'staff mode kept: a device the lane needs is still out');
       return false;
+    }
+    if (this.hold) {
+      // Staff mode came over a hold (a device failed meanwhile): the person is still held until staff release them.
+      this.log.info({ eventId: this.hold.eventId }, 'staff mode ended by staff: back to the red-code hold');
+      this.deps.hardware.gate.lock();
+      this.enterHeld();
+      return true;
     }
     this.log.info('staff mode ended by staff');
     this.enter('idle');
@@ -304,7 +331,7 @@ export class Lane extends EventEmitter<LaneEvents> {
    * person's turn, an open leaf, or with the board or relay out.
    */
   remoteOpen(): boolean {
-    const allowed = this.current === 'idle' || this.current === 'locked' || this.current === 'staff';
+    const allowed = (this.current === 'idle' || this.current === 'locked' || this.current === 'staff') && this.hold === null;
     if (!allowed || this.blockingFaults.size > 0) {
       this.log.warn({ state: this.current, devices: [...this.blockingFaults] }, 'remote open refused');
       this.emit('remote', { action: 'open', accepted: false, state: this.current });
@@ -510,7 +537,16 @@ export class Lane extends EventEmitter<LaneEvents> {
         turn.kind === 'staff-registered' && turn.details && registrar
           ? registrar.seal({ ...turn.details, temperatureC: draft.temperatureC, time: draft.time, site: draft.site, lane: draft.lane, eventId: draft.id })
           : null;
-      event = this.deps.journal.append(draft, sealed && registrar ? (stored) => registrar.keep(sealed, stored) : undefined);
+      const holds = decision.verdict === 'hold' ? this.deps.holds : undefined;
+      // The hold is kept with its decision or not at all: a crash between the two never loses it.
+      const within =
+        (sealed && registrar) || holds
+          ? (stored: DecisionEvent): void => {
+              if (sealed && registrar) registrar.keep(sealed, stored);
+              holds?.hold(this.deps.lane, stored.id, wallStart);
+            }
+          : undefined;
+      event = this.deps.journal.append(draft, within);
     } catch (error) {
       // A decision that cannot be recorded is not made: nobody passes on it.
       this.log.error({ err: error }, 'journal append failed: lane goes to staff mode');
@@ -519,6 +555,7 @@ export class Lane extends EventEmitter<LaneEvents> {
       this.enter('staff');
       return null;
     }
+    if (decision.verdict === 'hold') this.hold = { lane: this.deps.lane, eventId: event.id, since: wallStart };
     if (turn.kind === 'code') this.lastCode = { text: turn.read.text, decidedAt: this.timers.now() };
     if (turn.kind === 'id-card' && turn.hash !== null) this.lastSwipe = { hash: turn.hash, decidedAt: this.timers.now() };
     const record: DecisionRecord = { event, decision, credential, temperature };
@@ -548,14 +585,17 @@ export class Lane extends EventEmitter<LaneEvents> {
   private lookUp(kind: 'printed-code' | 'id-hash', key: string): Promise<LookupAnswer | null> {
     const lookup = this.deps.lookup!;
     return new Promise((resolve) => {
-      const guard = this.timers.setTimeout(() => {
-        this.log.warn('online look-up did not settle: decided without an answer');
-        resolve(null);
-      }, LOOKUP_GUARD_MS);
       const settle = (answer: LookupAnswer | null): void => {
         this.timers.clearTimeout(guard);
+        this.lookupsInFlight.delete(stop);
         resolve(answer);
       };
+      const stop = (): void => settle(null);
+      this.lookupsInFlight.add(stop);
+      const guard = this.timers.setTimeout(() => {
+        this.log.warn('online look-up did not settle: decided without an answer');
+        settle(null);
+      }, LOOKUP_GUARD_MS);
       const failed = (error: unknown): void => {
         this.log.warn({ err: error }, 'online look-up failed: decided without an answer');
         settle(null);
@@ -631,9 +671,8 @@ export class Lane extends EventEmitter<LaneEvents> {
     }
     gate.lock();
     if (decision.verdict === 'hold') {
-      annunciator.alarm(true);
       this.log.warn({ eventId: record.event.id }, 'red code: person held, staff and epidemic control to be notified');
-      this.enter('held');
+      this.enterHeld();
       return;
     }
     if (decision.reason === 'id-lookup-failed') {
@@ -689,12 +728,32 @@ export class Lane extends EventEmitter<LaneEvents> {
       this.awaitingTemperature = null;
       gate.holdOpen();
       annunciator.alarm(false);
+      if (this.hold) {
+        this.log.warn({ eventId: this.hold.eventId }, 'fire alarm: the red-code hold ends with the evacuation');
+        this.endHold();
+      }
       this.log.warn('fire alarm: lane held open');
       this.enter('emergency');
     } else if (this.current === 'emergency') {
       gate.lock();
       this.log.info('fire alarm cleared: lane back in service');
       this.enter('idle');
+    }
+  }
+
+  /** Held for a red code: alarm on, leaf locked (the caller locked it), until staff release. */
+  private enterHeld(): void {
+    this.deps.hardware.annunciator.alarm(true);
+    this.enter('held');
+  }
+
+  /** The hold is over: forgotten here and in the store. A store that fails keeps it, and a restart holds again: the safe side. */
+  private endHold(): void {
+    this.hold = null;
+    try {
+      this.deps.holds?.release(this.deps.lane);
+    } catch (error) {
+      this.log.error({ err: error }, 'the ended hold could not be removed from the journal: a restart will hold the lane again');
     }
   }
 

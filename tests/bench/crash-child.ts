@@ -64,6 +64,8 @@ agent.lane.on('decision', (record: DecisionRecord) => {
 });
 await agent.start();
 await wire.scannerOpened();
+// A red code the killed child held is held still (a hold outlasts a restart): staff release the person before the crowd goes on.
+if (agent.lane.state === 'held') agent.lane.staffRelease();
 
 let draining = false;
 const input = createInterface({ input: process.stdin });

@@ -167,3 +167,41 @@ test('gate-agent run: a lost board stops the agent with exit code 3 so the servi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a red-code hold survives an agent restart on the same journal: back held, buzzer and red lamp on; released, the next start is idle', { timeout: 30_000 }, async () => {
+  const { decideAtScanner } = await import('../support/lane.js');
+  const dir = mkdtempSync(join(tmpdir(), 'gate-wire-hold-'));
+  const config = checkConfig({ site: 'wire', lane: 'hold', voice: { enabled: false }, journal: { path: join(dir, 'journal.db') } });
+  const run = async (body: (simulated: SimulatedLane) => Promise<void>): Promise<void> => {
+    const simulated = await createSimulatedLane(config, pino({ level: 'silent' }));
+    try {
+      await simulated.agent.start();
+      await simulated.wire.scannerOpened();
+      await body(simulated);
+    } finally {
+      await simulated.close();
+    }
+  };
+  try {
+    await run(async (simulated) => {
+      const record = await decideAtScanner(simulated, simulated.world.platform.issue({ colour: 'red', maskedName: '张*三' }).code);
+      assert.equal(record.decision.verdict, 'hold');
+      assert.equal(simulated.agent.lane.state, 'held');
+    });
+    await run(async ({ agent, wire }) => {
+      assert.equal(agent.lane.state, 'held', 'the person is still there after the restart');
+      assert.equal(wire.io.level(SIM_PINS.buzzer), 1);
+      assert.equal(wire.io.level(SIM_PINS.red), 1);
+      assert.equal(wire.leafReleased, false);
+      assert.equal(agent.screen.current.phase, 'hold');
+      assert.equal(agent.lane.staffRelease(), true);
+      assert.equal(wire.io.level(SIM_PINS.buzzer), 0);
+    });
+    await run(async ({ agent, wire }) => {
+      assert.equal(agent.lane.state, 'idle');
+      assert.equal(wire.io.level(SIM_PINS.buzzer), 0);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -440,6 +440,66 @@ test('an old snapshot delivered late does not make a cut-off gate look synced; a
   assert.deepEqual(restarted.events, [], 'its starting state is no transition');
 });
 
+/** A journal file in a temp dir, reopened by each call of the returned function. */
+function journalFile(): () => Journal {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'colour-sync-test-'));
+  tempDirs.push(dir);
+  const file = path.join(dir, 'journal.db');
+  return () => Journal.open(file);
+}
+
+test('restarted on its journal, a gate that last heard from the centre long ago is degraded from its first check', () => {
+  const open = journalFile();
+  const clock = new Clock(T0);
+  const journal = open();
+  // Heard from the centre at T0 - 10 min, as a run of the agent long ago left it in the file.
+  ColourStatusStore.attach(journal.database).setSync({ seq: 4, issuedAt: T0 - 600_000, syncedAt: T0 - 600_000 });
+  journal.close();
+
+  const reopened = open();
+  const { sync, events } = makeSync({ store: ColourStatusStore.attach(reopened.database), clock, maxSyncAgeSeconds: 60 });
+  assert.equal(sync.syncAgeMs(), 600_000);
+  assert.equal(sync.degraded, true);
+  assert.deepEqual(events, [], 'its starting state is no transition');
+  sync.stop();
+  reopened.close();
+});
+
+test('a gate that never heard from the centre gets maxSyncAgeSeconds from its first start once: a restart does not grant it again', () => {
+  const open = journalFile();
+  const clock = new Clock(T0);
+  const start = (): { sync: ColourSync; journal: Journal } => {
+    const journal = open();
+    return { sync: makeSync({ store: ColourStatusStore.attach(journal.database), clock, maxSyncAgeSeconds: 60 }).sync, journal };
+  };
+  const stop = (run: { sync: ColourSync; journal: Journal }): void => {
+    run.sync.stop();
+    run.journal.close();
+  };
+
+  // A fresh gate: the grace period, and it runs on across a restart within it.
+  let run = start();
+  assert.equal(run.sync.degraded, false);
+  stop(run);
+  clock.ms = T0 + 45_000;
+  run = start();
+  assert.equal(run.sync.degraded, false, 'still within the minute from the first start');
+  clock.ms = T0 + 60_001;
+  assert.equal(run.sync.degraded, true, 'the minute counts from the first start, not from the restart');
+  stop(run);
+
+  // Restarted long after its first start, never having heard the centre: degraded at once.
+  clock.ms = T0 + 3_600_000;
+  run = start();
+  assert.equal(run.sync.syncAgeMs(), null, 'never heard from');
+  assert.equal(run.sync.degraded, true);
+  assert.equal(ColourStatusStore.attach(run.journal.database).firstStart(clock.ms), T0, 'the first start is never overwritten');
+  // Hearing from the centre ends it as for any gate.
+  run.sync.acceptChange(change(1, [], { issuedAt: clock.ms }));
+  assert.equal(run.sync.degraded, false);
+  stop(run);
+});
+
 test('a heartbeat ahead of the last applied seq is a missed change: resync, and the store knows the gap', () => {
   const { sync, store, events } = makeSync();
   sync.acceptChange(change(7, [['alice', 'green']]));
