@@ -3,7 +3,8 @@
  * decisions, alerts, faults, telemetry, command results, registrations and
  * applied colour changes, and each site's colour changes from the centre.
  * Each payload is checked against the link's contract (edge-agent/link/
- * contract.ts) before anything reads it; a malformed one is dropped and
+ * contract.ts) before anything reads it, and parsed only once its nesting
+ * is known to be shallow (json-bounds.ts); a malformed one is dropped and
  * counted, never trusted and never fatal. What is kept goes to the store,
  * each lane's messages in the order they came (KeyedQueue); what changed is
  * emitted for the page once it is stored.
@@ -12,9 +13,10 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { check, type ContractTypes, type SchemaName } from '../edge-agent/link/contract.js';
+import { check, schemas, type ContractTypes, type SchemaName } from '../edge-agent/link/contract.js';
 import { parseTopic } from '../edge-agent/link/topics.js';
-import { openSignedMessage } from '../edge-agent/link/signed-message.js';
+import { JsonBoundsError, parseBoundedJson } from '../edge-agent/link/json-bounds.js';
+import { openSignedMessage, parseJws } from '../edge-agent/link/signed-message.js';
 import { TrustStore } from '../edge-agent/credential/trust-store.js';
 import type { ConsoleConfig } from './config.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -59,6 +61,9 @@ export interface FeedStats {
   retries: number;
   connected: boolean;
 }
+
+/** The most values a colour change holds (json-bounds.ts counts them): four per listed change, a few for the rest. */
+const UNVERIFIED_CHANGE_VALUES = 4 * schemas.colourChange.properties.changes.maxItems + 16;
 
 /** A backlog this deep means the database is not keeping up: said in the log, once per crossing. */
 const BACKLOG_WARNING = 10_000;
@@ -245,13 +250,14 @@ export class Feed extends EventEmitter<FeedEvents> {
       const leaf = parsed.leaf as string;
       if (!(leaf in LANE_LEAVES)) return;
       if (payload.length > MAX_LANE_MESSAGE_BYTES) return this.drop(topic, leaf, 'too large');
+      // A retained status cleared by an empty payload is not malformed, just gone.
+      if (leaf === 'status' && payload.length === 0) return;
       let value: unknown;
       try {
-        value = JSON.parse(payload.toString('utf8'));
-      } catch {
-        // A retained status cleared by an empty payload is not malformed, just gone.
-        if (leaf === 'status' && payload.length === 0) return;
-        return this.drop(topic, leaf, 'not JSON');
+        value = parseBoundedJson(payload);
+      } catch (error) {
+        if (!(error instanceof JsonBoundsError)) throw error;
+        return this.drop(topic, leaf, error.code === 'too-deep' ? `JSON ${error.message}` : 'not JSON');
       }
       this.laneMessage(parsed.site, parsed.lane, leaf as LaneLeaf, value, topic);
     } catch (error) {
@@ -379,11 +385,18 @@ export class Feed extends EventEmitter<FeedEvents> {
   }
 }
 
-/** The payload of a JWS without checking its signature (no centre certificate configured): figures only, never trust. */
+/**
+ * The payload of a JWS without checking its signature (no centre certificate configured): figures only, never trust.
+ * Read as the gate reads it (parseJws), so a malformed one is dropped for the same reason the gate refuses it.
+ */
 function openUnverified(payload: Buffer): unknown {
-  const envelope = check('signedEnvelope', JSON.parse(payload.toString('utf8')));
-  const header = JSON.parse(Buffer.from(envelope.protected, 'base64url').toString('utf8')) as { typ?: unknown };
+  const { envelope, header } = parseJws(payload);
   if (header.typ !== 'colour-change') throw new Error(`signed as ${JSON.stringify(header.typ)}, not colour-change`);
-  return JSON.parse(Buffer.from(envelope.payload, 'base64url').toString('utf8'));
+  try {
+    // Nobody vouches for it, so it costs no more to parse than the largest colour change could.
+    return parseBoundedJson(Buffer.from(envelope.payload, 'base64url'), { maxValues: UNVERIFIED_CHANGE_VALUES });
+  } catch (error) {
+    throw error instanceof JsonBoundsError ? new Error(`payload ${error.message}`) : error;
+  }
 }
 

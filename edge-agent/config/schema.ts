@@ -129,6 +129,9 @@ export const configSchema = {
           minLength: 1,
           description: 'File or folder of the centre signing certificates (PEM or DER) that sign colour changes, snapshots, look-up replies and commands; without it every signed message is refused',
         },
+        // The largest message the centre sends is the retained colour snapshot: about 100 bytes a status once
+        // signed (a 16-character subject, JSON then base64url in the JWS; 160 with a 64-character one), so 4 MiB
+        // holds some 40,000 statuses. A site with more raises it; anything larger costs memory and parse time.
         maxMessageBytes: {
           type: 'integer',
           minimum: 1024,

@@ -78,7 +78,7 @@ export function asyncApiDocument(baseTopic = 'hc/v1'): Record<string, unknown> {
         'Operations are written from the gate\'s side: send is gate to centre, receive is centre to gate.',
         'Everything the centre sends is a JWS (flattened JSON serialization) whose protected header names alg (ES256 or EdDSA), kid and typ; x-signed-payload is the schema of the signed payload.',
         'The gate publishes events (decision, alert, fault, security, command result) from a durable on-disk outbox: at least once, in order per lane; consumers drop duplicates by id.',
-        'Incoming messages larger than mqtt.maxMessageBytes, not JSON, not matching their schema, unsigned, signed by an unknown key, stale or replayed are dropped and reported on the security topic.',
+        'Incoming messages larger than mqtt.maxMessageBytes, not JSON, nested deeper than 32 levels, not matching their schema, unsigned, signed by an unknown key, stale or replayed are dropped and reported on the security topic.',
       ].join('\n'),
       license: { name: 'Apache-2.0' },
     },

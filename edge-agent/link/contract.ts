@@ -3,18 +3,36 @@
  * Schema (the one source: docs/asyncapi.yaml is generated from these by
  * `npm run contract`, and a test keeps the two equal) and as TypeScript
  * types that follow them. Incoming messages are checked against these
- * schemas before anything reads them.
+ * schemas before anything reads them. One file over 500 lines on purpose:
+ * every schema sits beside the type that follows it, so neither changes
+ * without the other in view.
  *
  * Times: what the gate sends carries ISO 8601 strings (as the journal does);
  * what the centre signs carries epoch milliseconds, which compare without
  * parsing.
+ *
+ * Every number has a minimum and a maximum (a test walks the schemas for
+ * it): what the stores can hold. SQLite's INTEGER is 64-bit, but a JS number
+ * is exact only up to 2^53 - 1, and a larger one (1e21 is an integer to
+ * JSON Schema) reaches better-sqlite3 as a REAL its STRICT tables refuse; so
+ * counts, seqs and versions stop at Number.MAX_SAFE_INTEGER, and times and
+ * durations at what they can mean.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import { COLOURS, type Colour, type DecisionEvent } from '../domain.js';
 import type { SealedRecord } from '../privacy/sealed-record.js';
 
 const ISO_TIME = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$' } as const;
-const EPOCH_MS = { type: 'integer', minimum: 0, maximum: 8.64e15 } as const;
+/** Up to the end of year 9999: a time the gate writes back in ISO 8601 keeps its four-digit year (ISO_TIME). */
+const MAX_EPOCH_MS = 253_402_300_799_999;
+const EPOCH_MS = { type: 'integer', minimum: 0, maximum: MAX_EPOCH_MS } as const;
+/** Ages in seconds: at most the span of EPOCH_MS. */
+const AGE_SECONDS = { minimum: 0, maximum: Math.ceil(MAX_EPOCH_MS / 1000) } as const;
+/** Seqs, versions and counts: exact as a JS number, and within SQLite's INTEGER. */
+const COUNT_FROM_0 = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+const COUNT_FROM_1 = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+/** The most statuses one snapshot lists (and so the most one message can write). */
+const MAX_SNAPSHOT_STATUSES = 1_000_000;
 const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } as const;
 /** A message id: a UUID or any opaque token without spaces. */
 const MESSAGE_ID = { type: 'string', pattern: '^[A-Za-z0-9_.:-]{8,128}$' } as const;
@@ -79,7 +97,7 @@ export const schemas = {
     required: ['id', 'seq', 'time', 'site', 'lane', 'verdict', 'reason', 'decidedBy', 'subject', 'colour', 'temperatureC', 'sensorFault', 'credential', 'decisionMs'],
     properties: {
       id: MESSAGE_ID,
-      seq: { type: 'integer', minimum: 1 },
+      seq: COUNT_FROM_1,
       time: ISO_TIME,
       site: ID,
       lane: ID,
@@ -88,7 +106,7 @@ export const schemas = {
       decidedBy: { enum: ['offline-code', 'pushed-status', 'online-lookup', 'staff'] },
       subject: { anyOf: [SUBJECT, { type: 'null' }] },
       colour: { anyOf: [COLOUR, { type: 'null' }] },
-      temperatureC: { type: ['number', 'null'] },
+      temperatureC: { type: ['number', 'null'], minimum: -273.15, maximum: 1000, description: 'Degrees Celsius as measured, rounded to 0.1; bounded by what a thermometer can report' },
       sensorFault: { type: ['string', 'null'] },
       credential: {
         anyOf: [
@@ -107,7 +125,7 @@ export const schemas = {
           },
         ],
       },
-      decisionMs: { type: 'number', minimum: 0 },
+      decisionMs: { type: 'number', minimum: 0, maximum: 86_400_000, description: 'From the code read (or staff action) to the verdict; a lane session never lasts a day' },
       degraded: { type: 'boolean', description: 'The gate was cut off from the centre when it decided' },
     },
   },
@@ -181,8 +199,7 @@ export const schemas = {
       kind: { enum: [...SECURITY_KINDS] },
       detail: { type: 'string', maxLength: 2000 },
       suppressed: {
-        type: 'integer',
-        minimum: 1,
+        ...COUNT_FROM_1,
         description: 'A summary: this many messages of this kind were refused and not reported one by one (more than 20 in a burst)',
       },
     },
@@ -199,16 +216,16 @@ export const schemas = {
       lane: ID,
       laneState: { enum: [...LANE_STATES] },
       degraded: { type: 'boolean' },
-      colourSyncAgeSeconds: { type: ['number', 'null'], minimum: 0, description: 'Since the last valid message from the centre; null: never' },
-      colourSeq: { type: ['integer', 'null'], minimum: 0 },
+      colourSyncAgeSeconds: { type: ['number', 'null'], ...AGE_SECONDS, description: 'Since the last valid message from the centre; null: never' },
+      colourSeq: { ...COUNT_FROM_0, type: ['integer', 'null'] },
       outbox: {
         type: 'object',
         additionalProperties: false,
         required: ['depth', 'oldestAgeSeconds', 'dropped'],
         properties: {
-          depth: { type: 'integer', minimum: 0 },
-          oldestAgeSeconds: { type: ['number', 'null'], minimum: 0 },
-          dropped: { type: 'integer', minimum: 0 },
+          depth: COUNT_FROM_0,
+          oldestAgeSeconds: { type: ['number', 'null'], ...AGE_SECONDS },
+          dropped: COUNT_FROM_0,
         },
       },
       faults: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 }, description: 'Devices with an active fault' },
@@ -247,11 +264,11 @@ export const schemas = {
       id: MESSAGE_ID,
       site: ID,
       lane: ID,
-      seq: { type: 'integer', minimum: 0, description: "The change's seq (a snapshot: the seq it is complete up to)" },
+      seq: { ...COUNT_FROM_0, description: "The change's seq (a snapshot: the seq it is complete up to)" },
       issuedAt: { ...EPOCH_MS, description: "The centre's issuedAt of the change or snapshot (centre clock)" },
       appliedAt: { ...EPOCH_MS, description: "When the lane had it stored and in force (the gate's clock)" },
       via: { enum: ['change', 'snapshot'] },
-      changes: { type: 'integer', minimum: 0, description: 'Statuses written' },
+      changes: { type: 'integer', minimum: 0, maximum: MAX_SNAPSHOT_STATUSES, description: 'Statuses written' },
     },
   },
   haState: {
@@ -268,10 +285,10 @@ export const schemas = {
       degraded: { type: 'boolean' },
       sensorFault: { type: 'boolean', description: 'A device of the lane has an active fault' },
       faults: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 }, description: 'Devices with an active fault' },
-      outboxDepth: { type: 'integer', minimum: 0 },
-      colourSyncAgeSeconds: { type: ['number', 'null'], minimum: 0, description: 'Since the last valid message from the centre; null: never' },
-      passesToday: { type: 'integer', minimum: 0, description: 'Decisions to pass since countsSince' },
-      refusalsToday: { type: 'integer', minimum: 0, description: 'Decisions to deny or hold since countsSince' },
+      outboxDepth: COUNT_FROM_0,
+      colourSyncAgeSeconds: { type: ['number', 'null'], ...AGE_SECONDS, description: 'Since the last valid message from the centre; null: never' },
+      passesToday: { ...COUNT_FROM_0, description: 'Decisions to pass since countsSince' },
+      refusalsToday: { ...COUNT_FROM_0, description: 'Decisions to deny or hold since countsSince' },
       countsSince: { ...ISO_TIME, description: "Local midnight of the gate's clock: where today's counts start" },
     },
   },
@@ -308,7 +325,7 @@ export const schemas = {
   signedEnvelope: {
     title: 'Signed message (JWS, flattened JSON serialization, RFC 7515 §7.2.2)',
     description:
-      'protected: base64url of {"alg":"ES256"|"EdDSA","kid":<base64url of the first 8 bytes of SHA-256 over the signing certificate>,"typ":<message kind>}; payload: base64url of the JSON message; signature over protected "." payload.',
+      'protected: base64url of the protected header (jwsHeader); payload: base64url of the JSON message; signature over protected "." payload. JSON nested deeper than 32 levels is refused unparsed, in the message and in each member.',
     type: 'object',
     additionalProperties: false,
     required: ['protected', 'payload', 'signature'],
@@ -316,6 +333,19 @@ export const schemas = {
       protected: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 1024 },
       payload: { type: 'string', pattern: '^[A-Za-z0-9_-]*$' },
       signature: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 1024 },
+    },
+  },
+  jwsHeader: {
+    title: 'Signed message protected header (JWS)',
+    description:
+      'The JSON object inside signedEnvelope.protected; nothing else may be in it. A header that is not such an object is malformed; an alg other than ES256 or EdDSA is bad-signature, a typ other than the kind the topic carries wrong-type.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['alg', 'kid', 'typ'],
+    properties: {
+      alg: { type: 'string', maxLength: 32, description: 'ES256 or EdDSA' },
+      kid: { ...ID, description: 'base64url of the first 8 bytes of SHA-256 over the signing certificate' },
+      typ: { type: 'string', maxLength: 64, description: 'The message kind: colour-change, colour-snapshot, command, lookup-reply (trust-list for the signed trust list file)' },
     },
   },
   colourChange: {
@@ -328,7 +358,7 @@ export const schemas = {
     properties: {
       type: { const: 'colour-change' },
       site: ID,
-      seq: { type: 'integer', minimum: 1 },
+      seq: COUNT_FROM_1,
       issuedAt: EPOCH_MS,
       changes: { type: 'array', maxItems: 10000, items: colourStatus },
     },
@@ -342,10 +372,10 @@ export const schemas = {
     properties: {
       type: { const: 'colour-snapshot' },
       site: ID,
-      version: { type: 'integer', minimum: 1 },
-      seq: { type: 'integer', minimum: 0 },
+      version: COUNT_FROM_1,
+      seq: COUNT_FROM_0,
       issuedAt: EPOCH_MS,
-      statuses: { type: 'array', maxItems: 1000000, items: colourStatus },
+      statuses: { type: 'array', maxItems: MAX_SNAPSHOT_STATUSES, items: colourStatus },
     },
   },
   command: {
@@ -509,6 +539,12 @@ export interface SignedEnvelope {
   signature: string;
 }
 
+export interface JwsHeader {
+  alg: string;
+  kid: string;
+  typ: string;
+}
+
 export interface ColourStatusEntry {
   sub: string;
   colour: Colour;
@@ -568,6 +604,7 @@ export interface ContractTypes {
   haLastDecision: HaLastDecisionMessage;
   lookupRequest: LookupRequestMessage;
   signedEnvelope: SignedEnvelope;
+  jwsHeader: JwsHeader;
   colourChange: ColourChangeMessage;
   colourSnapshot: ColourSnapshotMessage;
   command: CommandMessage;

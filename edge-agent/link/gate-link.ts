@@ -3,7 +3,10 @@
  * it owns the broker connection, sends events from the durable outbox, keeps
  * the retained lane status with its Last Will, publishes telemetry, and
  * hands every incoming message to the part that knows its kind (colour sync,
- * command handler, look-up client) after checking its size and topic.
+ * command handler, look-up client) after checking its size and topic. Each
+ * of them reads the message through signed-message.ts, which refuses every
+ * malformed form alike ('malformed', naming what) and parses JSON only
+ * within the depth bound of json-bounds.ts.
  *
  * Nothing from the network can stop it: whatever a handler refuses is
  * logged, dropped and reported as a security event (a burst per kind, then

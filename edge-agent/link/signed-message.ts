@@ -4,10 +4,15 @@
  * any JOSE library on the centre's side can make them. The protected header
  * carries alg, kid (as the credentials' kid: the first 8 bytes of SHA-256
  * over the signing certificate) and typ, the message kind, so that a
- * signed snapshot can never be replayed as a command. Commands may also come
- * signed by an operator key the signed trust list delegates (issue 7): the
- * same JWS, checked here against those keys (openSignedMessageWithSigner says
- * which certificate verified it; command-handler.ts decides what it may do).
+ * signed snapshot can never be replayed as a command; nothing else (the
+ * contract's jwsHeader). Whatever is wrong with the shape of a message of
+ * any kind, parseJws refuses it as 'malformed' naming what, before any key
+ * is looked at; JSON is parsed only within the depth bound (json-bounds.ts).
+ *
+ * Commands may also come signed by an operator key the signed trust list
+ * delegates (issue 7): the same JWS, checked here against those keys
+ * (openSignedMessageWithSigner says which certificate verified it;
+ * command-handler.ts decides what it may do).
  *
  * Verified here with node:crypto rather than the `jose` package: on the
  * benchmark machine jose's flattenedVerify did 8,400 ES256 checks/s and
@@ -17,7 +22,15 @@
 import { createHash, type KeyObject, type X509Certificate } from 'node:crypto';
 import { signData, verifySignature, type AlgorithmName } from '../credential/cose.js';
 import { kidOf, type TrustedSigner, type TrustStore } from '../credential/trust-store.js';
-import { check, conforms, ContractError, type ContractTypes, type SecurityKind, type SignedEnvelope, type SignedType } from './contract.js';
+import { check, conforms, ContractError, schemas, type ContractTypes, type JwsHeader, type SecurityKind, type SignedEnvelope, type SignedType } from './contract.js';
+import { JsonBoundsError, parseBoundedJson, type JsonBounds } from './json-bounds.js';
+
+/**
+ * The envelope is one object of three base64url strings (three values to the count): a message of
+ * megabytes of anything else costs a scan, not a JSON.parse, before it is refused. The bound leaves room
+ * for a small unsigned payload to be told apart as 'unsigned'.
+ */
+const ENVELOPE_BOUNDS: JsonBounds = { maxValues: 1024 };
 
 /** RSA is left to the credentials: the centre signs with EC or Ed25519 keys, which are small and fast to check. */
 const SIGNED_MESSAGE_ALGORITHMS: readonly AlgorithmName[] = ['ES256', 'EdDSA'];
@@ -134,13 +147,44 @@ export function openSignedMessageWithSigner<T extends SignedType>(
 /** The kid in a JWS's protected header, or null when there is none to read (openJws says why). */
 export function jwsKid(raw: Buffer | string): Buffer | null {
   try {
-    const envelope = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8')) as { protected?: unknown };
-    if (typeof envelope?.protected !== 'string') return null;
-    const { kid } = JSON.parse(Buffer.from(envelope.protected, 'base64url').toString('utf8')) as { kid?: unknown };
-    return typeof kid === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(kid) ? Buffer.from(kid, 'base64url') : null;
-  } catch {
-    return null;
+    return Buffer.from(parseJws(raw).header.kid, 'base64url');
+  } catch (error) {
+    if (error instanceof SignedMessageError) return null;
+    throw error;
   }
+}
+
+/** A JWS as it arrived: the envelope and its protected header, both checked for shape, nothing verified yet. */
+export interface ParsedJws {
+  envelope: SignedEnvelope;
+  header: JwsHeader;
+}
+
+/**
+ * The envelope and protected header of a JWS, or SignedMessageError:
+ * 'unsigned' when it has no signature or protected header at all, else
+ * 'malformed' naming what is wrong (not JSON, nested too deep, not an
+ * envelope, a header that is not base64url JSON, not an object, or lacks or
+ * mistypes alg, kid or typ). Every malformed form ends here, so each is
+ * refused and reported the same way whatever the message's kind.
+ */
+export function parseJws(raw: Buffer | string): ParsedJws {
+  const envelope = decodeJsonBytes(raw, 'message', ENVELOPE_BOUNDS);
+  if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) {
+    throw new SignedMessageError('malformed', 'not a JSON object');
+  }
+  if (!('signature' in envelope) || !('protected' in envelope)) {
+    throw new SignedMessageError('unsigned', 'no JWS signature: a message from the centre must be signed');
+  }
+  if (!conforms('signedEnvelope', envelope)) {
+    throw new SignedMessageError('malformed', `not a JWS in the flattened JSON serialization: ${contractReason('signedEnvelope', envelope)}`);
+  }
+  const header = decodeJson(envelope.protected, 'protected header');
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    throw new SignedMessageError('malformed', `protected header is not a JSON object (${describe(header)})`);
+  }
+  if (!conforms('jwsHeader', header)) throw new SignedMessageError('malformed', `protected header: ${contractReason('jwsHeader', header)}`);
+  return { envelope, header };
 }
 
 /**
@@ -164,28 +208,12 @@ export function openJwsWithSigner(
   memo?: VerifiedSignatures,
   who = 'centre',
 ): { payload: unknown; signer: TrustedSigner } {
-  let envelope: unknown;
-  try {
-    envelope = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
-  } catch (error) {
-    throw new SignedMessageError('malformed', `not JSON: ${(error as Error).message}`);
-  }
-  if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) {
-    throw new SignedMessageError('malformed', 'not a JSON object');
-  }
-  if (!('signature' in envelope) || !('protected' in envelope)) {
-    throw new SignedMessageError('unsigned', 'no JWS signature: a message from the centre must be signed');
-  }
-  if (!conforms('signedEnvelope', envelope)) {
-    throw new SignedMessageError('malformed', 'not a JWS in the flattened JSON serialization (protected, payload, signature in base64url)');
-  }
-  const header = decodeJson(envelope.protected, 'protected header');
-  const { alg, kid, typ: actualTyp } = header as { alg?: unknown; kid?: unknown; typ?: unknown };
-  if (typeof alg !== 'string' || !(SIGNED_MESSAGE_ALGORITHMS as readonly string[]).includes(alg)) {
+  const { envelope, header } = parseJws(raw);
+  const { alg, kid, typ: actualTyp } = header;
+  if (!(SIGNED_MESSAGE_ALGORITHMS as readonly string[]).includes(alg)) {
     throw new SignedMessageError('bad-signature', `algorithm ${JSON.stringify(alg)} is not accepted (${SIGNED_MESSAGE_ALGORITHMS.join(', ')})`);
   }
   if (actualTyp !== typ) throw new SignedMessageError('wrong-type', `signed as ${JSON.stringify(actualTyp)}, expected "${typ}"`);
-  if (typeof kid !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(kid)) throw new SignedMessageError('unknown-key', 'no kid in the protected header');
   const known = keys?.lookup(Buffer.from(kid, 'base64url')) ?? [];
   if (known.length === 0) throw new SignedMessageError('unknown-key', `kid ${kid} is not ${who === 'centre' ? 'a centre' : `an ${who}`} key this gate trusts`);
   // An expired centre certificate signs nothing any more (a retired or leaked key ends with its certificate).
@@ -224,10 +252,32 @@ function withinValidity(certificate: X509Certificate, now: number): boolean {
   return now >= period.from - CERTIFICATE_SKEW_MS && now <= period.to + CERTIFICATE_SKEW_MS;
 }
 
+/** JSON from base64url (a JWS member), bounded as the message itself. */
 function decodeJson(base64url: string, what: string): unknown {
+  return decodeJsonBytes(Buffer.from(base64url, 'base64url'), what);
+}
+
+/** JSON.parse behind the bounds (json-bounds.ts); any failure is 'malformed', named. */
+function decodeJsonBytes(bytes: Buffer | string, what: string, bounds?: JsonBounds): unknown {
   try {
-    return JSON.parse(Buffer.from(base64url, 'base64url').toString('utf8'));
-  } catch {
-    throw new SignedMessageError('malformed', `${what} is not base64url JSON`);
+    return parseBoundedJson(bytes, bounds);
+  } catch (error) {
+    if (!(error instanceof JsonBoundsError)) throw error;
+    throw new SignedMessageError('malformed', error.code === 'not-json' ? `${what} is not JSON: ${error.message.replace(/^not JSON: /, '')}` : `${what} ${error.message}`);
   }
+}
+
+/** Why a value does not fit a contract schema, naming the field (ContractError's message without the schema's title). */
+function contractReason(name: 'signedEnvelope' | 'jwsHeader', value: unknown): string {
+  try {
+    check(name, value);
+    return 'not valid';
+  } catch (error) {
+    if (!(error instanceof ContractError)) throw error;
+    return error.message.slice(schemas[name].title.length + 2).replace(/^\(message\) /, '');
+  }
+}
+
+function describe(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
 }

@@ -11,11 +11,13 @@
  * lane state, no command result. The few cases the design drops quietly are
  * followed by a marker that is refused: its event arriving first and alone
  * shows the quiet case raised none. After each table a green code still
- * passes. Then: topics the lane never subscribed to, an echo of its own
- * security topic, and floods.
+ * passes. Then every malformed JWS form (tests/support/malformed-jws.ts) on
+ * every kind of signed message, the operator's commands and the trust list
+ * reload included: each refused as malformed, naming what. Then: topics the
+ * lane never subscribed to, an echo of its own security topic, and floods.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -35,9 +37,10 @@ import {
   type SignedType,
 } from '../../edge-agent/link/contract.js';
 import { SECURITY_EVENT_BURST, SECURITY_EVENT_REFILL_MS } from '../../edge-agent/link/gate-link.js';
-import { type MessageSigner, messageSigner, signMessage } from '../../edge-agent/link/signed-message.js';
+import { type MessageSigner, messageSigner, signJws, signMessage } from '../../edge-agent/link/signed-message.js';
 import { createSimulatedLane, type SimulatedLane } from '../../simulator/simulated-lane.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import { malformedJws } from '../support/malformed-jws.js';
 import { requireMosquitto, startMosquitto, type MosquittoBroker } from '../support/mosquitto.js';
 
 const BASE = 'hc/v1';
@@ -115,6 +118,8 @@ interface Rig {
   topics: { change: string; snapshot: string; command: string; reply: string; security: string };
   /** The snapshot published (retained) before the agent started: version 1, seq 0. */
   baseline: string;
+  /** credentials.trust: where a signed trust list is read on reload-trust (written by the test; with RigOptions.trust only). */
+  trustFile: string;
   /** Stops the lane (once; the test's cleanup calls it too). */
   close(): Promise<void>;
 }
@@ -126,6 +131,8 @@ interface RigOptions {
   beforeAgent?: (rig: Pick<Rig, 'site' | 'lane' | 'broker'>) => Promise<void>;
   /** The log sink throws past this many 'outbox full' errors: a report loop fails the test rather than hanging it. */
   dropLogGuard?: number;
+  /** credentials.trust names a file in the rig's folder, read by reload-trust (the lane starts on the simulator's issuer). */
+  trust?: boolean;
 }
 
 let rigCount = 0;
@@ -149,6 +156,7 @@ async function startRig(t: TestContext, options: RigOptions = {}): Promise<Rig> 
     journal: { path: join(dir, 'journal.db') },
     mqtt: { url: broker.url, protocolVersion: 5, maxMessageBytes: MAX_BYTES, ...options.mqtt },
     outbox: { ...options.outbox },
+    ...(options.trust ? { credentials: { trust: join(dir, 'trust-list.jws') } } : {}),
   });
 
   const logs: LogLine[] = [];
@@ -219,7 +227,8 @@ async function startRig(t: TestContext, options: RigOptions = {}): Promise<Rig> 
   await sim.wire.scannerOpened();
   await until(() => sim.agent.colours.sync.snapshotVersion === 1, 10_000, 'the baseline snapshot applied');
 
-  return { site, lane, broker, sim, attacker, observer, events, results, decisions, requests, logs, centre, stranger, impostor, topics, baseline, close };
+  const trustFile = join(dir, 'trust-list.jws');
+  return { site, lane, broker, sim, attacker, observer, events, results, decisions, requests, logs, centre, stranger, impostor, topics, baseline, trustFile, close };
 }
 
 /** The attacker publishes at QoS 1 and the broker acknowledges it. */
@@ -252,6 +261,8 @@ interface Case {
   payload: string | Buffer | (() => string | Buffer);
   /** The security event kind, or 'quiet': dropped by design, nothing reported. */
   expect: SecurityKind | 'quiet';
+  /** What the event's detail must say. */
+  detail?: RegExp;
   retain?: boolean;
 }
 
@@ -265,6 +276,7 @@ async function check(rig: Rig, topic: string, c: Case): Promise<void> {
   if (c.expect === 'quiet') await send(rig, topic, 'marker: not JSON');
   const event = await nextEvent(rig, events, c.name);
   assert.equal(event.kind, expected, `${c.name}: refused as ${event.kind} (${event.detail})`);
+  if (c.detail) assert.match(event.detail, c.detail, c.name);
   assert.equal(event.topic, topic);
   assert.ok(conforms('securityEvent', event), `${c.name}: the event breaks the contract`);
   assert.equal(event.lane, rig.lane);
@@ -313,7 +325,9 @@ function commonCases(rig: Rig, typ: SignedType, valid: () => Record<string, unkn
     { name: 'JSON number', payload: '42', expect: 'malformed' },
     { name: 'JSON string', payload: '"signed"', expect: 'malformed' },
     { name: 'JSON null', payload: 'null', expect: 'malformed' },
-    { name: 'JSON nested 8,000 deep', payload: deepArray(8_000), expect: 'malformed' },
+    { name: 'JSON nested 8,000 deep', payload: deepArray(8_000), expect: 'malformed', detail: /^message nested deeper than 32 levels/ },
+    { name: 'JSON nested 16,000 deep, never closed', payload: '['.repeat(16_000), expect: 'malformed', detail: /^message nested deeper than 32 levels/ },
+    { name: 'protected header JSON null', payload: '{"protected":"bnVsbA","payload":"","signature":"AA"}', expect: 'malformed', detail: /protected header is not a JSON object \(null\)/ },
     { name: 'JWS members of the wrong type', payload: () => JSON.stringify({ protected: 1, payload: [], signature: {} }), expect: 'malformed' },
     { name: 'unsigned (the bare payload)', payload: () => JSON.stringify(valid()), expect: 'unsigned' },
     { name: 'unsigned (protected, no signature)', payload: () => JSON.stringify({ protected: b64(JSON.stringify({ alg, typ })), payload: b64(JSON.stringify(valid())) }), expect: 'unsigned' },
@@ -338,7 +352,7 @@ function commonCases(rig: Rig, typ: SignedType, valid: () => Record<string, unkn
     { name: 'signed, "__proto__" key', payload: () => sign(typ, JSON.parse(`{"__proto__":{"admin":true},${JSON.stringify(valid()).slice(1)}`) as object, centre), expect: 'schema' },
     { name: 'signed, wrong type (site a number)', payload: () => sign(typ, { ...valid(), site: 7 }, centre), expect: 'schema' },
     { name: `signed, huge array (${hugeArrayField}: ${hugeArrayLength} items)`, payload: () => sign(typ, { ...valid(), [hugeArrayField]: new Array<number>(hugeArrayLength).fill(0) }, centre), expect: 'schema' },
-    { name: 'signed, payload nested 1,500 deep', payload: () => sign(typ, { ...valid(), extra: deepObject(1_500) }, centre), expect: 'schema' },
+    { name: 'signed, payload nested 1,500 deep', payload: () => sign(typ, { ...valid(), extra: deepObject(1_500) }, centre), expect: 'malformed', detail: /^payload nested deeper than 32 levels/ },
     { name: `oversized (${MAX_BYTES + 7_232} bytes > mqtt.maxMessageBytes ${MAX_BYTES})`, payload: Buffer.alloc(MAX_BYTES + 7_232, 0x7b), expect: 'oversized' },
   ];
 }
@@ -378,6 +392,10 @@ test('colour/change: hostile payloads are refused and reported, nothing applied'
   const cases: Case[] = [
     ...commonCases(rig, 'colour-change', () => change(3), () => sign('command', { type: 'command', id: randomUUID(), site, lane: rig.lane, issuedAt: Date.now(), action: 'open' }, centre), 'changes', 10_001),
     { name: 'wrong site', payload: () => sign('colour-change', change(3, { site: 'another-site' }), centre), expect: 'wrong-target' },
+    // An integer to JSON Schema, but past what a JS number keeps exact and what the store's INTEGER column takes.
+    { name: 'seq 1e21', payload: () => sign('colour-change', change(1e21), centre), expect: 'schema', detail: /seq must be <= 9007199254740991/ },
+    { name: 'seq 2^53', payload: () => sign('colour-change', change(2 ** 53), centre), expect: 'schema', detail: /seq must be <= 9007199254740991/ },
+    { name: 'effectiveAt 1e21', payload: () => sign('colour-change', change(3, { changes: [{ sub: 'subject-3', colour: 'red', effectiveAt: 1e21 }] }), centre), expect: 'schema', detail: /changes\.0\.effectiveAt must be <=/ },
     { name: 'stale: issued an hour ahead', payload: () => sign('colour-change', change(3, { issuedAt: Date.now() + 3_600_000 }), centre), expect: 'stale' },
     { name: 'replayed: an old seq signed again', payload: () => sign('colour-change', change(1, { changes: [{ sub: 'subject-1', colour: 'green', effectiveAt: Date.now() }] }), centre), expect: 'replayed' },
     { name: 'replayed: a heartbeat older than the last word', payload: () => sign('colour-change', change(2, { changes: [], issuedAt: Date.now() - 60_000 }), centre), expect: 'replayed' },
@@ -410,6 +428,8 @@ test('colour/snapshot: hostile payloads are refused and reported, nothing applie
   const cases: Case[] = [
     ...commonCases(rig, 'colour-snapshot', () => snapshot(3), () => sign('colour-change', { type: 'colour-change', site, seq: 1, issuedAt: Date.now(), changes: [] }, centre), 'statuses', 10_001),
     { name: 'wrong site', payload: () => sign('colour-snapshot', snapshot(3, { site: 'another-site' }), centre), expect: 'wrong-target' },
+    { name: 'version 1e21', payload: () => sign('colour-snapshot', snapshot(1e21), centre), expect: 'schema', detail: /version must be <= 9007199254740991/ },
+    { name: 'seq 1e21', payload: () => sign('colour-snapshot', snapshot(3, { seq: 1e21 }), centre), expect: 'schema', detail: /seq must be <= 9007199254740991/ },
     { name: 'stale: issued an hour ahead', payload: () => sign('colour-snapshot', snapshot(3, { issuedAt: Date.now() + 3_600_000 }), centre), expect: 'stale' },
     { name: 'replayed: the older version 1', payload: rig.baseline, expect: 'replayed' },
     // The retained copy of the snapshot in force, delivered again (resync, reconnect): nothing to do.
@@ -445,6 +465,7 @@ test('command: hostile payloads are refused and reported, no command runs, no re
     { name: 'wrong site', payload: () => sign('command', command({ site: 'another-site' }), centre), expect: 'wrong-target' },
     { name: 'stale: issued an hour ago', payload: () => sign('command', command({ issuedAt: Date.now() - 3_600_000 }), centre), expect: 'stale' },
     { name: 'stale: issued an hour ahead', payload: () => sign('command', command({ issuedAt: Date.now() + 3_600_000 }), centre), expect: 'stale' },
+    { name: 'issuedAt 1e21', payload: () => sign('command', command({ issuedAt: 1e21 }), centre), expect: 'schema', detail: /issuedAt must be <=/ },
     { name: 'replayed: the genuine command again', payload: genuine, expect: 'replayed' },
     { name: 'bigger than a command may be (16 KiB)', payload: () => sign('command', command({ key: 'log.level', value: 'x'.repeat(20_000) }), centre), expect: 'oversized' },
   ];
@@ -470,6 +491,7 @@ test('lookup/reply: hostile replies are refused and reported; a stale one does n
   const cases: Case[] = [
     ...commonCases(rig, 'lookup-reply', () => reply(), () => sign('command', { type: 'command', id: randomUUID(), site, lane, issuedAt: Date.now(), action: 'open' }, centre), 'colour', 5_000),
     { name: 'wrong lane', payload: () => sign('lookup-reply', reply({ lane: 'lane-9' }), centre), expect: 'wrong-target' },
+    { name: 'effectiveAt 1e21', payload: () => sign('lookup-reply', reply({ effectiveAt: 1e21 }), centre), expect: 'schema', detail: /effectiveAt must be <=/ },
     { name: 'an answer to no look-up of this gate', payload: () => sign('lookup-reply', reply(), centre), expect: 'replayed' },
     { name: 'bigger than a reply may be (16 KiB)', payload: () => sign('lookup-reply', reply({ correlationId: 'x'.repeat(20_000) }), centre), expect: 'oversized' },
   ];
@@ -514,6 +536,99 @@ test('lookup/reply: hostile replies are refused and reported; a stale one does n
   const lateCase: Case = { name: 'a reply after the deadline', payload: sign('lookup-reply', reply({ correlationId: lateRequest.correlationId }), centre), expect: 'quiet' };
   await t.test(lateCase.name, () => check(rig, topics.reply, lateCase));
   await settle(rig, [...cases, lateCase], 2);
+});
+
+/** The signed trust list the tests put in credentials.trust: the simulator's issuer, and the operator delegated. */
+function trustList(rig: Rig, version: number, operatorPem: string): string {
+  const now = Date.now();
+  const payload = {
+    type: 'trust-list',
+    site: rig.site,
+    version,
+    issuedAt: now,
+    certificates: [rig.sim.world.platform.issuer.certificatePem],
+    operators: [{ name: 'duty-desk', certificate: operatorPem, actions: ['open', 'lock', 'release-hold'], notBefore: now - 86_400_000, notAfter: now + 86_400_000 }],
+  };
+  return JSON.stringify(signJws('trust-list', payload, rig.centre));
+}
+
+/** A centre reload-trust command and its result. */
+async function reloadTrust(rig: Rig): Promise<CommandResultMessage> {
+  const results = rig.results.length;
+  const command = { type: 'command', id: randomUUID(), site: rig.site, lane: rig.lane, issuedAt: Date.now(), action: 'reload-trust' };
+  await send(rig, rig.topics.command, sign('command', command, rig.centre));
+  await until(() => rig.results.length > results, EVENT_WAIT_MS, 'the reload-trust result');
+  return rig.results[results]!;
+}
+
+/** A rig whose signed trust list delegates commands to `operator`: its commands take the operator's path in the command handler. */
+async function startOperatorRig(t: TestContext, operator: SignerKeyPair): Promise<Rig> {
+  const rig = await startRig(t, { trust: true });
+  writeFileSync(rig.trustFile, trustList(rig, 1, operator.certificatePem));
+  const loaded = await reloadTrust(rig);
+  assert.equal(loaded.ok, true, loaded.detail);
+  const results = rig.results.length;
+  const command = { type: 'command', id: randomUUID(), site: rig.site, lane: rig.lane, issuedAt: Date.now(), action: 'release-hold' };
+  await send(rig, rig.topics.command, sign('command', command, messageSigner(operator)));
+  await until(() => rig.results.length > results, EVENT_WAIT_MS, "the operator's command result");
+  assert.equal(rig.results[results]!.signedBy, 'duty-desk');
+  return rig;
+}
+
+const b64json = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+/** Every kind of signed message the link receives: its topic, its typ, whose kid it names, a valid payload. */
+const SIGNED_KINDS: Array<{ kind: string; typ: SignedType; topic: (rig: Rig) => string; operator?: true; payload: (rig: Rig) => string }> = [
+  { kind: 'colour/change', typ: 'colour-change', topic: (rig) => rig.topics.change, payload: (rig) => b64json({ type: 'colour-change', site: rig.site, seq: 1, issuedAt: Date.now(), changes: [] }) },
+  { kind: 'colour/snapshot', typ: 'colour-snapshot', topic: (rig) => rig.topics.snapshot, payload: (rig) => b64json({ type: 'colour-snapshot', site: rig.site, version: 9, seq: 0, issuedAt: Date.now(), statuses: [] }) },
+  { kind: 'command (centre)', typ: 'command', topic: (rig) => rig.topics.command, payload: (rig) => b64json({ type: 'command', id: randomUUID(), site: rig.site, lane: rig.lane, issuedAt: Date.now(), action: 'open' }) },
+  { kind: 'command (operator)', typ: 'command', operator: true, topic: (rig) => rig.topics.command, payload: (rig) => b64json({ type: 'command', id: randomUUID(), site: rig.site, lane: rig.lane, issuedAt: Date.now(), action: 'open' }) },
+  { kind: 'lookup/reply', typ: 'lookup-reply', topic: (rig) => rig.topics.reply, payload: (rig) => b64json({ type: 'lookup-reply', correlationId: randomUUID(), site: rig.site, lane: rig.lane, issuedAt: Date.now(), colour: 'green' }) },
+];
+
+// A lane reports a burst of SECURITY_EVENT_BURST refusals of one kind, then counts them: each rig takes that many forms.
+const MALFORMED_FORMS = malformedJws('AAAAAAAAAAA', 'colour-change', '').length;
+
+for (const signed of SIGNED_KINDS) {
+  test(`${signed.kind}: every malformed JWS is refused as malformed, naming what, and reported like any refusal`, { timeout: 120_000 }, async (t) => {
+    if (!requireMosquitto(t)) return;
+    const operatorKey = signed.operator ? await createSignerCertificate({ subject: 'CN=Operator duty-desk, O=Site, C=CN' }) : null;
+    for (let from = 0; from < MALFORMED_FORMS; from += SECURITY_EVENT_BURST) {
+      const to = Math.min(from + SECURITY_EVENT_BURST, MALFORMED_FORMS);
+      await t.test(`forms ${from + 1} to ${to}`, async (chunk) => {
+        const rig = operatorKey ? await startOperatorRig(chunk, operatorKey) : await startRig(chunk);
+        const kid = (operatorKey ? messageSigner(operatorKey) : rig.centre).kid.toString('base64url');
+        const forms = malformedJws(kid, signed.typ, signed.payload(rig)).slice(from, to);
+        const events = rig.events.length;
+        for (const form of forms) {
+          await chunk.test(form.name, () => check(rig, signed.topic(rig), { name: form.name, payload: form.text, expect: 'malformed', detail: form.detail }));
+        }
+        // Each refused as itself, none logged as a message that "could not be handled".
+        assert.equal(rig.events.length - events, forms.length);
+        assert.deepEqual(rig.logs.filter((l) => l.level >= 50).map((l) => l.msg), []);
+      });
+    }
+  });
+}
+
+test('trust list: every malformed JWS in credentials.trust is refused by reload-trust, naming what; the list in force stays', { timeout: 120_000 }, async (t) => {
+  if (!requireMosquitto(t)) return;
+  const operatorKey = await createSignerCertificate({ subject: 'CN=Operator duty-desk, O=Site, C=CN' });
+  const rig = await startOperatorRig(t, operatorKey);
+  const payload = b64json({ type: 'trust-list', site: rig.site, version: 2, issuedAt: Date.now(), certificates: [rig.sim.world.platform.issuer.certificatePem] });
+  for (const form of malformedJws(rig.centre.kid.toString('base64url'), 'trust-list', payload)) {
+    await t.test(form.name, async () => {
+      writeFileSync(rig.trustFile, form.text);
+      const result = await reloadTrust(rig);
+      assert.equal(result.ok, false, `${form.name}: ${result.detail}`);
+      assert.match(result.detail, /^trust list .*: refused: /, form.name);
+      assert.match(result.detail, form.detail, form.name);
+    });
+  }
+  assert.equal(rig.sim.agent.issuerTrust?.version, 1);
+  assert.equal(rig.sim.agent.issuerTrust?.operators.size, 1);
+  assert.deepEqual(rig.logs.filter((l) => l.level >= 50).map((l) => l.msg), []);
+  await passGreen(rig);
 });
 
 test('topics the lane never subscribed to (a session left with stale subscriptions): unexpected-topic, nothing run', { timeout: 60_000 }, async (t) => {

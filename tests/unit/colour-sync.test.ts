@@ -337,6 +337,34 @@ test('wrong site, unsigned, unknown key, bad signature, wrong typ, schema, garba
   assert.equal(sync.resyncPending, false);
 });
 
+test('a seq or version past Number.MAX_SAFE_INTEGER (1e21) is refused as schema naming the field, not a store error; nothing stored', () => {
+  const { sync, store } = makeSync();
+  sync.acceptChange(change(1, [['alice', 'red']]));
+  const before = contents(store, ['alice', 'mallory']);
+  const refusedNaming = (field: string) => (error: unknown): boolean => {
+    refusedAs('schema')(error);
+    assert.match((error as Error).message, new RegExp(`: ${field.replaceAll('.', '\\.')} must be <= `));
+    return true;
+  };
+  // Every other field valid (changePayload's effectiveAt follows the seq): only the one named is out of bounds.
+  const mallory = [{ sub: 'mallory', colour: 'green' as Colour, effectiveAt: T0 }];
+  const cases: Array<[string, () => unknown, string]> = [
+    ['change seq 1e21', () => sync.acceptChange(change(1e21, [], { issuedAt: T0, changes: mallory })), 'seq'],
+    ['change seq 2^53', () => sync.acceptChange(change(2 ** 53, [], { issuedAt: T0, changes: mallory })), 'seq'],
+    ['change effectiveAt 1e21', () => sync.acceptChange(change(2, [['mallory', 'green']], { changes: [{ sub: 'mallory', colour: 'green', effectiveAt: 1e21 }] })), 'changes.0.effectiveAt'],
+    ['snapshot version 1e21', () => sync.acceptSnapshot(snapshot(1e21, 1, [['mallory', 'green']], { issuedAt: T0 })), 'version'],
+    ['snapshot seq 1e21', () => sync.acceptSnapshot(snapshot(2, 1e21, [['mallory', 'green']], { issuedAt: T0 })), 'seq'],
+  ];
+  for (const [name, accept, field] of cases) {
+    assert.throws(accept, refusedNaming(field), name);
+    assert.deepEqual(contents(store, ['alice', 'mallory']), before, `${name} changed the store`);
+  }
+  // The largest seq a JS number keeps exact is taken.
+  const largest = change(Number.MAX_SAFE_INTEGER, [], { issuedAt: T0 + 5000, changes: mallory });
+  assert.equal(sync.acceptChange(largest).kind, 'applied');
+  assert.equal(store.sync.seq, Number.MAX_SAFE_INTEGER);
+});
+
 test('without centre keys every message is refused', () => {
   const store = new ColourStatusStore();
   const sync = new ColourSync({ store, keys: null, site: SITE, config: { maxSyncAgeSeconds: 300, whenDegraded: 'staff' }, logger });

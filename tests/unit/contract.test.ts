@@ -2,8 +2,9 @@
  * The MQTT contract: docs/asyncapi.yaml is what the code generates, it is a
  * valid AsyncAPI 3.0.0 document (checked against the official JSON Schema
  * from @asyncapi/specs), its references all resolve, every channel carries
- * the payload schema contract.ts defines, and each schema accepts a good
- * message and refuses one with a single field wrong.
+ * the payload schema contract.ts defines, each schema accepts a good
+ * message and refuses one with a single field wrong, and every number in
+ * every schema is bounded to what the stores hold.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import { asyncApiDocument, asyncApiYaml } from '../../edge-agent/link/asyncapi.js';
+import { configSchema } from '../../edge-agent/config/schema.js';
+import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/link/command-handler.js';
 import { check, ContractError, schemas, type ContractTypes, type SchemaName } from '../../edge-agent/link/contract.js';
 import { LANE_DOWN_LEAVES, LANE_UP_LEAVES, SITE_DOWN_LEAVES } from '../../edge-agent/link/topics.js';
 
@@ -228,6 +231,7 @@ const samples: { [N in SchemaName]: ContractTypes[N] } = {
   haLastDecision: { verdict: 'hold', reason: 'red-code', colour: 'red', decidedBy: 'pushed-status', time: NOW_ISO },
   lookupRequest: { correlationId: UUID, time: NOW_ISO, deadline: NOW_MS + 1500, site: 's1', lane: 'l1', kind: 'printed-code', key: 'u3Jx0q1b9cZ2yA7k' },
   signedEnvelope: { protected: 'eyJhbGciOiJFUzI1NiJ9', payload: 'eyJ0eXBlIjoiY29tbWFuZCJ9', signature: 'c2lnbmF0dXJl' },
+  jwsHeader: { alg: 'ES256', kid: 'AbCdEfGhIjk', typ: 'command' },
   colourChange: { type: 'colour-change', site: 's1', seq: 4, issuedAt: NOW_MS, changes: [{ sub: 'u3Jx0q1b9cZ2yA7k', colour: 'red', effectiveAt: NOW_MS }] },
   colourSnapshot: { type: 'colour-snapshot', site: 's1', version: 2, seq: 4, issuedAt: NOW_MS, statuses: [{ sub: 'u3Jx0q1b9cZ2yA7k', colour: 'red', effectiveAt: NOW_MS }] },
   command: { type: 'command', id: UUID, site: 's1', lane: 'l1', issuedAt: NOW_MS, action: 'set-config', key: 'policy.feverThresholdC', value: 37.5 },
@@ -249,6 +253,7 @@ const wrongField: { [N in SchemaName]: [string, unknown] } = {
   haLastDecision: ['verdict', 'maybe'],
   lookupRequest: ['kind', 'id-number'],
   signedEnvelope: ['signature', 'not base64url!'],
+  jwsHeader: ['kid', 7],
   colourChange: ['changes.0.colour', 'blue'],
   colourSnapshot: ['version', 0],
   command: ['action', 'self-destruct'],
@@ -292,4 +297,90 @@ test('the generated document follows the base topic', () => {
     assert.match(String(asObject(channel, id).address), /^site-7\/hc\/\{site\}\//, id);
   }
   assert.deepEqual(specErrors(JSON.parse(JSON.stringify(doc))), []);
+});
+
+// ---------------------------------------------------------------------------
+// Every number bounded: a new integer or number field without a minimum and a
+// maximum (within Number.MAX_SAFE_INTEGER) fails here.
+
+interface SchemaNode {
+  type?: string | string[];
+  minimum?: number;
+  maximum?: number;
+  const?: unknown;
+  enum?: unknown[];
+  anyOf?: SchemaNode[];
+  oneOf?: SchemaNode[];
+  allOf?: SchemaNode[];
+  properties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
+  additionalProperties?: boolean | SchemaNode;
+}
+
+/** Fields that take any JSON value on purpose, and what bounds them instead. */
+const UNTYPED: Record<string, string> = {
+  'command.value': 'set-config: checked against the config schema of its key (the run-time keys are bounded: the next test)',
+};
+
+/** What is wrong with the numbers of one schema: each unbounded field by its path. */
+function unboundedNumbers(node: SchemaNode, path: string, found: string[], untyped: string[]): void {
+  if (node.const !== undefined || node.enum !== undefined) return;
+  const branches = [...(node.anyOf ?? []), ...(node.oneOf ?? []), ...(node.allOf ?? [])];
+  branches.forEach((branch) => unboundedNumbers(branch, path, found, untyped));
+  if (node.type === undefined) {
+    if (branches.length === 0) untyped.push(path);
+    return;
+  }
+  const types = ([] as string[]).concat(node.type);
+  if (types.includes('integer') || types.includes('number')) {
+    const { minimum, maximum } = node;
+    const safe = (n: unknown): boolean => typeof n === 'number' && Math.abs(n) <= Number.MAX_SAFE_INTEGER && (!types.includes('integer') || Number.isSafeInteger(n));
+    if (!safe(minimum) || !safe(maximum) || minimum! > maximum!) found.push(`${path} (minimum ${String(minimum)}, maximum ${String(maximum)})`);
+  }
+  for (const [key, child] of Object.entries(node.properties ?? {})) unboundedNumbers(child, path ? `${path}.${key}` : key, found, untyped);
+  if (node.items) unboundedNumbers(node.items, `${path}[]`, found, untyped);
+  if (typeof node.additionalProperties === 'object') unboundedNumbers(node.additionalProperties, `${path}.*`, found, untyped);
+}
+
+test('every integer and number in the contract has a minimum and a maximum within Number.MAX_SAFE_INTEGER', () => {
+  const found: string[] = [];
+  const untyped: string[] = [];
+  for (const name of Object.keys(schemas) as SchemaName[]) unboundedNumbers(schemas[name] as unknown as SchemaNode, name, found, untyped);
+  assert.deepEqual(found, [], `unbounded: ${found.join(', ')}`);
+  assert.deepEqual(untyped.sort(), Object.keys(UNTYPED).sort(), 'a field that takes any value: bound it, or say in UNTYPED what bounds it');
+  // The walk itself: it finds what it must.
+  const probe: string[] = [];
+  unboundedNumbers({ type: 'object', properties: { a: { type: 'integer', minimum: 0 }, b: { anyOf: [{ type: 'number', minimum: 0, maximum: 1e21 }, { type: 'null' }] }, c: { type: 'array', items: { type: ['integer', 'null'], minimum: 0, maximum: 1 } } } }, 'probe', probe, []);
+  assert.deepEqual(probe, ['probe.a (minimum 0, maximum undefined)', 'probe.b (minimum 0, maximum 1e+21)']);
+});
+
+test('the config keys set-config may change at run time are bounded numbers too, when they are numbers', () => {
+  const unbounded: string[] = [];
+  for (const key of RUNTIME_CONFIG_KEYS) {
+    let node = configSchema as unknown as SchemaNode;
+    for (const part of key.split('.')) node = node.properties![part]!;
+    unboundedNumbers(node, key, unbounded, []);
+  }
+  assert.deepEqual(unbounded, []);
+});
+
+test('a seq, a version or a count past Number.MAX_SAFE_INTEGER is refused, naming the field', () => {
+  const cases: Array<[SchemaName, string, number]> = [
+    ['colourChange', 'seq', 1e21],
+    ['colourSnapshot', 'version', 1e21],
+    ['colourSnapshot', 'seq', Number.MAX_SAFE_INTEGER + 1],
+    ['decisionEvent', 'seq', 2 ** 63],
+    ['colourApplied', 'seq', 1e21],
+    ['telemetry', 'outbox.dropped', 1e21],
+    ['command', 'issuedAt', 1e21],
+    ['lookupReply', 'effectiveAt', 8.64e15],
+  ];
+  for (const [name, field, value] of cases) {
+    assert.throws(
+      () => check(name, withField(samples[name], field, value)),
+      (error: unknown) => error instanceof ContractError && error.message.startsWith(`${schemas[name].title}: ${field} must be <=`),
+      `${name}.${field} = ${value} accepted`,
+    );
+  }
+  assert.deepEqual(check('colourChange', withField(samples.colourChange, 'seq', Number.MAX_SAFE_INTEGER)), withField(samples.colourChange, 'seq', Number.MAX_SAFE_INTEGER));
 });
