@@ -18,6 +18,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import type SqliteDatabase from 'better-sqlite3';
+import { MAX_EPOCH_MS } from '../link/contract.js';
 import { openJws, SignedMessageError } from '../link/signed-message.js';
 import { OperatorKeys, parseOperators, type OperatorEntry } from './operators.js';
 import { TrustStore, TrustStoreError } from './trust-store.js';
@@ -102,7 +103,10 @@ export function openTrustList(bytes: Buffer, source: string, check: TrustListChe
   if (list.type !== TRUST_LIST_TYP) throw refuse('wrong-type', `payload type ${JSON.stringify(list.type)}, expected "${TRUST_LIST_TYP}"`);
   if (typeof list.site !== 'string') throw refuse('malformed', 'the payload names no site');
   if (!Number.isSafeInteger(list.version) || (list.version as number) < 1) throw refuse('malformed', `version ${JSON.stringify(list.version)} is not a positive integer`);
-  if (typeof list.issuedAt !== 'number' || !Number.isFinite(list.issuedAt)) throw refuse('malformed', 'issuedAt is not a time');
+  // Whole milliseconds the journal's INTEGER column holds, up to the end of year 9999 as every time on the wire.
+  if (!Number.isSafeInteger(list.issuedAt) || (list.issuedAt as number) < 0 || (list.issuedAt as number) > MAX_EPOCH_MS) {
+    throw refuse('malformed', `issuedAt ${JSON.stringify(list.issuedAt)} is not a time in whole milliseconds from 1970 to the end of year 9999`);
+  }
   if (!Array.isArray(list.certificates) || !list.certificates.every((c) => typeof c === 'string')) {
     throw refuse('malformed', 'certificates is not a list of PEM texts');
   }
@@ -195,7 +199,7 @@ export class TrustListVersions {
   }
 
   record(site: string, lane: string, list: TrustListPayload, now: number = Date.now()): void {
-    this.#set.run(site, lane, list.version, Math.trunc(list.issuedAt), now);
+    this.#set.run(site, lane, list.version, list.issuedAt, now);
   }
 }
 
@@ -248,10 +252,11 @@ export class IssuerTrust {
   }
 
   #accept(loaded: LoadedTrust): void {
+    // Recorded first: a list whose version cannot be kept must not be put in force.
+    if (loaded.list) this.options.versions?.record(this.options.site, this.options.lane, loaded.list);
     this.#operators = loaded.operators;
     if (!loaded.list) return;
     this.#version = loaded.list.version;
-    this.options.versions?.record(this.options.site, this.options.lane, loaded.list);
   }
 }
 

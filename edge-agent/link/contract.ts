@@ -24,7 +24,7 @@ import type { SealedRecord } from '../privacy/sealed-record.js';
 
 const ISO_TIME = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$' } as const;
 /** Up to the end of year 9999: a time the gate writes back in ISO 8601 keeps its four-digit year (ISO_TIME). */
-const MAX_EPOCH_MS = 253_402_300_799_999;
+export const MAX_EPOCH_MS = 253_402_300_799_999;
 const EPOCH_MS = { type: 'integer', minimum: 0, maximum: MAX_EPOCH_MS } as const;
 /** Ages in seconds: at most the span of EPOCH_MS. */
 const AGE_SECONDS = { minimum: 0, maximum: Math.ceil(MAX_EPOCH_MS / 1000) } as const;

@@ -212,6 +212,20 @@ test('versions: a reload must be newer; a restart refuses a list older than the 
   journal.close();
 });
 
+test('issuedAt must be whole milliseconds the journal holds: 1e21, a fraction or a negative time is refused and nothing goes in force', () => {
+  const journal = Journal.open(join(dir, 'issued-at.db'));
+  const path = join(dir, 'issued-at.jws');
+  const trust = new IssuerTrust({ path, centreKeys, site: SITE, lane: LANE, versions: new TrustListVersions(journal.database) });
+  for (const issuedAt of [1e21, 2 ** 53, 1.5, -1, '2026-12-07']) {
+    writeFileSync(path, signedList({ version: 7, issuedAt }));
+    refuses(() => trust.load(), 'malformed', /issuedAt .* is not a time in whole milliseconds/, path);
+    assert.equal(trust.version, null, `issuedAt ${String(issuedAt)}: no version in force`);
+  }
+  writeFileSync(path, signedList({ version: 7 }));
+  assert.equal(trust.load().list?.version, 7);
+  journal.close();
+});
+
 test('openTrustList checks the version bounds it is given', () => {
   const bytes = Buffer.from(signedList({ version: 5 }));
   assert.equal(openTrustList(bytes, 'x.jws', { centreKeys, site: SITE, above: 4, atLeast: 5 }).list.version, 5);
