@@ -9,7 +9,7 @@ export type CodeKind = (typeof CODE_KINDS)[number];
 
 export type Verdict = 'pass' | 'deny' | 'hold';
 
-/** How the colour that decided was learnt: recorded with every decision (brief, "Decisions"). */
+/** How the colour that decided was learnt: recorded with every decision. */
 export type DecidedBy = 'offline-code' | 'pushed-status' | 'online-lookup' | 'staff';
 
 /** One decision at one lane: what the journal keeps and the broker receives. */

@@ -1,6 +1,5 @@
 /**
- * The scripted crowd: one person per path of the decision table (brief,
- * "Decisions"), each with the verdict the rules expect. The runner walks
+ * The scripted crowd: one person per path of the decision table, each with the verdict the rules expect. The runner walks
  * them through a lane the way people and staff would.
  */
 import { randomBytes } from 'node:crypto';

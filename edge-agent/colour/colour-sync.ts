@@ -1,6 +1,5 @@
 /**
- * Keeps the gate's pushed colours in step with the centre (brief, "Colour
- * status"): signed, sequenced changes are applied in order, a gap in the
+ * Keeps the gate's pushed colours in step with the centre: signed, sequenced changes are applied in order, a gap in the
  * sequence asks for a resync from the signed, versioned snapshot, and a gate
  * that has not heard from the centre for colour.maxSyncAgeSeconds is
  * degraded.

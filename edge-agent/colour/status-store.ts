@@ -15,7 +15,7 @@ import type { Colour } from '../domain.js';
 type Database = SqliteDatabase.Database;
 type Statement = SqliteDatabase.Statement;
 
-/** The latest colour the centre pushed for one subject (brief, "Colour status"). */
+/** The latest colour the centre pushed for one subject. */
 export interface PushedStatus {
   colour: Colour;
   /** Epoch ms at which the centre's change took effect. */

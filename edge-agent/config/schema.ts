@@ -189,7 +189,7 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      description: "Colour changes pushed by the centre (brief, 'Colour status')",
+      description: "Colour changes pushed by the centre",
       properties: {
         maxSyncAgeSeconds: {
           type: 'integer',
@@ -305,7 +305,7 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      description: "Personal data of staff-assisted registrations (rules.md §6; brief, 'Privacy')",
+      description: "Personal data of staff-assisted registrations (rules.md §6)",
       properties: {
         authorityKey: {
           type: 'string',

@@ -1,5 +1,5 @@
 /**
- * Operator keys the centre delegates (issue 7): a fleet console signs open,
+ * Operator keys the centre delegates: a fleet console signs open,
  * lock and release-hold with an operator's key instead of the centre's
  * master key. The delegation is an entry of the signed trust list
  * (credential/trust-list.ts): the operator's name, its signing certificate

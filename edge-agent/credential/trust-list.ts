@@ -12,7 +12,7 @@
  * file, and a reload must bring a higher one, so that an old list replayed
  * to the gate (one that still trusted a removed issuer) is refused.
  *
- * The list may also delegate commands to operator keys (issue 7,
+ * The list may also delegate commands to operator keys (
  * credential/operators.ts): they come and go with the list, so the same
  * rollback protection keeps a removed operator out.
  */

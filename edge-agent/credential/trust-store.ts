@@ -1,6 +1,6 @@
 /**
  * The signer certificates the gate trusts, indexed by COSE kid: the first
- * 8 bytes of SHA-256 over the certificate's DER (brief, "Credentials"; the
+ * 8 bytes of SHA-256 over the certificate's DER (the
  * same rule as the EU DCC). Certificates come as PEM or DER, from a file or
  * from every file of a folder.
  */

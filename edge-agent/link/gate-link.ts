@@ -313,7 +313,7 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
   }
 
   /**
-   * One colour/applied report per change or snapshot this lane applied (issue 7: the console measures each
+   * One colour/applied report per change or snapshot this lane applied (the console measures each
    * lane's delay from the centre's issuedAt). Queued at telemetry priority: dropped before any event when full.
    */
   private reportColourApplied(info: AppliedInfo): void {

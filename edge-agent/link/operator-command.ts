@@ -1,5 +1,5 @@
 /**
- * For a fleet console (issue 7): sign a command with an operator key that
+ * For a fleet console: sign a command with an operator key that
  * the centre's signed trust list delegates (gate-provision operator add), so
  * the console acts without the centre's master key. The message is the same
  * JWS a centre command is (signed-message.ts, flattened JSON serialization,

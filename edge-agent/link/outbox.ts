@@ -1,5 +1,5 @@
 /**
- * The durable outbox (issue 4): every message for the broker is on disk
+ * The durable outbox: every message for the broker is on disk
  * before it is published and leaves only when the broker has acknowledged
  * it (see outbox-pump.ts). It lives in the journal's SQLite file, so a
  * decision and its outbox message commit in one transaction; it keeps its own

@@ -10,7 +10,7 @@
  * is looked at; JSON is parsed only within the depth bound (json-bounds.ts).
  *
  * Commands may also come signed by an operator key the signed trust list
- * delegates (issue 7): the same JWS, checked here against those keys
+ * delegates: the same JWS, checked here against those keys
  * (openSignedMessageWithSigner says which certificate verified it;
  * command-handler.ts decides what it may do).
  *

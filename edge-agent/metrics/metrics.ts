@@ -1,5 +1,5 @@
 /**
- * The agent's Prometheus metrics (issue 7): decisions by verdict and reason,
+ * The agent's Prometheus metrics: decisions by verdict and reason,
  * decision and frame decode times, device faults, the outbox, the colour
  * sync, the broker link and the lane's state, plus Node's process metrics.
  *

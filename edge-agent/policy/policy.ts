@@ -1,5 +1,5 @@
 /**
- * The decision table of the brief ("Decisions", from rules.md §3 and §4) as
+ * The decision table (rules.md §3 and §4) as
  * one pure function: the same inputs always give the same verdict, so every
  * row is a test case.
  */
@@ -18,7 +18,7 @@ export type CredentialInput =
   /** Staff registered the person by hand; the record itself is sealed elsewhere. */
   | { kind: 'staff-registered' }
   /**
-   * A resident ID card was swiped (issue 6): its colour can only come from the
+   * A resident ID card was swiped: its colour can only come from the
    * centre, by a look-up keyed by a keyed hash of the number (context.lookup).
    * unreadable: not a GB 11643 number; not-configured: the gate has no id-hash
    * key or no link to the centre, so it cannot ask.

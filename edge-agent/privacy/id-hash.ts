@@ -1,5 +1,5 @@
 /**
- * The keyed hash an ID-card look-up is asked by (issue 6: a person without a
+ * The keyed hash an ID-card look-up is asked by (a person without a
  * smartphone swipes their resident ID card; the gate asks the centre for the
  * current colour without sending the number).
  *

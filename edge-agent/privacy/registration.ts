@@ -1,5 +1,5 @@
 /**
- * The details staff enter for a person without a code (issue 6 item 3),
+ * The details staff enter for a person without a code,
  * checked before anything is sealed. Refusals name the field in Chinese and
  * English and never echo what was typed.
  */

@@ -1,5 +1,5 @@
 /**
- * Voice prompts at the gate (issue 6, item 2): each decision's verdict and
+ * Voice prompts at the gate: each decision's verdict and
  * advice spoken in Chinese and English, and "please show your health code"
  * when the lane is ready again. One feature of the agent: it listens to the
  * lane's events and never acts on the lane, so a missing synthesiser or

@@ -1,5 +1,5 @@
 /**
- * `gate-provision operator add|remove|list` (issue 7): operator signing keys
+ * `gate-provision operator add|remove|list`: operator signing keys
  * the centre delegates open, lock and release-hold to, so that a fleet
  * console can act without the centre's master key. Each operator has an
  * ES256 key pair and a self-signed certificate under operators/<name>/

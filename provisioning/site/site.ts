@@ -33,7 +33,7 @@ export const LAYOUT = {
   brokerPasswd: 'broker/passwd',
   issuers: 'issuers',
   devices: 'devices',
-  /** operators/<name>/operator.key and operator.pem: keys the trust list delegates commands to (issue 7). */
+  /** operators/<name>/operator.key and operator.pem: keys the trust list delegates commands to. */
   operators: 'operators',
   /** consoles/<name>/console.key, console.pem, ca.pem, console.yaml: fleet console MQTT logins. */
   consoles: 'consoles',

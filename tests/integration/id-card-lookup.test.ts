@@ -1,5 +1,5 @@
 /**
- * ID-card look-up end to end (issue 6): the real edge agent, on virtual lane
+ * ID-card look-up end to end: the real edge agent, on virtual lane
  * hardware with an in-memory ID-card reader, against a real Mosquitto with a
  * per-device ACL, and the simulated centre answering look-ups from the
  * reference platform's residents. The gate reads the site's id-hash key from

@@ -1,7 +1,7 @@
 /**
- * Hostile traffic on every topic a lane subscribes to (issue 4, Security:
- * "nothing from the network can crash the agent"; unsigned, wrong-key,
- * stale and replayed messages "refused and reported as security events"),
+ * Hostile traffic on every topic a lane subscribes to (nothing from
+ * the network may crash the agent; unsigned, wrong-key, stale and replayed
+ * messages are refused and reported as security events),
  * against the real agent on wire-level virtual hardware and a real Mosquitto
  * (plain listener, anonymous, MQTT 5).
  *

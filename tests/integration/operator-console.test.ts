@@ -1,5 +1,5 @@
 /**
- * The two gate-side pieces a fleet console needs (issue 7), end to end on a
+ * The two gate-side pieces a fleet console needs, end to end on a
  * real Mosquitto run on the site's own mosquitto.conf and ACL, with a real
  * agent (real drivers on wire-level virtual hardware) started from its
  * gate-provision bundle:

@@ -1,5 +1,5 @@
 /**
- * Whole agents run from what gate-provision makes (issue 5): a site with one
+ * Whole agents run from what gate-provision makes: a site with one
  * code issuer, two gates enrolled into bundles, the issuer list exported as
  * the signed trust list and each bundle's credentials.trust pointed at it,
  * a real Mosquitto on the site's own mosquitto.conf and ACL, and two real

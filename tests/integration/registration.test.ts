@@ -1,5 +1,5 @@
 /**
- * Staff-assisted registration through the real agent (issue 6 item 3): bad
+ * Staff-assisted registration through the real agent: bad
  * details refused with a message and no decision; a good one sealed to the
  * health authority, kept in the journal, published, opened only with the
  * authority's private key; and the person's details nowhere in clear: not in

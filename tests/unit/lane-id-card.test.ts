@@ -1,5 +1,5 @@
 /**
- * A person without a smartphone swipes their resident ID card (issue 6): the
+ * A person without a smartphone swipes their resident ID card: the
  * lane checks the number (GB 11643), asks the centre for the colour by the
  * keyed hash of the number while it takes the temperature, and decides by the
  * same rules as a code; no answer in time puts the lane in staff mode. The

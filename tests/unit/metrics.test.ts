@@ -1,5 +1,5 @@
 /**
- * The agent's Prometheus metrics (issue 7): the real GateAgent on virtual
+ * The agent's Prometheus metrics: the real GateAgent on virtual
  * lane hardware makes real decisions, and the exposition text (read from the
  * agent's own registry, or scraped over HTTP) is parsed and checked: counts
  * by verdict and reason, histograms, faults, the outbox and broker gauges as

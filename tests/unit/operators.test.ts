@@ -1,5 +1,5 @@
 /**
- * Operator keys the centre delegates (issue 7): the trust list carries them,
+ * Operator keys the centre delegates: the trust list carries them,
  * checked; the command handler takes an operator's command for its actions
  * only, within its validity, names the operator in the result, and refuses
  * an unlisted key (unknown-key), a replay, an expired operator and an action

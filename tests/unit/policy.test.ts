@@ -1,5 +1,5 @@
 /**
- * The decision table (brief "Decisions", rules §3–4), one row per case.
+ * The decision table (rules §3–4), one row per case.
  * The policy is a pure function, so each row is inputs → expected verdict.
  */
 import { test } from 'node:test';
@@ -136,7 +136,7 @@ test('policy: never passes without a normal temperature reading', () => {
 });
 
 // ---------------------------------------------------------------------------
-// Cut off from the centre, and online look-ups (brief, "Colour status")
+// Cut off from the centre, and online look-ups
 
 interface ContextRow {
   name: string;
@@ -170,7 +170,7 @@ const contextRows: ContextRow[] = [
   { name: 'printed code, no answer in time: status unknown', credential: code(null, 'printed'), temperature: t(36.5), context: { lookup: null }, expect: { verdict: 'deny', reason: 'status-unknown', staffAction: 'check-credential', decidedBy: 'offline-code' } },
   { name: 'printed code, a pushed status beats a look-up', credential: code(null, 'printed'), pushed: pushed('yellow'), temperature: t(36.5), context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'yellow', staffAction: null, decidedBy: 'pushed-status' } },
   { name: 'a dynamic code ignores a look-up', credential: code('yellow'), temperature: t(36.5), context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'yellow', staffAction: null, decidedBy: 'offline-code' } },
-  // An ID card (issue 6): its colour only ever comes from the centre's look-up by the keyed hash.
+  // An ID card: its colour only ever comes from the centre's look-up by the keyed hash.
   { name: 'ID card, look-up green, normal: pass by online-lookup', credential: idCard(), temperature: t(36.5), context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'pass', reason: 'green-normal', staffAction: null, decidedBy: 'online-lookup', colour: 'green' } },
   { name: 'ID card, look-up green but fever: fever', credential: idCard(), temperature: t(38.1), context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'fever', staffAction: 'recheck-temperature', decidedBy: 'online-lookup' } },
   { name: 'ID card, look-up green, thermometer fault: sensor fault', credential: idCard(), temperature: { ok: false, fault: 'silent', detail: 'x' }, context: { lookup: { colour: 'green', effectiveAt: 1 } }, expect: { verdict: 'deny', reason: 'sensor-fault', staffAction: 'manual-temperature', decidedBy: 'online-lookup' } },
