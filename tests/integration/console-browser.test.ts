@@ -8,7 +8,8 @@
  *
  * The live feed lost: the page, cut off and then refused by the console's
  * stream limits, says so, and once let in again shows what it missed, each
- * row once, and follows live again.
+ * row once, and follows live again; a session that ended while it was cut
+ * off brings the sign-in back.
  *
  * With SCREENSHOT_DIR set (`npm run screenshots`), the states are saved as PNGs there.
  */
@@ -216,7 +217,7 @@ async function holdStream(url: string, cookie: string, holding: AbortController[
   }, 10_000);
 }
 
-test('the console in Chromium: the live feed lost (cut off, then refused as the user holds 16 streams) is shown, and once let in again the page shows what it missed, once, and follows live', { timeout: 180_000 }, async (t: TestContext) => {
+test('the console in Chromium: the live feed lost (cut off, then refused while the user holds 16 streams) is shown; let in again, the page shows what it missed, once, and follows live; a session ended meanwhile shows the sign-in', { timeout: 180_000 }, async (t: TestContext) => {
   if (!requireMosquitto(t) || !requireChromium(t)) return;
   const at = stepsOf(t, 'console-browser (feed lost)');
   const { simulated, running, browser, cleanups } = await startScene(t, at);
@@ -292,4 +293,15 @@ test('the console in Chromium: the live feed lost (cut off, then refused as the 
   await page.waitForSelector('#commands-body tr[data-result="ok"]', { timeout: 15_000 });
   await page.waitForSelector(`${row}[data-state="online"]`, { timeout: 15_000 });
   assert.equal(await page.locator('#commands-body tr').count(), 1, 'the command shown once');
+
+  at('the session ended while the page was cut off: once it is back it shows the sign-in');
+  const pageCookie = (await page.context().cookies()).find((c) => c.name === 'console_session')!;
+  // The page's stats poll would find the session ended too: answered here, so that only the live feed can tell.
+  await page.route('**/api/stats', (route) => route.fulfill({ json: { feed: { malformed: 0 } } }));
+  await proxy.cut();
+  await page.waitForSelector('#feed-lost', { state: 'visible', timeout: 15_000 });
+  const signedOut = await fetch(`${running.url}/api/sign-out`, { method: 'POST', headers: { cookie: `${pageCookie.name}=${pageCookie.value}` } });
+  assert.equal(signedOut.status, 200);
+  await proxy.restore();
+  await page.waitForSelector('#sign-in-view', { state: 'visible', timeout: 30_000 });
 });
