@@ -47,6 +47,7 @@ const MESSAGE_ID = { type: 'string', pattern: '^[A-Za-z0-9_.:-]{8,128}$' } as co
 
 const ASSETS: Array<[string, string, string]> = [
   ['/', 'index.html', 'text/html; charset=utf-8'],
+  ['/assets/live-feed.js', 'live-feed.js', 'text/javascript; charset=utf-8'],
   ['/assets/console.js', 'console.js', 'text/javascript; charset=utf-8'],
   ['/assets/console.css', 'console.css', 'text/css; charset=utf-8'],
 ];

@@ -30,11 +30,16 @@ function duration(ms) {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
+// A read that hangs is given up: the live feed's catch-up must end, and then tries again.
+const READ_TIMEOUT_MS = 20_000;
+
 async function api(path, options = {}) {
   const response = await fetch(path, {
     ...options,
     headers: options.body ? { 'content-type': 'application/json' } : {},
     credentials: 'same-origin',
+    // Never on a write: a command given up on here may still have been sent.
+    signal: options.method ? undefined : AbortSignal.timeout(READ_TIMEOUT_MS),
   });
   const body = await response.json().catch(() => ({}));
   if (response.status === 401 && path !== '/api/sign-in') {
@@ -52,12 +57,14 @@ function showError(message) {
 
 // --- sign-in ---------------------------------------------------------------
 
-let events = null;
+let feed = null;
 
 function showSignIn() {
   me = null;
-  if (events) events.close();
-  events = null;
+  if (feed) feed.close();
+  feed = null;
+  hideFeedLost();
+  document.body.removeAttribute('data-feed');
   $('console-view').hidden = true;
   $('sign-in-view').hidden = false;
   $('who').hidden = true;
@@ -79,7 +86,7 @@ async function showConsole(who) {
   $('commands-disabled').hidden = who.commandsEnabled;
   $('read-only').hidden = who.role === 'operator';
   if (!$('figures-day').value) $('figures-day').value = localDay();
-  await Promise.all([loadLanes(), loadAlerts(), loadDecisions(), loadFigures(), loadCommands(), loadStats()]);
+  // The lists are read once the stream is open (the feed's catch-up), so that nothing falls between the two.
   follow();
 }
 
@@ -164,6 +171,8 @@ function drawLane(lane) {
 
 async function loadLanes() {
   const { lanes } = await api('/api/lanes');
+  // Lanes still waiting to be drawn came before this read, so it holds them or newer: drawn later, they would undo it.
+  pendingLanes.clear();
   $('lanes-body').replaceChildren();
   lanes.forEach(drawLane);
   $('lanes-empty').hidden = lanes.length > 0;
@@ -277,6 +286,7 @@ function showDecision(d) {
 
 async function loadDecisions() {
   const { decisions } = await api(`/api/decisions?limit=${MAX_DECISIONS}`);
+  pendingDecisions = [];
   $('decisions').replaceChildren(...decisions.map(decisionItem));
 }
 
@@ -375,26 +385,82 @@ async function loadStats() {
 
 function broker(connected) {
   $('broker-state').setAttribute('data-connected', String(connected));
-  $('broker-state').textContent = connected ? 'Broker connected 已连接' : 'Broker disconnected 未连接';
+  $('broker-state').textContent = connected === 'unknown' ? 'Broker: unknown 未知' : connected ? 'Broker connected 已连接' : 'Broker disconnected 未连接';
+}
+
+// Everything the page shows, read again; one read at a time, so that an older read never lands over a newer one.
+let reading = Promise.resolve();
+function loadAll() {
+  const read = reading.then(() => Promise.all([loadLanes(), loadAlerts(), loadDecisions(), loadFigures(), loadCommands(), loadStats()]));
+  reading = read.catch(() => {});
+  return read;
+}
+
+const LOST_BECAUSE = {
+  dropped: 'The connection to the console dropped.',
+  refused: 'The console turned the live feed away.',
+  full: 'The console has too many pages open.',
+  unreachable: 'The console is not answering.',
+  'reload-failed': 'The console could not send what was missed.',
+};
+
+let lostSince = null;
+let listsRequested = false;
+
+function feedLost(why) {
+  if (lostSince === null) lostSince = Date.now();
+  const text = `Live feed lost since ${time(lostSince)}, reconnecting… 实时数据中断，正在重连… What is shown may be out of date. ${LOST_BECAUSE[why] || ''}`;
+  // The same words again are not written: a screen reader would read the alert out again.
+  if ($('feed-lost').textContent !== text) $('feed-lost').textContent = text;
+  $('feed-lost').hidden = false;
+  document.body.setAttribute('data-feed', 'lost');
+  broker('unknown');
+  // Refused from the start, the page still shows what the console has stored.
+  if (!listsRequested) {
+    listsRequested = true;
+    loadAll().catch(() => {});
+  }
+}
+
+function hideFeedLost() {
+  lostSince = null;
+  $('feed-lost').hidden = true;
+  $('feed-lost').textContent = '';
+}
+
+function feedLive() {
+  hideFeedLost();
+  document.body.setAttribute('data-feed', 'live');
 }
 
 function follow() {
-  if (events) events.close();
-  events = new EventSource('/api/events');
-  const on = (name, handler) => events.addEventListener(name, (event) => handler(JSON.parse(event.data)));
-  on('hello', (data) => broker(data.connected));
-  on('connection', (data) => broker(data.connected));
-  on('lane', showLane);
-  on('decision', (d) => {
-    showDecision(d);
-    refreshFiguresSoon();
+  if (feed) feed.close();
+  listsRequested = false;
+  feed = openLiveFeed({
+    url: '/api/events',
+    on: {
+      hello: (data) => broker(data.connected),
+      connection: (data) => broker(data.connected),
+      lane: showLane,
+      decision: (d) => {
+        showDecision(d);
+        refreshFiguresSoon();
+      },
+      alert: (a) => {
+        showAlert(a);
+        refreshFiguresSoon();
+      },
+      command: showCommand,
+      'signed-out': () => showSignIn(),
+    },
+    catchUp: () => {
+      listsRequested = true;
+      return loadAll();
+    },
+    lost: feedLost,
+    live: feedLive,
+    signedOut: showSignIn,
   });
-  on('alert', (a) => {
-    showAlert(a);
-    refreshFiguresSoon();
-  });
-  on('command', showCommand);
-  on('signed-out', () => showSignIn());
 }
 
 // --- start -----------------------------------------------------------------
