@@ -56,7 +56,7 @@ function secretsOf(input: ConfigInput, keys: ReadonlySet<string>, consoleUrls: b
   } catch {
     // Not parseable: read "key: value" lines instead.
   }
-  for (const match of input.text.matchAll(/(?:^|[\s{,])["']?([A-Za-z]+)["']?\s*:\s*["']?([^\s"',}]+)/gm)) {
+  for (const match of input.text.matchAll(/(?:^|[\s{,])["']?([A-Za-z]+)["']?[ \t]*:[ \t]*["']?([^\s"',}]+)/gm)) {
     if (keys.has(match[1]!) && (match[1] !== 'url' || (consoleUrls && /^postgres/.test(match[2]!)))) out.add(match[2]!);
   }
   for (const [name, value] of Object.entries(input.env)) if (/PASSWORD|PASSPHRASE|PINHASH/i.test(name)) out.add(value);
@@ -257,6 +257,11 @@ async function setupGateConfig(): Promise<Rig<ConfigInput>> {
       input: yaml('site: s\nlane: l\nmqtt:\n  url: mqtts://broker.example:8883\n  tls:\n    ca: /etc/gate/ca.pem\n    key: /etc/gate/gate.key\n    keyPassphrase: correct-horse-battery-staple\n'),
     },
     { name: 'config-staff-as-list', why: 'staff: written as a list holding a pinHash: a ConfigError that does not show the hash', input: yaml(`site: s\nlane: l\nstaff:\n  - pinHash: ${PIN_HASH}\n`) },
+    {
+      name: 'config-yaml-error-at-password',
+      why: 'a YAML syntax error on the line of mqtt.password: a ConfigError that does not quote the line',
+      input: yaml('site: s\nlane: l\nmqtt:\n  password: hunter2-hunter2: x\n'),
+    },
   ];
   return configRig(
     {
@@ -284,6 +289,11 @@ async function setupConsoleConfig(): Promise<Rig<ConfigInput>> {
   ];
   const regressions: Regression<ConfigInput>[] = [
     { name: 'console-yaml-alias-cycle', why: 'http: &h / port: *h, a mapping that holds itself: a ConsoleConfigError, not a crash', input: yaml('http: &h\n  port: *h\n') },
+    {
+      name: 'console-yaml-error-at-password',
+      why: 'a YAML syntax error on the line of broker.password: a ConsoleConfigError that does not quote the line',
+      input: yaml('broker:\n  password: broker-secret-9876: x\n'),
+    },
     {
       name: 'console-operator-key-extra',
       why: 'operatorKey with a passphrase and an unknown key: a ConsoleConfigError that does not show the passphrase',

@@ -27,9 +27,9 @@ import { PREFIXES, type Profile } from '../../edge-agent/credential/profile.js';
 import { TrustStore } from '../../edge-agent/credential/trust-store.js';
 import { CredentialVerifier, type VerificationResult } from '../../edge-agent/credential/verifier.js';
 import { CODE_KINDS, COLOURS } from '../../edge-agent/domain.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 import { SHARED_DATA } from '../support/shared-data.js';
 import { cbor, sharedValueGraph } from './cbor.js';
+import { fuzzKey } from './keys.js';
 import { credentialArbitrary, layersOf, rawCose, Signing, type Layers } from './credential-mutations.js';
 import { fromUtf8, notPlainJson, ok, offShape, thrown, utf8, type Regression, type Rig, type Surface, type Verdict } from './surface.js';
 
@@ -142,6 +142,19 @@ function dccVectors(): Array<{ text: string; certificate: string | null }> {
   return out;
 }
 
+/** A DCC payload whose values cbor-x decodes to what JSON cannot carry: NaN, a Date (tag 1), a Tag object. */
+function nonJsonPayload(): Buffer {
+  const entry = cbor.map([
+    [cbor.text('dt'), cbor.tag(1, cbor.uint(1_600_000_000))],
+    [cbor.text('co'), cbor.tag(999, cbor.text('DE'))],
+  ]);
+  const dcc = cbor.map([
+    [cbor.text('ver'), Buffer.from('f97e00', 'hex')],
+    [cbor.text('v'), cbor.array([entry])],
+  ]);
+  return cbor.map([[cbor.int(CLAIM_HCERT), cbor.map([[cbor.int(1), dcc]])]]);
+}
+
 /** A GZHC1 code whose unprotected header carries alg as a value-sharing graph 26 levels deep; otherwise valid. */
 function sharedGraphInUnprotectedAlg(signing: Signing, claims: Map<unknown, unknown>): string {
   const prot = signing.protectedBytes;
@@ -151,10 +164,12 @@ function sharedGraphInUnprotectedAlg(signing: Signing, claims: Map<unknown, unkn
 }
 
 async function setupCredential(profile: Profile): Promise<Rig<string>> {
-  const now = Math.floor(Date.now() / 1000);
   const pairs = await Promise.all(
-    (['ES256', 'EdDSA', 'PS256'] as const).map((algorithm) => createSignerCertificate({ algorithm, subject: `CN=Fuzz issuer ${algorithm}, O=Fuzz, C=CN` })),
+    (['ES256', 'EdDSA', 'PS256'] as const).map((algorithm) => fuzzKey('issuer', `CN=Fuzz issuer ${algorithm}, O=Fuzz, C=CN`, algorithm)),
   );
+  // The rig's clock, for issuing and checking: a day into the keys' validity, so that a recorded code
+  // is judged the same when replayed later (the keys are kept, see keys.ts).
+  const now = Math.max(...pairs.map((p) => Date.parse(p.certificate.validFrom) / 1000)) + 86_400;
   const signers: CodeSigner[] = pairs.map((p) => ({ certificate: p.certificate, privateKey: p.privateKey, algorithm: p.algorithm }));
   const trust = new TrustStore();
   for (const p of pairs) trust.add(p.certificate, 'fuzz');
@@ -223,6 +238,11 @@ async function setupCredential(profile: Profile): Promise<Rig<string>> {
               'HC1:NCF*X2XHN3PO9P27B8$4T%VDOR59JAO34 LKSKA724+AARC42H2J7RNG10A9L%K%QFTPA/4OV+6+SK-JIUSES1QJ9W8.PU.3:DJ0VE6W088HFNCKAJ9/CJ93P*4NA5W0H%OCEU9KDBW1JXV2/-H8ACGAJK/C ILW*B:%4L9C',
           },
           { name: 'hc1-ver-2^64-1', why: 'the DCC ver is 2^64-1: the result must stay plain JSON (no BigInt)', input: 'HC1:NCFOXN*TS0BIO DBEPAN9I6TVVHZUIQJAT%K1O83H0H8O2/1' },
+          {
+            name: 'hc1-payload-values-not-json',
+            why: 'DCC payload values JSON has no form for (ver NaN, v[0].dt a CBOR date, v[0].co another tag): the result must stay plain JSON',
+            input: PREFIXES.dcc + base45Encode(deflateSync(rawCose(cbor.bytes(Buffer.from('a10126', 'hex')), cbor.map([]), cbor.bytes(nonJsonPayload()), cbor.bytes(Buffer.alloc(0))))),
+          },
           { name: 'hc1-trailing-bytes', why: 'a valid HC1 code with two zero bytes after its zlib stream ("000" appended to a text that ends on a whole base45 group): must be refused', input: withTrailingZeros(first) },
         ];
 

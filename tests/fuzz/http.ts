@@ -24,8 +24,8 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { checkConsoleConfig } from '../../console/config.js';
 import { startConsole, type RunningConsole } from '../../console/console.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 import { startEmbeddedBroker } from '../../simulator/broker.js';
+import { fuzzKey } from './keys.js';
 import { startLaneRig, type LoggedError } from './lane-rig.js';
 import { ANSWER_MS, CLOSE_AFTER_FIN_MS, complete, exchange, type Reply } from './http-client.js';
 import { mutatedBytes } from './mutate.js';
@@ -309,7 +309,7 @@ async function screenServerRig(): Promise<ServerRig> {
 async function consoleServerRig(): Promise<ServerRig> {
   const dir = mkdtempSync(join(tmpdir(), 'gate-fuzz-console-'));
   const broker = await startEmbeddedBroker();
-  const operatorKey = await createSignerCertificate({ subject: 'CN=Fuzz operator, O=Fuzz, C=CN' });
+  const operatorKey = await fuzzKey('operator', 'CN=Fuzz operator, O=Fuzz, C=CN');
   writeFileSync(join(dir, 'operator.key'), operatorKey.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
   writeFileSync(join(dir, 'operator.crt'), operatorKey.certificatePem);
   const users = { operator: { name: 'ops', password: 'operator password 1' }, viewer: { name: 'viewer', password: 'viewer password 1' } };
@@ -410,7 +410,14 @@ async function setupScreen(staff: boolean): Promise<Rig<Buffer>> {
     ? [request(port, 'GET', '/staff/state', [`Cookie: ${server.cookies.staff}`]), request(port, 'POST', '/staff/sign-in', [], JSON.stringify({ pin: '0000' }))]
     : [request(port, 'GET', '/'), request(port, 'GET', '/view'), request(port, 'GET', '/events')];
   const regressions: Regression<Buffer>[] = staff
-    ? [{ name: 'staff-head-events', why: 'HEAD /staff/events with a live session: a head without a body, and the agent goes on', input: request(port, 'HEAD', '/staff/events', [`Cookie: ${server.cookies.staff}`]) }]
+    ? [
+        { name: 'staff-head-events', why: 'HEAD /staff/events with a live session: a head without a body, and the agent goes on', input: request(port, 'HEAD', '/staff/events', [`Cookie: ${server.cookies.staff}`]) },
+        {
+          name: 'staff-cookie-not-ascii',
+          why: 'a session cookie as long as a live token, with a byte over 0x7f: 401, not a 500 from comparing buffers of different lengths',
+          input: Buffer.concat([Buffer.from(`GET /staff/state HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nCookie: gate_staff=`), Buffer.from([0xe9]), Buffer.from(`${'A'.repeat((server.cookies.staff ?? '').length - 'gate_staff='.length - 1)}\r\n\r\n`)]),
+        },
+      ]
     : [{ name: 'screen-head-events', why: 'HEAD /events: a head without a body, and the agent goes on', input: request(port, 'HEAD', '/events') }];
   return httpRig(server, regressions, seeds);
 }

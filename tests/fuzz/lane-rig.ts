@@ -16,9 +16,10 @@ import { GateAgent } from '../../edge-agent/agent.js';
 import { checkConfig } from '../../edge-agent/config/load.js';
 import { TrustStore } from '../../edge-agent/credential/trust-store.js';
 import { generateAuthorityKeyPair, loadAuthorityKey } from '../../edge-agent/privacy/sealed-record.js';
-import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import type { SignerKeyPair } from '../../provisioning/signer-certificate.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../simulator/broker.js';
 import { WireLane } from '../../simulator/hardware/wire-lane.js';
+import { fuzzKey } from './keys.js';
 
 export interface LoggedError {
   msg: string;
@@ -71,8 +72,8 @@ export async function startLaneRig(options: { broker: boolean; config?: Record<s
     ...options.config,
   });
   const [issuer, centreKey] = await Promise.all([
-    createSignerCertificate({ subject: 'CN=Fuzz issuer, O=Fuzz, C=CN' }),
-    createSignerCertificate({ subject: 'CN=Fuzz centre, O=Fuzz, C=CN' }),
+    fuzzKey('issuer', 'CN=Fuzz issuer, O=Fuzz, C=CN'),
+    fuzzKey('centre', 'CN=Fuzz centre, O=Fuzz, C=CN'),
   ]);
   const trust = new TrustStore();
   trust.add(issuer.certificate, 'fuzz issuer');

@@ -23,7 +23,7 @@ import { COMMAND_ACTIONS, conforms, SECURITY_KINDS, type SecurityKind, type Sign
 import type { GateLink } from '../../edge-agent/link/gate-link.js';
 import { messageSigner, SignedMessageError, type MessageSigner } from '../../edge-agent/link/signed-message.js';
 import { laneTopic, siteTopic } from '../../edge-agent/link/topics.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { fuzzKey } from './keys.js';
 import { RIG_LANE, RIG_SITE, startLaneRig, type LaneRig } from './lane-rig.js';
 import { mutatedBytes, mutatedText } from './mutate.js';
 import { describeError, ok, offShape, thrown, type Regression, type Rig, type Surface, type Verdict } from './surface.js';
@@ -302,7 +302,7 @@ async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
   };
   if (kind === 'lookup-reply') keepAsking();
 
-  const stranger = await createSignerCertificate({ subject: 'CN=Not the centre, O=Elsewhere, C=CN' });
+  const stranger = await fuzzKey('stranger', 'CN=Not the centre, O=Elsewhere, C=CN');
   const centre = messageSigner(rig.centreKey);
   const signers = { centre, stranger: messageSigner(stranger), impostor: { ...messageSigner(stranger), kid: centre.kid } };
   const counters: Counters = { seq: 0, version: 0, command: 0 };
@@ -323,13 +323,13 @@ async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
     return Buffer.from(jws(header, JSON.stringify(payload), centre));
   };
   const now = Date.now();
-  const bigSeq = (field: 'seq' | 'version'): Buffer =>
+  const bigSeq = (field: 'seq' | 'version', value = 1e21): Buffer =>
     Buffer.from(
       jws(
         header,
         kind === 'colour-change'
-          ? JSON.stringify({ type: kind, site: RIG_SITE, seq: 1e21, issuedAt: now, changes: [{ sub: SUBJECTS[1], colour: 'red', effectiveAt: now }] })
-          : JSON.stringify({ type: kind, site: RIG_SITE, version: field === 'version' ? 1e21 : 2 ** 40, seq: field === 'seq' ? 1e21 : 0, issuedAt: now, statuses: [] }),
+          ? JSON.stringify({ type: kind, site: RIG_SITE, seq: value, issuedAt: now, changes: [{ sub: SUBJECTS[1], colour: 'red', effectiveAt: now }] })
+          : JSON.stringify({ type: kind, site: RIG_SITE, version: field === 'version' ? value : 2 ** 40, seq: field === 'seq' ? value : 0, issuedAt: now, statuses: [] }),
         centre,
       ),
     );
@@ -345,10 +345,14 @@ async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
       input: Buffer.from(`${'['.repeat(MB)}${']'.repeat(MB)}`),
     },
   ];
-  if (kind === 'colour-change') regressions.push({ name: 'colour-change-seq-1e21', why: 'a centre-signed change with seq 1e21: refused (schema), the seq in force unchanged', input: bigSeq('seq') });
+  if (kind === 'colour-change') {
+    regressions.push({ name: 'colour-change-seq-1e21', why: 'a centre-signed change with seq 1e21: refused (schema), the seq in force unchanged', input: bigSeq('seq') });
+    regressions.push({ name: 'colour-change-seq-2^53', why: 'a centre-signed change with seq 2^53, past the safe integers: refused, or the next seq could not be told from it', input: bigSeq('seq', 2 ** 53) });
+  }
   if (kind === 'colour-snapshot') {
     regressions.push({ name: 'colour-snapshot-seq-1e21', why: 'a centre-signed snapshot with seq 1e21: refused (schema)', input: bigSeq('seq') });
     regressions.push({ name: 'colour-snapshot-version-1e21', why: 'a centre-signed snapshot with version 1e21: refused (schema)', input: bigSeq('version') });
+    regressions.push({ name: 'colour-snapshot-version-2^53', why: 'a centre-signed snapshot with version 2^53, past the safe integers: refused, or the next version could not be told from it', input: bigSeq('version', 2 ** 53) });
   }
 
   const run = async (payload: Buffer): Promise<Verdict> => {
@@ -385,7 +389,7 @@ async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
       if (value !== null && !Number.isSafeInteger(value)) {
         // Put the sequence back, so that the cases after this one are not all judged against a stuck sequence.
         rig.agent.colours.setSync({ seq: before.seq, changeSeq: before.changeSeq, snapshotSeq: before.snapshotSeq, snapshotVersion: before.snapshotVersion });
-        return offShape(`accepted: colour sync ${name} is now ${value}, beyond a safe integer (the next seq cannot be told from it)`);
+        return offShape(`accepted: colour sync ${name} is now ${value}, beyond a safe integer (the next one cannot be told from it)`);
       }
     }
     if (current.security.length === 1) return ok(`refused: ${current.security[0]}`);
