@@ -55,14 +55,14 @@ export function frameError(code: IdCardFrameErrorCode, error: string): IdCardFra
  * birth date are the lane's to verify (edge-agent/privacy/national-id.ts).
  */
 export function idNumberFrame(text: string, what: string): IdCardFrame {
-  const id = text.toUpperCase();
-  const length = [...id].length;
+  // Counted and checked as read: upper-casing first would turn one "ß" into "SS" and miscount.
+  const characters = [...text];
   // Errors give lengths and positions only: no part of what was read, which may be most of a number.
-  if (length !== 18) return frameError('length', `${what} has ${length} characters, an ID number has 18`);
-  const bad = [...id].findIndex((c, i) => !(/[0-9]/.test(c) || (i === 17 && c === 'X')));
+  if (characters.length !== 18) return frameError('length', `${what} has ${characters.length} characters, an ID number has 18`);
+  const bad = characters.findIndex((c, i) => !(/[0-9]/.test(c) || (i === 17 && (c === 'X' || c === 'x'))));
   if (bad !== -1) {
     const expected = bad === 17 ? 'a digit or X' : 'a digit';
     return frameError('characters', `${what} has something other than ${expected} at position ${bad + 1}`);
   }
-  return { nationalId: id };
+  return { nationalId: text.toUpperCase() };
 }

@@ -181,9 +181,9 @@ export function exactIntegers(claims: Map<unknown, unknown>): { claims: Map<unkn
 /** Turn CBOR maps with text keys into plain objects, for JSON output. */
 function toPlain(value: unknown): unknown {
   if (value instanceof Map) {
-    // No prototype: a "__proto__" key in the payload must stay a field, not become the object's prototype.
-    const out = Object.create(null) as Record<string, unknown>;
-    for (const [k, v] of value) out[String(k)] = toPlain(v);
+    // Defined, not assigned: a "__proto__" key in the payload must stay a field, not become the object's prototype.
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of value) Object.defineProperty(out, String(k), { value: toPlain(v), enumerable: true, writable: true, configurable: true });
     return out;
   }
   if (Array.isArray(value)) return value.map(toPlain);

@@ -7,7 +7,7 @@
  * Personal details typed on the staff page cross the network only over TLS:
  * the config refuses a staff sign-in on a non-loopback address without it.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -18,6 +18,7 @@ import type { ScreenModel, ScreenView } from './screen-view.js';
 import { StaffSessions } from './staff-sessions.js';
 import { answerHeadOfStream, openEventStream, type EventStream } from '../web/event-stream.js';
 import { cookieOf, hardenedServer, isLoopback, loadAssets } from '../web/hardened-server.js';
+import { sameSecret } from '../web/same-secret.js';
 import { StreamSlots, type SlotLimit } from '../web/stream-slots.js';
 
 /** What the staff page may ask of the lane: the Lane class has these. */
@@ -133,7 +134,7 @@ export class ScreenServer {
     }, (request, reply) => {
       const key = (request.query as { key?: string }).key;
       if (key === undefined) return this.stream(request, reply, [ANONYMOUS]);
-      if (!sameKey(key, this.screenKey)) {
+      if (!sameSecret(key, this.screenKey)) {
         return reply.code(409).send({ error: { zh: '屏幕页面已过期，请重新加载', en: 'The screen key is from an earlier start of the gate: fetch /view again' } });
       }
       return this.stream(request, reply, [KIOSK]);
@@ -284,9 +285,3 @@ export class ScreenServer {
   }
 }
 
-/** Compared in constant time, like the staff token: the key is what sets the kiosk's stream apart. */
-function sameKey(given: string, key: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(key);
-  return a.length === b.length && timingSafeEqual(a, b);
-}

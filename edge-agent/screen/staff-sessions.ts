@@ -7,8 +7,9 @@
  * out; a higher count over all clients locks everyone as a backstop against
  * guesses spread over many addresses.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { verifyPin } from '../privacy/staff-pin.js';
+import { sameSecret } from '../web/same-secret.js';
 
 export interface StaffSessionOptions {
   /** scrypt hash from staff.pinHash; null: nobody can sign in. */
@@ -118,7 +119,7 @@ export class StaffSessions {
         continue;
       }
       // Compared in constant time: the token is the only secret the page holds.
-      if (known.length === token.length && timingSafeEqual(Buffer.from(known), Buffer.from(token))) {
+      if (sameSecret(token, known)) {
         session.lastSeen = now;
         return true;
       }

@@ -296,6 +296,18 @@ test('staff sessions end after a quiet spell; locks double and a right PIN reset
   assert.equal(await sessions.signIn({ pin: 1 } as unknown as string).then((r) => (r.ok ? 'ok' : r.why)), 'locked');
 });
 
+test('a session cookie as long as a live token but holding a character over 0x7f is no session, not a thrown comparison', async () => {
+  const sessions = new StaffSessions({ pinHash, idleMs: 60_000, maxFailures: 2, lockMs: 1_000 });
+  const signed = await sessions.signIn(PIN);
+  assert.ok(signed.ok);
+  // Same length in characters, more bytes in UTF-8: timingSafeEqual would throw on the byte lengths.
+  for (const forged of [`é${signed.token.slice(1)}`, `${signed.token.slice(0, -1)}张`, '\u0000'.repeat(signed.token.length)]) {
+    assert.equal(forged.length, signed.token.length);
+    assert.equal(sessions.touch(forged), false);
+  }
+  assert.equal(sessions.touch(signed.token), true, 'the live token still works');
+});
+
 test('wrong PINs lock the client that sent them, not staff elsewhere; guesses spread over many clients lock everyone', async () => {
   let now = 0;
   const sessions = new StaffSessions({ pinHash, idleMs: 60_000, maxFailures: 3, maxFailuresAllClients: 7, lockMs: 1_000, now: () => now });

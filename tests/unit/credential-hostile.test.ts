@@ -340,12 +340,21 @@ describe('integers beyond what a number holds exactly', () => {
 
 describe('keys that are names of object internals', () => {
   test('a "__proto__" key in a DCC payload stays a field: it lends no ver or nam to what is shown', () => {
-    const hcert = cborEncode(new Map<string, unknown>([['__proto__', new Map<string, unknown>([['ver', 'forged'], ['nam', new Map([['fn', 'Forged']])]])]]));
+    const hcert = cborEncode(
+      new Map<string, unknown>([
+        ['__proto__', new Map<string, unknown>([['ver', 'forged'], ['nam', new Map([['fn', 'Forged']])]])],
+        ['r', [new Map<string, unknown>([['co', new Map([[1, 'AT']])]])]],
+      ]),
+    );
     const result = verifier.verify(text(rawCose(dccPayloadWith(hcert)), 'HC1:'), NOW_MS);
     assert.equal(result.steps.signature, true, `${result.failure}: ${result.message}`);
     assert.equal(result.dcc?.masked.ver, undefined);
     assert.equal(result.dcc?.masked.nam, undefined);
     assert.equal(Object.getPrototypeOf(result.dcc?.masked), Object.prototype);
+    // Every object shown is a plain one, down to a map nested in an entry.
+    const entry = (result.dcc?.masked.r as Record<string, unknown>[])[0]!;
+    assert.deepEqual(entry.co, { 1: 'AT' });
+    assert.equal(Object.getPrototypeOf(entry.co), Object.prototype);
   });
 });
 

@@ -111,6 +111,9 @@ test('line: a character that is not a digit is an error naming its position, nev
   assert.ok(!errors(frames)[0]!.error.includes(letter));
   const badLast = `${ID.slice(0, 17)}Y`;
   onlyError(new LineFrameParser().push(Buffer.from(`${badLast}\r\n`)), 'characters', /other than a digit or X at position 18/);
+  // Checked as read, not upper-cased first: the byte 0xDF (latin1 "ß") would become "SS", a line of 18 characters one of 19.
+  const sharpS = `${ID.slice(0, 10)}ß${ID.slice(11)}`;
+  onlyError(new LineFrameParser().push(Buffer.from(`${sharpS}\r\n`, 'latin1')), 'characters', /other than a digit at position 11/);
 });
 
 test('line: an over-long line is dropped as it arrives, then the next number is read', () => {
