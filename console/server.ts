@@ -17,7 +17,7 @@ import { Commands, CommandsDisabled, OPERATOR_ACTIONS, type OperatorAction } fro
 import type { Feed } from './feed.js';
 import { OperatorSessions, type Session } from './sessions.js';
 import type { ConsoleStore } from './store.js';
-import { answerHeadOfStream, openEventStream, type EventStream } from '../edge-agent/web/event-stream.js';
+import { admitToStream, openEventStream, type EventStream } from '../edge-agent/web/event-stream.js';
 import { cookieOf, hardenedServer, loadAssets } from '../edge-agent/web/hardened-server.js';
 import { StreamSlots, type SlotLimit } from '../edge-agent/web/stream-slots.js';
 
@@ -147,15 +147,9 @@ export class ConsoleServer {
       this.log.warn({ limit: full, user: session.user }, 'event stream refused: too many open');
       return reply.code(503).header('retry-after', '5').send({ error: 'Too many pages connected' });
     };
-    if (request.method === 'HEAD') {
-      const plan = this.slots.plan(limits);
-      if (!plan.admit) return tooMany(plan.full);
-      answerHeadOfStream(reply);
-      return undefined;
-    }
     let stream: EventStream | null = null;
-    const admitted = this.slots.admit(limits, () => stream?.end());
-    if ('full' in admitted) return tooMany(admitted.full);
+    const admitted = admitToStream(request, reply, this.slots, limits, tooMany, () => stream?.end());
+    if (!admitted) return undefined;
     // A session that ended (expired, signed out) stops receiving, checked at each event and keep-alive.
     const signedOut = (): boolean => {
       if (this.options.sessions.alive(token)) return false;

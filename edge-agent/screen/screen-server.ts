@@ -16,7 +16,7 @@ import type { DecisionRecord } from '../lane/lane.js';
 import { RegistrationRefused, type RegistrationDetails } from '../privacy/registration.js';
 import type { ScreenModel, ScreenView } from './screen-view.js';
 import { StaffSessions } from './staff-sessions.js';
-import { answerHeadOfStream, openEventStream, type EventStream } from '../web/event-stream.js';
+import { admitToStream, openEventStream, type EventStream } from '../web/event-stream.js';
 import { cookieOf, hardenedServer, isLoopback, loadAssets } from '../web/hardened-server.js';
 import { sameSecret } from '../web/same-secret.js';
 import { StreamSlots, type SlotLimit } from '../web/stream-slots.js';
@@ -177,15 +177,9 @@ export class ScreenServer {
       this.log.debug({ pool: full }, 'event stream refused: its pool is full');
       return reply.code(503).header('retry-after', '5').send({ error: { zh: '连接过多', en: 'Too many screens connected' } });
     };
-    if (request.method === 'HEAD') {
-      const plan = this.slots.plan(limits);
-      if (!plan.admit) return tooMany(plan.full);
-      answerHeadOfStream(reply);
-      return undefined;
-    }
     let stream: EventStream | null = null;
-    const admitted = this.slots.admit(limits, () => stream?.end());
-    if ('full' in admitted) return tooMany(admitted.full);
+    const admitted = admitToStream(request, reply, this.slots, limits, tooMany, () => stream?.end());
+    if (!admitted) return undefined;
     // The browser reconnects by itself after a drop: tell it to do so quickly.
     stream = openEventStream(reply, {
       retryMs: 1000,

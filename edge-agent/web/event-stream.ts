@@ -7,7 +7,8 @@
  * opens a stream and a client that does not read is cut off, and the code
  * for that is a few lines on Node's own response.
  */
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { SlotLimit, StreamSlots } from './stream-slots.js';
 
 const HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -54,6 +55,34 @@ export function answerHeadOfStream(reply: FastifyReply): void {
   reply.hijack();
   reply.raw.writeHead(200, HEADERS);
   reply.raw.end();
+}
+
+/**
+ * A request for a stream, against its slot limits. A HEAD is answered as its
+ * GET would be (refused when full, else the stream's headers) and holds no
+ * slot; a GET takes a slot, `close` being how a later stream that replaces
+ * it ends it, or is refused. Null: the request has been answered.
+ */
+export function admitToStream(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  slots: StreamSlots,
+  limits: readonly SlotLimit[],
+  refuse: (full: string) => void,
+  close: () => void,
+): { release: () => void } | null {
+  if (request.method === 'HEAD') {
+    const plan = slots.plan(limits);
+    if (plan.admit) answerHeadOfStream(reply);
+    else refuse(plan.full);
+    return null;
+  }
+  const admitted = slots.admit(limits, close);
+  if ('full' in admitted) {
+    refuse(admitted.full);
+    return null;
+  }
+  return admitted;
 }
 
 export function openEventStream(reply: FastifyReply, options: EventStreamOptions): EventStream {
