@@ -131,10 +131,12 @@ function pathStep(key: unknown): string {
  * within ±(2^53 − 1) become numbers, so a claim means the same however it was
  * encoded, and those beyond become their decimal text, for display only: the
  * first one is returned as a `claims` refusal naming where it stands, which
- * the verifier reports in its turn. `claims` is returned as is when it holds
- * no bigint (the usual case), else as a copy.
+ * the verifier reports in its turn. A float that is NaN or infinite (CBOR
+ * can write them, JSON cannot, and no claim of either profile is one) is
+ * turned into its text and refused the same way. `claims` is returned as is
+ * when it holds neither (the usual case), else as a copy.
  */
-export function exactIntegers(claims: Map<unknown, unknown>): { claims: Map<unknown, unknown>; refusal: CredentialError | null } {
+export function exactNumbers(claims: Map<unknown, unknown>): { claims: Map<unknown, unknown>; refusal: CredentialError | null } {
   let refusal: CredentialError | null = null;
   // The keys down to the value being looked at, turned into a path only for a refusal.
   const path: unknown[] = [];
@@ -146,6 +148,10 @@ export function exactIntegers(claims: Map<unknown, unknown>): { claims: Map<unkn
         `claim ${path.map(pathStep).join(' → ')} is the integer ${value}, beyond the ±(2^53 − 1) a number holds exactly`,
       );
       return value.toString();
+    }
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      refusal ??= new CredentialError('claims', `claim ${path.map(pathStep).join(' → ')} is ${value}, which no claim can be`);
+      return String(value);
     }
     if (value instanceof Map) {
       let copy: Map<unknown, unknown> | null = null;

@@ -9,7 +9,7 @@ import type { X509Certificate } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { base45Decode } from './base45.js';
 import {
-  exactIntegers,
+  exactNumbers,
   readCwtCore,
   readDccClaims,
   readGzhcClaims,
@@ -152,7 +152,7 @@ export class CredentialVerifier {
       // Neither profile tags anything inside its claims (RFC 8392 writes NumericDate untagged).
       const decoded = decodeCbor(cose.payload, 'CWT payload', NO_TAGS);
       if (!(decoded instanceof Map)) throw new CredentialError('cose', 'CWT payload is not a CBOR map');
-      const { claims, refusal: inexact } = exactIntegers(decoded);
+      const { claims, refusal: inexact } = exactNumbers(decoded);
       if (profile === 'dcc') dcc = readDccClaims(claims);
       result.steps.cose = true;
 

@@ -287,6 +287,18 @@ describe('integers beyond what a number holds exactly', () => {
     assert.deepEqual(result.dcc?.masked, { ver: '18446744073709551615' });
   });
 
+  test('a signed DCC whose ver is NaN, or with −Infinity deeper in, → claims naming where; shown as text', () => {
+    const NAN = Buffer.from([0xf9, 0x7e, 0x00]);
+    const MINUS_INFINITY = Buffer.from([0xf9, 0xfc, 0x00]);
+    const verdict = (hcert: Buffer): VerificationResult => verifier.verify(text(rawCose(dccPayloadWith(hcert)), 'HC1:'), NOW_MS);
+    let result = verdict(Buffer.concat([head(5, 1), cborEncode('ver'), NAN]));
+    assertRefused(result, 'claims', /^claim -260 → 1 → ver is NaN, which no claim can be$/);
+    assert.deepEqual(result.dcc?.masked, { ver: 'NaN' });
+    const entry = Buffer.concat([head(5, 1), cborEncode('co'), MINUS_INFINITY]);
+    result = verdict(Buffer.concat([head(5, 1), cborEncode('r'), head(4, 1), entry]));
+    assertRefused(result, 'claims', /^claim -260 → 1 → r → 0 → co is -Infinity, which no claim can be$/);
+  });
+
   test('the reported unsigned DCC (ver 2^64 − 1) → untrusted-key, and its result prints as JSON', () => {
     const result = verifier.verify(REPORTED_BIGINT, NOW_MS);
     assertRefused(result, 'untrusted-key', /carry no kid/);
