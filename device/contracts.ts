@@ -72,7 +72,7 @@ export interface Annunciator {
 /**
  * A resident ID card swiped on the serial ID-card reader. Only the ID number
  * leaves the driver: name, address and photo in the card's frame are dropped
- * where they are parsed (data minimisation, rules.md §6).
+ * where they are parsed (data minimisation, rules §6).
  */
 export interface IdCardSwipe {
   /** The 18-character number as read (not yet checked against GB 11643). */

@@ -1,4 +1,4 @@
-/** The words of the health-code rules (../shared/mission/rules.md), as types. */
+/** The words of the health-code rules (Guizhou Health Code Management Rules), as types. */
 
 export const COLOURS = ['green', 'yellow', 'red'] as const;
 export type Colour = (typeof COLOURS)[number];

@@ -5,7 +5,7 @@
  * more class implementing IdCardFrameParser, nothing in the driver.
  *
  * No error message may carry the number: a message goes to the log and to
- * the centre as a fault, where an ID number must never be (rules.md §6).
+ * the centre as a fault, where an ID number must never be (rules §6).
  * Messages give lengths and positions, never characters of what was read.
  */
 

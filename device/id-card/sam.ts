@@ -17,7 +17,7 @@
  *
  * Only the ID number field is decoded. The frame is parsed in a buffer this
  * parser owns and that buffer is zero-filled once parsed, so the name,
- * address and photo never outlive push() (data minimisation, rules.md §6).
+ * address and photo never outlive push() (data minimisation, rules §6).
  *
  * Finding frames: bytes before a preamble are skipped. A frame is read only
  * when all of these hold, and otherwise dropped by one byte, so that a good

@@ -1,6 +1,8 @@
 /**
  * The agent's settings: one JSON Schema that checks the file at start, fills
  * defaults and documents each key (the example config and README follow it).
+ * One file over 500 lines on purpose: the whole file's shape is one schema,
+ * and splitting it by section would scatter the defaults a reader compares.
  */
 import type { HardwareConfig } from '../../device/lane-hardware.js';
 import { FEVER_THRESHOLD_RANGE } from '../policy/policy.js';
@@ -305,7 +307,7 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      description: "Personal data of staff-assisted registrations (rules.md §6)",
+      description: "Personal data of staff-assisted registrations (rules §6)",
       properties: {
         authorityKey: {
           type: 'string',
@@ -318,7 +320,7 @@ export const configSchema = {
           description:
             "File holding the site's secret key (base64 of at least 32 random bytes, made by gate-provision init) for ID-card look-ups: the gate asks the centre by an HMAC-SHA256 of the ID number under this key, never the number. Absent: ID cards are refused",
         },
-        // rules.md gives no figure. 21 days: the 14 days contact tracing looks
+        // The rules give no figure. 21 days: the 14 days contact tracing looks
         // back over (the incubation period epidemic-control work uses), plus a
         // week for sealed events to reach the authority after a broker outage.
         retentionDays: {

@@ -1,6 +1,10 @@
 /**
  * One gate lane's state machine.
  *
+ * Over 500 lines because every transition below reads and writes the same
+ * lane state and timers; the states are still checked where they change
+ * rather than in one table, and the file is kept whole until they are.
+ *
  *   idle ─code─▶ reading ─▶ measuring ─▶ deciding ─┬─ pass ─▶ open ─▶ (passage | timeout) ─▶ idle
  *                                                  ├─ deny ─▶ locked ─(display time)─▶ idle
  *                                                  ├─ hold ─▶ held ─(staff release)─▶ idle

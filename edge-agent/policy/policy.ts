@@ -1,5 +1,5 @@
 /**
- * The decision table (rules.md §3 and §4) as
+ * The decision table (rules §3 and §4) as
  * one pure function: the same inputs always give the same verdict, so every
  * row is a test case.
  */

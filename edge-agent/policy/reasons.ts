@@ -1,7 +1,7 @@
 /**
  * Reason codes of decisions and what the person and the staff are told.
  * Codes are stable (events, tests and the screen switch on them); the texts
- * follow the rules (../shared/mission/rules.md §3, §4).
+ * follow the rules (rules §3, §4).
  */
 export const REASONS = {
   'green-normal': { zh: '绿码，体温正常，请通行', en: 'Green code, normal temperature: please pass' },

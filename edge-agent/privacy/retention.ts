@@ -1,6 +1,6 @@
 /**
  * The gate's store of sealed registration records, and their purge after
- * privacy.retentionDays (rules.md §6 "only what is
+ * privacy.retentionDays (rules §6 "only what is
  * necessary"). The table lives in the journal's file so a registration and
  * its decision event can later commit in one transaction.
  *

@@ -1,7 +1,7 @@
 /**
- * Seals a staff-assisted registration (rules.md §4 "No code to show") to the
+ * Seals a staff-assisted registration (rules §4 "No code to show") to the
  * health authority's X25519 public key before it touches the disk
- * (rules.md §6): the gate can write it but never read it back.
+ * (rules §6): the gate can write it but never read it back.
  *
  * Why not HPKE (RFC 9180) from a library: @hpke/core (dajiaji/hpke-js) is
  * kept up, but it is async WebCrypto, whose X25519 was experimental in

@@ -1,5 +1,5 @@
 /**
- * A day at the gate with every path used (rules.md §6): codes of
+ * A day at the gate with every path used (rules §6): codes of
  * each colour, fever, a thermometer fault, printed codes looked up, people
  * without a code registered by staff (through the lane and through the staff
  * page), resident ID cards swiped (known, unknown, a bad number, frames
