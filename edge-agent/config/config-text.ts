@@ -165,8 +165,10 @@ function keyPath(visit: Visit): string {
 }
 
 export function printableKey(key: string): string {
-  const shown = [...key.replace(/\p{C}/gu, '?')];
-  return shown.length > 64 ? `${shown.slice(0, 63).join('')}…` : shown.join('');
+  // A key holding ":" or a space is most likely a "key:value" line missing its space: what follows may be a secret.
+  const cut = key.search(/[: \t]/u);
+  const shown = [...(cut === -1 ? key : key.slice(0, cut)).replace(/\p{C}/gu, '?')];
+  return shown.length > 64 ? `${shown.slice(0, 63).join('')}…` : cut === -1 ? shown.join('') : `${shown.join('')}…`;
 }
 
 function startOf(node: unknown): number | undefined {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkConsoleConfig, ConsoleConfigError, loadConsoleConfig, MAX_CONSOLE_CONFIG_BYTES } from '../../console/config.js';
+import { checkConsoleConfig, ConsoleConfigError, loadConsoleConfig, MAX_CONSOLE_CONFIG_BYTES, parseConsoleConfig } from '../../console/config.js';
 
 const PASSWORD = 'kiwi-Password-7731';
 
@@ -43,6 +43,15 @@ test('console config: too many bytes, bytes that are not UTF-8, brackets too dee
   refuses(`#${'x'.repeat(MAX_CONSOLE_CONFIG_BYTES)}\n`, /is refused: more than 524288 bytes/);
   refuses(Buffer.from([0x62, 0x3a, 0x20, 0xff, 0x0a]), /is refused: line 1, column 4: bytes that are not UTF-8/);
   refuses(`users: ${'['.repeat(200_000)}`, /brackets nested more than 1000 deep/);
+});
+
+test('console config: a "key:value" line missing its space is an unknown key shown only up to the colon, never the value', () => {
+  assert.throws(() => parseConsoleConfig(`broker:\n  password:${PASSWORD} : x\n`, 'console.yaml'), (error: unknown) => {
+    assert.ok(error instanceof ConsoleConfigError);
+    assert.match(error.message, /"broker" must NOT have additional properties \(password…\)/);
+    assert.ok(!error.message.includes(PASSWORD), error.message);
+    return true;
+  });
 });
 
 test('console config: an unknown key is named, printable and cut short; a URL is shown without its user and password', () => {
