@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { Tag } from 'cbor-x';
 import { base45Decode, base45Encode } from '../../edge-agent/credential/base45.js';
 import { CLAIM_GZHC, CLAIM_HCERT } from '../../edge-agent/credential/claims.js';
-import { ALGORITHMS, cborDecoder, cborEncode, parseCoseSign1, sigStructure, signData, type AlgorithmName } from '../../edge-agent/credential/cose.js';
+import { ALGORITHMS, cborDecoder, cborEncode, parseCoseSign1, sigStructure, signData, verifySignature, type AlgorithmName } from '../../edge-agent/credential/cose.js';
 import type { CodeSigner } from '../../edge-agent/credential/encoder.js';
 import { PREFIXES, type Profile } from '../../edge-agent/credential/profile.js';
 import { kidOf } from '../../edge-agent/credential/trust-store.js';
@@ -90,7 +90,8 @@ export function claimsWithRaw(claims: Map<unknown, unknown>, key: unknown, raw: 
 export class Signing {
   private readonly digests = new Set<string>();
 
-  constructor(readonly signer: CodeSigner) {}
+  /** @param ours every key the rig signs with (its seeds too), for the fallback of signedByUs. */
+  constructor(readonly signer: CodeSigner, private readonly ours: readonly CodeSigner[] = [signer]) {}
 
   get protectedBytes(): Buffer {
     return cborEncode(new Map<number, unknown>([[1, ALGORITHMS[this.signer.algorithm]], [4, kidOf(this.signer.certificate.raw)]]));
@@ -112,8 +113,21 @@ export class Signing {
     this.digests.add(createHash('sha256').update(data).digest('base64'));
   }
 
-  signedByUs(data: Buffer): boolean {
-    return this.digests.has(createHash('sha256').update(data).digest('base64'));
+  /**
+   * Signed here: remembered, or, once its digest has made way for newer ones
+   * (fast-check may bring back an early case, a seed recompressed), a
+   * signature one of the rig's keys made.
+   */
+  signedByUs(data: Buffer, signature?: Buffer, algorithm?: AlgorithmName): boolean {
+    if (this.digests.has(createHash('sha256').update(data).digest('base64'))) return true;
+    if (signature === undefined || algorithm === undefined) return false;
+    return this.ours.some((key) => {
+      try {
+        return key.algorithm === algorithm && verifySignature(algorithm, key.certificate.publicKey, data, signature);
+      } catch {
+        return false;
+      }
+    });
   }
 }
 

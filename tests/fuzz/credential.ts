@@ -95,7 +95,7 @@ function checkResult(text: string, result: VerificationResult, signing: Signing)
   }
   if (truncatedInflates) return offShape('accepted with bytes after the end of its zlib stream');
   const parsed = parseCoseSign1(inflateSync(compressed), false);
-  if (!signing.signedByUs(sigStructure(parsed.protectedBytes, parsed.payload))) {
+  if (!signing.signedByUs(sigStructure(parsed.protectedBytes, parsed.payload), parsed.signature, parsed.algorithm)) {
     return offShape('accepted, but its protected header and payload are not what a trusted key signed');
   }
   return ok('valid');
@@ -173,7 +173,7 @@ async function setupCredential(profile: Profile): Promise<Rig<string>> {
   const signers: CodeSigner[] = pairs.map((p) => ({ certificate: p.certificate, privateKey: p.privateKey, algorithm: p.algorithm }));
   const trust = new TrustStore();
   for (const p of pairs) trust.add(p.certificate, 'fuzz');
-  const signing = new Signing(signers[0]!);
+  const signing = new Signing(signers[0]!, signers);
   const seedTexts: string[] = [];
   if (profile === 'gzhc') {
     const content = (overrides: Partial<GzhcCodeContent>): GzhcCodeContent => ({
