@@ -41,7 +41,7 @@ const CONSOLE_SECRET_KEYS = new Set(['password', 'passphrase', 'url']);
 /** Secret values in a parsed config (and, for text that does not parse, those a line "key: value" gives). */
 function secretsOf(input: ConfigInput, keys: ReadonlySet<string>, consoleUrls: boolean): string[] {
   const out = new Set<string>();
-  // Values of keys that are no secret (a host, a site): an error may show them, even when a mutation copied a secret there.
+  // Key names, and values of keys that are no secret (a host, a site): an error may show them, even when a mutation put a secret's text there.
   const shown = new Set<string>();
   // Each object once: aliases can make the parsed value a graph with cycles, whose paths are exponential.
   const seen = new Set<object>();
@@ -49,6 +49,8 @@ function secretsOf(input: ConfigInput, keys: ReadonlySet<string>, consoleUrls: b
     if (depth > 50 || value === null || typeof value !== 'object' || seen.has(value)) return;
     seen.add(value);
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      // A key holding ":" or a space may be a "key:value" line: the config shows such a key only up to there.
+      if (!/[: \t]/.test(k)) shown.add(k);
       if (keys.has(k) && typeof v === 'string') {
         // The console's only secret URL is the database's (it carries a password); a broker URL is not one.
         if (k !== 'url' || (consoleUrls && /^postgres(ql)?:\/\//.test(v))) out.add(v);
@@ -68,7 +70,8 @@ function secretsOf(input: ConfigInput, keys: ReadonlySet<string>, consoleUrls: b
   }
   for (const [name, value] of Object.entries(input.env)) if (/PASSWORD|PASSPHRASE|PINHASH/i.test(name)) out.add(value);
   // Short values are found in any message by chance.
-  return [...out].filter((s) => s.length >= 8 && !shown.has(s));
+  const inShown = (secret: string): boolean => [...shown].some((text) => text.includes(secret));
+  return [...out].filter((s) => s.length >= 8 && !inShown(s));
 }
 
 /** Key names of a JSON Schema's properties, at every depth: the vocabulary a mutation draws keys from. */
