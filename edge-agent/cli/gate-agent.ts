@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { TrustStore, TrustStoreError } from '../credential/trust-store.js';
-import { CredentialVerifier, DEFAULT_MAX_TEXT_LENGTH, type VerificationResult } from '../credential/verifier.js';
+import { CredentialVerifier, DEFAULT_MAX_TEXT_LENGTH, refusedUnread, type VerificationResult } from '../credential/verifier.js';
 
 class UsageError extends Error {}
 
@@ -55,20 +55,10 @@ async function readPayload(argument: string): Promise<string | null> {
 }
 
 function tooLongOnStdin(): VerificationResult {
-  return {
-    valid: false,
-    failure: 'too-large',
-    message: `standard input holds more than ${MAX_STDIN_BYTES} bytes; a code text has at most ${DEFAULT_MAX_TEXT_LENGTH} characters`,
-    profile: null,
-    kid: null,
-    iss: null,
-    iat: null,
-    exp: null,
-    algorithm: null,
-    steps: {},
-    gzhc: null,
-    dcc: null,
-  };
+  return refusedUnread(
+    'too-large',
+    `standard input holds more than ${MAX_STDIN_BYTES} bytes; a code text has at most ${DEFAULT_MAX_TEXT_LENGTH} characters`,
+  );
 }
 
 function parseTime(value: string): number {

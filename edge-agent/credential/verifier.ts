@@ -82,6 +82,16 @@ export interface InvalidCredential extends CommonResult {
 
 export type VerificationResult = ValidCredential | InvalidCredential;
 
+/** What is known of a code before any of it is read. */
+function nothingRead(): CommonResult {
+  return { profile: null, kid: null, iss: null, iat: null, exp: null, algorithm: null, steps: {} };
+}
+
+/** A refusal of a code before any of it was read (too long, say), as the verifier gives one. */
+export function refusedUnread(failure: CredentialFailure, message: string): InvalidCredential {
+  return { ...nothingRead(), valid: false, failure, message, gzhc: null, dcc: null };
+}
+
 export class CredentialVerifier {
   #trust: TrustStore;
   private readonly skew: number;
@@ -108,15 +118,7 @@ export class CredentialVerifier {
 
   /** Verify a code text as of `atMs` (epoch milliseconds, default now). Never throws. */
   verify(text: string, atMs: number = Date.now()): VerificationResult {
-    const result: CommonResult = {
-      profile: null,
-      kid: null,
-      iss: null,
-      iat: null,
-      exp: null,
-      algorithm: null,
-      steps: {},
-    };
+    const result = nothingRead();
     let gzhc: GzhcClaims | null = null;
     let dcc: DccClaims | null = null;
     const refuse = (failure: CredentialFailure, message: string): InvalidCredential => ({
