@@ -2,13 +2,13 @@
  * Signing operator commands with the operator key the centre's signed trust
  * list delegates (`gate-provision operator add`): the gate runs them for the
  * operator's actions only and names the operator in the result. The signing
- * itself is the gate side's (edge-agent/link/operator-command.ts), so the
+ * itself is the gate side's (protocol/operator-command.ts), so the
  * console and the gates cannot drift apart on the message format.
  */
-import type { CommandMessage } from '../edge-agent/link/contract.js';
-import type { OperatorAction } from '../edge-agent/credential/operators.js';
-import { loadOperatorKey, signOperatorCommand, type OperatorKey } from '../edge-agent/link/operator-command.js';
-import { ConsoleConfigError, type ConsoleConfig } from './config.js';
+import type { CommandMessage } from '../protocol/contract.js';
+import type { OperatorAction } from '../protocol/trust/operators.js';
+import { loadOperatorKey, signOperatorCommand, type OperatorKey } from '../protocol/operator-command.js';
+import { ConsoleConfigError, type ConsoleConfig } from '../protocol/config/console-config.js';
 
 export interface CommandSigner {
   /** The text to publish on the lane's command topic. */

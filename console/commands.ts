@@ -7,9 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { OPERATOR_ACTIONS, type OperatorAction } from '../edge-agent/credential/operators.js';
-import type { CommandMessage } from '../edge-agent/link/contract.js';
-import { laneTopic } from '../edge-agent/link/topics.js';
+import { OPERATOR_ACTIONS, type OperatorAction } from '../protocol/trust/operators.js';
+import type { CommandMessage } from '../protocol/contract.js';
+import { laneTopic } from '../protocol/topics.js';
 import type { CommandSigner } from './command-signer.js';
 import type { Feed } from './feed.js';
 import type { CommandRow, ConsoleStore } from './store.js';

@@ -7,7 +7,7 @@ import type { IClientOptions } from 'mqtt';
 import type { Logger } from 'pino';
 import { loadCommandSigner, type CommandSigner } from './command-signer.js';
 import { Commands } from './commands.js';
-import type { ConsoleConfig } from './config.js';
+import type { ConsoleConfig } from '../protocol/config/console-config.js';
 import { Feed } from './feed.js';
 import { ConsoleServer } from './server.js';
 import { OperatorSessions } from './sessions.js';

@@ -13,12 +13,12 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { check, schemas, type ContractTypes, type SchemaName } from '../edge-agent/link/contract.js';
-import { parseTopic } from '../edge-agent/link/topics.js';
-import { JsonBoundsError, parseBoundedJson } from '../edge-agent/link/json-bounds.js';
-import { openSignedMessage, parseJws } from '../edge-agent/link/signed-message.js';
-import { TrustStore } from '../edge-agent/credential/trust-store.js';
-import type { ConsoleConfig } from './config.js';
+import { check, schemas, type ContractTypes, type SchemaName } from '../protocol/contract.js';
+import { parseTopic } from '../protocol/topics.js';
+import { JsonBoundsError, parseBoundedJson } from '../protocol/json-bounds.js';
+import { openSignedMessage, parseJws } from '../protocol/signed-message.js';
+import { TrustStore } from '../protocol/trust/trust-store.js';
+import type { ConsoleConfig } from '../protocol/config/console-config.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { ConsoleStore, LaneRow, DecisionRow, AlertRow, CommandRow } from './store.js';
 

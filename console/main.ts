@@ -9,9 +9,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import pino from 'pino';
-import { ConsoleConfigError, loadConsoleConfig } from './config.js';
+import { ConsoleConfigError, loadConsoleConfig } from '../protocol/config/console-config.js';
 import { startConsole } from './console.js';
-import { hashPassword, passwordFollowsRules, PASSWORD_RULES } from './passwords.js';
+import { hashPassword, passwordFollowsRules, PASSWORD_RULES } from '../protocol/privacy/passwords.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('console').exitOverride().description('Fleet console for health-code entry gates');

@@ -1,6 +1,6 @@
 /** The console's store as the config names it: PostgreSQL when `store.postgres` is set, else the SQLite file. */
 import type { Logger } from 'pino';
-import type { ConsoleConfig } from './config.js';
+import type { ConsoleConfig } from '../protocol/config/console-config.js';
 import { PostgresConsoleStore } from './postgres-store.js';
 import { SqliteConsoleStore } from './sqlite-store.js';
 import type { ConsoleStore } from './store.js';

@@ -17,9 +17,9 @@ import { Commands, CommandsDisabled, OPERATOR_ACTIONS, type OperatorAction } fro
 import type { Feed } from './feed.js';
 import { OperatorSessions, type Session } from './sessions.js';
 import type { ConsoleStore } from './store.js';
-import { admitToStream, openEventStream, type EventStream } from '../edge-agent/web/event-stream.js';
-import { cookieOf, hardenedServer, loadAssets } from '../edge-agent/web/hardened-server.js';
-import { StreamSlots, type SlotLimit } from '../edge-agent/web/stream-slots.js';
+import { admitToStream, openEventStream, type EventStream } from '../protocol/http/event-stream.js';
+import { cookieOf, hardenedServer, loadAssets } from '../protocol/http/hardened-server.js';
+import { StreamSlots, type SlotLimit } from '../protocol/http/stream-slots.js';
 
 export interface ConsoleServerOptions {
   host: string;

@@ -7,8 +7,8 @@
  * of the console signs everyone out.
  */
 import { randomBytes } from 'node:crypto';
-import type { ConsoleUser } from './config.js';
-import { verifyPassword } from './passwords.js';
+import type { ConsoleUser } from '../protocol/config/console-config.js';
+import { verifyPassword } from '../protocol/privacy/passwords.js';
 
 export interface Session {
   user: string;

@@ -19,10 +19,10 @@ import type {
   LookupRequestMessage,
   RedAlertMessage,
   SecurityEventMessage,
-} from '../edge-agent/link/contract.js';
-import { messageSigner, signMessage, type MessageSigner } from '../edge-agent/link/signed-message.js';
-import { laneTopic, parseTopic, siteTopic } from '../edge-agent/link/topics.js';
-import type { Colour } from '../edge-agent/domain.js';
+} from '../protocol/contract.js';
+import { messageSigner, signMessage, type MessageSigner } from '../protocol/signed-message.js';
+import { laneTopic, parseTopic, siteTopic } from '../protocol/topics.js';
+import type { Colour } from '../protocol/domain.js';
 import { createSignerCertificate, type SignerKeyPair } from '../provisioning/signer-certificate.js';
 
 export interface CentreOptions {

@@ -4,12 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { TemperatureReading } from '../device/contracts.js';
-import { encodeGzhcCode } from '../edge-agent/credential/encoder.js';
-import type { Colour, Verdict } from '../edge-agent/domain.js';
+import { encodeGzhcCode } from '../protocol/credential/encoder.js';
+import type { Colour, Verdict } from '../protocol/domain.js';
 import type { DecisionRecord, Lane } from '../edge-agent/lane/lane.js';
-import type { Reason } from '../edge-agent/policy/reasons.js';
-import { nationalIdCheckCharacter } from '../edge-agent/privacy/national-id.js';
-import type { RegistrationDetails } from '../edge-agent/privacy/registration.js';
+import type { Reason } from '../protocol/reasons.js';
+import { nationalIdCheckCharacter } from '../protocol/privacy/national-id.js';
+import type { RegistrationDetails } from '../protocol/privacy/registration.js';
 import type { CodeWay } from './hardware/wire-lane.js';
 import { ReferencePlatform } from './platform.js';
 

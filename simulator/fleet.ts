@@ -11,14 +11,14 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ColourSync } from '../edge-agent/colour/colour-sync.js';
 import { ColourStatusStore } from '../edge-agent/colour/status-store.js';
-import { checkConfig } from '../edge-agent/config/load.js';
-import type { GateConfig } from '../edge-agent/config/schema.js';
-import type { TrustStore } from '../edge-agent/credential/trust-store.js';
+import { checkConfig } from '../protocol/config/gate-config.js';
+import type { GateConfig } from '../protocol/config/gate-schema.js';
+import type { TrustStore } from '../protocol/trust/trust-store.js';
 import { Journal } from '../edge-agent/journal/journal.js';
 import { GateLink, type LaneView } from '../edge-agent/link/gate-link.js';
 import type { MqttClientOptions } from '../edge-agent/link/mqtt-options.js';
 import { Outbox } from '../edge-agent/link/outbox.js';
-import type { VerifiedSignatures } from '../edge-agent/link/signed-message.js';
+import type { VerifiedSignatures } from '../protocol/signed-message.js';
 
 export interface FleetLaneOptions {
   url: string;

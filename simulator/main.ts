@@ -10,15 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
-import { checkConfig, ConfigError, loadConfig } from '../edge-agent/config/load.js';
-import type { GateConfig } from '../edge-agent/config/schema.js';
+import { checkConfig, ConfigError, loadConfig } from '../protocol/config/gate-config.js';
+import type { GateConfig } from '../protocol/config/gate-schema.js';
 import { startEmbeddedBroker } from './broker.js';
 import { scriptedCrowd, walkThrough, type Outcome } from './crowd.js';
-import { openSealedRecord } from '../edge-agent/privacy/sealed-record.js';
+import { openSealedRecord } from '../protocol/privacy/sealed-record.js';
 import { SimulatedCentre } from './centre.js';
 import { createSimulatedLane, pushAndWait } from './simulated-lane.js';
 import { formatOutcome, formatSummary, HEADER } from './report.js';
-import { hashPin } from '../edge-agent/privacy/staff-pin.js';
+import { hashPin } from '../protocol/privacy/staff-pin.js';
 
 /** The built-in config's staff PIN, printed at start: a demonstration, never a gate's. */
 const DEMO_STAFF_PIN = '2468';

@@ -5,13 +5,13 @@
  * ids. A real gate never imports this.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { encodeGzhcCode, type CodeSigner } from '../edge-agent/credential/encoder.js';
+import { encodeGzhcCode, type CodeSigner } from '../protocol/credential/encoder.js';
 import type { ColourChange } from '../edge-agent/colour/status-store.js';
-import type { CodeKind, Colour } from '../edge-agent/domain.js';
+import type { CodeKind, Colour } from '../protocol/domain.js';
 import { createSignerCertificate, type SignerKeyPair } from '../provisioning/signer-certificate.js';
-import type { AlgorithmName } from '../edge-agent/credential/cose.js';
-import { idHash } from '../edge-agent/privacy/id-hash.js';
-import { nationalIdCheckCharacter } from '../edge-agent/privacy/national-id.js';
+import type { AlgorithmName } from '../protocol/credential/cose.js';
+import { idHash } from '../protocol/privacy/id-hash.js';
+import { nationalIdCheckCharacter } from '../protocol/privacy/national-id.js';
 
 export interface IssueOptions {
   colour: Colour;

@@ -9,11 +9,11 @@
 import type { Logger } from 'pino';
 import { openLaneHardware, type OpenLaneHardware } from '../device/lane-hardware.js';
 import { GateAgent } from '../edge-agent/agent.js';
-import type { GateConfig } from '../edge-agent/config/schema.js';
-import { TrustStore } from '../edge-agent/credential/trust-store.js';
-import { generateAuthorityKeyPair, loadAuthorityKey, loadAuthorityPrivateKey } from '../edge-agent/privacy/sealed-record.js';
+import type { GateConfig } from '../protocol/config/gate-schema.js';
+import { TrustStore } from '../protocol/trust/trust-store.js';
+import { generateAuthorityKeyPair, loadAuthorityKey, loadAuthorityPrivateKey } from '../protocol/privacy/sealed-record.js';
 import type { KeyObject } from 'node:crypto';
-import type { Colour } from '../edge-agent/domain.js';
+import type { Colour } from '../protocol/domain.js';
 import { createSignerCertificate, type SignerKeyPair } from '../provisioning/signer-certificate.js';
 import type { SimulatedCentre } from './centre.js';
 import { createCrowdWorld, type CrowdWorld } from './crowd.js';

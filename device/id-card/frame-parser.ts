@@ -52,7 +52,7 @@ export function frameError(code: IdCardFrameErrorCode, error: string): IdCardFra
 /**
  * The shape of a resident ID number (GB 11643-1999 §4: 17 digits and a check
  * character, a digit or X). Only the shape: the check character and the
- * birth date are the lane's to verify (edge-agent/privacy/national-id.ts).
+ * birth date are the lane's to verify (protocol/privacy/national-id.ts).
  */
 export function idNumberFrame(text: string, what: string): IdCardFrame {
   // Counted and checked as read: upper-casing first would turn one "ß" into "SS" and miscount.

@@ -11,7 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { TrustStore, TrustStoreError } from '../credential/trust-store.js';
+import { TrustStore, TrustStoreError } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier, DEFAULT_MAX_TEXT_LENGTH, refusedUnread, type VerificationResult } from '../credential/verifier.js';
 
 class UsageError extends Error {}
@@ -169,7 +169,7 @@ export async function main(argv: string[]): Promise<number> {
     .command('hash-pin')
     .description('Read a staff PIN (4 to 12 digits) from standard input and print its scrypt hash for staff.pinHash')
     .action(async () => {
-      const { hashPin, pinFollowsRules, PIN_RULES } = await import('../privacy/staff-pin.js');
+      const { hashPin, pinFollowsRules, PIN_RULES } = await import('../../protocol/privacy/staff-pin.js');
       // From standard input, never an argument: arguments show in ps and in shell history.
       const pin = readFileSync(0, 'utf8').replace(/[\r\n]+$/, '');
       if (!pinFollowsRules(pin)) throw new UsageError(`the PIN must be ${PIN_RULES.minDigits} to ${PIN_RULES.maxDigits} digits`);
@@ -181,7 +181,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('Print the MQTT contract (AsyncAPI 3.0, YAML): every topic and the JSON Schema of its payload')
     .option('--base <topic>', 'base topic, as mqtt.baseTopic', 'hc/v1')
     .action(async (options: { base: string }) => {
-      const { asyncApiYaml } = await import('../link/asyncapi.js');
+      const { asyncApiYaml } = await import('../../protocol/asyncapi.js');
       process.stdout.write(asyncApiYaml(options.base));
     });
 

@@ -17,7 +17,7 @@ import { pino, type Logger } from 'pino';
 import { BoardError } from '../../device/board/board.js';
 import { openLaneHardware, type HardwareInjection } from '../../device/lane-hardware.js';
 import { GateAgent } from '../agent.js';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { ConfigError, loadConfig } from '../../protocol/config/gate-config.js';
 import { StartedParts } from '../lifecycle.js';
 
 /** How long stopping may take after SIGINT/SIGTERM (the CLI then exits within 1 s more: docs/operations.md). */

@@ -27,9 +27,9 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { ColourConfig } from '../config/schema.js';
-import type { TrustStore } from '../credential/trust-store.js';
-import { openSignedMessage, SignedMessageError, type VerifiedSignatures } from '../link/signed-message.js';
+import type { ColourConfig } from '../../protocol/config/gate-schema.js';
+import type { TrustStore } from '../../protocol/trust/trust-store.js';
+import { openSignedMessage, SignedMessageError, type VerifiedSignatures } from '../../protocol/signed-message.js';
 import type { ColourStatusStore, SyncState } from './status-store.js';
 
 export interface ColourSyncOptions {

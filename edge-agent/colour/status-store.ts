@@ -10,7 +10,7 @@
  * gaps) is ColourSync's business.
  */
 import SqliteDatabase from 'better-sqlite3';
-import type { Colour } from '../domain.js';
+import type { Colour } from '../../protocol/domain.js';
 
 type Database = SqliteDatabase.Database;
 type Statement = SqliteDatabase.Statement;

@@ -7,7 +7,7 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
-import { base45Decode } from './base45.js';
+import { base45Decode } from '../../protocol/credential/base45.js';
 import {
   exactNumbers,
   readCwtCore,
@@ -17,12 +17,12 @@ import {
   dccKeyUsageAllows,
   type DccClaims,
   type GzhcClaims,
-} from './claims.js';
-import { decodeCbor, NO_TAGS } from './cbor.js';
-import { parseCoseSign1, sigStructure, verifySignature, type AlgorithmName } from './cose.js';
-import { CredentialError, firstFailure, type CredentialFailure } from './failure.js';
-import { PREFIXES, type Profile } from './profile.js';
-import type { TrustStore, TrustedSigner } from './trust-store.js';
+} from '../../protocol/credential/claims.js';
+import { decodeCbor, NO_TAGS } from '../../protocol/credential/cbor.js';
+import { parseCoseSign1, sigStructure, verifySignature, type AlgorithmName } from '../../protocol/credential/cose.js';
+import { CredentialError, firstFailure, type CredentialFailure } from '../../protocol/credential/failure.js';
+import { PREFIXES, type Profile } from '../../protocol/credential/profile.js';
+import type { TrustStore, TrustedSigner } from '../../protocol/trust/trust-store.js';
 
 /** A QR symbol holds at most 4,296 alphanumeric characters. */
 export const DEFAULT_MAX_TEXT_LENGTH = 4296;

@@ -36,12 +36,12 @@ import type { Logger } from 'pino';
 import type { CodeRead, HardwareFault, IdCardSwipe, LaneHardware, Signal, TemperatureReading } from '../../device/contracts.js';
 import type { ColourStatusStore } from '../colour/status-store.js';
 import type { CredentialVerifier, VerificationResult } from '../credential/verifier.js';
-import type { Colour, DecisionEvent } from '../domain.js';
+import type { Colour, DecisionEvent } from '../../protocol/domain.js';
 import type { Journal } from '../journal/journal.js';
 import type { LaneHolds, StoredHold } from './lane-holds.js';
-import { checkNationalId } from '../privacy/national-id.js';
-import { checkRegistrationDetails, type RegistrationDetails } from '../privacy/registration.js';
-import type { RegistrationRecord, SealedRecord } from '../privacy/sealed-record.js';
+import { checkNationalId } from '../../protocol/privacy/national-id.js';
+import { checkRegistrationDetails, type RegistrationDetails } from '../../protocol/privacy/registration.js';
+import type { RegistrationRecord, SealedRecord } from '../../protocol/privacy/sealed-record.js';
 import { decide, remoteOpenDecision, type CredentialInput, type Decision, type LookupAnswer, type PolicyConfig } from '../policy/policy.js';
 
 export type LaneState =

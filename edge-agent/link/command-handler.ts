@@ -16,14 +16,14 @@
 import { randomUUID } from 'node:crypto';
 import type SqliteDatabase from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { checkConfig, ConfigError } from '../config/load.js';
-import { configSchema, type GateConfig } from '../config/schema.js';
-import { OperatorKeys, RESERVED_NAME, type Operator } from '../credential/operators.js';
-import { describeTrust, loadIssuerTrust, type IssuerTrust } from '../credential/trust-list.js';
-import type { TrustStore } from '../credential/trust-store.js';
+import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
+import { configSchema, type GateConfig } from '../../protocol/config/gate-schema.js';
+import { OperatorKeys, RESERVED_NAME, type Operator } from '../../protocol/trust/operators.js';
+import { describeTrust, loadIssuerTrust, type IssuerTrust } from '../../protocol/trust/trust-list.js';
+import type { TrustStore } from '../../protocol/trust/trust-store.js';
 import type { CredentialVerifier } from '../credential/verifier.js';
-import type { CommandMessage, CommandResultMessage } from './contract.js';
-import { jwsKid, openSignedMessageWithSigner, SignedMessageError } from './signed-message.js';
+import type { CommandMessage, CommandResultMessage } from '../../protocol/contract.js';
+import { jwsKid, openSignedMessageWithSigner, SignedMessageError } from '../../protocol/signed-message.js';
 
 /** What a command acts on; the agent implements it over the lane and its config. */
 export interface CommandTarget {

@@ -18,9 +18,9 @@ import { EventEmitter } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { AppliedInfo, ColourSync } from '../colour/colour-sync.js';
-import type { MqttConfig } from '../config/schema.js';
-import type { DecisionEvent } from '../domain.js';
-import type { SealedRecord } from '../privacy/sealed-record.js';
+import type { MqttConfig } from '../../protocol/config/gate-schema.js';
+import type { DecisionEvent } from '../../protocol/domain.js';
+import type { SealedRecord } from '../../protocol/privacy/sealed-record.js';
 import type { CommandHandler } from './command-handler.js';
 import type {
   ColourAppliedMessage,
@@ -33,13 +33,13 @@ import type {
   SecurityEventMessage,
   SecurityKind,
   TelemetryMessage,
-} from './contract.js';
+} from '../../protocol/contract.js';
 import type { LookupClient } from './lookup-client.js';
 import { mqttClientOptions, type MqttClientOptions } from './mqtt-options.js';
 import type { Outbox, OutboxPriority } from './outbox.js';
 import { OutboxPump } from './outbox-pump.js';
-import { SignedMessageError } from './signed-message.js';
-import { laneSubscriptions, laneTopic, parseTopic, siteTopic, type LaneUpLeaf } from './topics.js';
+import { SignedMessageError } from '../../protocol/signed-message.js';
+import { laneSubscriptions, laneTopic, parseTopic, siteTopic, type LaneUpLeaf } from '../../protocol/topics.js';
 
 /** What the link reports about the lane; the fleet simulator gives a fixed one. */
 export interface LaneView {

@@ -29,10 +29,10 @@ import { readFileSync } from 'node:fs';
 import type SqliteDatabase from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { ColourSync } from '../colour/colour-sync.js';
-import type { DecisionEvent } from '../domain.js';
+import type { DecisionEvent } from '../../protocol/domain.js';
 import type { Lane } from '../lane/lane.js';
-import { LANE_STATES, type HaLastDecisionMessage, type HaStateMessage, type TelemetryMessage } from './contract.js';
-import { laneTopic } from './topics.js';
+import { LANE_STATES, type HaLastDecisionMessage, type HaStateMessage, type TelemetryMessage } from '../../protocol/contract.js';
+import { laneTopic } from '../../protocol/topics.js';
 
 export const DEFAULT_DISCOVERY_PREFIX = 'homeassistant';
 

@@ -7,11 +7,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Colour } from '../domain.js';
-import type { TrustStore } from '../credential/trust-store.js';
-import { conforms, type LookupRequestMessage } from './contract.js';
-import { openSignedMessage, SignedMessageError } from './signed-message.js';
-import { laneTopic } from './topics.js';
+import type { Colour } from '../../protocol/domain.js';
+import type { TrustStore } from '../../protocol/trust/trust-store.js';
+import { conforms, type LookupRequestMessage } from '../../protocol/contract.js';
+import { openSignedMessage, SignedMessageError } from '../../protocol/signed-message.js';
+import { laneTopic } from '../../protocol/topics.js';
 
 export type LookupKind = LookupRequestMessage['kind'];
 

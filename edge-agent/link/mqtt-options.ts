@@ -8,8 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { IClientOptions } from 'mqtt';
-import { ConfigError } from '../config/load.js';
-import type { MqttConfig } from '../config/schema.js';
+import { ConfigError } from '../../protocol/config/gate-config.js';
+import type { MqttConfig } from '../../protocol/config/gate-schema.js';
 
 export type MqttWill = NonNullable<IClientOptions['will']>;
 

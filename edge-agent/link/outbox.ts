@@ -31,7 +31,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import type { OutboxConfig } from '../config/schema.js';
+import type { OutboxConfig } from '../../protocol/config/gate-schema.js';
 
 type Database = SqliteDatabase.Database;
 

@@ -18,10 +18,10 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { FrameTimings } from '../../device/contracts.js';
-import type { MetricsConfig } from '../config/schema.js';
+import type { MetricsConfig } from '../../protocol/config/gate-schema.js';
 import type { DecisionRecord, Lane, LaneFault, LaneState } from '../lane/lane.js';
-import { REASONS } from '../policy/reasons.js';
-import type { Verdict } from '../domain.js';
+import { REASONS } from '../../protocol/reasons.js';
+import type { Verdict } from '../../protocol/domain.js';
 import { MetricsServer } from './metrics-server.js';
 
 export interface GateMetricsOptions {

@@ -5,10 +5,10 @@
  */
 import type { TemperatureReading } from '../../device/contracts.js';
 import type { PushedStatus } from '../colour/status-store.js';
-import type { CredentialFailure } from '../credential/failure.js';
+import type { CredentialFailure } from '../../protocol/credential/failure.js';
 import type { VerificationResult } from '../credential/verifier.js';
-import type { Colour, DecidedBy, Verdict } from '../domain.js';
-import { REASONS, type Reason, type StaffAction } from './reasons.js';
+import type { Colour, DecidedBy, Verdict } from '../../protocol/domain.js';
+import { REASONS, type Reason, type StaffAction } from '../../protocol/reasons.js';
 
 /** What the lane knows about the person in front of it. */
 export type CredentialInput =
@@ -58,8 +58,6 @@ export interface Decision {
   alert: boolean;
 }
 
-/** Commercial terminals allow 36.0–40.0 °C; 37.3 is the usual threshold (rules, "What a checkpoint adds"). */
-export const FEVER_THRESHOLD_RANGE = { min: 36.0, max: 40.0, default: 37.3 } as const;
 
 function decision(
   verdict: Verdict,

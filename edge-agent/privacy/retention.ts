@@ -9,7 +9,7 @@
  * number), so they follow the journal's and the outbox's own limits.
  */
 import type SqliteDatabase from 'better-sqlite3';
-import { parseSealedRecord, type SealedRecord } from './sealed-record.js';
+import { parseSealedRecord, type SealedRecord } from '../../protocol/privacy/sealed-record.js';
 
 type Database = SqliteDatabase.Database;
 type Statement = SqliteDatabase.Statement;

@@ -13,13 +13,13 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { DecisionRecord } from '../lane/lane.js';
-import { RegistrationRefused, type RegistrationDetails } from '../privacy/registration.js';
+import { RegistrationRefused, type RegistrationDetails } from '../../protocol/privacy/registration.js';
 import type { ScreenModel, ScreenView } from './screen-view.js';
 import { StaffSessions } from './staff-sessions.js';
-import { admitToStream, openEventStream, type EventStream } from '../web/event-stream.js';
-import { cookieOf, hardenedServer, isLoopback, loadAssets } from '../web/hardened-server.js';
-import { sameSecret } from '../web/same-secret.js';
-import { StreamSlots, type SlotLimit } from '../web/stream-slots.js';
+import { admitToStream, openEventStream, type EventStream } from '../../protocol/http/event-stream.js';
+import { cookieOf, hardenedServer, isLoopback, loadAssets } from '../../protocol/http/hardened-server.js';
+import { sameSecret } from '../../protocol/http/same-secret.js';
+import { StreamSlots, type SlotLimit } from '../../protocol/http/stream-slots.js';
 
 /** What the staff page may ask of the lane: the Lane class has these. */
 export interface StaffDesk {

@@ -5,9 +5,9 @@
  * nothing else: no code text, no subject, no ID number.
  */
 import { EventEmitter } from 'node:events';
-import type { Colour, Verdict } from '../domain.js';
+import type { Colour, Verdict } from '../../protocol/domain.js';
 import type { DecisionRecord, LaneFault, LaneState } from '../lane/lane.js';
-import { REASONS, type Reason } from '../policy/reasons.js';
+import { REASONS, type Reason } from '../../protocol/reasons.js';
 
 export interface Bilingual {
   zh: string;

@@ -8,8 +8,8 @@
  * guesses spread over many addresses.
  */
 import { randomBytes } from 'node:crypto';
-import { verifyPin } from '../privacy/staff-pin.js';
-import { sameSecret } from '../web/same-secret.js';
+import { verifyPin } from '../../protocol/privacy/staff-pin.js';
+import { sameSecret } from '../../protocol/http/same-secret.js';
 
 export interface StaffSessionOptions {
   /** scrypt hash from staff.pinHash; null: nobody can sign in. */

@@ -4,7 +4,7 @@
  * screen does not) and the idle prompt. Pure data; voice-prompts.ts plays it.
  */
 import type { DecisionRecord } from '../lane/lane.js';
-import { REASONS, type Reason } from '../policy/reasons.js';
+import { REASONS, type Reason } from '../../protocol/reasons.js';
 
 export type Language = 'zh' | 'en';
 

@@ -9,7 +9,7 @@ import type { EventEmitter } from 'node:events';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import type { GateConfig, VoiceConfig } from '../config/schema.js';
+import type { GateConfig, VoiceConfig } from '../../protocol/config/gate-schema.js';
 import type { DecisionRecord, LaneEvents, LaneState } from '../lane/lane.js';
 import { PromptPlayer } from './player.js';
 import { allPrompts, IDLE_PROMPT, promptForDecision, spokenTexts, type PromptId } from './prompts.js';

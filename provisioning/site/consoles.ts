@@ -11,7 +11,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { stringify } from 'yaml';
-import { parseConsoleConfig } from '../../console/config.js';
+import { parseConsoleConfig } from '../../protocol/config/console-config.js';
 import { issueClientCertificate } from '../pki.js';
 import { consoleCommonName } from './broker.js';
 import { siteCa, stageBroker } from './devices.js';

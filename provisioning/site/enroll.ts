@@ -8,9 +8,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { stringify } from 'yaml';
-import { parseConfig } from '../../edge-agent/config/load.js';
-import { configSchema } from '../../edge-agent/config/schema.js';
-import { parseIdHashKey } from '../../edge-agent/privacy/id-hash.js';
+import { parseConfig } from '../../protocol/config/gate-config.js';
+import { configSchema } from '../../protocol/config/gate-schema.js';
+import { parseIdHashKey } from '../../protocol/privacy/id-hash.js';
 import { issueClientCertificate } from '../pki.js';
 import { gateCommonName, passwordPort } from './broker.js';
 import type { DeviceRequest } from './devices-csv.js';

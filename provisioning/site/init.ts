@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { generateIdHashKeyFile } from '../../edge-agent/privacy/id-hash.js';
+import { generateIdHashKeyFile } from '../../protocol/privacy/id-hash.js';
 import { createCertificateAuthority, issueClientCertificate, issueServerCertificate } from '../pki.js';
 import { createSignerCertificate } from '../signer-certificate.js';
 import { aclText, CENTRE_USER, mosquittoConfText } from './broker.js';

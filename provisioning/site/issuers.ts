@@ -6,7 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { kidOf } from '../../edge-agent/credential/trust-store.js';
+import { kidOf } from '../../protocol/trust/trust-store.js';
 import { checkCodeSigner } from './code-signer.js';
 import { ProvisionError } from './errors.js';
 import { FILE_MODE, Transaction, type StepHook } from './files.js';

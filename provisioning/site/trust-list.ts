@@ -1,7 +1,7 @@
 /**
  * `gate-provision export-trust`: the site's issuer trust list signed by the
  * centre's key, as a JWS in the flattened JSON serialization (RFC 7515
- * §7.2.2) like every centre-signed message (edge-agent/link/signed-message.ts):
+ * §7.2.2) like every centre-signed message (protocol/signed-message.ts):
  * protected header {alg: "ES256", kid, typ: "trust-list"}, payload
  * {type: "trust-list", site, version, issuedAt, certificates: [PEM, ...],
  * operators: [{name, certificate, actions, notBefore, notAfter}, ...]} (the
@@ -9,20 +9,20 @@
  * so a list without operators is byte for byte what it was before them).
  * A gate takes a version only above the one it has (rollback protection).
  */
-import { TRUST_LIST_TYP, type TrustListPayload } from '../../edge-agent/credential/trust-list.js';
+import { TRUST_LIST_TYP, type TrustListPayload } from '../../protocol/trust/trust-list.js';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { SignedEnvelope } from '../../edge-agent/link/contract.js';
-import { messageSigner, signJws } from '../../edge-agent/link/signed-message.js';
+import type { SignedEnvelope } from '../../protocol/contract.js';
+import { messageSigner, signJws } from '../../protocol/signed-message.js';
 import { ProvisionError } from './errors.js';
 import { FILE_MODE, Transaction, type StepHook } from './files.js';
 import { kidBase64 } from './issuers.js';
 import { operatorEntries } from './operators.js';
 import { LAYOUT, loadSiteKey, sitePath, type Site } from './site.js';
 
-// The format is the agent's (edge-agent/credential/trust-list.ts): one definition for writer and reader.
-export { TRUST_LIST_TYP, type TrustListPayload } from '../../edge-agent/credential/trust-list.js';
+// The format is the agent's (protocol/trust/trust-list.ts): one definition for writer and reader.
+export { TRUST_LIST_TYP, type TrustListPayload } from '../../protocol/trust/trust-list.js';
 
 export interface ExportOptions {
   passphrase?: string;

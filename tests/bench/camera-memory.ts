@@ -17,8 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { openLaneHardware } from '../../device/lane-hardware.js';
 import { GateAgent } from '../../edge-agent/agent.js';
-import { checkConfig } from '../../edge-agent/config/load.js';
-import { TrustStore } from '../../edge-agent/credential/trust-store.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
+import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { WireLane } from '../../simulator/hardware/wire-lane.js';
 import { round } from './stats.js';
 

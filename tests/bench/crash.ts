@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { Outbox } from '../../edge-agent/link/outbox.js';
-import { laneTopic } from '../../edge-agent/link/topics.js';
+import { laneTopic } from '../../protocol/topics.js';
 import { mosquittoAvailable, startMosquitto } from '../support/mosquitto.js';
 import { median, percentile, round } from './stats.js';
 

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { TrustStore } from '../../edge-agent/credential/trust-store.js';
-import { VerifiedSignatures } from '../../edge-agent/link/signed-message.js';
-import { siteTopic } from '../../edge-agent/link/topics.js';
+import { TrustStore } from '../../protocol/trust/trust-store.js';
+import { VerifiedSignatures } from '../../protocol/signed-message.js';
+import { siteTopic } from '../../protocol/topics.js';
 import { FleetLane, startFleet } from '../../simulator/fleet.js';
 
 export type ChildCommand =

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { checkConfig } from '../../edge-agent/config/load.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import type { DecisionRecord } from '../../edge-agent/lane/lane.js';
 import { createSimulatedLane } from '../../simulator/simulated-lane.js';
 import { CHROMIUM, launchChromium } from '../support/browser.js';

@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import QRCode from 'qrcode';
 import { decodeQrImage } from '../../device/qr/image-decoder.js';
-import { TrustStore } from '../../edge-agent/credential/trust-store.js';
+import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier, type VerificationSteps } from '../../edge-agent/credential/verifier.js';
 import { sharedData } from '../support/shared-data.js';
 

@@ -1,7 +1,7 @@
 /**
  * The config loaders, from a file as at start: the gate's loadConfig
- * (edge-agent/config/load.ts, YAML or JSON, with GATE__ environment
- * overrides) and the console's loadConsoleConfig (console/config.ts). Seeds
+ * (protocol/config/gate-config.ts, YAML or JSON, with GATE__ environment
+ * overrides) and the console's loadConsoleConfig (protocol/config/console-config.ts). Seeds
  * are the documented example config and small valid ones, some holding
  * secrets; they are mutated as text (YAML syntax, anchors and aliases, tags,
  * merge keys, documents, deep nesting, huge numbers), as trees (any value
@@ -18,9 +18,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { checkConsoleConfig, ConsoleConfigError, consoleConfigSchema, loadConsoleConfig } from '../../console/config.js';
-import { checkConfig, ConfigError, loadConfig } from '../../edge-agent/config/load.js';
-import { configSchema } from '../../edge-agent/config/schema.js';
+import { checkConsoleConfig, ConsoleConfigError, consoleConfigSchema, loadConsoleConfig } from '../../protocol/config/console-config.js';
+import { checkConfig, ConfigError, loadConfig } from '../../protocol/config/gate-config.js';
+import { configSchema } from '../../protocol/config/gate-schema.js';
 import { applyTextOps, applyTreeEdits, textOps, treeEdits } from './mutate.js';
 import { describeError, fromUtf8, notPlainJson, ok, offShape, thrown, utf8, type Regression, type Rig, type Surface, type Verdict } from './surface.js';
 
@@ -327,14 +327,14 @@ async function setupConsoleConfig(): Promise<Rig<ConfigInput>> {
 
 export const gateConfigSurface: Surface<ConfigInput> = {
   name: 'config-gate',
-  covers: "gate config files (YAML and JSON) and GATE__ environment overrides through loadConfig (edge-agent/config/load.ts), mutated as text, as trees and with the schema's own keys",
+  covers: "gate config files (YAML and JSON) and GATE__ environment overrides through loadConfig (protocol/config/gate-config.ts), mutated as text, as trees and with the schema's own keys",
   shape: "a checked config (plain JSON, checks again) or a ConfigError whose message shows no secret value (password, keyPassphrase, pinHash)",
   setup: setupGateConfig,
 };
 
 export const consoleConfigSurface: Surface<ConfigInput> = {
   name: 'config-console',
-  covers: 'console config files through loadConsoleConfig (console/config.ts), mutated as for the gate',
+  covers: 'console config files through loadConsoleConfig (protocol/config/console-config.ts), mutated as for the gate',
   shape: 'a checked config (plain JSON, checks again) or a ConsoleConfigError whose message shows no secret value (broker password, operator key passphrase, database URL)',
   setup: setupConsoleConfig,
 };

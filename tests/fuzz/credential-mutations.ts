@@ -9,12 +9,12 @@ import { createHash } from 'node:crypto';
 import { deflateRawSync, deflateSync, gzipSync, inflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import { Tag } from 'cbor-x';
-import { base45Decode, base45Encode } from '../../edge-agent/credential/base45.js';
-import { CLAIM_GZHC, CLAIM_HCERT } from '../../edge-agent/credential/claims.js';
-import { ALGORITHMS, cborDecoder, cborEncode, parseCoseSign1, sigStructure, signData, verifySignature, type AlgorithmName } from '../../edge-agent/credential/cose.js';
-import type { CodeSigner } from '../../edge-agent/credential/encoder.js';
-import { PREFIXES, type Profile } from '../../edge-agent/credential/profile.js';
-import { kidOf } from '../../edge-agent/credential/trust-store.js';
+import { base45Decode, base45Encode } from '../../protocol/credential/base45.js';
+import { CLAIM_GZHC, CLAIM_HCERT } from '../../protocol/credential/claims.js';
+import { ALGORITHMS, cborDecoder, cborEncode, parseCoseSign1, sigStructure, signData, verifySignature, type AlgorithmName } from '../../protocol/credential/cose.js';
+import type { CodeSigner } from '../../protocol/credential/encoder.js';
+import { PREFIXES, type Profile } from '../../protocol/credential/profile.js';
+import { kidOf } from '../../protocol/trust/trust-store.js';
 import { cbor, cborValue, hostileItem } from './cbor.js';
 import { applyByteOps, applyTreeEdits, mutatedBytes, mutatedText, treeEdits } from './mutate.js';
 

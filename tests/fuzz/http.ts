@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { pino } from 'pino';
-import { checkConsoleConfig } from '../../console/config.js';
+import { checkConsoleConfig } from '../../protocol/config/console-config.js';
 import { startConsole, type RunningConsole } from '../../console/console.js';
 import { startEmbeddedBroker } from '../../simulator/broker.js';
 import { fuzzKey } from './keys.js';

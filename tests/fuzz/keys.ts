@@ -9,7 +9,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AlgorithmName } from '../../edge-agent/credential/cose.js';
+import type { AlgorithmName } from '../../protocol/credential/cose.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
 
 const DIR = join(tmpdir(), 'health-code-gate-fuzz-keys');

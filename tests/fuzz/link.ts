@@ -17,12 +17,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import { signData } from '../../edge-agent/credential/cose.js';
+import { signData } from '../../protocol/credential/cose.js';
 import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/link/command-handler.js';
-import { COMMAND_ACTIONS, conforms, SECURITY_KINDS, type SecurityKind, type SignedType } from '../../edge-agent/link/contract.js';
+import { COMMAND_ACTIONS, conforms, SECURITY_KINDS, type SecurityKind, type SignedType } from '../../protocol/contract.js';
 import type { GateLink } from '../../edge-agent/link/gate-link.js';
-import { messageSigner, SignedMessageError, type MessageSigner } from '../../edge-agent/link/signed-message.js';
-import { laneTopic, siteTopic } from '../../edge-agent/link/topics.js';
+import { messageSigner, SignedMessageError, type MessageSigner } from '../../protocol/signed-message.js';
+import { laneTopic, siteTopic } from '../../protocol/topics.js';
 import { fuzzKey } from './keys.js';
 import { RIG_LANE, RIG_SITE, startLaneRig, type LaneRig } from './lane-rig.js';
 import { mutatedBytes, mutatedText } from './mutate.js';

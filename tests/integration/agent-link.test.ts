@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import type { GateAgent } from '../../edge-agent/agent.js';
-import { checkConfig } from '../../edge-agent/config/load.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import type { DecisionRecord, Lane } from '../../edge-agent/lane/lane.js';
-import { asyncApiDocument } from '../../edge-agent/link/asyncapi.js';
+import { asyncApiDocument } from '../../protocol/asyncapi.js';
 import {
   check,
   ContractError,
@@ -26,9 +26,9 @@ import {
   type RedAlertMessage,
   type SchemaName,
   type TelemetryMessage,
-} from '../../edge-agent/link/contract.js';
-import { type MessageSigner, messageSigner, signMessage } from '../../edge-agent/link/signed-message.js';
-import { LANE_UP_LEAVES } from '../../edge-agent/link/topics.js';
+} from '../../protocol/contract.js';
+import { type MessageSigner, messageSigner, signMessage } from '../../protocol/signed-message.js';
+import { LANE_UP_LEAVES } from '../../protocol/topics.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { createSimulatedLane, pushAndWait, type SimulatedLane } from '../../simulator/simulated-lane.js';
 import {

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { checkConfig } from '../../edge-agent/config/load.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import { ConfigOverrides } from '../../edge-agent/config/overrides.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { createSimulatedLane } from '../../simulator/simulated-lane.js';

@@ -12,8 +12,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkConsoleConfig, ConsoleConfigError } from '../../console/config.js';
-import { hashPassword, verifyPassword, PasswordError } from '../../console/passwords.js';
+import { checkConsoleConfig, ConsoleConfigError } from '../../protocol/config/console-config.js';
+import { hashPassword, verifyPassword, PasswordError } from '../../protocol/privacy/passwords.js';
 import { OperatorSessions } from '../../console/sessions.js';
 
 test('passwords: scrypt hash, verified, refused when short', async () => {

@@ -10,7 +10,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { checkConsoleConfig } from '../../console/config.js';
+import { checkConsoleConfig } from '../../protocol/config/console-config.js';
 import { Feed } from '../../console/feed.js';
 import { PostgresConsoleStore, PostgresStoreError } from '../../console/postgres-store.js';
 import { SqliteConsoleStore } from '../../console/sqlite-store.js';

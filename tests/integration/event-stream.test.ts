@@ -8,8 +8,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { openEventStream, type EventStream, type EventStreamOptions } from '../../edge-agent/web/event-stream.js';
-import { hardenedServer } from '../../edge-agent/web/hardened-server.js';
+import { openEventStream, type EventStream, type EventStreamOptions } from '../../protocol/http/event-stream.js';
+import { hardenedServer } from '../../protocol/http/hardened-server.js';
 import { eventReader } from '../support/sse.js';
 
 const CHUNK = 'x'.repeat(64 * 1024);

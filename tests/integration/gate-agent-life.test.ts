@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { LaneHolds } from '../../edge-agent/lane/lane-holds.js';
-import type { LaneStatusMessage } from '../../edge-agent/link/contract.js';
+import type { LaneStatusMessage } from '../../protocol/contract.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../simulator/broker.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { ReferencePlatform } from '../../simulator/platform.js';

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { checkNationalId } from '../../edge-agent/privacy/national-id.js';
+import { checkNationalId } from '../../protocol/privacy/national-id.js';
 import type { HardwareFault, IdCardSwipe } from '../../device/contracts.js';
 import { openLaneHardware } from '../../device/lane-hardware.js';
 import { SerialIdCardReader, type IdCardReaderStatus } from '../../device/id-card/serial-id-card-reader.js';

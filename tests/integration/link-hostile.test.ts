@@ -25,8 +25,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { checkConfig } from '../../edge-agent/config/load.js';
-import type { DecisionEvent } from '../../edge-agent/domain.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
+import type { DecisionEvent } from '../../protocol/domain.js';
 import {
   conforms,
   type CommandResultMessage,
@@ -35,9 +35,9 @@ import {
   type SecurityEventMessage,
   type SecurityKind,
   type SignedType,
-} from '../../edge-agent/link/contract.js';
+} from '../../protocol/contract.js';
 import { SECURITY_EVENT_BURST, SECURITY_EVENT_REFILL_MS } from '../../edge-agent/link/gate-link.js';
-import { type MessageSigner, messageSigner, signJws, signMessage } from '../../edge-agent/link/signed-message.js';
+import { type MessageSigner, messageSigner, signJws, signMessage } from '../../protocol/signed-message.js';
 import { createSimulatedLane, type SimulatedLane } from '../../simulator/simulated-lane.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
 import { malformedJws } from '../support/malformed-jws.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { ConfigError, checkConfig } from '../../edge-agent/config/load.js';
+import { ConfigError, checkConfig } from '../../protocol/config/gate-config.js';
 import { mqttClientOptions } from '../../edge-agent/link/mqtt-options.js';
 import {
   createCertificateAuthority,

@@ -15,12 +15,12 @@ import mqtt from 'mqtt';
 import { pino } from 'pino';
 import type { LaneHardware } from '../../device/contracts.js';
 import { GateAgent } from '../../edge-agent/agent.js';
-import { ConfigError, checkConfig } from '../../edge-agent/config/load.js';
-import { check } from '../../edge-agent/link/contract.js';
-import { RegistrationRefused } from '../../edge-agent/privacy/registration.js';
+import { ConfigError, checkConfig } from '../../protocol/config/gate-config.js';
+import { check } from '../../protocol/contract.js';
+import { RegistrationRefused } from '../../protocol/privacy/registration.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { RegistrationStore } from '../../edge-agent/privacy/retention.js';
-import { generateAuthorityKeyPair, loadAuthorityKey, loadAuthorityPrivateKey, openSealedRecord, SealError, sealRecord } from '../../edge-agent/privacy/sealed-record.js';
+import { generateAuthorityKeyPair, loadAuthorityKey, loadAuthorityPrivateKey, openSealedRecord, SealError, sealRecord } from '../../protocol/privacy/sealed-record.js';
 import { startEmbeddedBroker } from '../../simulator/broker.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { madeUpNationalId } from '../../simulator/crowd.js';
@@ -183,7 +183,7 @@ test('without an authority key a registration is only recorded, and the agent sa
     },
   });
   const config = checkConfig({ site: 's', lane: 'l', journal: { path: path.join(dir, 'journal.db') }, credentials: { trust: dir } });
-  const { TrustStore } = await import('../../edge-agent/credential/trust-store.js');
+  const { TrustStore } = await import('../../protocol/trust/trust-store.js');
   const agent = new GateAgent({ config, hardware: {} as LaneHardware, logger: pino({ level: 'info' }, sink), trust: new TrustStore() });
   try {
     assert.equal(agent.registrations, null);

@@ -13,10 +13,10 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { checkConfig, ConfigError } from '../../edge-agent/config/load.js';
+import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
 import type { DecisionRecord, LaneEvents, LaneState } from '../../edge-agent/lane/lane.js';
-import { RegistrationRefused, type RegistrationDetails } from '../../edge-agent/privacy/registration.js';
-import { hashPin } from '../../edge-agent/privacy/staff-pin.js';
+import { RegistrationRefused, type RegistrationDetails } from '../../protocol/privacy/registration.js';
+import { hashPin } from '../../protocol/privacy/staff-pin.js';
 import { ScreenServer, type StaffDesk } from '../../edge-agent/screen/screen-server.js';
 import { ScreenModel } from '../../edge-agent/screen/screen-view.js';
 import { StaffSessions } from '../../edge-agent/screen/staff-sessions.js';
@@ -326,7 +326,7 @@ test('the agent serves the screen when config.screen is set, and a TLS file that
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gate-screen-cfg-'));
   try {
     const { GateAgent } = await import('../../edge-agent/agent.js');
-    const { TrustStore } = await import('../../edge-agent/credential/trust-store.js');
+    const { TrustStore } = await import('../../protocol/trust/trust-store.js');
     const config = checkConfig({
       site: 's',
       lane: 'l',

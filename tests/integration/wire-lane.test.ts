@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { checkConfig } from '../../edge-agent/config/load.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import type { LaneFault } from '../../edge-agent/lane/lane.js';
 import { SIM_PINS } from '../../simulator/hardware/wire-lane.js';
 import { createSimulatedLane, type SimulatedLane } from '../../simulator/simulated-lane.js';

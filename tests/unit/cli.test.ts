@@ -12,8 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import QRCode from 'qrcode';
 import sharp from 'sharp';
-import { encodeClaims, encodeGzhcCode, type GzhcCodeContent } from '../../edge-agent/credential/encoder.js';
-import { PREFIXES } from '../../edge-agent/credential/profile.js';
+import { encodeClaims, encodeGzhcCode, type GzhcCodeContent } from '../../protocol/credential/encoder.js';
+import { PREFIXES } from '../../protocol/credential/profile.js';
 import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 
 /** dist/tests/unit → repo root. */
@@ -306,8 +306,8 @@ test('run: a board that is not there fails plainly with exit 1', () => {
 
 describe('hash-pin', () => {
   test('prints an scrypt hash the staff page accepts for that PIN and no other; a PIN off the rules is a usage error', async () => {
-    const { verifyPin } = await import('../../edge-agent/privacy/staff-pin.js');
-    const { checkConfig } = await import('../../edge-agent/config/load.js');
+    const { verifyPin } = await import('../../protocol/privacy/staff-pin.js');
+    const { checkConfig } = await import('../../protocol/config/gate-config.js');
     const made = spawnSync(process.execPath, [BIN, 'hash-pin'], { input: '482916\n', encoding: 'utf8' });
     assert.equal(made.status, 0, made.stderr);
     const hash = made.stdout.trim();

@@ -11,11 +11,11 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { ColourSync, type ColourSyncEvents } from '../../edge-agent/colour/colour-sync.js';
 import { ColourStatusStore } from '../../edge-agent/colour/status-store.js';
-import { TrustStore } from '../../edge-agent/credential/trust-store.js';
-import type { Colour } from '../../edge-agent/domain.js';
+import { TrustStore } from '../../protocol/trust/trust-store.js';
+import type { Colour } from '../../protocol/domain.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
-import type { ColourChangeMessage, ColourSnapshotMessage, CommandMessage, SecurityKind } from '../../edge-agent/link/contract.js';
-import { type MessageSigner, messageSigner, SignedMessageError, signMessage } from '../../edge-agent/link/signed-message.js';
+import type { ColourChangeMessage, ColourSnapshotMessage, CommandMessage, SecurityKind } from '../../protocol/contract.js';
+import { type MessageSigner, messageSigner, SignedMessageError, signMessage } from '../../protocol/signed-message.js';
 import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 
 const SITE = 'test-site';

@@ -6,8 +6,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { checkConfig, ConfigError } from '../../edge-agent/config/load.js';
-import { kidOf, TrustStore } from '../../edge-agent/credential/trust-store.js';
+import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
+import { kidOf, TrustStore } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier } from '../../edge-agent/credential/verifier.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import {
@@ -17,8 +17,8 @@ import {
   RUNTIME_CONFIG_KEYS,
   type CommandTarget,
 } from '../../edge-agent/link/command-handler.js';
-import { conforms, type CommandMessage, type SecurityKind } from '../../edge-agent/link/contract.js';
-import { type MessageSigner, messageSigner, SignedMessageError, signMessage } from '../../edge-agent/link/signed-message.js';
+import { conforms, type CommandMessage, type SecurityKind } from '../../protocol/contract.js';
+import { type MessageSigner, messageSigner, SignedMessageError, signMessage } from '../../protocol/signed-message.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
 
 const SITE = 'mall';

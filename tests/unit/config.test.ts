@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parse as parseYaml } from 'yaml';
-import { applyEnvironment, checkConfig, ConfigError, loadConfig, MAX_CONFIG_BYTES, parseConfig } from '../../edge-agent/config/load.js';
+import { applyEnvironment, checkConfig, ConfigError, loadConfig, MAX_CONFIG_BYTES, parseConfig } from '../../protocol/config/gate-config.js';
 
 const minimal = { site: 'mall', lane: 'lane-1' };
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkConsoleConfig, ConsoleConfigError, loadConsoleConfig, MAX_CONSOLE_CONFIG_BYTES, parseConsoleConfig } from '../../console/config.js';
+import { checkConsoleConfig, ConsoleConfigError, loadConsoleConfig, MAX_CONSOLE_CONFIG_BYTES, parseConsoleConfig } from '../../protocol/config/console-config.js';
 
 const PASSWORD = 'kiwi-Password-7731';
 

@@ -13,8 +13,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
-import { checkConsoleConfig, loadConsoleConfig } from '../../console/config.js';
-import { hashPassword } from '../../console/passwords.js';
+import { checkConsoleConfig, loadConsoleConfig } from '../../protocol/config/console-config.js';
+import { hashPassword } from '../../protocol/privacy/passwords.js';
 import { main } from '../../provisioning/cli/gate-provision.js';
 import { openSite } from '../../provisioning/site/site.js';
 

@@ -12,11 +12,11 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
-import { asyncApiDocument, asyncApiYaml } from '../../edge-agent/link/asyncapi.js';
-import { configSchema } from '../../edge-agent/config/schema.js';
+import { asyncApiDocument, asyncApiYaml } from '../../protocol/asyncapi.js';
+import { configSchema } from '../../protocol/config/gate-schema.js';
 import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/link/command-handler.js';
-import { check, ContractError, schemas, type ContractTypes, type SchemaName } from '../../edge-agent/link/contract.js';
-import { LANE_DOWN_LEAVES, LANE_UP_LEAVES, SITE_DOWN_LEAVES } from '../../edge-agent/link/topics.js';
+import { check, ContractError, schemas, type ContractTypes, type SchemaName } from '../../protocol/contract.js';
+import { LANE_DOWN_LEAVES, LANE_UP_LEAVES, SITE_DOWN_LEAVES } from '../../protocol/topics.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const docPath = `${repoRoot}docs/asyncapi.yaml`;

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { verificationReport } from '../../edge-agent/cli/gate-agent.js';
-import { TrustStore } from '../../edge-agent/credential/trust-store.js';
+import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier } from '../../edge-agent/credential/verifier.js';
 
 const input = JSON.parse(readFileSync(0, 'utf8')) as { trustPem: string; at: number; texts: string[] };

@@ -12,8 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { Tag } from 'cbor-x';
-import { base45Decode, base45Encode } from '../../edge-agent/credential/base45.js';
-import { CLAIM_GZHC, CLAIM_HCERT, GZHC_FIELD, readDccClaims } from '../../edge-agent/credential/claims.js';
+import { base45Decode, base45Encode } from '../../protocol/credential/base45.js';
+import { CLAIM_GZHC, CLAIM_HCERT, GZHC_FIELD, readDccClaims } from '../../protocol/credential/claims.js';
 import {
   ALGORITHMS,
   buildCoseSign1,
@@ -22,11 +22,11 @@ import {
   sigStructure,
   signData,
   type AlgorithmName,
-} from '../../edge-agent/credential/cose.js';
-import { encodeClaims, gzhcClaims, type CodeSigner, type GzhcCodeContent } from '../../edge-agent/credential/encoder.js';
-import { CREDENTIAL_FAILURES, CredentialError, firstFailure, type CredentialFailure } from '../../edge-agent/credential/failure.js';
-import { PREFIXES } from '../../edge-agent/credential/profile.js';
-import { kidOf, TrustStore, TrustStoreError, type TrustedSigner } from '../../edge-agent/credential/trust-store.js';
+} from '../../protocol/credential/cose.js';
+import { encodeClaims, gzhcClaims, type CodeSigner, type GzhcCodeContent } from '../../protocol/credential/encoder.js';
+import { CREDENTIAL_FAILURES, CredentialError, firstFailure, type CredentialFailure } from '../../protocol/credential/failure.js';
+import { PREFIXES } from '../../protocol/credential/profile.js';
+import { kidOf, TrustStore, TrustStoreError, type TrustedSigner } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier, type VerificationResult } from '../../edge-agent/credential/verifier.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
 
@@ -991,7 +991,7 @@ describe('module structure', () => {
   });
 
   test('the encoder does not import the verifier', () => {
-    const encoder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../edge-agent/credential/encoder.js');
+    const encoder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../protocol/credential/encoder.js');
     const source = fs.readFileSync(encoder, 'utf8');
     assert.doesNotMatch(source, /from '\.\/verifier\.js'/);
     assert.match(source, /from '\.\/profile\.js'/);

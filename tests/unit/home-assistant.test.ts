@@ -14,12 +14,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { pino } from 'pino';
-import { checkConfig } from '../../edge-agent/config/load.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import type { ColourSync } from '../../edge-agent/colour/colour-sync.js';
-import type { DecisionEvent } from '../../edge-agent/domain.js';
+import type { DecisionEvent } from '../../protocol/domain.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import type { Lane } from '../../edge-agent/lane/lane.js';
-import { check, LANE_STATES, type SchemaName, type TelemetryMessage } from '../../edge-agent/link/contract.js';
+import { check, LANE_STATES, type SchemaName, type TelemetryMessage } from '../../protocol/contract.js';
 import {
   discoveryMessages,
   HomeAssistantDiscovery,

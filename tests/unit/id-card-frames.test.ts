@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { checkNationalId } from '../../edge-agent/privacy/national-id.js';
+import { checkNationalId } from '../../protocol/privacy/national-id.js';
 import type { IdCardFrame, IdCardFrameParser } from '../../device/id-card/frame-parser.js';
 import { LineFrameParser } from '../../device/id-card/line.js';
 import { SAM_MAX_LENGTH, SAM_PREAMBLE, SamFrameParser } from '../../device/id-card/sam.js';
@@ -33,7 +33,7 @@ const ID_X = (() => {
   throw new Error('no X check character found');
 })();
 
-test('test numbers are valid by GB 11643 (edge-agent/privacy/national-id.ts)', () => {
+test('test numbers are valid by GB 11643 (protocol/privacy/national-id.ts)', () => {
   for (const id of [ID, ID2, ID_X]) assert.equal(checkNationalId(id).ok, true, 'a test number is not valid');
   assert.ok(ID_X.endsWith('X'));
 });

@@ -1,5 +1,5 @@
 /**
- * The keyed hash ID-card look-ups are asked by (edge-agent/privacy/id-hash.ts).
+ * The keyed hash ID-card look-ups are asked by (protocol/privacy/id-hash.ts).
  * The known answer was computed outside Node, with OpenSSL:
  *
  *   printf '%s' 11010519491231002X | openssl dgst -sha256 -mac HMAC \
@@ -13,8 +13,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkConfig, ConfigError } from '../../edge-agent/config/load.js';
-import { generateIdHashKeyFile, idHash, idHasher, parseIdHashKey, readIdHashKey } from '../../edge-agent/privacy/id-hash.js';
+import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
+import { generateIdHashKeyFile, idHash, idHasher, parseIdHashKey, readIdHashKey } from '../../protocol/privacy/id-hash.js';
 
 const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
 const KEY_BASE64 = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=';

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { boundsExceeded, JsonBoundsError, MAX_JSON_DEPTH, parseBoundedJson } from '../../edge-agent/link/json-bounds.js';
+import { boundsExceeded, JsonBoundsError, MAX_JSON_DEPTH, parseBoundedJson } from '../../protocol/json-bounds.js';
 
 /** The byte offset of the first bracket nested deeper than maxDepth, or -1. */
 const depthExceededAt = (json: string | Uint8Array, maxDepth?: number): number => {

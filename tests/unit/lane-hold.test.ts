@@ -13,7 +13,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import type { HardwareFault } from '../../device/contracts.js';
 import { ColourStatusStore } from '../../edge-agent/colour/status-store.js';
-import { TrustStore } from '../../edge-agent/credential/trust-store.js';
+import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier } from '../../edge-agent/credential/verifier.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { Lane, systemTimers, type DecisionRecord, type LaneDependencies, type Timers } from '../../edge-agent/lane/lane.js';

@@ -16,12 +16,12 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { TemperatureReading } from '../../device/contracts.js';
 import { ColourStatusStore } from '../../edge-agent/colour/status-store.js';
-import { TrustStore } from '../../edge-agent/credential/trust-store.js';
+import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier } from '../../edge-agent/credential/verifier.js';
-import type { Colour } from '../../edge-agent/domain.js';
+import type { Colour } from '../../protocol/domain.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { Lane, type DecisionRecord, type LaneDependencies, type LaneState, type LaneTiming, type Timers } from '../../edge-agent/lane/lane.js';
-import { idHash, idHasher } from '../../edge-agent/privacy/id-hash.js';
+import { idHash, idHasher } from '../../protocol/privacy/id-hash.js';
 import { createVirtualLaneHardware, InMemoryIdCardReader, type VirtualLaneHardware } from '../../simulator/hardware/virtual-lane.js';
 
 class FakeTimers implements Timers {

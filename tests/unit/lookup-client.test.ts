@@ -3,10 +3,10 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { TrustStore } from '../../edge-agent/credential/trust-store.js';
-import { conforms, type LookupReplyMessage, type LookupRequestMessage, type SecurityKind } from '../../edge-agent/link/contract.js';
+import { TrustStore } from '../../protocol/trust/trust-store.js';
+import { conforms, type LookupReplyMessage, type LookupRequestMessage, type SecurityKind } from '../../protocol/contract.js';
 import { LookupClient } from '../../edge-agent/link/lookup-client.js';
-import { type MessageSigner, messageSigner, SignedMessageError, signMessage } from '../../edge-agent/link/signed-message.js';
+import { type MessageSigner, messageSigner, SignedMessageError, signMessage } from '../../protocol/signed-message.js';
 import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 
 const SITE = 'mall';

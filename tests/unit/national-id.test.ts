@@ -1,7 +1,7 @@
 /** GB 11643-1999 ID number check: valid numbers built here, each failure named, the number never echoed. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkNationalId, maskNationalId } from '../../edge-agent/privacy/national-id.js';
+import { checkNationalId, maskNationalId } from '../../protocol/privacy/national-id.js';
 
 const NOW = new Date('2026-11-25T12:00:00Z');
 

@@ -5,9 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TemperatureReading } from '../../device/contracts.js';
-import type { CredentialFailure } from '../../edge-agent/credential/failure.js';
+import type { CredentialFailure } from '../../protocol/credential/failure.js';
 import type { VerificationResult } from '../../edge-agent/credential/verifier.js';
-import type { CodeKind, Colour } from '../../edge-agent/domain.js';
+import type { CodeKind, Colour } from '../../protocol/domain.js';
 import type { PushedStatus } from '../../edge-agent/colour/status-store.js';
 import { decide, type CredentialInput, type DecisionContext } from '../../edge-agent/policy/policy.js';
 

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { kidOf } from '../../edge-agent/credential/trust-store.js';
+import { kidOf } from '../../protocol/trust/trust-store.js';
 import { createCertificateAuthority, issueClientCertificate, issueServerCertificate } from '../../provisioning/pki.js';
 import { ProvisionError } from '../../provisioning/site/errors.js';
 import { removeIssuer } from '../../provisioning/site/issuers.js';

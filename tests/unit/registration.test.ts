@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nationalIdCheckCharacter } from '../../edge-agent/privacy/national-id.js';
-import { checkRegistrationDetails, RegistrationRefused } from '../../edge-agent/privacy/registration.js';
+import { nationalIdCheckCharacter } from '../../protocol/privacy/national-id.js';
+import { checkRegistrationDetails, RegistrationRefused } from '../../protocol/privacy/registration.js';
 
 const ID = `44030419850101123${nationalIdCheckCharacter('44030419850101123')}`;
 

@@ -5,10 +5,10 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkConfig } from '../../edge-agent/config/load.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { RegistrationStore } from '../../edge-agent/privacy/retention.js';
-import { generateAuthorityKeyPair, loadAuthorityKey, loadAuthorityPrivateKey, openSealedRecord, sealRecord } from '../../edge-agent/privacy/sealed-record.js';
+import { generateAuthorityKeyPair, loadAuthorityKey, loadAuthorityPrivateKey, openSealedRecord, sealRecord } from '../../protocol/privacy/sealed-record.js';
 
 const DAY = 86_400_000;
 const pair = generateAuthorityKeyPair();

@@ -13,7 +13,7 @@ import {
   openSealedRecord,
   parseSealedRecord,
   sealRecord,
-} from '../../edge-agent/privacy/sealed-record.js';
+} from '../../protocol/privacy/sealed-record.js';
 
 const pair = generateAuthorityKeyPair();
 const publicKey = loadAuthorityKey(pair.publicKeyPem);

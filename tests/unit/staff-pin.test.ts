@@ -1,8 +1,8 @@
 /** Staff PINs: scrypt hashes in config, checked in constant time, malformed hashes refused. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkConfig, ConfigError } from '../../edge-agent/config/load.js';
-import { StaffPinError, hashPin, pinFollowsRules, verifyPin } from '../../edge-agent/privacy/staff-pin.js';
+import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
+import { StaffPinError, hashPin, pinFollowsRules, verifyPin } from '../../protocol/privacy/staff-pin.js';
 
 async function refusesHash(stored: string): Promise<void> {
   await assert.rejects(verifyPin('1234', stored), (err: unknown) => {

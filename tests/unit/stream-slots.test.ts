@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StreamSlots, type SlotLimit } from '../../edge-agent/web/stream-slots.js';
+import { StreamSlots, type SlotLimit } from '../../protocol/http/stream-slots.js';
 
 const ALL: SlotLimit = { name: 'all', max: 5, whenFull: 'refuse' };
 const user = (name: string): SlotLimit => ({ name: `user:${name}`, max: 3, whenFull: 'refuse' });

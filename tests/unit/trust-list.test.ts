@@ -17,12 +17,12 @@ import {
   TrustListVersions,
   type TrustListErrorCode,
   type TrustListPayload,
-} from '../../edge-agent/credential/trust-list.js';
-import { TrustStore, TrustStoreError } from '../../edge-agent/credential/trust-store.js';
+} from '../../protocol/trust/trust-list.js';
+import { TrustStore, TrustStoreError } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier } from '../../edge-agent/credential/verifier.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { reloadTrustStore } from '../../edge-agent/link/command-handler.js';
-import { messageSigner, signJws, type MessageSigner } from '../../edge-agent/link/signed-message.js';
+import { messageSigner, signJws, type MessageSigner } from '../../protocol/signed-message.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
 

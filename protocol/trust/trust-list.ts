@@ -18,8 +18,8 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import type SqliteDatabase from 'better-sqlite3';
-import { MAX_EPOCH_MS } from '../link/contract.js';
-import { openJws, SignedMessageError } from '../link/signed-message.js';
+import { MAX_EPOCH_MS } from '../contract.js';
+import { openJws, SignedMessageError } from '../signed-message.js';
 import { OperatorKeys, parseOperators, type OperatorEntry } from './operators.js';
 import { TrustStore, TrustStoreError } from './trust-store.js';
 

@@ -5,8 +5,10 @@
  * and splitting it by section would scatter the defaults a reader compares.
  */
 import type { HardwareConfig } from '../../device/lane-hardware.js';
-import { FEVER_THRESHOLD_RANGE } from '../policy/policy.js';
 import { PIN_HASH_PATTERN } from '../privacy/staff-pin.js';
+
+/** Commercial terminals allow 36.0–40.0 °C; 37.3 is the usual threshold (rules, "What a checkpoint adds"). */
+export const FEVER_THRESHOLD_RANGE = { min: 36.0, max: 40.0, default: 37.3 } as const;
 
 export const configSchema = {
   $id: 'https://health-code-gate.invalid/config.schema.json',
@@ -376,7 +378,7 @@ export const configSchema = {
         pinHash: {
           type: 'string',
           pattern: PIN_HASH_PATTERN,
-          description: 'scrypt hash of the staff PIN (scrypt$N$r$p$salt$hash, from hashPin in edge-agent/privacy/staff-pin.ts); absent: no staff page sign-in',
+          description: 'scrypt hash of the staff PIN (scrypt$N$r$p$salt$hash, from hashPin in protocol/privacy/staff-pin.ts); absent: no staff page sign-in',
         },
         sessionMinutes: { type: 'integer', minimum: 1, maximum: 720, default: 15, description: 'A staff page session unused this long ends' },
       },

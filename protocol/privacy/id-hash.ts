@@ -18,7 +18,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../config/gate-config.js';
 
 /** 256 bits: as long as the HMAC's output, so the key is never the weak part. */
 export const ID_HASH_KEY_BYTES = 32;

@@ -1,13 +1,13 @@
 /**
  * The console's settings (console.yaml or JSON): one JSON Schema that checks
  * the file at start and fills defaults, as the gate's config does
- * (edge-agent/config/schema.ts). An error names the key and what was wrong,
+ * (protocol/config/gate-schema.ts). An error names the key and what was wrong,
  * never a value of the file; the file is read with the gate's bounds and
- * YAML errors (edge-agent/config/config-text.ts).
+ * YAML errors (protocol/config/config-text.ts).
  */
 import { Ajv } from 'ajv';
-import { parseConfigText, printableKey, readConfigFile } from '../edge-agent/config/config-text.js';
-import { PASSWORD_HASH_PATTERN } from './passwords.js';
+import { parseConfigText, printableKey, readConfigFile } from './config-text.js';
+import { PASSWORD_HASH_PATTERN } from '../privacy/passwords.js';
 
 export const consoleConfigSchema = {
   type: 'object',

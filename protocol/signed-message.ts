@@ -20,8 +20,8 @@
  * verifies one message per simulated lane.
  */
 import { createHash, type KeyObject, type X509Certificate } from 'node:crypto';
-import { signData, verifySignature, type AlgorithmName } from '../credential/cose.js';
-import { kidOf, type TrustedSigner, type TrustStore } from '../credential/trust-store.js';
+import { signData, verifySignature, type AlgorithmName } from './credential/cose.js';
+import { kidOf, type TrustedSigner, type TrustStore } from './trust/trust-store.js';
 import { check, conforms, ContractError, schemas, type ContractTypes, type JwsHeader, type SecurityKind, type SignedEnvelope, type SignedType } from './contract.js';
 import { JsonBoundsError, parseBoundedJson, type JsonBounds } from './json-bounds.js';
 

@@ -11,7 +11,7 @@
  */
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseConfigText, printableKey, readConfigFile, type ConfigTextProblem } from './config-text.js';
-import { configSchema, type GateConfig } from './schema.js';
+import { configSchema, type GateConfig } from './gate-schema.js';
 
 export type ConfigErrorCode =
   /** The file cannot be read. */

@@ -15,8 +15,8 @@
 import { createPrivateKey, randomUUID, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AlgorithmName } from '../credential/cose.js';
-import { OPERATOR_ACTIONS, type OperatorAction } from '../credential/operators.js';
+import type { AlgorithmName } from './credential/cose.js';
+import { OPERATOR_ACTIONS, type OperatorAction } from './trust/operators.js';
 import type { CommandMessage, SignedEnvelope } from './contract.js';
 import { messageSigner, signMessage } from './signed-message.js';
 

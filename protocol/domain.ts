@@ -23,7 +23,7 @@ export interface DecisionEvent {
   site: string;
   lane: string;
   verdict: Verdict;
-  /** Stable reason code, see edge-agent/policy/reasons.ts. */
+  /** Stable reason code, see protocol/reasons.ts. */
   reason: string;
   decidedBy: DecidedBy;
   /** Pseudonymous subject: the code id, never a name or national ID number; null when there was no code. */

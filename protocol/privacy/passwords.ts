@@ -1,8 +1,8 @@
 /**
  * Operator passwords, kept in console.yaml only as an scrypt hash, in the
- * stored form of the gate's staff PINs (edge-agent/privacy/scrypt-hash.ts).
+ * stored form of the gate's staff PINs (protocol/privacy/scrypt-hash.ts).
  */
-import { checkScryptHash, MalformedScryptHash, SCRYPT_HASH_PATTERN, scryptHash, scryptMatches } from '../edge-agent/privacy/scrypt-hash.js';
+import { checkScryptHash, MalformedScryptHash, SCRYPT_HASH_PATTERN, scryptHash, scryptMatches } from './scrypt-hash.js';
 
 export const PASSWORD_RULES = { minLength: 10, maxLength: 256 } as const;
 

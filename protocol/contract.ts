@@ -19,8 +19,8 @@
  * durations at what they can mean.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
-import { COLOURS, type Colour, type DecisionEvent } from '../domain.js';
-import type { SealedRecord } from '../privacy/sealed-record.js';
+import { COLOURS, type Colour, type DecisionEvent } from './domain.js';
+import type { SealedRecord } from './privacy/sealed-record.js';
 
 const ISO_TIME = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$' } as const;
 /** Up to the end of year 9999: a time the gate writes back in ISO 8601 keeps its four-digit year (ISO_TIME). */

@@ -10,7 +10,7 @@ import { base45Encode } from './base45.js';
 import { CLAIM_GZHC, CWT_EXP, CWT_IAT, CWT_ISS, CWT_SUB, GZHC_FIELD, GZHC_VERSION } from './claims.js';
 import { buildCoseSign1, cborEncode, type AlgorithmName } from './cose.js';
 import { PREFIXES } from './profile.js';
-import { kidOf } from './trust-store.js';
+import { kidOf } from '../trust/trust-store.js';
 
 export interface CodeSigner {
   certificate: X509Certificate;
