@@ -1,0 +1,69 @@
+/**
+ * The layers of the tree (README, "How it is built"), checked by npm test
+ * (tests/unit/layers.test.ts). Paths are relative to the repository root.
+ */
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'device-is-the-bottom',
+      comment: 'device/ knows pins and bytes: it imports no other folder of the project',
+      severity: 'error',
+      from: { path: '^device/' },
+      to: { path: '^(protocol|edge-agent|console|centre|provisioning|simulator|tests)/' },
+    },
+    {
+      name: 'protocol-imports-no-application',
+      comment: 'protocol/ is the wire every application shares: it may use device/ types, nothing above',
+      severity: 'error',
+      from: { path: '^protocol/' },
+      to: { path: '^(edge-agent|console|centre|provisioning|simulator|tests)/' },
+    },
+    {
+      name: 'edge-agent-imports-no-other-application',
+      severity: 'error',
+      from: { path: '^edge-agent/' },
+      to: { path: '^(console|centre|provisioning)/' },
+    },
+    {
+      name: 'console-imports-no-other-application',
+      severity: 'error',
+      from: { path: '^console/' },
+      to: { path: '^(edge-agent|centre|provisioning|device)/' },
+    },
+    {
+      name: 'centre-imports-no-other-application',
+      severity: 'error',
+      from: { path: '^centre/' },
+      to: { path: '^(edge-agent|console|provisioning|device)/' },
+    },
+    {
+      name: 'provisioning-imports-no-application',
+      comment: 'provisioning/ writes what the applications read, through protocol/ only',
+      severity: 'error',
+      from: { path: '^provisioning/' },
+      to: { path: '^(edge-agent|console|centre|device)/' },
+    },
+    {
+      name: 'simulator-only-from-tests',
+      comment: 'the simulator is a test double: no application, library or tool depends on it',
+      severity: 'error',
+      from: { path: '^(device|protocol|edge-agent|console|centre|provisioning)/' },
+      to: { path: '^simulator/' },
+    },
+    {
+      name: 'no-cycles',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(node_modules|dist)/' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    moduleSystems: ['es6'],
+  },
+};
