@@ -10,10 +10,11 @@ import { Type, type ObjectOptions, type SchemaOptions, type Static, type TObject
 /**
  * Left out of `required`, as an optional key is, yet typed as present: the
  * file may omit it and Ajv then writes the default in. The default is
- * checked against the key's own type.
+ * checked against the key's own type, and typed so for code that reads it.
  */
-export function Defaulted<T extends TSchema>(schema: T, value: Static<T>): T {
-  return Type.Optional({ ...schema, default: value }) as unknown as T;
+export function Defaulted<T extends TSchema>(schema: T, value: Static<T>): T & { default: Static<T> } {
+  // Marked optional for TypeBox's `required` only; the type stays T's own, so Static<> has the key present.
+  return Type.Optional({ ...schema, default: value }) as unknown as T & { default: Static<T> };
 }
 
 /** A mapping that takes only the keys it names. */
