@@ -1,7 +1,7 @@
 /**
  * A config file's bytes to plain data (mappings, lists, strings, numbers,
- * booleans, null), for the gate's loader (load.ts) and the console's
- * (protocol/config/console-config.ts). A JSON file is read as the YAML it also is, so both
+ * booleans, null), for the gate's loader (gate-config.ts) and the console's
+ * (console-config.ts). A JSON file is read as the YAML it also is, so both
  * kinds get the same bounds and the same errors.
  *
  * Refused, and why:

@@ -1,0 +1,12 @@
+/** Which lane of which site this gate is: its place in the MQTT topics. */
+import { Type } from '@sinclair/typebox';
+
+const ID = { minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' } as const;
+
+export const siteSchema = Type.String({ ...ID, description: 'Site id, used in MQTT topics' });
+
+export const laneSchema = Type.String({
+  ...ID,
+  not: { const: 'colour' },
+  description: "Lane id within the site ('colour' is taken by the site's colour topics)",
+});
