@@ -2,8 +2,8 @@
  * The console's subscription to the broker: every lane's status,
  * decisions, alerts, faults, telemetry, command results, registrations and
  * applied colour changes, and each site's colour changes from the centre.
- * Each payload is checked against the link's contract (edge-agent/link/
- * contract.ts) before anything reads it, and parsed only once its nesting
+ * Each payload is checked against its leaf's schema (protocol/registry.ts,
+ * protocol/contract.ts) before anything reads it, and parsed only once its nesting
  * is known to be shallow (json-bounds.ts); a malformed one is dropped and
  * counted, never trusted and never fatal. What is kept goes to the store,
  * each lane's messages in the order they came (KeyedQueue); what changed is
@@ -13,8 +13,9 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { check, schemas, type ContractTypes, type SchemaName } from '../protocol/contract.js';
-import { parseTopic } from '../protocol/topics.js';
+import { check, MAX_COLOUR_CHANGES, type ContractTypes } from '../protocol/contract.js';
+import { TOPICS, type LaneUpLeaf } from '../protocol/registry.js';
+import { laneTopic, parseTopic, siteTopic } from '../protocol/topics.js';
 import { JsonBoundsError, parseBoundedJson } from '../protocol/json-bounds.js';
 import { openSignedMessage, parseJws } from '../protocol/signed-message.js';
 import { TrustStore } from '../protocol/trust/trust-store.js';
@@ -22,18 +23,10 @@ import type { ConsoleConfig } from '../protocol/config/console-config.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { ConsoleStore, LaneRow, DecisionRow, AlertRow, CommandRow } from './store.js';
 
-/** Leaves the console reads, and the schema each payload must match. */
-const LANE_LEAVES = {
-  status: 'laneStatus',
-  decision: 'decisionEvent',
-  alert: 'redAlert',
-  fault: 'fault',
-  telemetry: 'telemetry',
-  'command/result': 'commandResult',
-  registration: 'sealedRegistration',
-  'colour/applied': 'colourApplied',
-} as const satisfies Record<string, SchemaName>;
-type LaneLeaf = keyof typeof LANE_LEAVES;
+/** Lane leaves the console reads; each payload must match its leaf's schema (registry.ts). */
+const LANE_LEAVES = ['status', 'decision', 'alert', 'fault', 'telemetry', 'command/result', 'registration', 'colour/applied'] as const satisfies readonly LaneUpLeaf[];
+type LaneLeaf = (typeof LANE_LEAVES)[number];
+const READ_LEAVES: ReadonlySet<string> = new Set(LANE_LEAVES);
 
 /** Larger than anything a gate sends (a decision is under 1 kB); a colour change may carry many statuses. */
 const MAX_LANE_MESSAGE_BYTES = 64 * 1024;
@@ -63,7 +56,7 @@ export interface FeedStats {
 }
 
 /** The most values a colour change holds (json-bounds.ts counts them): four per listed change, a few for the rest. */
-const UNVERIFIED_CHANGE_VALUES = 4 * schemas.colourChange.properties.changes.maxItems + 16;
+const UNVERIFIED_CHANGE_VALUES = 4 * MAX_COLOUR_CHANGES + 16;
 
 /** A backlog this deep means the database is not keeping up: said in the log, once per crossing. */
 const BACKLOG_WARNING = 10_000;
@@ -134,7 +127,7 @@ export class Feed extends EventEmitter<FeedEvents> {
       if (broker.tls.key) options.key = readFileSync(broker.tls.key, 'utf8');
       if (broker.tls.servername) options.servername = broker.tls.servername;
     }
-    const topics = [...Object.keys(LANE_LEAVES).map((leaf) => `${base}/+/+/${leaf}`), `${base}/+/colour/change`];
+    const topics = [...LANE_LEAVES.map((leaf) => laneTopic(base, '+', '+', leaf)), siteTopic(base, '+', 'colour/change')];
     const client = mqtt.connect(broker.url, options);
     this.client = client;
     let subscribed!: () => void;
@@ -248,7 +241,7 @@ export class Feed extends EventEmitter<FeedEvents> {
         return;
       }
       const leaf = parsed.leaf as string;
-      if (!(leaf in LANE_LEAVES)) return;
+      if (!READ_LEAVES.has(leaf)) return;
       if (payload.length > MAX_LANE_MESSAGE_BYTES) return this.drop(topic, leaf, 'too large');
       // A retained status cleared by an empty payload is not malformed, just gone.
       if (leaf === 'status' && payload.length === 0) return;
@@ -270,7 +263,7 @@ export class Feed extends EventEmitter<FeedEvents> {
     const now = Date.now();
     let message: { site?: string; lane?: string };
     try {
-      message = check(LANE_LEAVES[leaf], value) as { site?: string; lane?: string };
+      message = check(TOPICS[leaf].schema, value) as { site?: string; lane?: string };
     } catch (error) {
       return this.drop(topic, leaf, (error as Error).message);
     }

@@ -1,10 +1,32 @@
 /**
- * docs/asyncapi.yaml, built from the topic tree (topics.ts) and the payload
- * schemas (contract.ts), so the document cannot drift from what the agent
- * does: `gate-agent contract` prints it and a test compares it with the file.
+ * docs/asyncapi.yaml, built from the topic table (registry.ts) and the
+ * payload schemas (contract.ts), so the document cannot drift from what the
+ * agent does: `gate-agent contract` prints it and a test compares it with
+ * the file.
  */
 import { stringify } from 'yaml';
 import { schemas, type SchemaName } from './contract.js';
+import { TOPICS, type Leaf, type LeafSpec } from './registry.js';
+
+/** What the document says of each leaf beyond the table: its channel's id and summary. */
+const CHANNEL_TEXT: { readonly [L in Leaf]: { id: string; summary: string } } = {
+  status: { id: 'laneStatus', summary: 'Online or offline (Last Will), lane state, degraded' },
+  decision: { id: 'decision', summary: 'Every decision, from the durable outbox' },
+  alert: { id: 'alert', summary: 'A red code showed up: the centre tells the epidemic-control department' },
+  fault: { id: 'fault', summary: 'Device and store faults, raised and cleared' },
+  security: { id: 'security', summary: 'Messages the gate refused, and why' },
+  telemetry: { id: 'telemetry', summary: 'Sensor health, outbox depth, age of the last colour sync' },
+  'command/result': { id: 'commandResult', summary: 'The outcome of each accepted command' },
+  'lookup/request': { id: 'lookupRequest', summary: 'Ask the centre for a current colour (printed codes, ID-card swipes)' },
+  registration: { id: 'registration', summary: 'A staff-assisted registration, sealed to the health authority: only the authority can read it' },
+  'colour/applied': { id: 'colourApplied', summary: "A colour change or snapshot this lane applied: seq, the centre's issuedAt and the lane's appliedAt (how long a change took to reach each lane)" },
+  'ha/state': { id: 'haState', summary: "Only with mqtt.homeAssistant.enabled: what the lane's Home Assistant entities show (lane state, held, faults, degraded, outbox depth, sync age, today's passes and refusals)" },
+  'ha/last-decision': { id: 'haLastDecision', summary: 'Only with mqtt.homeAssistant.enabled: the last verdict, reason, colour and time for Home Assistant; never the subject' },
+  command: { id: 'command', summary: 'Open, lock, release a hold, reload the trust list, change a config key: signed by the centre, or (open, lock, release a hold) by an operator key its signed trust list delegates' },
+  'lookup/reply': { id: 'lookupReply', summary: 'The centre answers a look-up: signed' },
+  'colour/change': { id: 'colourChange', summary: 'Colour changes for the site: signed, sequenced' },
+  'colour/snapshot': { id: 'colourSnapshot', summary: 'Every pushed colour of the site: retained, signed, versioned; read again on a gap' },
+};
 
 interface ChannelSpec {
   id: string;
@@ -20,24 +42,15 @@ interface ChannelSpec {
   summary: string;
 }
 
-const CHANNELS: ChannelSpec[] = [
-  { id: 'laneStatus', address: '{site}/{lane}/status', message: 'laneStatus', action: 'send', qos: 1, retain: true, summary: 'Online or offline (Last Will), lane state, degraded' },
-  { id: 'decision', address: '{site}/{lane}/decision', message: 'decisionEvent', action: 'send', qos: 1, retain: false, summary: 'Every decision, from the durable outbox' },
-  { id: 'alert', address: '{site}/{lane}/alert', message: 'redAlert', action: 'send', qos: 1, retain: false, summary: 'A red code showed up: the centre tells the epidemic-control department' },
-  { id: 'fault', address: '{site}/{lane}/fault', message: 'fault', action: 'send', qos: 1, retain: false, summary: 'Device and store faults, raised and cleared' },
-  { id: 'security', address: '{site}/{lane}/security', message: 'securityEvent', action: 'send', qos: 1, retain: false, summary: 'Messages the gate refused, and why' },
-  { id: 'telemetry', address: '{site}/{lane}/telemetry', message: 'telemetry', action: 'send', qos: 0, retain: false, summary: 'Sensor health, outbox depth, age of the last colour sync' },
-  { id: 'commandResult', address: '{site}/{lane}/command/result', message: 'commandResult', action: 'send', qos: 1, retain: false, summary: 'The outcome of each accepted command' },
-  { id: 'lookupRequest', address: '{site}/{lane}/lookup/request', message: 'lookupRequest', action: 'send', qos: 1, retain: false, summary: 'Ask the centre for a current colour (printed codes, ID-card swipes)' },
-  { id: 'registration', address: '{site}/{lane}/registration', message: 'sealedRegistration', action: 'send', qos: 1, retain: false, summary: 'A staff-assisted registration, sealed to the health authority: only the authority can read it' },
-  { id: 'colourApplied', address: '{site}/{lane}/colour/applied', message: 'colourApplied', action: 'send', qos: 1, retain: false, summary: 'A colour change or snapshot this lane applied: seq, the centre\'s issuedAt and the lane\'s appliedAt (how long a change took to reach each lane)' },
-  { id: 'haState', address: '{site}/{lane}/ha/state', message: 'haState', action: 'send', qos: 1, retain: true, summary: 'Only with mqtt.homeAssistant.enabled: what the lane\'s Home Assistant entities show (lane state, held, faults, degraded, outbox depth, sync age, today\'s passes and refusals)' },
-  { id: 'haLastDecision', address: '{site}/{lane}/ha/last-decision', message: 'haLastDecision', action: 'send', qos: 1, retain: true, summary: 'Only with mqtt.homeAssistant.enabled: the last verdict, reason, colour and time for Home Assistant; never the subject' },
-  { id: 'command', address: '{site}/{lane}/command', message: 'signedEnvelope', signedPayload: 'command', action: 'receive', qos: 1, retain: false, summary: 'Open, lock, release a hold, reload the trust list, change a config key: signed by the centre, or (open, lock, release a hold) by an operator key its signed trust list delegates' },
-  { id: 'lookupReply', address: '{site}/{lane}/lookup/reply', message: 'signedEnvelope', signedPayload: 'lookupReply', action: 'receive', qos: 1, retain: false, summary: 'The centre answers a look-up: signed' },
-  { id: 'colourChange', address: '{site}/colour/change', message: 'signedEnvelope', signedPayload: 'colourChange', action: 'receive', qos: 1, retain: false, summary: 'Colour changes for the site: signed, sequenced' },
-  { id: 'colourSnapshot', address: '{site}/colour/snapshot', message: 'signedEnvelope', signedPayload: 'colourSnapshot', action: 'receive', qos: 1, retain: true, summary: 'Every pushed colour of the site: retained, signed, versioned; read again on a gap' },
-];
+const CHANNELS: ChannelSpec[] = (Object.entries(TOPICS) as [Leaf, LeafSpec][]).map(([leaf, spec]) => ({
+  ...CHANNEL_TEXT[leaf],
+  address: spec.scope === 'lane' ? `{site}/{lane}/${leaf}` : `{site}/${leaf}`,
+  message: spec.signed ? 'signedEnvelope' : spec.schema,
+  ...(spec.signed ? { signedPayload: spec.schema } : {}),
+  action: spec.direction === 'up' ? 'send' : 'receive',
+  qos: spec.qos,
+  retain: spec.retain,
+}));
 
 const ID_PARAMETER = { description: 'Site or lane id: letters, digits, _ and -, at most 64; a lane is never called "colour"' };
 
@@ -73,7 +86,7 @@ export function asyncApiDocument(baseTopic = 'hc/v1'): Record<string, unknown> {
       title: 'Health-code gate MQTT link',
       version: '1.0.0',
       description: [
-        'What a gate sends to the centre and accepts from it. Generated by `gate-agent contract` from protocol/contract.ts and topics.ts; do not edit by hand.',
+        'What a gate sends to the centre and accepts from it. Generated by `gate-agent contract` from protocol/contract.ts and registry.ts; do not edit by hand.',
         `Topics sit under a configurable base (mqtt.baseTopic, default ${baseTopic}).`,
         'Operations are written from the gate\'s side: send is gate to centre, receive is centre to gate.',
         'Everything the centre sends is a JWS (flattened JSON serialization) whose protected header names alg (ES256 or EdDSA), kid and typ; x-signed-payload is the schema of the signed payload.',

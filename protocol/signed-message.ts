@@ -24,6 +24,7 @@ import { signData, verifySignature, type AlgorithmName } from './credential/cose
 import { kidOf, type TrustedSigner, type TrustStore } from './trust/trust-store.js';
 import { check, conforms, ContractError, schemas, type ContractTypes, type JwsHeader, type SecurityKind, type SignedEnvelope, type SignedType } from './contract.js';
 import { JsonBoundsError, parseBoundedJson, type JsonBounds } from './json-bounds.js';
+import { signedSchema, type SignedSchema } from './registry.js';
 
 /**
  * The envelope is one object of three base64url strings (three values to the count): a message of
@@ -35,15 +36,8 @@ const ENVELOPE_BOUNDS: JsonBounds = { maxValues: 1024 };
 /** RSA is left to the credentials: the centre signs with EC or Ed25519 keys, which are small and fast to check. */
 const SIGNED_MESSAGE_ALGORITHMS: readonly AlgorithmName[] = ['ES256', 'EdDSA'];
 
-/** The payload schema of each signed kind. */
-const PAYLOAD_SCHEMA = {
-  'colour-change': 'colourChange',
-  'colour-snapshot': 'colourSnapshot',
-  command: 'command',
-  'lookup-reply': 'lookupReply',
-} as const satisfies Record<SignedType, keyof ContractTypes>;
-
-export type SignedPayload<T extends SignedType> = ContractTypes[(typeof PAYLOAD_SCHEMA)[T]];
+/** What is signed as `typ`, by the schema of the topic that carries it (registry.ts). */
+export type SignedPayload<T extends SignedType> = ContractTypes[SignedSchema<T>];
 
 export interface MessageSigner {
   algorithm: AlgorithmName;
@@ -117,7 +111,7 @@ export function openSignedMessage<T extends SignedType>(
 ): SignedPayload<T> {
   const payload = openJws(raw, typ, keys, memo);
   try {
-    return check(PAYLOAD_SCHEMA[typ], payload) as SignedPayload<T>;
+    return check<SignedSchema<T>>(signedSchema(typ), payload);
   } catch (error) {
     if (error instanceof ContractError) throw new SignedMessageError('schema', error.message);
     throw error;
@@ -137,7 +131,7 @@ export function openSignedMessageWithSigner<T extends SignedType>(
 ): { payload: SignedPayload<T>; signer: TrustedSigner } {
   const { payload, signer } = openJwsWithSigner(raw, typ, keys, undefined, who);
   try {
-    return { payload: check(PAYLOAD_SCHEMA[typ], payload) as SignedPayload<T>, signer };
+    return { payload: check<SignedSchema<T>>(signedSchema(typ), payload), signer };
   } catch (error) {
     if (error instanceof ContractError) throw new SignedMessageError('schema', error.message);
     throw error;

@@ -1,64 +1,43 @@
 /**
- * The MQTT topic tree, one place: every topic the agent publishes or
- * subscribes to is built and recognised here (docs/asyncapi.yaml lists them).
+ * The MQTT topic tree: every topic the agent publishes or subscribes to is
+ * built and recognised here, from the leaves of registry.ts (which says
+ * what each carries; docs/asyncapi.yaml lists them).
  *
- *   <base>/<site>/<lane>/status           up, retained; the Last Will says offline
- *   <base>/<site>/<lane>/decision         up, QoS 1, one per decision
- *   <base>/<site>/<lane>/alert            up, QoS 1, a red code showed up here
- *   <base>/<site>/<lane>/fault            up, QoS 1
- *   <base>/<site>/<lane>/security         up, QoS 1, a refused message
- *   <base>/<site>/<lane>/telemetry        up, QoS 0
- *   <base>/<site>/<lane>/command          down, signed by the centre
- *   <base>/<site>/<lane>/command/result   up, QoS 1
- *   <base>/<site>/<lane>/lookup/request   up, QoS 1
- *   <base>/<site>/<lane>/lookup/reply     down, signed by the centre
- *   <base>/<site>/<lane>/registration     up, QoS 1, sealed to the health authority
- *   <base>/<site>/<lane>/colour/applied   up, QoS 1, a colour change or snapshot this lane applied
- *   <base>/<site>/<lane>/ha/state         up, retained, Home Assistant's entities (mqtt.homeAssistant)
- *   <base>/<site>/<lane>/ha/last-decision up, retained, the last verdict for Home Assistant, no subject
- *   <base>/<site>/colour/change           down, signed, sequenced
- *   <base>/<site>/colour/snapshot         down, retained, signed, versioned
+ *   <base>/<site>/<lane>/<lane leaf>      status, decision, command, ...
+ *   <base>/<site>/<site leaf>             colour/change, colour/snapshot
  *
  * `colour` can never be a lane id, so site-wide topics and lane topics never
  * meet.
  */
+import { leavesOf, TOPICS, type LaneDownLeaf, type LaneLeaf, type LaneUpLeaf, type SiteDownLeaf, type SiteLeaf } from './registry.js';
 
-export const LANE_UP_LEAVES = ['status', 'decision', 'alert', 'fault', 'security', 'telemetry', 'command/result', 'lookup/request', 'registration', 'colour/applied', 'ha/state', 'ha/last-decision'] as const;
-export type LaneUpLeaf = (typeof LANE_UP_LEAVES)[number];
+export type { LaneDownLeaf, LaneUpLeaf, SiteDownLeaf } from './registry.js';
 
-export const LANE_DOWN_LEAVES = ['command', 'lookup/reply'] as const;
-export type LaneDownLeaf = (typeof LANE_DOWN_LEAVES)[number];
-
-export const SITE_DOWN_LEAVES = ['colour/change', 'colour/snapshot'] as const;
-export type SiteDownLeaf = (typeof SITE_DOWN_LEAVES)[number];
+export const LANE_UP_LEAVES: readonly LaneUpLeaf[] = leavesOf('lane', 'up');
+export const LANE_DOWN_LEAVES: readonly LaneDownLeaf[] = leavesOf('lane', 'down');
+export const SITE_DOWN_LEAVES: readonly SiteDownLeaf[] = leavesOf('site', 'down');
 
 /** Ids used in topics: no MQTT wildcards or separators. The config schema enforces the same. */
 const TOPIC_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export const RESERVED_LANE_IDS = new Set(['colour']);
 
 const LANE_LEAVES: ReadonlySet<string> = new Set([...LANE_UP_LEAVES, ...LANE_DOWN_LEAVES]);
+const SITE_LEAVES: ReadonlySet<string> = new Set((Object.keys(TOPICS) as (keyof typeof TOPICS)[]).filter((leaf) => TOPICS[leaf].scope === 'site'));
 
-export function laneTopic(base: string, site: string, lane: string, leaf: LaneUpLeaf | LaneDownLeaf): string {
+export function laneTopic(base: string, site: string, lane: string, leaf: LaneLeaf): string {
   return `${base}/${site}/${lane}/${leaf}`;
 }
 
-export function siteTopic(base: string, site: string, leaf: SiteDownLeaf): string {
+export function siteTopic(base: string, site: string, leaf: SiteLeaf): string {
   return `${base}/${site}/${leaf}`;
 }
 
-/** The topics one lane subscribes to. */
+/** The topics one lane subscribes to: everything the centre sends it, the site's first. */
 export function laneSubscriptions(base: string, site: string, lane: string): string[] {
-  return [
-    siteTopic(base, site, 'colour/change'),
-    siteTopic(base, site, 'colour/snapshot'),
-    laneTopic(base, site, lane, 'command'),
-    laneTopic(base, site, lane, 'lookup/reply'),
-  ];
+  return [...SITE_DOWN_LEAVES.map((leaf) => siteTopic(base, site, leaf)), ...LANE_DOWN_LEAVES.map((leaf) => laneTopic(base, site, lane, leaf))];
 }
 
-export type ParsedTopic =
-  | { scope: 'lane'; site: string; lane: string; leaf: LaneUpLeaf | LaneDownLeaf }
-  | { scope: 'site'; site: string; leaf: SiteDownLeaf };
+export type ParsedTopic = { scope: 'lane'; site: string; lane: string; leaf: LaneLeaf } | { scope: 'site'; site: string; leaf: SiteLeaf };
 
 /** Recognise a topic of the tree under `base`; null for anything else. */
 export function parseTopic(base: string, topic: string): ParsedTopic | null {
@@ -69,8 +48,8 @@ export function parseTopic(base: string, topic: string): ParsedTopic | null {
   const tail = rest.join('/');
   if (second === 'colour') {
     const leaf = `colour/${tail}`;
-    return (SITE_DOWN_LEAVES as readonly string[]).includes(leaf) ? { scope: 'site', site, leaf: leaf as SiteDownLeaf } : null;
+    return SITE_LEAVES.has(leaf) ? { scope: 'site', site, leaf: leaf as SiteLeaf } : null;
   }
   if (!TOPIC_ID.test(second) || RESERVED_LANE_IDS.has(second)) return null;
-  return LANE_LEAVES.has(tail) ? { scope: 'lane', site, lane: second, leaf: tail as LaneUpLeaf | LaneDownLeaf } : null;
+  return LANE_LEAVES.has(tail) ? { scope: 'lane', site, lane: second, leaf: tail as LaneLeaf } : null;
 }

@@ -22,24 +22,15 @@ import type { MqttConfig } from '../../protocol/config/gate-schema.js';
 import type { DecisionEvent } from '../../protocol/domain.js';
 import type { SealedRecord } from '../../protocol/privacy/sealed-record.js';
 import type { CommandHandler } from './command-handler.js';
-import type {
-  ColourAppliedMessage,
-  SealedRegistrationMessage,
-  CommandResultMessage,
-  FaultMessage,
-  LaneState,
-  LaneStatusMessage,
-  RedAlertMessage,
-  SecurityEventMessage,
-  SecurityKind,
-  TelemetryMessage,
-} from '../../protocol/contract.js';
+import type { CommandResultMessage, LaneState, SecurityEventMessage, SecurityKind, TelemetryMessage } from '../../protocol/contract.js';
+import { isDownLeaf, type DownLeaf, type LaneUpLeaf, type PayloadOf } from '../../protocol/registry.js';
+import { laneMessage, type LaneAddress, type LaneMessage } from './lane-publish.js';
 import type { LookupClient } from './lookup-client.js';
 import { mqttClientOptions, type MqttClientOptions } from './mqtt-options.js';
 import type { Outbox, OutboxPriority } from './outbox.js';
 import { OutboxPump } from './outbox-pump.js';
 import { SignedMessageError } from '../../protocol/signed-message.js';
-import { laneSubscriptions, laneTopic, parseTopic, siteTopic, type LaneUpLeaf } from '../../protocol/topics.js';
+import { laneSubscriptions, laneTopic, parseTopic, siteTopic } from '../../protocol/topics.js';
 
 /** What the link reports about the lane; the fleet simulator gives a fixed one. */
 export interface LaneView {
@@ -102,6 +93,7 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
   private readonly securityBuckets = new Map<SecurityKind, SecurityBucket>();
   private readonly pump: OutboxPump;
   private readonly base: string;
+  private readonly at: LaneAddress;
   private telemetryTimer: NodeJS.Timeout | null = null;
   private readonly onResync = (): void => this.resyncFromSnapshot();
   private readonly onDegradedChange = (): void => this.publishStatus();
@@ -113,6 +105,7 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
   constructor(private readonly options: GateLinkOptions) {
     super();
     this.base = options.mqtt.baseTopic;
+    this.at = { base: this.base, site: options.site, lane: options.lane };
     this.pump = new OutboxPump({ outbox: options.outbox, inflight: options.inflight, logger: options.logger });
   }
 
@@ -127,7 +120,8 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
   /** Connects in the background: the lane decides whether or not the broker is there. */
   start(): void {
     const { mqtt: config, site, lane, logger } = this.options;
-    const will = { topic: this.topic('status'), payload: Buffer.from(JSON.stringify({ state: 'offline' } satisfies LaneStatusMessage)), qos: 1 as const, retain: true };
+    const lastWill = laneMessage(this.at, 'status', { state: 'offline' });
+    const will = { ...lastWill, payload: Buffer.from(lastWill.payload) };
     const client = mqtt.connect(config.url, { ...mqttClientOptions(config, { site, lane }, will), ...this.options.clientOptions });
     this.client = client;
     client.on('connect', (connack) => {
@@ -168,14 +162,14 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     const client = this.client;
     if (!client?.connected) return;
     const { laneView, colourSync } = this.options;
-    const status: LaneStatusMessage = {
+    const status = laneMessage(this.at, 'status', {
       state: 'online',
       time: new Date().toISOString(),
       laneState: laneView.laneState,
       degraded: colourSync.degraded,
       staffMode: laneView.laneState === 'staff',
-    };
-    client.publish(this.topic('status'), JSON.stringify(status), { qos: 1, retain: true }, (error) => {
+    });
+    client.publish(status.topic, status.payload, { qos: status.qos, retain: status.retain }, (error) => {
       if (error) this.options.logger.debug({ err: error }, 'status not acknowledged');
     });
   }
@@ -201,7 +195,7 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
   publishTelemetry(): void {
     if (!this.client?.connected) return;
     try {
-      this.client.publish(this.topic('telemetry'), JSON.stringify(this.telemetry()), { qos: 0 });
+      this.publish('telemetry', this.telemetry());
     } catch (error) {
       // telemetry() reads the outbox: a disk error skips one reading, never the agent.
       this.options.logger.error({ err: error }, 'telemetry not sent');
@@ -209,23 +203,35 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
   }
 
   /**
+   * Publishes on one of the lane's leaves through the live connection, with
+   * the leaf's QoS and retain flag; false when not connected (nothing is
+   * queued). The payload's type is the leaf's schema's.
+   */
+  publish<L extends LaneUpLeaf>(leaf: L, payload: PayloadOf<L>, options: { expirySeconds?: number } = {}): boolean {
+    const client = this.client;
+    if (!client?.connected) return false;
+    const message = laneMessage(this.at, leaf, payload);
+    client.publish(message.topic, message.payload, { qos: message.qos, retain: message.retain, ...this.expiry(options.expirySeconds) });
+    return true;
+  }
+
+  /** The sealed registration's outbox row; called inside the decision's transaction, so it throws rather than logs. */
+  enqueueRegistration(sealed: SealedRecord): void {
+    const id = `${sealed.eventId}.registration`;
+    this.queue('registration', id, { id, ...sealed });
+  }
+
+  /**
    * The outbox rows for one decision: the event and, for a red code, the
    * alert. Called by the journal inside the transaction that stores the
    * event, so either all are on disk or none.
    */
-  /** The sealed registration's outbox row; called inside the decision's transaction, so it throws rather than logs. */
-  enqueueRegistration(sealed: SealedRecord): void {
-    const message: SealedRegistrationMessage = { id: `${sealed.eventId}.registration`, ...sealed };
-    const { outbox, lane } = this.options;
-    outbox.enqueue({ id: message.id, lane, topic: this.topic('registration'), payload: JSON.stringify(message), qos: 1, priority: 'event' });
-  }
-
   enqueueDecision(event: DecisionEvent): void {
-    const { outbox, lane } = this.options;
-    outbox.enqueue({ id: event.id, lane, topic: this.topic('decision'), payload: JSON.stringify(event), qos: 1, priority: 'event' });
+    this.queue('decision', event.id, event);
     if (event.verdict === 'hold' && event.colour === 'red') {
-      const alert: RedAlertMessage = {
-        id: `${event.id}.alert`,
+      const id = `${event.id}.alert`;
+      this.queue('alert', id, {
+        id,
         eventId: event.id,
         time: event.time,
         site: event.site,
@@ -233,9 +239,14 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
         subject: event.subject,
         colour: 'red',
         decidedBy: event.decidedBy,
-      };
-      outbox.enqueue({ id: alert.id, lane, topic: this.topic('alert'), payload: JSON.stringify(alert), qos: 1, priority: 'event' });
+      });
     }
+  }
+
+  /** One outbox row for `leaf`, as the topic table says it travels; throws what the outbox throws. */
+  private queue<L extends LaneUpLeaf>(leaf: L, id: string, payload: PayloadOf<L>, priority: OutboxPriority = 'event'): void {
+    const message: LaneMessage = laneMessage(this.at, leaf, payload);
+    this.options.outbox.enqueue({ id, lane: this.options.lane, ...message, priority });
   }
 
   /** After the journal's transaction committed: send now if connected. */
@@ -245,9 +256,9 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
 
   /** `queue: false`: live only, for reports about the outbox itself (queued, one would push another message out). */
   reportFault(fault: { kind: string; detail: string; active?: boolean }, options: { queue?: boolean } = {}): void {
-    const message: FaultMessage = { id: randomUUID(), time: new Date().toISOString(), site: this.options.site, lane: this.options.lane, ...fault };
-    if (options.queue === false) this.publishNow(this.topic('fault'), JSON.stringify(message));
-    else this.enqueue('fault', message.id, message);
+    const message: PayloadOf<'fault'> = { id: randomUUID(), time: new Date().toISOString(), site: this.options.site, lane: this.options.lane, ...fault };
+    if (options.queue === false) this.publish('fault', message);
+    else this.report('fault', message.id, message);
     this.publishStatus();
   }
 
@@ -308,7 +319,7 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     };
     this.options.logger.warn({ topic: message.topic, kind, detail: message.detail }, 'message refused');
     // Dropped before any decision or fault when the outbox is full.
-    this.enqueue('security', message.id, message, 'telemetry');
+    this.report('security', message.id, message, 'telemetry');
     this.emit('security', message);
   }
 
@@ -318,13 +329,14 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
    */
   private reportColourApplied(info: AppliedInfo): void {
     const { site, lane } = this.options;
-    const message: ColourAppliedMessage = { id: randomUUID(), site, lane, seq: info.seq, issuedAt: info.issuedAt, appliedAt: info.appliedAt, via: info.via, changes: info.changes };
-    this.enqueue('colour/applied', message.id, message, 'telemetry');
+    const id = randomUUID();
+    this.report('colour/applied', id, { id, site, lane, seq: info.seq, issuedAt: info.issuedAt, appliedAt: info.appliedAt, via: info.via, changes: info.changes }, 'telemetry');
   }
 
-  private enqueue(leaf: 'fault' | 'security' | 'command/result' | 'colour/applied', id: string, message: object, priority: OutboxPriority = 'event'): void {
+  /** A report's outbox row, sent now if connected; a full disk loses the report, never the agent. */
+  private report<L extends 'fault' | 'security' | 'command/result' | 'colour/applied'>(leaf: L, id: string, payload: PayloadOf<L>, priority: OutboxPriority = 'event'): void {
     try {
-      this.options.outbox.enqueue({ id, lane: this.options.lane, topic: this.topic(leaf), payload: JSON.stringify(message), qos: 1, priority });
+      this.queue(leaf, id, payload, priority);
       this.pump.kick();
     } catch (error) {
       this.options.logger.error({ err: error, leaf }, 'cannot store a report in the outbox');
@@ -349,11 +361,8 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
       return;
     }
     const parsed = parseTopic(this.base, topic);
-    const ours =
-      parsed !== null &&
-      parsed.site === site &&
-      (parsed.scope === 'site' || (parsed.lane === lane && (parsed.leaf === 'command' || parsed.leaf === 'lookup/reply')));
-    if (!parsed || !ours) {
+    // Only what the centre sends, to this lane or its site.
+    if (!parsed || parsed.site !== site || !isDownLeaf(parsed.leaf) || (parsed.scope === 'lane' && parsed.lane !== lane)) {
       this.reportSecurity(topic, 'unexpected-topic', 'a message on a topic this lane does not subscribe to');
       return;
     }
@@ -380,6 +389,8 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
           if (!this.options.lookup) throw new SignedMessageError('unexpected-topic', 'this lane makes no look-ups');
           this.options.lookup.acceptReply(payload);
           break;
+        default:
+          unhandled(parsed.leaf);
       }
     } catch (error) {
       if (error instanceof SignedMessageError) this.reportSecurity(topic, error.kind, error.message);
@@ -393,7 +404,7 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     commands.handle(payload).then(
       (result: CommandResultMessage) => {
         this.options.logger.info({ commandId: result.commandId, action: result.action, signedBy: result.signedBy, ok: result.ok, detail: result.detail }, 'command');
-        this.enqueue('command/result', result.id, result);
+        this.report('command/result', result.id, result);
         this.publishStatus();
       },
       (error: unknown) => {
@@ -416,10 +427,13 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
   publishNow(topic: string, payload: string, options: { expirySeconds?: number; retain?: boolean } = {}): boolean {
     const client = this.client;
     if (!client?.connected) return false;
-    // MQTT 5: a message of no use after its deadline (a look-up request) is not kept by the broker past it.
-    const expiry = options.expirySeconds !== undefined && this.options.mqtt.protocolVersion === 5 ? { properties: { messageExpiryInterval: options.expirySeconds } } : {};
-    client.publish(topic, payload, { qos: 1, retain: options.retain ?? false, ...expiry });
+    client.publish(topic, payload, { qos: 1, retain: options.retain ?? false, ...this.expiry(options.expirySeconds) });
     return true;
+  }
+
+  /** MQTT 5: a message of no use after its deadline (a look-up request) is not kept by the broker past it. */
+  private expiry(seconds: number | undefined): { properties?: { messageExpiryInterval: number } } {
+    return seconds !== undefined && this.options.mqtt.protocolVersion === 5 ? { properties: { messageExpiryInterval: seconds } } : {};
   }
 
   /**
@@ -453,11 +467,11 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     if (!client) return;
     let acknowledged = false;
     if (client.connected) {
-      const offline: LaneStatusMessage = { state: 'offline', time: new Date().toISOString() };
+      const offline = laneMessage(this.at, 'status', { state: 'offline', time: new Date().toISOString() });
       // Bounded: if the connection drops now, MQTT.js keeps the publish for a reconnect that never comes, and stop() would hang.
       let timer: NodeJS.Timeout | undefined;
       acknowledged = await Promise.race([
-        client.publishAsync(this.topic('status'), JSON.stringify(offline), { qos: 1, retain: true }).then(() => true, () => false),
+        client.publishAsync(offline.topic, offline.payload, { qos: offline.qos, retain: offline.retain }).then(() => true, () => false),
         new Promise<boolean>((resolve) => (timer = setTimeout(resolve, STOP_GOODBYE_MS, false))),
       ]);
       clearTimeout(timer);
@@ -465,4 +479,9 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     // Otherwise end at once rather than wait for acks that cannot come (the outbox keeps every event).
     await client.endAsync(!acknowledged || !client.connected);
   }
+}
+
+/** A leaf the centre sends on that receive() has no case for does not compile. */
+function unhandled(leaf: never): never {
+  throw new Error(`no handler for ${String(leaf as DownLeaf)}`);
 }

@@ -34,6 +34,7 @@ import {
   hkdfSync,
   randomBytes,
 } from 'node:crypto';
+import type { SealedRecord } from '../payloads/registration.js';
 
 export const SEALED_RECORD_VERSION = 1;
 /** Names the format in the key derivation: a key for another use can never open this. */
@@ -52,19 +53,8 @@ export interface RegistrationRecord {
   eventId: string;
 }
 
-export interface SealedRecord {
-  v: 1;
-  kid: string;
-  eventId: string;
-  site: string;
-  lane: string;
-  time: string;
-  epk: string;
-  salt: string;
-  nonce: string;
-  ct: string;
-  tag: string;
-}
+/** What sealRecord makes: the header in clear, the personal fields sealed (its schema: payloads/registration.ts). */
+export type { SealedRecord } from '../payloads/registration.js';
 
 export type SealErrorCode = 'bad-key' | 'malformed' | 'wrong-key' | 'unauthentic';
 

@@ -1,0 +1,106 @@
+/**
+ * Every topic leaf of the link, once: under a lane or the site, who sends it
+ * (up: the gate, down: the centre), the schema of its payload, its QoS and
+ * retain flag, and for what the centre signs, the JWS typ that binds it to
+ * its kind (its payload then travels as a signedEnvelope). The topic tree
+ * (topics.ts), the AsyncAPI document (asyncapi.ts), the gate's typed
+ * publish, the console's subscriptions and the signed kinds' schemas
+ * (signed-message.ts) are all read from it.
+ *
+ *   <base>/<site>/<lane>/<lane leaf>      e.g. hc/v1/s1/l1/decision
+ *   <base>/<site>/<site leaf>             e.g. hc/v1/s1/colour/change
+ *
+ * Site leaves start with `colour/`, which can never be a lane id, so site
+ * topics and lane topics never meet.
+ */
+import type { ContractTypes, SchemaName } from './contract.js';
+import type { SignedType } from './payloads/signed.js';
+
+export interface LeafSpec {
+  scope: 'lane' | 'site';
+  direction: 'up' | 'down';
+  /** The payload's schema; for a signed leaf, the schema of what is signed. */
+  schema: SchemaName;
+  qos: 0 | 1;
+  retain: boolean;
+  signed?: SignedType;
+}
+
+export const TOPICS = {
+  /** The Last Will says offline. */
+  status: { scope: 'lane', direction: 'up', schema: 'laneStatus', qos: 1, retain: true },
+  decision: { scope: 'lane', direction: 'up', schema: 'decisionEvent', qos: 1, retain: false },
+  /** A red code showed up here. */
+  alert: { scope: 'lane', direction: 'up', schema: 'redAlert', qos: 1, retain: false },
+  fault: { scope: 'lane', direction: 'up', schema: 'fault', qos: 1, retain: false },
+  /** A refused message. */
+  security: { scope: 'lane', direction: 'up', schema: 'securityEvent', qos: 1, retain: false },
+  telemetry: { scope: 'lane', direction: 'up', schema: 'telemetry', qos: 0, retain: false },
+  'command/result': { scope: 'lane', direction: 'up', schema: 'commandResult', qos: 1, retain: false },
+  'lookup/request': { scope: 'lane', direction: 'up', schema: 'lookupRequest', qos: 1, retain: false },
+  /** Sealed to the health authority. */
+  registration: { scope: 'lane', direction: 'up', schema: 'sealedRegistration', qos: 1, retain: false },
+  /** A colour change or snapshot this lane applied. */
+  'colour/applied': { scope: 'lane', direction: 'up', schema: 'colourApplied', qos: 1, retain: false },
+  /** Home Assistant's entities (mqtt.homeAssistant). */
+  'ha/state': { scope: 'lane', direction: 'up', schema: 'haState', qos: 1, retain: true },
+  /** The last verdict for Home Assistant, no subject. */
+  'ha/last-decision': { scope: 'lane', direction: 'up', schema: 'haLastDecision', qos: 1, retain: true },
+  command: { scope: 'lane', direction: 'down', schema: 'command', qos: 1, retain: false, signed: 'command' },
+  'lookup/reply': { scope: 'lane', direction: 'down', schema: 'lookupReply', qos: 1, retain: false, signed: 'lookup-reply' },
+  /** Sequenced. */
+  'colour/change': { scope: 'site', direction: 'down', schema: 'colourChange', qos: 1, retain: false, signed: 'colour-change' },
+  /** Versioned. */
+  'colour/snapshot': { scope: 'site', direction: 'down', schema: 'colourSnapshot', qos: 1, retain: true, signed: 'colour-snapshot' },
+} as const satisfies Record<string, LeafSpec>;
+
+type Topics = typeof TOPICS;
+export type Leaf = keyof Topics;
+
+/** The leaves of one scope and direction. */
+export type LeafOf<S extends LeafSpec['scope'], D extends LeafSpec['direction']> = {
+  [L in Leaf]: Topics[L] extends { scope: S; direction: D } ? L : never;
+}[Leaf];
+export type LaneUpLeaf = LeafOf<'lane', 'up'>;
+export type LaneDownLeaf = LeafOf<'lane', 'down'>;
+export type SiteDownLeaf = LeafOf<'site', 'down'>;
+export type LaneLeaf = LeafOf<'lane', LeafSpec['direction']>;
+export type SiteLeaf = LeafOf<'site', LeafSpec['direction']>;
+export type UpLeaf = LeafOf<LeafSpec['scope'], 'up'>;
+export type DownLeaf = LeafOf<LeafSpec['scope'], 'down'>;
+
+/** The payload of a leaf: what the gate sends on it, or what the centre signs for it. */
+export type PayloadOf<L extends Leaf> = ContractTypes[Topics[L]['schema']];
+
+/** The schema of what is signed as each typ: { 'colour-change': 'colourChange', ... }. */
+type SignedSchemas = { [L in Leaf as Topics[L] extends { signed: infer T extends SignedType } ? T : never]: Topics[L]['schema'] };
+/** The schema of what is signed as `typ`. */
+export type SignedSchema<T extends SignedType> = SignedSchemas[T];
+
+export function leafSpec(leaf: Leaf): LeafSpec {
+  return TOPICS[leaf];
+}
+
+/** The leaves of one scope and direction, in the table's order. */
+export function leavesOf<S extends LeafSpec['scope'], D extends LeafSpec['direction']>(scope: S, direction: D): readonly LeafOf<S, D>[] {
+  return (Object.keys(TOPICS) as Leaf[]).filter((leaf) => TOPICS[leaf].scope === scope && TOPICS[leaf].direction === direction) as LeafOf<S, D>[];
+}
+
+export function isLeaf(text: string): text is Leaf {
+  return Object.hasOwn(TOPICS, text);
+}
+
+const signedSchemas = new Map<SignedType, SchemaName>();
+for (const spec of Object.values(TOPICS) as LeafSpec[]) if (spec.signed) signedSchemas.set(spec.signed, spec.schema);
+
+/** The schema of what is signed as `typ` (a typ no leaf carries has none: the type says which do). */
+export function signedSchema<T extends SignedType>(typ: T): SignedSchema<T> {
+  const schema = signedSchemas.get(typ);
+  if (schema === undefined) throw new Error(`no topic carries messages signed as ${typ}`);
+  return schema as SignedSchema<T>;
+}
+
+/** True for a leaf only the centre sends on. */
+export function isDownLeaf(leaf: Leaf): leaf is DownLeaf {
+  return TOPICS[leaf].direction === 'down';
+}
