@@ -13,6 +13,3 @@ export type Verdict = (typeof VERDICTS)[number];
 /** How the colour that decided was learnt: recorded with every decision. */
 export const DECIDED_BY = ['offline-code', 'pushed-status', 'online-lookup', 'staff'] as const;
 export type DecidedBy = (typeof DECIDED_BY)[number];
-
-/** One decision at one lane: what the journal keeps and the broker receives (its schema says each field). */
-export type { DecisionEvent } from './payloads/lane-up.js';

@@ -19,7 +19,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { AppliedInfo, ColourSync } from '../colour/colour-sync.js';
 import type { MqttConfig } from '../../protocol/config/gate-schema.js';
-import type { DecisionEvent } from '../../protocol/domain.js';
+import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
 import type { SealedRecord } from '../../protocol/privacy/sealed-record.js';
 import type { CommandHandler } from './command-handler.js';
 import type { CommandResultMessage, LaneState, SecurityEventMessage, SecurityKind, TelemetryMessage } from '../../protocol/contract.js';

@@ -29,7 +29,7 @@ import { readFileSync } from 'node:fs';
 import type SqliteDatabase from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { ColourSync } from '../colour/colour-sync.js';
-import type { DecisionEvent } from '../../protocol/domain.js';
+import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
 import type { Lane } from '../lane/lane.js';
 import { LANE_STATES, type HaLastDecisionMessage, type HaStateMessage, type TelemetryMessage } from '../../protocol/contract.js';
 import { laneTopic } from '../../protocol/topics.js';

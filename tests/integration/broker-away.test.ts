@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { checkConfig } from '../../protocol/config/gate-config.js';
-import type { DecisionEvent } from '../../protocol/domain.js';
+import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
 import { startEmbeddedBroker } from '../../simulator/broker.js';
 import { createSimulatedLane } from '../../simulator/simulated-lane.js';
 import { freePort } from '../support/mosquitto.js';

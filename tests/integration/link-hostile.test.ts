@@ -26,7 +26,7 @@ import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { checkConfig } from '../../protocol/config/gate-config.js';
-import type { DecisionEvent } from '../../protocol/domain.js';
+import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
 import {
   conforms,
   type CommandResultMessage,

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { checkConfig } from '../../protocol/config/gate-config.js';
-import type { DecisionEvent } from '../../protocol/domain.js';
+import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
 import { startEmbeddedBroker } from '../../simulator/broker.js';
 import { createCrowdWorld, scriptedCrowd, walkThrough, type Outcome } from '../../simulator/crowd.js';
 import { SimulatedCentre } from '../../simulator/centre.js';

@@ -16,7 +16,7 @@ import { Ajv } from 'ajv';
 import { pino } from 'pino';
 import { checkConfig } from '../../protocol/config/gate-config.js';
 import type { ColourSync } from '../../edge-agent/colour/colour-sync.js';
-import type { DecisionEvent } from '../../protocol/domain.js';
+import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import type { Lane } from '../../edge-agent/lane/lane.js';
 import { check, LANE_STATES, type SchemaName, type TelemetryMessage } from '../../protocol/contract.js';

@@ -15,7 +15,7 @@ import type { TemperatureReading } from '../../device/contracts.js';
 import { ColourStatusStore } from '../../edge-agent/colour/status-store.js';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier } from '../../edge-agent/credential/verifier.js';
-import type { DecisionEvent } from '../../protocol/domain.js';
+import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { Lane, type DecisionRecord, type LaneDependencies, type LaneEvents, type LaneState, type LaneTiming, type Timers } from '../../edge-agent/lane/lane.js';
 import { nationalIdCheckCharacter } from '../../protocol/privacy/national-id.js';
