@@ -26,7 +26,8 @@ import {
 import { encodeClaims, gzhcClaims, type CodeSigner, type GzhcCodeContent } from '../../protocol/credential/encoder.js';
 import { CREDENTIAL_FAILURES, CredentialError, firstFailure, type CredentialFailure } from '../../protocol/credential/failure.js';
 import { PREFIXES } from '../../protocol/credential/profile.js';
-import { kidOf, TrustStore, TrustStoreError, type TrustedSigner } from '../../protocol/trust/trust-store.js';
+import { TrustError } from '../../protocol/trust/errors.js';
+import { kidOf, TrustStore, type TrustedSigner } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier, type VerificationResult } from '../../edge-agent/credential/verifier.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
 
@@ -1061,7 +1062,7 @@ describe('TrustStore', () => {
     assert.throws(
       () => TrustStore.load(file),
       (error: unknown) =>
-        error instanceof TrustStoreError && error.code === 'not-a-certificate' && error.message.includes(file),
+        error instanceof TrustError && error.code === 'not-a-certificate' && error.message.includes(file),
     );
   });
 
@@ -1073,7 +1074,7 @@ describe('TrustStore', () => {
     assert.throws(
       () => TrustStore.load(dir),
       (error: unknown) =>
-        error instanceof TrustStoreError && error.code === 'not-a-certificate' && error.message.includes(bad),
+        error instanceof TrustError && error.code === 'not-a-certificate' && error.message.includes(bad),
     );
   });
 
@@ -1081,7 +1082,7 @@ describe('TrustStore', () => {
     const missing = path.join(tempDir(), 'no-such-file.pem');
     assert.throws(
       () => TrustStore.load(missing),
-      (error: unknown) => error instanceof TrustStoreError && error.code === 'unreadable' && error.message.includes(missing),
+      (error: unknown) => error instanceof TrustError && error.code === 'unreadable' && error.message.includes(missing),
     );
   });
 
@@ -1089,7 +1090,7 @@ describe('TrustStore', () => {
     const dir = tempDir();
     assert.throws(
       () => TrustStore.load(dir),
-      (error: unknown) => error instanceof TrustStoreError && error.code === 'empty' && error.message.includes(dir),
+      (error: unknown) => error instanceof TrustError && error.code === 'empty' && error.message.includes(dir),
     );
   });
 
