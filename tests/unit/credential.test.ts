@@ -1003,8 +1003,8 @@ describe('module structure', () => {
       for (let j = i + 1; j < CREDENTIAL_FAILURES.length; j++) {
         const early = new CredentialError(CREDENTIAL_FAILURES[i]!, 'early');
         const late = new CredentialError(CREDENTIAL_FAILURES[j]!, 'late');
-        assert.equal(firstFailure([late, early]), early, `${early.failure} before ${late.failure}`);
-        assert.equal(firstFailure([early, late]), early, `${early.failure} before ${late.failure}`);
+        assert.equal(firstFailure([late, early]), early, `${early.code} before ${late.code}`);
+        assert.equal(firstFailure([early, late]), early, `${early.code} before ${late.code}`);
       }
     }
     assert.equal(firstFailure([]), undefined);
@@ -1121,9 +1121,9 @@ describe('base45 (RFC 9285)', () => {
   test('the largest groups decode; one more is refused', () => {
     assert.deepEqual(base45Decode('FGW'), Buffer.from([0xff, 0xff]));
     assert.deepEqual(base45Decode('U5'), Buffer.from([0xff]));
-    assert.throws(() => base45Decode('GGW'), (e: unknown) => e instanceof CredentialError && e.failure === 'base45');
-    assert.throws(() => base45Decode('V5'), (e: unknown) => e instanceof CredentialError && e.failure === 'base45');
-    assert.throws(() => base45Decode(':::'), (e: unknown) => e instanceof CredentialError && e.failure === 'base45');
+    assert.throws(() => base45Decode('GGW'), (e: unknown) => e instanceof CredentialError && e.code === 'base45');
+    assert.throws(() => base45Decode('V5'), (e: unknown) => e instanceof CredentialError && e.code === 'base45');
+    assert.throws(() => base45Decode(':::'), (e: unknown) => e instanceof CredentialError && e.code === 'base45');
   });
 
   test('random round trips', () => {
