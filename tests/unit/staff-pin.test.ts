@@ -2,12 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
-import { StaffPinError, hashPin, pinFollowsRules, verifyPin } from '../../protocol/privacy/staff-pin.js';
+import { PrivacyError } from '../../protocol/privacy/errors.js';
+import { hashPin, pinFollowsRules, verifyPin } from '../../protocol/privacy/staff-pin.js';
 
 async function refusesHash(stored: string): Promise<void> {
   await assert.rejects(verifyPin('1234', stored), (err: unknown) => {
-    assert.ok(err instanceof StaffPinError, String(err));
-    assert.equal(err.code, 'malformed-hash');
+    assert.ok(err instanceof PrivacyError, String(err));
+    assert.equal(err.code, 'malformed-pin-hash');
     assert.match(err.message, /staff\.pinHash/);
     return true;
   });
@@ -33,7 +34,7 @@ test('staff pin: PINs are 4 to 12 digits', async () => {
   for (const pin of ['1234', '123456789012']) assert.ok(pinFollowsRules(pin), pin);
   for (const pin of ['123', '1234567890123', '12a4', ' 1234', '１２３４', '']) {
     assert.equal(pinFollowsRules(pin), false, pin);
-    await assert.rejects(hashPin(pin), (err: unknown) => err instanceof StaffPinError && err.code === 'pin-rules');
+    await assert.rejects(hashPin(pin), (err: unknown) => err instanceof PrivacyError && err.code === 'pin-rules');
   }
 });
 
