@@ -48,8 +48,8 @@ const DECODERS: Record<QrBackendName, () => Promise<QrDecoder>> = {
 
 /**
  * Texts of the QR codes found, each once, in the order found; [] when none.
- * Rejects with a DeviceError (an image code) when the image cannot be read; any other
- * rejection is the backend's (zxing-wasm failing to load its .wasm).
+ * Rejects with a DeviceError (an image code) when the image cannot be read;
+ * any other rejection is the backend's (zxing-wasm failing to load its .wasm).
  */
 export async function decodeQrImage(image: Buffer | string, options: DecodeOptions = {}): Promise<string[]> {
   return decodeQrPlane(await loadGreyPlane(image), options);

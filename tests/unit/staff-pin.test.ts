@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
 import { PrivacyError } from '../../protocol/privacy/errors.js';
+import { scryptHashProblem, scryptMatches } from '../../protocol/privacy/scrypt-hash.js';
 import { hashPin, pinFollowsRules, verifyPin } from '../../protocol/privacy/staff-pin.js';
 
 async function refusesHash(stored: string): Promise<void> {
@@ -50,6 +51,19 @@ test('staff pin: malformed stored hashes are refused with a clear error', async 
   await refusesHash(`scrypt$32768$8$1$${salt!.slice(1)}$${hash}`);
   await refusesHash(`scrypt$32768$8$1$${salt}$${hash!.slice(1)}`);
   await refusesHash(`${good}$`);
+});
+
+test('scrypt hash: the problem of a stored string, never what it holds; scryptMatches throws on one', async () => {
+  const good = await hashPin('1234');
+  assert.equal(scryptHashProblem(good), null);
+  assert.equal(scryptHashProblem('482913'), 'wrong shape');
+  assert.match(scryptHashProblem(good.replace('scrypt$32768$', 'scrypt$32769$'))!, /^N=32769 is not a power of two/);
+  await assert.rejects(scryptMatches('1234', '482913'), (err: unknown) => {
+    assert.ok(err instanceof PrivacyError, String(err));
+    assert.equal(err.code, 'malformed-scrypt-hash');
+    assert.equal(err.message, 'not an scrypt hash (scrypt$N$r$p$salt$hash): wrong shape');
+    return true;
+  });
 });
 
 test('staff pin: smaller stored parameters still verify (read from the string)', async () => {
