@@ -6,7 +6,7 @@
  *
  * No global board: every component gets `board` explicitly, the REPL, the
  * debug console and johnny-five's SIGINT handler are off. The board resolves
- * when ready or rejects with a BoardError carrying a stable code; once ready,
+ * when ready or rejects with a DeviceError carrying a board code; once ready,
  * 'lost' fires (once) when the board reports close, exit, error or disconnect.
  *
  * johnny-five 2.1.0 is CommonJS without types: the little of it the drivers
@@ -16,6 +16,7 @@ import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { isAbsolute } from 'node:path';
+import { DeviceError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
 
@@ -77,24 +78,6 @@ interface JohnnyFive {
 }
 
 export const five = require('johnny-five') as JohnnyFive;
-
-export const BOARD_ERRORS = [
-  'plugin-load', // the IO plugin module could not be imported or has no constructor
-  'no-port', // Firmata: no serial port given and none found
-  'connect-failed', // the IO or the serial port reported an error before ready
-  'ready-timeout', // no 'ready' within readyTimeoutMs
-] as const;
-export type BoardErrorCode = (typeof BOARD_ERRORS)[number];
-
-export class BoardError extends Error {
-  constructor(
-    readonly code: BoardErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'BoardError';
-  }
-}
 
 export interface BoardLoss {
   reason: 'close' | 'exit' | 'error' | 'disconnect';
@@ -172,21 +155,21 @@ export async function openBoard(options: BoardOptions): Promise<GateBoard> {
   const io = (await makeIo(options)) as IoPlugin;
   return new Promise<GateBoard>((resolve, reject) => {
     let settled = false;
-    const fail = (error: BoardError): void => {
+    const fail = (error: DeviceError): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       reject(error);
     };
     // An IO that emits 'error' before johnny-five listens to it must not crash the process.
-    io.on('error', (error: unknown) => fail(new BoardError('connect-failed', `board IO error before ready: ${describe(error)}`)));
+    io.on('error', (error: unknown) => fail(new DeviceError('connect-failed', `board IO error before ready: ${describe(error)}`)));
     const timer = setTimeout(
-      () => fail(new BoardError('ready-timeout', `board (${io.name ?? 'IO plugin'}) not ready within ${options.readyTimeoutMs} ms: check the cable, the firmware (StandardFirmata) or the plugin`)),
+      () => fail(new DeviceError('ready-timeout', `board (${io.name ?? 'IO plugin'}) not ready within ${options.readyTimeoutMs} ms: check the cable, the firmware (StandardFirmata) or the plugin`)),
       options.readyTimeoutMs,
     );
     const j5 = new five.Board({ io, repl: false, debug: false, sigint: false, timeout: options.readyTimeoutMs });
     // johnny-five reports its own log lines of type 'error' as 'error' events: always listen.
-    j5.on('error', (error: unknown) => fail(new BoardError('connect-failed', `board error before ready: ${describe(error)}`)));
+    j5.on('error', (error: unknown) => fail(new DeviceError('connect-failed', `board error before ready: ${describe(error)}`)));
     j5.once('ready', () => {
       if (settled) return;
       settled = true;
@@ -208,11 +191,11 @@ async function loadPlugin(name: string, pluginOptions: Record<string, unknown>):
   try {
     module = (await import(isAbsolute(name) ? pathToFileURL(name).href : name)) as Record<string, unknown>;
   } catch (error) {
-    throw new BoardError('plugin-load', `cannot import IO plugin '${name}': ${(error as Error).message}`);
+    throw new DeviceError('plugin-load', `cannot import IO plugin '${name}': ${(error as Error).message}`);
   }
   const candidates = [module.default, ...Object.entries(module).filter(([key]) => /io$/i.test(key)).map(([, value]) => value)];
   const Plugin = candidates.find((value): value is new (options: object) => object => typeof value === 'function');
-  if (!Plugin) throw new BoardError('plugin-load', `IO plugin '${name}' exports no constructor (expected a default export or a class named …IO)`);
+  if (!Plugin) throw new DeviceError('plugin-load', `IO plugin '${name}' exports no constructor (expected a default export or a class named …IO)`);
   return new Plugin(pluginOptions);
 }
 
@@ -226,7 +209,7 @@ async function openFirmata(port: string | undefined): Promise<object> {
   let path = port;
   if (!path) {
     const found = (await SerialPort.list()).find((info) => /usb|acm|^com/i.test(info.path));
-    if (!found) throw new BoardError('no-port', 'no serial port given and no USB/ACM/COM port found: is the Arduino plugged in?');
+    if (!found) throw new DeviceError('no-port', 'no serial port given and no USB/ACM/COM port found: is the Arduino plugged in?');
     path = found.path;
   }
   const Firmata = (require('firmata-io') as { Firmata: new (transport: object) => object }).Firmata;

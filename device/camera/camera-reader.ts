@@ -22,8 +22,8 @@
  */
 import type { Logger } from 'pino';
 import type { CodeRead, CodeReader, FrameDecoded, FrameTimings } from '../contracts.js';
-import { checkPipelineOptions, FrameError, readFrame, type FramePipelineOptions } from './frame-pipeline.js';
-import { CameraError } from './onvif-camera.js';
+import { isCameraError, isFrameError } from '../errors.js';
+import { checkPipelineOptions, readFrame, type FramePipelineOptions } from './frame-pipeline.js';
 
 /** What the reader needs of a camera: OnvifCamera, or anything else that takes snapshots. */
 export interface SnapshotCamera {
@@ -214,8 +214,8 @@ export class CameraCodeReader implements CodeReader, FrameTimings {
 
 function faultOf(err: unknown): CameraStatus & { state: 'fault' } {
   const detail = err instanceof Error ? err.message : String(err);
-  if (err instanceof FrameError) return { state: 'fault', reason: 'bad-frame', detail };
-  if (err instanceof CameraError) {
+  if (isFrameError(err)) return { state: 'fault', reason: 'bad-frame', detail };
+  if (isCameraError(err)) {
     const reason: CameraFaultReason =
       err.code === 'unauthorized' || err.code === 'timeout'
         ? err.code

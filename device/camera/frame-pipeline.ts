@@ -7,6 +7,7 @@
  * decodeFrame() is the one place the QR decoder is called; it reads the grey
  * plane directly, with the backend the config names.
  */
+import { DeviceError } from '../errors.js';
 import sharp from '../sharp-settings.js';
 import { DEFAULT_QR_BACKEND, decodeQrPlane, greyPlane, type QrBackendName } from '../qr/image-decoder.js';
 
@@ -33,14 +34,6 @@ export interface GreyFrame {
   height: number;
 }
 
-export class FrameError extends Error {
-  override readonly name = 'FrameError';
-  readonly code = 'bad-frame';
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
-}
-
 /** A 4K frame is 8.3 Mpx; anything far past that is not a camera frame. */
 const MAX_FRAME_PIXELS = 20_000_000;
 
@@ -57,10 +50,10 @@ export function checkPipelineOptions(options: FramePipelineOptions): void {
   }
 }
 
-/** Grey, cropped, scaled. Rejects with FrameError when the bytes are not a whole image. */
+/** Grey, cropped, scaled. Rejects with a DeviceError 'bad-frame' when the bytes are not a whole image. */
 export async function prepareFrame(image: Buffer, options: FramePipelineOptions = {}): Promise<GreyFrame> {
   const format = formatOf(image);
-  if (!format) throw new FrameError('frame: not a JPEG, PNG or WebP image');
+  if (!format) throw new DeviceError('bad-frame', 'frame: not a JPEG, PNG or WebP image');
   try {
     const input = sharp(image, { failOn: 'warning', limitInputPixels: MAX_FRAME_PIXELS });
     // Grey by the blue channel, taken by libvips: see blueGrey below.
@@ -74,9 +67,9 @@ export async function prepareFrame(image: Buffer, options: FramePipelineOptions 
     const { data, info } = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return { data, width: info.width, height: info.height };
   } catch (err) {
-    if (err instanceof FrameError) throw err;
+    if (err instanceof DeviceError) throw err;
     const reason = err instanceof Error ? err.message.trim() : String(err);
-    throw new FrameError(`frame: not a decodable ${format} image (${reason})`, { cause: err });
+    throw new DeviceError('bad-frame', `frame: not a decodable ${format} image (${reason})`, { cause: err });
   }
 }
 
@@ -114,7 +107,7 @@ function clampRegion(r: Region, width: number, height: number): Region {
   const top = Math.min(r.top, height);
   const clamped = { left, top, width: Math.min(r.width, width - left), height: Math.min(r.height, height - top) };
   if (clamped.width < 21 || clamped.height < 21) {
-    throw new FrameError(`frame: region of interest ${JSON.stringify(r)} lies outside the ${width}×${height} frame`);
+    throw new DeviceError('bad-frame', `frame: region of interest ${JSON.stringify(r)} lies outside the ${width}×${height} frame`);
   }
   return clamped;
 }

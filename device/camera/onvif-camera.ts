@@ -26,6 +26,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { DeviceError, type CameraErrorCode } from '../errors.js';
 
 /** What this driver uses of node-onvif 0.1.7, which ships no types. */
 interface NodeOnvifProfile {
@@ -52,25 +53,6 @@ interface NodeOnvif {
   _DISCOVERY_WAIT: number;
 }
 const onvif = createRequire(import.meta.url)('node-onvif') as NodeOnvif;
-
-export type CameraErrorCode =
-  | 'unauthorized' // credentials refused (HTTP 401, SOAP ter:NotAuthorized)
-  | 'timeout' // no (complete) answer within the deadline
-  | 'unreachable' // connection refused or reset, or an HTTP error status
-  | 'bad-response' // an answer that is not what was asked for (no profile, not an image)
-  | 'not-initialised'
-  | 'aborted';
-
-export class CameraError extends Error {
-  override readonly name = 'CameraError';
-  constructor(
-    readonly code: CameraErrorCode,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
 
 export interface OnvifCameraOptions {
   /** Device service address, e.g. http://192.168.1.64/onvif/device_service. */
@@ -136,13 +118,13 @@ export class OnvifCamera {
   async init(signal?: AbortSignal): Promise<CameraDescription> {
     const device = new onvif.OnvifDevice({ xaddr: this.options.xaddr, user: this.user, pass: this.pass });
     const info = await withDeadline(device.init(), this.initTimeoutMs, signal, 'ONVIF init').catch((err: unknown) => {
-      throw err instanceof CameraError ? err : classifyOnvifError(err);
+      throw err instanceof DeviceError ? err : classifyOnvifError(err);
     });
     const profiles = device.getProfileList();
     const wanted = this.options.profile;
     const profile = wanted ? profiles.find((p) => p.token === wanted) : profiles[0];
-    if (!profile) throw new CameraError('bad-response', wanted ? `camera has no media profile '${wanted}'` : 'camera has no media profile');
-    if (!profile.snapshot) throw new CameraError('bad-response', `profile '${profile.token}' has no snapshot URI`);
+    if (!profile) throw new DeviceError('bad-response', wanted ? `camera has no media profile '${wanted}'` : 'camera has no media profile');
+    if (!profile.snapshot) throw new DeviceError('bad-response', `profile '${profile.token}' has no snapshot URI`);
     const encoder = profile.video.encoder;
     this.challenge = null;
     this.described = {
@@ -164,26 +146,26 @@ export class OnvifCamera {
 
   /** One JPEG from the snapshot URI, with Digest authentication when the camera asks for it. */
   async snapshot(signal?: AbortSignal): Promise<Buffer> {
-    if (!this.described) throw new CameraError('not-initialised', 'camera: init() has not found a snapshot URI yet');
+    if (!this.described) throw new DeviceError('not-initialised', 'camera: init() has not found a snapshot URI yet');
     const url = new URL(this.described.snapshotUri);
     const uri = url.pathname + url.search;
     // Reuse the last challenge's nonce with the next nc (RFC 7616 §3.4): one round trip a frame.
     let res = await this.get(url, this.challenge && this.authorization(this.challenge, 'GET', uri), signal);
     if (res.status === 401) {
       const challenge = pickDigestChallenge(res.challenge);
-      if (!challenge) throw new CameraError('unauthorized', 'camera refused the snapshot and offers no Digest authentication');
-      if (!this.user) throw new CameraError('unauthorized', 'camera wants credentials for snapshots and none are configured');
+      if (!challenge) throw new DeviceError('unauthorized', 'camera refused the snapshot and offers no Digest authentication');
+      if (!this.user) throw new DeviceError('unauthorized', 'camera wants credentials for snapshots and none are configured');
       this.challenge = challenge;
       res = await this.get(url, this.authorization(challenge, 'GET', uri), signal);
       if (res.status === 401) {
         this.challenge = null;
-        throw new CameraError('unauthorized', 'camera refused the credentials (HTTP 401)');
+        throw new DeviceError('unauthorized', 'camera refused the credentials (HTTP 401)');
       }
     }
     if (res.status === 404) this.described = null; // the URI may have changed: init() again
-    if (res.status !== 200) throw new CameraError('unreachable', `snapshot: HTTP ${res.status}`);
+    if (res.status !== 200) throw new DeviceError('unreachable', `snapshot: HTTP ${res.status}`);
     if (!/^image\//i.test(res.contentType || 'image/jpeg')) {
-      throw new CameraError('bad-response', `snapshot: content-type '${res.contentType}' is not an image`);
+      throw new DeviceError('bad-response', `snapshot: content-type '${res.contentType}' is not an image`);
     }
     return res.body;
   }
@@ -201,17 +183,17 @@ export class OnvifCamera {
     const headers: http.OutgoingHttpHeaders = { accept: 'image/jpeg' };
     if (authorization) headers.authorization = authorization;
     return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(new CameraError('aborted', 'snapshot aborted'));
+      if (signal?.aborted) return reject(new DeviceError('aborted', 'snapshot aborted'));
       let settled = false;
-      const fail = (err: CameraError) => {
+      const fail = (err: DeviceError) => {
         if (settled) return;
         settled = true;
         cleanup();
         req.destroy();
         reject(err);
       };
-      const onAbort = () => fail(new CameraError('aborted', 'snapshot aborted'));
-      const timer = setTimeout(() => fail(new CameraError('timeout', `snapshot: no answer within ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
+      const onAbort = () => fail(new DeviceError('aborted', 'snapshot aborted'));
+      const timer = setTimeout(() => fail(new DeviceError('timeout', `snapshot: no answer within ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
@@ -222,7 +204,7 @@ export class OnvifCamera {
         let length = 0;
         res.on('data', (chunk: Buffer) => {
           length += chunk.length;
-          if (length > this.maxBytes) fail(new CameraError('bad-response', `snapshot larger than ${this.maxBytes} bytes`));
+          if (length > this.maxBytes) fail(new DeviceError('bad-response', `snapshot larger than ${this.maxBytes} bytes`));
           else chunks.push(chunk);
         });
         res.on('error', (err) => fail(classifySocketError(err)));
@@ -290,9 +272,9 @@ export function discoverCameras(timeoutMs = 3000): Promise<DiscoveredCamera[]> {
 function withDeadline<T>(work: Promise<T>, ms: number, signal: AbortSignal | undefined, what: string): Promise<T> {
   work.catch(() => undefined); // may settle after we have given up on it
   return new Promise<T>((resolve, reject) => {
-    if (signal?.aborted) return reject(new CameraError('aborted', `${what} aborted`));
-    const onAbort = () => done(() => reject(new CameraError('aborted', `${what} aborted`)));
-    const timer = setTimeout(() => done(() => reject(new CameraError('timeout', `${what}: no answer within ${ms} ms`))), ms);
+    if (signal?.aborted) return reject(new DeviceError('aborted', `${what} aborted`));
+    const onAbort = () => done(() => reject(new DeviceError('aborted', `${what} aborted`)));
+    const timer = setTimeout(() => done(() => reject(new DeviceError('timeout', `${what}: no answer within ${ms} ms`))), ms);
     const done = (then: () => void) => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
@@ -307,7 +289,7 @@ function withDeadline<T>(work: Promise<T>, ms: number, signal: AbortSignal | und
 }
 
 /** node-onvif reports everything as Error(message): 'Network Error: ...', '400 Bad Request - Sender not Authorized'. */
-function classifyOnvifError(err: unknown): CameraError {
+function classifyOnvifError(err: unknown): DeviceError {
   const message = err instanceof Error ? err.message : String(err);
   const code: CameraErrorCode = /not ?authori[sz]ed|\b401\b/i.test(message)
     ? 'unauthorized'
@@ -316,12 +298,12 @@ function classifyOnvifError(err: unknown): CameraError {
       : /Network Error|ECONN|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|socket hang up|\b[45]\d\d\b/i.test(message)
         ? 'unreachable'
         : 'bad-response';
-  return new CameraError(code, `ONVIF: ${message}`, { cause: err });
+  return new DeviceError(code, `ONVIF: ${message}`, { cause: err });
 }
 
-function classifySocketError(err: Error & { code?: string }): CameraError {
+function classifySocketError(err: Error & { code?: string }): DeviceError {
   const code = err.code === 'ETIMEDOUT' ? 'timeout' : 'unreachable';
-  return new CameraError(code, `snapshot: ${err.code ?? ''} ${err.message}`.trim(), { cause: err });
+  return new DeviceError(code, `snapshot: ${err.code ?? ''} ${err.message}`.trim(), { cause: err });
 }
 
 // --- HTTP Digest client (RFC 7616) --------------------------------------------

@@ -18,6 +18,7 @@
  * frame without a code, so it is no default (`npm run bench -- decode`,
  * docs/benchmarks.md).
  */
+import { DeviceError } from '../errors.js';
 import sharp from '../sharp-settings.js';
 import { greyPlane, type GreyPlane, type QrBackendName, type QrDecoder } from './decoder.js';
 
@@ -45,23 +46,10 @@ const DECODERS: Record<QrBackendName, () => Promise<QrDecoder>> = {
   'zxing-wasm': async () => (await import('./zxing-wasm-backend.js')).zxingWasmDecoder,
 };
 
-export type ImageDecodeErrorCode = 'unreadable-image' | 'too-large';
-
-export class ImageDecodeError extends Error {
-  override readonly name = 'ImageDecodeError';
-  constructor(
-    readonly code: ImageDecodeErrorCode,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
-
 /**
  * Texts of the QR codes found, each once, in the order found; [] when none.
- * Rejects with ImageDecodeError when the image cannot be read; any other
- * rejection is the backend's (zxing-wasm failing to load its .wasm).
+ * Rejects with a DeviceError (an image code) when the image cannot be read;
+ * any other rejection is the backend's (zxing-wasm failing to load its .wasm).
  */
 export async function decodeQrImage(image: Buffer | string, options: DecodeOptions = {}): Promise<string[]> {
   return decodeQrPlane(await loadGreyPlane(image), options);
@@ -88,7 +76,7 @@ export async function loadGreyPlane(image: Buffer | string): Promise<GreyPlane> 
     const input = sharp(image, { limitInputPixels: MAX_INPUT_PIXELS });
     const { format } = await input.metadata();
     if (!FORMATS.has(format)) {
-      throw new ImageDecodeError(
+      throw new DeviceError(
         'unreadable-image',
         `${what}: unsupported image format '${format}' (PNG, JPEG or WebP only)`,
       );
@@ -99,12 +87,12 @@ export async function loadGreyPlane(image: Buffer | string): Promise<GreyPlane> 
       .toBuffer({ resolveWithObject: true });
     return toGrey(data, info.width, info.height, info.channels);
   } catch (err) {
-    if (err instanceof ImageDecodeError) throw err;
+    if (err instanceof DeviceError) throw err;
     const reason = err instanceof Error ? err.message : String(err);
     if (/pixel limit/i.test(reason)) {
-      throw new ImageDecodeError('too-large', `${what}: image exceeds ${MAX_INPUT_PIXELS} pixels`, { cause: err });
+      throw new DeviceError('too-large', `${what}: image exceeds ${MAX_INPUT_PIXELS} pixels`, { cause: err });
     }
-    throw new ImageDecodeError('unreadable-image', `${what}: not a decodable image (${reason})`, { cause: err });
+    throw new DeviceError('unreadable-image', `${what}: not a decodable image (${reason})`, { cause: err });
   }
 }
 

@@ -11,10 +11,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { TrustStore, TrustStoreError } from '../../protocol/trust/trust-store.js';
+import { isImageError } from '../../device/errors.js';
+import { TrustError } from '../../protocol/trust/errors.js';
+import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier, DEFAULT_MAX_TEXT_LENGTH, refusedUnread, type VerificationResult } from '../credential/verifier.js';
 
-class UsageError extends Error {}
+/**
+ * A wrong command line: main() prints the message and exits 2. Private to
+ * this file and of one meaning, so no code: the exit status is its code.
+ */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
 
 /** What `verify` prints: the verdict on the code and its claims, with personal data masked. */
 export function verificationReport(result: VerificationResult): Record<string, unknown> {
@@ -76,7 +84,7 @@ async function runVerify(payload: string, options: { trust?: string; at?: string
     try {
       trust = TrustStore.load(options.trust);
     } catch (error) {
-      if (error instanceof TrustStoreError) throw new UsageError(`--trust: ${error.message}`);
+      if (error instanceof TrustError) throw new UsageError(`--trust: ${error.message}`);
       throw error;
     }
   }
@@ -88,12 +96,12 @@ async function runVerify(payload: string, options: { trust?: string; at?: string
 
 async function runDecode(file: string, options: { json?: boolean }): Promise<number> {
   // Loaded here, not at start: sharp and zxing cost a quarter second that `verify` does not need.
-  const { decodeQrImage, ImageDecodeError } = await import('../../device/qr/image-decoder.js');
+  const { decodeQrImage } = await import('../../device/qr/image-decoder.js');
   let texts: string[];
   try {
     texts = await decodeQrImage(file);
   } catch (error) {
-    if (error instanceof ImageDecodeError) throw new UsageError(error.message);
+    if (isImageError(error)) throw new UsageError(error.message);
     throw error;
   }
   if (options.json) process.stdout.write(`${JSON.stringify(texts)}\n`);

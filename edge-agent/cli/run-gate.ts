@@ -14,7 +14,7 @@
  * anyway; a second signal ends the process at once.
  */
 import { pino, type Logger } from 'pino';
-import { BoardError } from '../../device/board/board.js';
+import { isBoardError } from '../../device/errors.js';
 import { openLaneHardware, type HardwareInjection } from '../../device/lane-hardware.js';
 import { GateAgent } from '../agent.js';
 import { ConfigError, loadConfig } from '../../protocol/config/gate-config.js';
@@ -28,7 +28,7 @@ export type StartFailureCode = 'config' | 'board' | 'address-in-use' | 'system' 
 
 export function startFailureCode(error: unknown): StartFailureCode {
   if (error instanceof ConfigError) return 'config';
-  if (error instanceof BoardError) return 'board';
+  if (isBoardError(error)) return 'board';
   const errno = (error as { code?: unknown } | null)?.code;
   if (errno === 'EADDRINUSE') return 'address-in-use';
   // A Node system error (EACCES on a port, ENOENT on a device): the gate's surroundings, not a bug.

@@ -177,7 +177,7 @@ export class CredentialVerifier {
           unfit = error;
         }
       }
-      if (!signer && unfit && candidates.length === 1) return refuse(unfit.failure, unfit.message);
+      if (!signer && unfit && candidates.length === 1) return refuse(unfit.code, unfit.message);
       if (!signer) return refuse('signature', `${cose.algorithm} signature does not verify with the signer of kid ${result.kid}`);
 
       const core = readCwtCore(claims);
@@ -221,12 +221,12 @@ export class CredentialVerifier {
           problems.push(error as CredentialError);
         }
       }
-      result.steps.claims = !problems.some((p) => p.failure === 'claims');
+      result.steps.claims = !problems.some((p) => p.code === 'claims');
       const first = firstFailure(problems);
-      if (first) return refuse(first.failure, first.message);
+      if (first) return refuse(first.code, first.message);
       return { ...result, profile, valid: true, failure: null, message: null, gzhc, dcc };
     } catch (error) {
-      if (error instanceof CredentialError) return refuse(error.failure, error.message);
+      if (error instanceof CredentialError) return refuse(error.code, error.message);
       // Anything else is a bug in a library on hostile input: refuse, never crash the lane.
       return refuse('cose', `credential could not be read: ${(error as Error).message}`);
     }

@@ -276,7 +276,7 @@ export class Lane extends EventEmitter<LaneEvents> {
   /**
    * Staff registered the person who had no code: temperature, then the
    * decision. With a registrar the details are required; bad details throw
-   * RegistrationRefused and the lane keeps waiting for a correct registration.
+   * a registration PrivacyError and the lane keeps waiting for a correct registration.
    */
   async staffRegistered(details?: RegistrationDetails): Promise<DecisionRecord | null> {
     if (!this.awaitingRegistration || (this.current !== 'idle' && this.current !== 'locked')) return null;

@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { DecisionRecord } from '../lane/lane.js';
-import { RegistrationRefused, type RegistrationDetails } from '../../protocol/privacy/registration.js';
+import { isRegistrationRefusal } from '../../protocol/privacy/errors.js';
+import type { RegistrationDetails } from '../../protocol/privacy/registration.js';
 import type { ScreenModel, ScreenView } from './screen-view.js';
 import { StaffSessions } from './staff-sessions.js';
 import { admitToStream, openEventStream, type EventStream } from '../../protocol/http/event-stream.js';
@@ -250,7 +251,7 @@ export class ScreenServer {
         try {
           done = await run(request.body);
         } catch (error) {
-          if (error instanceof RegistrationRefused) {
+          if (isRegistrationRefusal(error)) {
             return reply.code(422).send({ error: error.bilingual, field: error.field });
           }
           throw error;

@@ -19,14 +19,18 @@ export const CREDENTIAL_FAILURES = [
 
 export type CredentialFailure = (typeof CREDENTIAL_FAILURES)[number];
 
-/** A refusal with its stable code and a message a person can act on. */
+/**
+ * A refusal with its stable code and a message a person can act on. The
+ * verdict carries the code on as its `failure` (VerificationResult).
+ */
 export class CredentialError extends Error {
+  override readonly name = 'CredentialError';
   constructor(
-    readonly failure: CredentialFailure,
+    readonly code: CredentialFailure,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
-    this.name = 'CredentialError';
+    super(message, options);
   }
 }
 
@@ -34,10 +38,10 @@ export class CredentialError extends Error {
  * Of several refusals found for one code, the one to report: the earliest in
  * CREDENTIAL_FAILURES, the documented order (ties keep their given order).
  */
-export function firstFailure<T extends { failure: CredentialFailure }>(problems: readonly T[]): T | undefined {
+export function firstFailure<T extends { code: CredentialFailure }>(problems: readonly T[]): T | undefined {
   let first: T | undefined;
   for (const problem of problems) {
-    if (!first || CREDENTIAL_FAILURES.indexOf(problem.failure) < CREDENTIAL_FAILURES.indexOf(first.failure)) first = problem;
+    if (!first || CREDENTIAL_FAILURES.indexOf(problem.code) < CREDENTIAL_FAILURES.indexOf(first.code)) first = problem;
   }
   return first;
 }

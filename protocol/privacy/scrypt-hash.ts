@@ -5,6 +5,7 @@
  * copied config file gives away neither.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { PrivacyError } from './errors.js';
 
 // N=2^15, r=8, p=1: RFC 7914 §2's interactive-login figures, about 0.1 s on a small ARM board.
 const N = 2 ** 15;
@@ -19,14 +20,6 @@ const MAX_P = 4;
 
 /** The shape scryptHash writes, for config schemas. */
 export const SCRYPT_HASH_PATTERN = '^scrypt\\$[1-9][0-9]{0,7}\\$[1-9][0-9]?\\$[1-9][0-9]?\\$[A-Za-z0-9_-]{22}\\$[A-Za-z0-9_-]{43}$';
-
-/** A stored string that is not a hash scryptHash wrote; `why` says what is wrong with it, never what it holds. */
-export class MalformedScryptHash extends Error {
-  override readonly name = 'MalformedScryptHash';
-  constructor(readonly why: string) {
-    super(`not an scrypt hash (scrypt$N$r$p$salt$hash): ${why}`);
-  }
-}
 
 function derive(secret: string, salt: Buffer, n: number, r: number, p: number): Promise<Buffer> {
   // OpenSSL asks for 128·r·(N+2+p) bytes (33 557 504 for the figures above),
@@ -44,29 +37,44 @@ export async function scryptHash(secret: string): Promise<string> {
   return `scrypt$${N}$${R}$${P}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
 }
 
-function parse(stored: string): { n: number; r: number; p: number; salt: Buffer; hash: Buffer } {
-  if (!new RegExp(SCRYPT_HASH_PATTERN).test(stored)) throw new MalformedScryptHash('wrong shape');
+interface Parsed {
+  n: number;
+  r: number;
+  p: number;
+  salt: Buffer;
+  hash: Buffer;
+}
+
+/** The hash's parts, or what is wrong with it (never what it holds). */
+function parse(stored: string): Parsed | { why: string } {
+  if (!new RegExp(SCRYPT_HASH_PATTERN).test(stored)) return { why: 'wrong shape' };
   const [, ns, rs, ps, salt, hash] = stored.split('$') as [string, string, string, string, string, string];
   const n = Number(ns);
   const r = Number(rs);
   const p = Number(ps);
   // scrypt's N must be a power of two above 1 (RFC 7914 §2).
-  if (n < 2 || n > MAX_N || (n & (n - 1)) !== 0) throw new MalformedScryptHash(`N=${ns} is not a power of two up to 2^20`);
-  if (r > MAX_R || p > MAX_P) throw new MalformedScryptHash(`r=${rs}, p=${ps} exceed ${MAX_R} and ${MAX_P}`);
+  if (n < 2 || n > MAX_N || (n & (n - 1)) !== 0) return { why: `N=${ns} is not a power of two up to 2^20` };
+  if (r > MAX_R || p > MAX_P) return { why: `r=${rs}, p=${ps} exceed ${MAX_R} and ${MAX_P}` };
   const saltBytes = Buffer.from(salt, 'base64url');
   const hashBytes = Buffer.from(hash, 'base64url');
-  if (saltBytes.length !== SALT_BYTES || hashBytes.length !== HASH_BYTES) throw new MalformedScryptHash('salt or hash of the wrong length');
+  if (saltBytes.length !== SALT_BYTES || hashBytes.length !== HASH_BYTES) return { why: 'salt or hash of the wrong length' };
   return { n, r, p, salt: saltBytes, hash: hashBytes };
 }
 
-/** Throws MalformedScryptHash when `stored` is not one (a config mistake to report, not a wrong secret to count). */
-export function checkScryptHash(stored: string): void {
-  parse(stored);
+/**
+ * What is wrong with `stored`, never what it holds; null when it is a hash
+ * scryptHash could have written. Wrong is a config mistake to report, not a
+ * wrong secret to count.
+ */
+export function scryptHashProblem(stored: string): string | null {
+  const parsed = parse(stored);
+  return 'why' in parsed ? parsed.why : null;
 }
 
 /** True when `secret` is the one `stored` was made from, compared in constant time. */
 export async function scryptMatches(secret: string, stored: string): Promise<boolean> {
   const want = parse(stored);
+  if ('why' in want) throw new PrivacyError('malformed-scrypt-hash', `not an scrypt hash (scrypt$N$r$p$salt$hash): ${want.why}`);
   const got = await derive(secret, want.salt, want.n, want.r, want.p);
   return timingSafeEqual(got, want.hash);
 }

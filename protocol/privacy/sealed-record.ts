@@ -35,6 +35,7 @@ import {
   randomBytes,
 } from 'node:crypto';
 import type { SealedRecord } from '../payloads/registration.js';
+import { PrivacyError } from './errors.js';
 
 export const SEALED_RECORD_VERSION = 1;
 /** Names the format in the key derivation: a key for another use can never open this. */
@@ -56,21 +57,12 @@ export interface RegistrationRecord {
 /** What sealRecord makes: the header in clear, the personal fields sealed (its schema: payloads/registration.ts). */
 export type { SealedRecord } from '../payloads/registration.js';
 
-export type SealErrorCode = 'bad-key' | 'malformed' | 'wrong-key' | 'unauthentic';
-
-export class SealError extends Error {
-  override readonly name = 'SealError';
-  constructor(readonly code: SealErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
-
 function b64(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64url');
 }
 
 function rawPublic(key: KeyObject): Buffer {
-  if (key.asymmetricKeyType !== 'x25519') throw new SealError('bad-key', `expected an X25519 key, got ${String(key.asymmetricKeyType)}`);
+  if (key.asymmetricKeyType !== 'x25519') throw new PrivacyError('bad-key', `expected an X25519 key, got ${String(key.asymmetricKeyType)}`);
   const pub = key.type === 'private' ? createPublicKey(key) : key;
   return Buffer.from(pub.export({ format: 'jwk' }).x!, 'base64url');
 }
@@ -86,7 +78,7 @@ export function loadAuthorityKey(pem: string | Buffer): KeyObject {
   try {
     key = createPublicKey(pem);
   } catch (err) {
-    throw new SealError('bad-key', 'the authority key is not a PEM public key', { cause: err });
+    throw new PrivacyError('bad-key', 'the authority key is not a PEM public key', { cause: err });
   }
   rawPublic(key);
   return key;
@@ -135,29 +127,29 @@ export function parseSealedRecord(input: unknown): SealedRecord {
     try {
       value = JSON.parse(value);
     } catch (err) {
-      throw new SealError('malformed', 'sealed record is not JSON', { cause: err });
+      throw new PrivacyError('malformed', 'sealed record is not JSON', { cause: err });
     }
   }
-  if (typeof value !== 'object' || value === null) throw new SealError('malformed', 'sealed record is not an object');
+  if (typeof value !== 'object' || value === null) throw new PrivacyError('malformed', 'sealed record is not an object');
   const r = value as Record<string, unknown>;
-  if (r['v'] !== SEALED_RECORD_VERSION) throw new SealError('malformed', `sealed record version ${String(r['v'])} is not ${SEALED_RECORD_VERSION}`);
+  if (r['v'] !== SEALED_RECORD_VERSION) throw new PrivacyError('malformed', `sealed record version ${String(r['v'])} is not ${SEALED_RECORD_VERSION}`);
   for (const field of ['kid', 'eventId', 'site', 'lane', 'time', 'epk', 'salt', 'nonce', 'ct', 'tag'] as const) {
     const text = r[field];
-    if (typeof text !== 'string') throw new SealError('malformed', `sealed record field ${field} is missing`);
+    if (typeof text !== 'string') throw new PrivacyError('malformed', `sealed record field ${field} is missing`);
     const bytes = FIELD_BYTES[field];
-    if ((bytes !== undefined || field === 'ct') && !B64URL.test(text)) throw new SealError('malformed', `sealed record field ${field} is not base64url`);
+    if ((bytes !== undefined || field === 'ct') && !B64URL.test(text)) throw new PrivacyError('malformed', `sealed record field ${field} is not base64url`);
     if (bytes !== undefined && Buffer.from(text, 'base64url').length !== bytes) {
-      throw new SealError('malformed', `sealed record field ${field} must hold ${bytes} bytes`);
+      throw new PrivacyError('malformed', `sealed record field ${field} must hold ${bytes} bytes`);
     }
   }
   return r as unknown as SealedRecord;
 }
 
-/** The authority's side (and the tests'): the record, or a SealError. */
+/** The authority's side (and the tests'): the record, or a PrivacyError. */
 export function openSealedRecord(sealed: SealedRecord | string, authorityPrivateKey: KeyObject): RegistrationRecord {
   const s = parseSealedRecord(sealed);
-  if (authorityPrivateKey.type !== 'private') throw new SealError('bad-key', 'opening needs the private key');
-  if (keyId(authorityPrivateKey) !== s.kid) throw new SealError('wrong-key', 'sealed to another key');
+  if (authorityPrivateKey.type !== 'private') throw new PrivacyError('bad-key', 'opening needs the private key');
+  if (keyId(authorityPrivateKey) !== s.kid) throw new PrivacyError('wrong-key', 'sealed to another key');
   const epk = Buffer.from(s.epk, 'base64url');
   let shared: Buffer;
   try {
@@ -165,7 +157,7 @@ export function openSealedRecord(sealed: SealedRecord | string, authorityPrivate
     shared = diffieHellman({ privateKey: authorityPrivateKey, publicKey: ephemeral });
   } catch (err) {
     // OpenSSL refuses small-order points (an all-zero shared secret).
-    throw new SealError('unauthentic', 'the ephemeral key is not usable', { cause: err });
+    throw new PrivacyError('unauthentic', 'the ephemeral key is not usable', { cause: err });
   }
   const key = deriveKey(shared, Buffer.from(s.salt, 'base64url'), epk, rawPublic(authorityPrivateKey));
   let plain: string;
@@ -175,7 +167,7 @@ export function openSealedRecord(sealed: SealedRecord | string, authorityPrivate
     decipher.setAuthTag(Buffer.from(s.tag, 'base64url'));
     plain = Buffer.concat([decipher.update(Buffer.from(s.ct, 'base64url')), decipher.final()]).toString('utf8');
   } catch (err) {
-    throw new SealError('unauthentic', 'the sealed record was altered or sealed to another key', { cause: err });
+    throw new PrivacyError('unauthentic', 'the sealed record was altered or sealed to another key', { cause: err });
   } finally {
     key.fill(0);
   }
@@ -198,7 +190,7 @@ export function loadAuthorityPrivateKey(pem: string | Buffer): KeyObject {
   try {
     key = createPrivateKey(pem);
   } catch (err) {
-    throw new SealError('bad-key', 'the authority private key is not a PEM private key', { cause: err });
+    throw new PrivacyError('bad-key', 'the authority private key is not a PEM private key', { cause: err });
   }
   rawPublic(key);
   return key;

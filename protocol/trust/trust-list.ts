@@ -21,7 +21,8 @@ import type SqliteDatabase from 'better-sqlite3';
 import { MAX_EPOCH_MS } from '../contract.js';
 import { openJws, SignedMessageError } from '../signed-message.js';
 import { OperatorKeys, parseOperators, type OperatorEntry } from './operators.js';
-import { TrustStore, TrustStoreError } from './trust-store.js';
+import { TrustError, type TrustListErrorCode } from './errors.js';
+import { TrustStore } from './trust-store.js';
 
 export const TRUST_LIST_TYP = 'trust-list';
 
@@ -37,27 +38,6 @@ export interface TrustListPayload {
   certificates: string[];
   /** Operator keys the centre delegates commands to (credential/operators.ts); absent: none. */
   operators?: OperatorEntry[];
-}
-
-export type TrustListErrorCode =
-  | 'unreadable'
-  | 'malformed'
-  | 'no-centre-keys'
-  | 'bad-signature'
-  | 'unknown-key'
-  | 'wrong-type'
-  | 'wrong-site'
-  | 'not-newer'
-  | 'empty';
-
-export class TrustListError extends Error {
-  override readonly name = 'TrustListError';
-  constructor(
-    readonly code: TrustListErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** True when the bytes are a JSON object (what a signed list is), not a certificate in PEM or DER. */
@@ -80,10 +60,10 @@ export interface TrustListCheck {
 
 /**
  * Verify a signed trust list and build its store. `source` names the file in
- * errors. Throws TrustListError naming the file and what is wrong.
+ * errors. Throws TrustError naming the file and what is wrong.
  */
 export function openTrustList(bytes: Buffer, source: string, check: TrustListCheck): { store: TrustStore; list: TrustListPayload; operators: OperatorKeys } {
-  const refuse = (code: TrustListErrorCode, why: string): TrustListError => new TrustListError(code, `trust list ${source}: ${why}`);
+  const refuse = (code: TrustListErrorCode, why: string): TrustError => new TrustError(code, `trust list ${source}: ${why}`);
   if (!check.centreKeys || check.centreKeys.size === 0) {
     throw refuse('no-centre-keys', 'a signed trust list is checked with the centre\'s certificate: set mqtt.centreKeys');
   }
@@ -119,7 +99,7 @@ export function openTrustList(bytes: Buffer, source: string, check: TrustListChe
     throw refuse('not-newer', `version ${version} is older than version ${check.atLeast} this gate has already loaded (an old list replayed?)`);
   }
   // An empty list would make every code fail as untrusted: most likely a mistake, never what a site means.
-  if (list.certificates.length === 0) throw refuse('empty', `version ${version} lists no issuer certificate: the gate would refuse every code`);
+  if (list.certificates.length === 0) throw refuse('empty-list', `version ${version} lists no issuer certificate: the gate would refuse every code`);
   let operators: OperatorKeys;
   try {
     const entries = parseOperators(list.operators);
@@ -151,14 +131,14 @@ export interface LoadedTrust {
 
 /**
  * Load credentials.trust: a signed list (recognised by its content) or a
- * certificate file or folder. Throws TrustListError or TrustStoreError.
+ * certificate file or folder. Throws TrustError.
  */
 export function loadIssuerTrust(path: string, check: TrustListCheck): LoadedTrust {
   let bytes: Buffer | null = null;
   try {
     if (statSync(path).isFile()) bytes = readFileSync(path);
   } catch (error) {
-    throw new TrustStoreError('unreadable', `trust store ${path} cannot be read: ${(error as Error).message}`);
+    throw new TrustError('unreadable', `trust store ${path} cannot be read: ${(error as Error).message}`);
   }
   if (bytes && looksLikeSignedList(bytes)) {
     const { store, list, operators } = openTrustList(bytes, path, check);

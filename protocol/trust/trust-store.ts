@@ -7,6 +7,7 @@
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { TrustError } from './errors.js';
 
 export interface TrustedSigner {
   certificate: X509Certificate;
@@ -16,16 +17,6 @@ export interface TrustedSigner {
   extendedKeyUsage: readonly string[];
   /** Where it was loaded from, for messages. */
   source: string;
-}
-
-export class TrustStoreError extends Error {
-  constructor(
-    readonly code: 'not-a-certificate' | 'unreadable' | 'empty',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'TrustStoreError';
-  }
 }
 
 export function kidOf(certificateDer: Buffer): Buffer {
@@ -38,7 +29,7 @@ const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/
 function parseCertificates(bytes: Buffer, source: string): X509Certificate[] {
   const text = bytes.toString('latin1');
   if (/^(\xEF\xBB\xBF)?\s*\{/.test(text)) {
-    throw new TrustStoreError(
+    throw new TrustError(
       'not-a-certificate',
       `${source} is JSON (a signed trust list?), not a certificate in PEM or DER; the agent reads a signed list only when credentials.trust names that file itself`,
     );
@@ -48,7 +39,7 @@ function parseCertificates(bytes: Buffer, source: string): X509Certificate[] {
     if (blocks) return blocks.map((pem) => new X509Certificate(pem));
     return [new X509Certificate(bytes)];
   } catch (error) {
-    throw new TrustStoreError(
+    throw new TrustError(
       'not-a-certificate',
       `${source} is not an X.509 certificate in PEM or DER: ${(error as Error).message}`,
     );
@@ -109,10 +100,10 @@ export class TrustStore {
             .sort()
         : [path];
     } catch (error) {
-      throw new TrustStoreError('unreadable', `trust store ${path} cannot be read: ${(error as Error).message}`);
+      throw new TrustError('unreadable', `trust store ${path} cannot be read: ${(error as Error).message}`);
     }
     for (const file of files) store.addEncoded(readFileSync(file), file);
-    if (store.size === 0) throw new TrustStoreError('empty', `trust store ${path} holds no certificate`);
+    if (store.size === 0) throw new TrustError('empty', `trust store ${path} holds no certificate`);
     return store;
   }
 }

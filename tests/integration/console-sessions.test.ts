@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkConsoleConfig, ConsoleConfigError } from '../../protocol/config/console-config.js';
-import { hashPassword, verifyPassword, PasswordError } from '../../protocol/privacy/passwords.js';
+import { PrivacyError } from '../../protocol/privacy/errors.js';
+import { hashPassword, verifyPassword } from '../../protocol/privacy/passwords.js';
 import { OperatorSessions } from '../../console/sessions.js';
 
 test('passwords: scrypt hash, verified, refused when short', async () => {
@@ -21,8 +22,8 @@ test('passwords: scrypt hash, verified, refused when short', async () => {
   assert.match(hash, /^scrypt\$32768\$8\$1\$/);
   assert.equal(await verifyPassword('a long enough password', hash), true);
   assert.equal(await verifyPassword('a long enough passworD', hash), false);
-  await assert.rejects(hashPassword('short'), PasswordError);
-  await assert.rejects(verifyPassword('x', 'scrypt$3$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), PasswordError);
+  await assert.rejects(hashPassword('short'), (error: unknown) => error instanceof PrivacyError && error.code === 'password-rules');
+  await assert.rejects(verifyPassword('x', 'scrypt$3$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), (error: unknown) => error instanceof PrivacyError && error.code === 'malformed-password-hash');
 });
 
 test('sessions end when unused for sessionMinutes, and sessionMaxHours after sign-in', async () => {

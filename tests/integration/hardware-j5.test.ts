@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import type { TemperatureReading } from '../../device/contracts.js';
-import { BoardError, openBoard, type GateBoard } from '../../device/board/board.js';
+import { openBoard, type GateBoard } from '../../device/board/board.js';
+import { DeviceError } from '../../device/errors.js';
 import { RelayGate } from '../../device/gate/relay-gate.js';
 import { BeamPassageSensor, DebouncedInput, ExitButton, FireAlarmRelease } from '../../device/gate/inputs.js';
 import { Mlx90614Thermometer, type Mlx90614Options } from '../../device/thermometer/mlx90614.js';
@@ -43,10 +44,10 @@ test('board: opens on an IO plugin instance, or on one imported by module path',
   imported.close();
 });
 
-test('board: a board that never gets ready is a BoardError ready-timeout', async () => {
+test('board: a board that never gets ready is a DeviceError ready-timeout', async () => {
   const io = new VirtualIO({ autoReady: false });
-  await assert.rejects(openBoard({ io, readyTimeoutMs: 100 }), (error: unknown) => error instanceof BoardError && error.code === 'ready-timeout');
-  await assert.rejects(openBoard({ ioPlugin: 'no-such-io-plugin', readyTimeoutMs: 100 }), (error: unknown) => error instanceof BoardError && error.code === 'plugin-load');
+  await assert.rejects(openBoard({ io, readyTimeoutMs: 100 }), (error: unknown) => error instanceof DeviceError && error.code === 'ready-timeout');
+  await assert.rejects(openBoard({ ioPlugin: 'no-such-io-plugin', readyTimeoutMs: 100 }), (error: unknown) => error instanceof DeviceError && error.code === 'plugin-load');
 });
 
 test('board: close, disconnect and error from the plugin each mean lost', async () => {

@@ -10,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CodeRead } from '../../device/contracts.js';
 import { CameraCodeReader, type CameraReaderOptions, type CameraStatus } from '../../device/camera/camera-reader.js';
 import { readFrame } from '../../device/camera/frame-pipeline.js';
-import { CameraError, OnvifCamera, type OnvifCameraOptions } from '../../device/camera/onvif-camera.js';
+import { DeviceError } from '../../device/errors.js';
+import { OnvifCamera, type OnvifCameraOptions } from '../../device/camera/onvif-camera.js';
 import { OnvifCameraEmulator, type CameraScene } from '../../simulator/hardware/onvif-camera-emulator.js';
 
 const USER = 'admin';
@@ -80,7 +81,7 @@ test('init reads device information, the media profile and the snapshot URI over
 });
 
 test('a wrong password is refused at init as unauthorized', async () => {
-  await assert.rejects(camera({ pass: 'wrong' }).init(), (err) => err instanceof CameraError && err.code === 'unauthorized');
+  await assert.rejects(camera({ pass: 'wrong' }).init(), (err) => err instanceof DeviceError && err.code === 'unauthorized');
   const refused = emulator.soapCalls.find((c) => c.action === 'GetDeviceInformation');
   assert.equal(refused?.authenticated, false);
 });

@@ -17,10 +17,10 @@ import type { LaneHardware } from '../../device/contracts.js';
 import { GateAgent } from '../../edge-agent/agent.js';
 import { ConfigError, checkConfig } from '../../protocol/config/gate-config.js';
 import { check } from '../../protocol/contract.js';
-import { RegistrationRefused } from '../../protocol/privacy/registration.js';
+import { isRegistrationRefusal, PrivacyError } from '../../protocol/privacy/errors.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { RegistrationStore } from '../../edge-agent/privacy/retention.js';
-import { generateAuthorityKeyPair, loadAuthorityKey, loadAuthorityPrivateKey, openSealedRecord, SealError, sealRecord } from '../../protocol/privacy/sealed-record.js';
+import { generateAuthorityKeyPair, loadAuthorityKey, loadAuthorityPrivateKey, openSealedRecord, sealRecord } from '../../protocol/privacy/sealed-record.js';
 import { startEmbeddedBroker } from '../../simulator/broker.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { madeUpNationalId } from '../../simulator/crowd.js';
@@ -87,15 +87,16 @@ test('a staff registration is checked, sealed before the disk, published, and op
     const last = details.nationalId.at(-1)!;
     const wrongCheck = details.nationalId.slice(0, 17) + (last === '0' ? '1' : '0');
     await assert.rejects(agent.lane.staffRegistered({ ...details, nationalId: wrongCheck }), (error: unknown) => {
-      assert.ok(error instanceof RegistrationRefused);
+      assert.ok(isRegistrationRefusal(error), String(error));
       assert.equal(error.field, 'nationalId');
+      assert.equal(error.code, 'registration-national-id');
       assert.match(error.message, /校验位/);
       assert.match(error.message, /check character does not match/);
       assert.ok(!error.message.includes(wrongCheck), 'the number is not echoed');
       return true;
     });
-    await assert.rejects(agent.lane.staffRegistered({ ...details, phone: '12345' }), (error: unknown) => error instanceof RegistrationRefused && error.field === 'phone');
-    await assert.rejects(agent.lane.staffRegistered(), (error: unknown) => error instanceof RegistrationRefused && error.field === 'details');
+    await assert.rejects(agent.lane.staffRegistered({ ...details, phone: '12345' }), (error: unknown) => isRegistrationRefusal(error) && error.field === 'phone' && error.code === 'registration-phone');
+    await assert.rejects(agent.lane.staffRegistered(), (error: unknown) => isRegistrationRefusal(error) && error.field === 'details' && error.code === 'registration-details');
     assert.equal(agent.journal.count(), before, 'no decision for a refused registration');
     assert.equal(agent.registrations!.count(), 0);
 
@@ -127,7 +128,7 @@ test('a staff registration is checked, sealed before the disk, published, and op
     assert.equal(opened.site, config.site);
     assert.equal(opened.lane, config.lane);
     const stranger = loadAuthorityPrivateKey(generateAuthorityKeyPair().privateKeyPem);
-    assert.throws(() => openSealedRecord(message, stranger), SealError);
+    assert.throws(() => openSealedRecord(message, stranger), (error: unknown) => error instanceof PrivacyError && error.code === 'wrong-key');
 
     // The decision event keeps no personal data.
     const decision = agent.journal.get(eventId)!;

@@ -15,7 +15,8 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
 import type { DecisionRecord, LaneEvents, LaneState } from '../../edge-agent/lane/lane.js';
-import { RegistrationRefused, type RegistrationDetails } from '../../protocol/privacy/registration.js';
+import { PrivacyError } from '../../protocol/privacy/errors.js';
+import type { RegistrationDetails } from '../../protocol/privacy/registration.js';
 import { hashPin } from '../../protocol/privacy/staff-pin.js';
 import { ScreenServer, type StaffDesk } from '../../edge-agent/screen/screen-server.js';
 import { ScreenModel } from '../../edge-agent/screen/screen-view.js';
@@ -46,7 +47,7 @@ class DeskLane extends EventEmitter<LaneEvents> implements StaffDesk {
   async staffRegistered(details?: RegistrationDetails): Promise<DecisionRecord | null> {
     this.asked.push('register');
     if (!this.waiting) return null;
-    if (details?.nationalId !== '110105194912310029') throw new RegistrationRefused('nationalId', { zh: '身份证号码校验位不符', en: 'The ID number check character does not match' });
+    if (details?.nationalId !== '110105194912310029') throw PrivacyError.registration('nationalId', { zh: '身份证号码校验位不符', en: 'The ID number check character does not match' });
     return {} as DecisionRecord;
   }
   async staffTemperature(): Promise<DecisionRecord | null> {

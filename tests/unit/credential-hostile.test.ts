@@ -265,7 +265,7 @@ describe('CBOR the profiles do not use is refused before it is decoded', () => {
         try {
           checkCbor(bytes, 'bytes', tags);
         } catch (error) {
-          if (error instanceof CredentialError && error.failure === 'cose') return;
+          if (error instanceof CredentialError && error.code === 'cose') return;
           throw error;
         }
         cborDecoder.decode(bytes);

@@ -26,7 +26,8 @@ import {
 import { encodeClaims, gzhcClaims, type CodeSigner, type GzhcCodeContent } from '../../protocol/credential/encoder.js';
 import { CREDENTIAL_FAILURES, CredentialError, firstFailure, type CredentialFailure } from '../../protocol/credential/failure.js';
 import { PREFIXES } from '../../protocol/credential/profile.js';
-import { kidOf, TrustStore, TrustStoreError, type TrustedSigner } from '../../protocol/trust/trust-store.js';
+import { TrustError } from '../../protocol/trust/errors.js';
+import { kidOf, TrustStore, type TrustedSigner } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier, type VerificationResult } from '../../edge-agent/credential/verifier.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
 
@@ -1002,8 +1003,8 @@ describe('module structure', () => {
       for (let j = i + 1; j < CREDENTIAL_FAILURES.length; j++) {
         const early = new CredentialError(CREDENTIAL_FAILURES[i]!, 'early');
         const late = new CredentialError(CREDENTIAL_FAILURES[j]!, 'late');
-        assert.equal(firstFailure([late, early]), early, `${early.failure} before ${late.failure}`);
-        assert.equal(firstFailure([early, late]), early, `${early.failure} before ${late.failure}`);
+        assert.equal(firstFailure([late, early]), early, `${early.code} before ${late.code}`);
+        assert.equal(firstFailure([early, late]), early, `${early.code} before ${late.code}`);
       }
     }
     assert.equal(firstFailure([]), undefined);
@@ -1061,7 +1062,7 @@ describe('TrustStore', () => {
     assert.throws(
       () => TrustStore.load(file),
       (error: unknown) =>
-        error instanceof TrustStoreError && error.code === 'not-a-certificate' && error.message.includes(file),
+        error instanceof TrustError && error.code === 'not-a-certificate' && error.message.includes(file),
     );
   });
 
@@ -1073,7 +1074,7 @@ describe('TrustStore', () => {
     assert.throws(
       () => TrustStore.load(dir),
       (error: unknown) =>
-        error instanceof TrustStoreError && error.code === 'not-a-certificate' && error.message.includes(bad),
+        error instanceof TrustError && error.code === 'not-a-certificate' && error.message.includes(bad),
     );
   });
 
@@ -1081,7 +1082,7 @@ describe('TrustStore', () => {
     const missing = path.join(tempDir(), 'no-such-file.pem');
     assert.throws(
       () => TrustStore.load(missing),
-      (error: unknown) => error instanceof TrustStoreError && error.code === 'unreadable' && error.message.includes(missing),
+      (error: unknown) => error instanceof TrustError && error.code === 'unreadable' && error.message.includes(missing),
     );
   });
 
@@ -1089,7 +1090,7 @@ describe('TrustStore', () => {
     const dir = tempDir();
     assert.throws(
       () => TrustStore.load(dir),
-      (error: unknown) => error instanceof TrustStoreError && error.code === 'empty' && error.message.includes(dir),
+      (error: unknown) => error instanceof TrustError && error.code === 'empty' && error.message.includes(dir),
     );
   });
 
@@ -1120,9 +1121,9 @@ describe('base45 (RFC 9285)', () => {
   test('the largest groups decode; one more is refused', () => {
     assert.deepEqual(base45Decode('FGW'), Buffer.from([0xff, 0xff]));
     assert.deepEqual(base45Decode('U5'), Buffer.from([0xff]));
-    assert.throws(() => base45Decode('GGW'), (e: unknown) => e instanceof CredentialError && e.failure === 'base45');
-    assert.throws(() => base45Decode('V5'), (e: unknown) => e instanceof CredentialError && e.failure === 'base45');
-    assert.throws(() => base45Decode(':::'), (e: unknown) => e instanceof CredentialError && e.failure === 'base45');
+    assert.throws(() => base45Decode('GGW'), (e: unknown) => e instanceof CredentialError && e.code === 'base45');
+    assert.throws(() => base45Decode('V5'), (e: unknown) => e instanceof CredentialError && e.code === 'base45');
+    assert.throws(() => base45Decode(':::'), (e: unknown) => e instanceof CredentialError && e.code === 'base45');
   });
 
   test('random round trips', () => {

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import QRCode from 'qrcode';
 import sharp from 'sharp';
-import { FrameError, prepareFrame, readFrame } from '../../device/camera/frame-pipeline.js';
+import { DeviceError } from '../../device/errors.js';
+import { prepareFrame, readFrame } from '../../device/camera/frame-pipeline.js';
 
 const TEXT = 'GZHC1:NCFA90620FFWTWGSLKC 4+49:YUNX3QS7 EMC7BV%KRJD0IB469NW5BY8L:9R9EBM628BWNAY$DJUAGECIVCJA9DF3K-0XNODF3O';
 
@@ -43,5 +44,5 @@ test('region of interest and scaling shape the plane', async () => {
 
 test('a truncated JPEG is a bad frame, not a crash', async () => {
   const frame = await frameWithCode('#000000');
-  await assert.rejects(prepareFrame(frame.subarray(0, frame.length / 2)), (error: unknown) => error instanceof FrameError && error.code === 'bad-frame');
+  await assert.rejects(prepareFrame(frame.subarray(0, frame.length / 2)), (error: unknown) => error instanceof DeviceError && error.code === 'bad-frame');
 });

@@ -19,7 +19,7 @@ import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { Lane, type DecisionRecord, type LaneDependencies, type LaneEvents, type LaneState, type LaneTiming, type Timers } from '../../edge-agent/lane/lane.js';
 import { nationalIdCheckCharacter } from '../../protocol/privacy/national-id.js';
-import { RegistrationRefused } from '../../protocol/privacy/registration.js';
+import { isRegistrationRefusal } from '../../protocol/privacy/errors.js';
 import type { RegistrationRecord, SealedRecord } from '../../protocol/privacy/sealed-record.js';
 import { createVirtualLaneHardware, type GateCommand, type VirtualLaneHardware } from '../../simulator/hardware/virtual-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
@@ -675,7 +675,7 @@ test('with a registrar: details required and checked, sealed before the journal,
   await f.lane.noCode();
   const first17 = '11010519491231002';
   const details = { name: '吴十', nationalId: first17 + nationalIdCheckCharacter(first17), phone: '13800000000' };
-  await assert.rejects(f.lane.staffRegistered(), RegistrationRefused);
+  await assert.rejects(f.lane.staffRegistered(), (error: unknown) => isRegistrationRefusal(error) && error.field === 'details');
   await assert.rejects(f.lane.staffRegistered({ ...details, nationalId: first17 + (details.nationalId.endsWith('0') ? '1' : '0') }), /校验位/);
   assert.equal(f.journal.count(), 1, 'refusals decide nothing');
   assert.deepEqual(calls, []);

@@ -14,7 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { OperatorKeys, parseOperators, type OperatorEntry } from '../../protocol/trust/operators.js';
-import { IssuerTrust, openTrustList, TrustListError } from '../../protocol/trust/trust-list.js';
+import { TrustError } from '../../protocol/trust/errors.js';
+import { IssuerTrust, openTrustList } from '../../protocol/trust/trust-list.js';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { CommandHandler, type CommandTarget } from '../../edge-agent/link/command-handler.js';
@@ -135,13 +136,13 @@ test('a trust list with operators: verified with the centre key, each operator c
   for (const [operatorsValue, pattern] of refusals) {
     assert.throws(
       () => openTrustList(listBytes(operatorsValue), 'bad.jws', { centreKeys, site: SITE }),
-      (error: unknown) => error instanceof TrustListError && error.code === 'malformed' && pattern.test(error.message) && error.message.includes('bad.jws'),
+      (error: unknown) => error instanceof TrustError && error.code === 'malformed' && pattern.test(error.message) && error.message.includes('bad.jws'),
       String(pattern),
     );
   }
   // The operators come with the centre's signature or not at all: a list signed by anyone else is refused whole.
   const forged = Buffer.from(JSON.stringify(signJws('trust-list', { type: 'trust-list', site: SITE, version: 2, issuedAt: NOW, certificates: [issuer.certificatePem], operators: [entry(stranger)] }, messageSigner(stranger))));
-  assert.throws(() => openTrustList(forged, 'forged.jws', { centreKeys, site: SITE }), (error: unknown) => error instanceof TrustListError && error.code === 'unknown-key');
+  assert.throws(() => openTrustList(forged, 'forged.jws', { centreKeys, site: SITE }), (error: unknown) => error instanceof TrustError && error.code === 'unknown-key');
   assert.deepEqual(parseOperators(undefined), []);
 });
 

@@ -1,16 +1,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { nationalIdCheckCharacter } from '../../protocol/privacy/national-id.js';
-import { checkRegistrationDetails, RegistrationRefused } from '../../protocol/privacy/registration.js';
+import { isRegistrationRefusal } from '../../protocol/privacy/errors.js';
+import { checkRegistrationDetails } from '../../protocol/privacy/registration.js';
 
 const ID = `44030419850101123${nationalIdCheckCharacter('44030419850101123')}`;
+
+/** Each refused field has its own code. */
+const CODE_OF_FIELD = { details: 'registration-details', name: 'registration-name', nationalId: 'registration-national-id', phone: 'registration-phone' };
 
 function refusedOn(details: Parameters<typeof checkRegistrationDetails>[0]): string {
   try {
     checkRegistrationDetails(details);
   } catch (error) {
-    assert.ok(error instanceof RegistrationRefused);
+    assert.ok(isRegistrationRefusal(error), String(error));
     assert.ok(error.bilingual.zh && error.bilingual.en);
+    assert.equal(error.code, CODE_OF_FIELD[error.field]);
+    assert.equal(error.message, `${error.bilingual.zh} / ${error.bilingual.en}`);
     return error.field;
   }
   return 'accepted';

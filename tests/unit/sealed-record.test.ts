@@ -5,7 +5,6 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import {
   type RegistrationRecord,
   type SealedRecord,
-  SealError,
   generateAuthorityKeyPair,
   keyId,
   loadAuthorityKey,
@@ -14,6 +13,7 @@ import {
   parseSealedRecord,
   sealRecord,
 } from '../../protocol/privacy/sealed-record.js';
+import { PrivacyError, SEAL_ERRORS } from '../../protocol/privacy/errors.js';
 
 const pair = generateAuthorityKeyPair();
 const publicKey = loadAuthorityKey(pair.publicKeyPem);
@@ -35,7 +35,8 @@ function record(overrides: Partial<RegistrationRecord> = {}): RegistrationRecord
 
 function refuses(sealed: SealedRecord | string, code?: string): void {
   assert.throws(() => openSealedRecord(sealed, privateKey), (err: unknown) => {
-    assert.ok(err instanceof SealError, String(err));
+    assert.ok(err instanceof PrivacyError, String(err));
+    assert.ok((SEAL_ERRORS as readonly string[]).includes(err.code), err.code);
     if (code) assert.equal(err.code, code);
     return true;
   });
@@ -60,11 +61,11 @@ test('sealed record: round trip through JSON', () => {
 test('sealed record: opens only with the right private key', () => {
   const sealed = sealRecord(record(), publicKey);
   const other = generateKeyPairSync('x25519').privateKey;
-  assert.throws(() => openSealedRecord(sealed, other), (err: unknown) => err instanceof SealError && err.code === 'wrong-key');
+  assert.throws(() => openSealedRecord(sealed, other), (err: unknown) => err instanceof PrivacyError && err.code === 'wrong-key');
   // Even with the kid rewritten to match, another key derives another AES key.
-  assert.throws(() => openSealedRecord({ ...sealed, kid: keyId(other) }, other), (err: unknown) => err instanceof SealError && err.code === 'unauthentic');
-  assert.throws(() => openSealedRecord(sealed, publicKey), (err: unknown) => err instanceof SealError && err.code === 'bad-key');
-  assert.throws(() => sealRecord(record(), generateKeyPairSync('ed25519').publicKey), (err: unknown) => err instanceof SealError && err.code === 'bad-key');
+  assert.throws(() => openSealedRecord({ ...sealed, kid: keyId(other) }, other), (err: unknown) => err instanceof PrivacyError && err.code === 'unauthentic');
+  assert.throws(() => openSealedRecord(sealed, publicKey), (err: unknown) => err instanceof PrivacyError && err.code === 'bad-key');
+  assert.throws(() => sealRecord(record(), generateKeyPairSync('ed25519').publicKey), (err: unknown) => err instanceof PrivacyError && err.code === 'bad-key');
 });
 
 test('sealed record: any altered header field is refused', () => {

@@ -3,7 +3,7 @@
  * every form in tests/support/malformed-jws.ts, for every kind the gate takes
  * (colour change and snapshot, the centre's and an operator's command,
  * look-up reply, trust list), through the part that receives that kind, is
- * a SignedMessageError 'malformed' (a TrustListError 'malformed' for the
+ * a SignedMessageError 'malformed' (a TrustError 'malformed' for the
  * list) naming what is wrong, and nothing else is thrown. The well-formed
  * refusals keep their kinds: alg none is bad-signature, another typ is
  * wrong-type, an unknown kid is unknown-key.
@@ -18,7 +18,8 @@ import { pino } from 'pino';
 import { ColourSync } from '../../edge-agent/colour/colour-sync.js';
 import { ColourStatusStore } from '../../edge-agent/colour/status-store.js';
 import { OperatorKeys } from '../../protocol/trust/operators.js';
-import { openTrustList, TrustListError } from '../../protocol/trust/trust-list.js';
+import { TrustError } from '../../protocol/trust/errors.js';
+import { openTrustList } from '../../protocol/trust/trust-list.js';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { CommandHandler, type CommandTarget } from '../../edge-agent/link/command-handler.js';
@@ -110,13 +111,13 @@ test('every malformed JWS, of every kind the link receives, is refused as malfor
   assert.ok(count >= 5 * 30, `${count} cases`);
 });
 
-test('every malformed JWS as the signed trust list: TrustListError malformed, naming what and the file', () => {
+test('every malformed JWS as the signed trust list: TrustError malformed, naming what and the file', () => {
   const payload = b64json({ type: 'trust-list', site: SITE, version: 2, issuedAt: Date.now(), certificates: [centreKey.certificatePem] });
   for (const form of malformedJws(kidOf(centre), 'trust-list', payload)) {
     assert.throws(
       () => openTrustList(Buffer.from(form.text), 'list.jws', { centreKeys, site: SITE }),
       (error: unknown) => {
-        assert.ok(error instanceof TrustListError, `${form.name}: ${String(error)}`);
+        assert.ok(error instanceof TrustError, `${form.name}: ${String(error)}`);
         assert.equal(error.code, 'malformed', `${form.name}: ${error.message}`);
         assert.match(error.message, /^trust list list\.jws: refused: /);
         assert.match(error.message, form.detail, form.name);

@@ -2,12 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
-import { StaffPinError, hashPin, pinFollowsRules, verifyPin } from '../../protocol/privacy/staff-pin.js';
+import { PrivacyError } from '../../protocol/privacy/errors.js';
+import { scryptHashProblem, scryptMatches } from '../../protocol/privacy/scrypt-hash.js';
+import { hashPin, pinFollowsRules, verifyPin } from '../../protocol/privacy/staff-pin.js';
 
 async function refusesHash(stored: string): Promise<void> {
   await assert.rejects(verifyPin('1234', stored), (err: unknown) => {
-    assert.ok(err instanceof StaffPinError, String(err));
-    assert.equal(err.code, 'malformed-hash');
+    assert.ok(err instanceof PrivacyError, String(err));
+    assert.equal(err.code, 'malformed-pin-hash');
     assert.match(err.message, /staff\.pinHash/);
     return true;
   });
@@ -33,7 +35,7 @@ test('staff pin: PINs are 4 to 12 digits', async () => {
   for (const pin of ['1234', '123456789012']) assert.ok(pinFollowsRules(pin), pin);
   for (const pin of ['123', '1234567890123', '12a4', ' 1234', '１２３４', '']) {
     assert.equal(pinFollowsRules(pin), false, pin);
-    await assert.rejects(hashPin(pin), (err: unknown) => err instanceof StaffPinError && err.code === 'pin-rules');
+    await assert.rejects(hashPin(pin), (err: unknown) => err instanceof PrivacyError && err.code === 'pin-rules');
   }
 });
 
@@ -49,6 +51,19 @@ test('staff pin: malformed stored hashes are refused with a clear error', async 
   await refusesHash(`scrypt$32768$8$1$${salt!.slice(1)}$${hash}`);
   await refusesHash(`scrypt$32768$8$1$${salt}$${hash!.slice(1)}`);
   await refusesHash(`${good}$`);
+});
+
+test('scrypt hash: the problem of a stored string, never what it holds; scryptMatches throws on one', async () => {
+  const good = await hashPin('1234');
+  assert.equal(scryptHashProblem(good), null);
+  assert.equal(scryptHashProblem('482913'), 'wrong shape');
+  assert.match(scryptHashProblem(good.replace('scrypt$32768$', 'scrypt$32769$'))!, /^N=32769 is not a power of two/);
+  await assert.rejects(scryptMatches('1234', '482913'), (err: unknown) => {
+    assert.ok(err instanceof PrivacyError, String(err));
+    assert.equal(err.code, 'malformed-scrypt-hash');
+    assert.equal(err.message, 'not an scrypt hash (scrypt$N$r$p$salt$hash): wrong shape');
+    return true;
+  });
 });
 
 test('staff pin: smaller stored parameters still verify (read from the string)', async () => {

@@ -13,12 +13,11 @@ import {
   IssuerTrust,
   loadIssuerTrust,
   openTrustList,
-  TrustListError,
   TrustListVersions,
-  type TrustListErrorCode,
   type TrustListPayload,
 } from '../../protocol/trust/trust-list.js';
-import { TrustStore, TrustStoreError } from '../../protocol/trust/trust-store.js';
+import { TrustError, type TrustListErrorCode } from '../../protocol/trust/errors.js';
+import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier } from '../../edge-agent/credential/verifier.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { reloadTrustStore } from '../../edge-agent/link/command-handler.js';
@@ -66,7 +65,7 @@ function file(text: string | Buffer, name = `list-${++fileCount}.jws`): string {
 
 function refuses(fn: () => unknown, code: TrustListErrorCode, pattern: RegExp, path: string): void {
   assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof TrustListError, `a TrustListError, got ${String(error)}`);
+    assert.ok(error instanceof TrustError, `a TrustError, got ${String(error)}`);
     assert.equal(error.code, code, error.message);
     assert.match(error.message, pattern);
     assert.ok(error.message.includes(path), `the error names the file: ${error.message}`);
@@ -130,7 +129,7 @@ test('a list is refused, naming the file and why: no centre keys, signature, key
   refuses(() => loadIssuerTrust(path, { ...check, centreKeys }), 'wrong-site', /made for site "mall-2", this gate is of site "mall-1"/, path);
 
   path = file(signedList({ certificates: [] }));
-  refuses(() => loadIssuerTrust(path, { ...check, centreKeys }), 'empty', /lists no issuer certificate: the gate would refuse every code/, path);
+  refuses(() => loadIssuerTrust(path, { ...check, centreKeys }), 'empty-list', /lists no issuer certificate: the gate would refuse every code/, path);
 
   for (const [bad, pattern] of [
     [{ version: 0 }, /version 0 is not a positive integer/],
@@ -149,7 +148,7 @@ test('a list is refused, naming the file and why: no centre keys, signature, key
   refuses(() => loadIssuerTrust(path, { ...check, centreKeys }), 'malformed', /no JWS signature|not a JWS/, path);
   path = file(Buffer.from([0x00, 0xff, 0x13, 0x37, 0x42]));
   assert.throws(() => loadIssuerTrust(path, { ...check, centreKeys }), (error: unknown) => {
-    assert.ok(error instanceof TrustStoreError);
+    assert.ok(error instanceof TrustError && error.code === 'not-a-certificate', String(error));
     assert.match(error.message, /is not an X\.509 certificate in PEM or DER/);
     assert.ok(error.message.includes(path));
     return true;
