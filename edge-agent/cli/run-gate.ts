@@ -17,6 +17,7 @@ import { pino, type Logger } from 'pino';
 import { BoardError } from '../../device/board/board.js';
 import { openLaneHardware, type HardwareInjection } from '../../device/lane-hardware.js';
 import { GateAgent } from '../agent.js';
+import { ComponentStartError, startFailureCause } from '../components/component.js';
 import { ConfigError, loadConfig } from '../../protocol/config/gate-config.js';
 import { StartedParts } from '../lifecycle.js';
 
@@ -26,7 +27,9 @@ export const STOP_BOUND_MS = 9_000;
 /** Why a start failed, as its log line says. */
 export type StartFailureCode = 'config' | 'board' | 'address-in-use' | 'system' | 'internal';
 
-export function startFailureCode(error: unknown): StartFailureCode {
+export function startFailureCode(failure: unknown): StartFailureCode {
+  // A component that failed to start: what failed under it says which kind of failure it was.
+  const error = startFailureCause(failure);
   if (error instanceof ConfigError) return 'config';
   if (error instanceof BoardError) return 'board';
   const errno = (error as { code?: unknown } | null)?.code;
@@ -34,6 +37,11 @@ export function startFailureCode(error: unknown): StartFailureCode {
   // A Node system error (EACCES on a port, ENOENT on a device): the gate's surroundings, not a bug.
   if (typeof errno === 'string' && /^E[A-Z]+$/.test(errno)) return 'system';
   return 'internal';
+}
+
+export interface RunGateOptions {
+  stopBoundMs?: number;
+  running?: (agent: GateAgent) => void;
 }
 
 /** Ends a wait (start or run) early and bounds what follows: armed once, by the first signal or by a lost board. */
@@ -83,8 +91,9 @@ class StopRequest {
 /**
  * @param injection virtual hardware under the real drivers (tests); a gate passes none.
  * @param options.stopBoundMs the stop bound, STOP_BOUND_MS unless a test shortens it.
+ * @param options.running given the agent once it runs (a test watches its lane).
  */
-export async function runGate(configPath: string, injection: HardwareInjection = {}, options: { stopBoundMs?: number } = {}): Promise<number> {
+export async function runGate(configPath: string, injection: HardwareInjection = {}, options: RunGateOptions = {}): Promise<number> {
   const config = loadConfig(configPath);
   const logger = pino({ level: config.log.level, base: { site: config.site, lane: config.lane } });
   const stop = new StopRequest(logger, options.stopBoundMs ?? STOP_BOUND_MS);
@@ -98,7 +107,7 @@ export async function runGate(configPath: string, injection: HardwareInjection =
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    return await Promise.race([runUntilStopped(configPath, config, logger, injection, stop), stop.overdueExit]);
+    return await Promise.race([runUntilStopped(configPath, config, logger, injection, stop, options.running), stop.overdueExit]);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -112,6 +121,7 @@ async function runUntilStopped(
   logger: Logger,
   injection: HardwareInjection,
   stop: StopRequest,
+  running: RunGateOptions['running'],
 ): Promise<number> {
   const parts = new StartedParts(logger);
   try {
@@ -133,6 +143,7 @@ async function runUntilStopped(
     await parts.start('agent', () => agent.start(), () => agent.stop());
     if (stop.reason) return await stopped(parts, 0);
     logger.info({ fever: config.policy.feverThresholdC, broker: config.mqtt.url ?? null }, 'gate agent running');
+    running?.(agent);
 
     // A lost board does not come back by itself: the lane is in staff mode, and the
     // agent exits non-zero so its service manager restarts it and it reconnects.
@@ -152,10 +163,14 @@ async function runUntilStopped(
     return await stopped(parts, boardLost ? 3 : 0);
   } catch (error) {
     await parts.stopAll();
-    const failure = error instanceof ConfigError && !error.message.startsWith(`${configPath}:`) ? new ConfigError(`${configPath}: ${error.message}`) : error;
+    // A config problem found by a component is still the config's: named by the file, the component and the key.
+    const cause = startFailureCause(error);
+    const failure =
+      cause instanceof ConfigError && !(error as Error).message.startsWith(`${configPath}:`) ? new ConfigError(`${configPath}: ${(error as Error).message}`) : error;
     const code = startFailureCode(failure);
     const message = (failure as Error).message ?? String(failure);
-    logger.fatal({ code, ...(code === 'config' ? {} : { err: failure }) }, `gate agent did not start: ${message}`);
+    const component = error instanceof ComponentStartError ? { component: error.component } : {};
+    logger.fatal({ code, ...component, ...(code === 'config' ? {} : { err: failure }) }, `gate agent did not start: ${message}`);
     throw failure;
   }
 }
