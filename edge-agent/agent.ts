@@ -127,8 +127,12 @@ export class GateAgent {
     return this.controller.start();
   }
 
-  /** Stops what start() started, newest first, then closes the journal; every timer of the agent is cleared. */
-  stop(): Promise<void> {
-    return this.controller.stop();
+  /**
+   * Stops what start() started, newest first, then closes the journal; every
+   * timer of the agent is cleared. With `deadline` (epoch ms) a component
+   * still stopping then is left behind and the rest still stop.
+   */
+  stop(options: { deadline?: number } = {}): Promise<void> {
+    return this.controller.stop(options);
   }
 }

@@ -23,6 +23,12 @@ import { StartedParts } from '../lifecycle.js';
 
 /** How long stopping may take after SIGINT/SIGTERM (the CLI then exits within 1 s more: docs/operations.md). */
 export const STOP_BOUND_MS = 9_000;
+/**
+ * The agent's share of the bound (6 s of 9 s): a component still stopping
+ * then is left behind and the ones after it still stop (the lane locks the
+ * leaf, the journal is closed); the rest of the bound is the hardware's.
+ */
+const AGENT_SHARE_OF_BOUND = 2 / 3;
 
 /** Why a start failed, as its log line says. */
 export type StartFailureCode = 'config' | 'board' | 'address-in-use' | 'system' | 'internal';
@@ -47,6 +53,8 @@ export interface RunGateOptions {
 /** Ends a wait (start or run) early and bounds what follows: armed once, by the first signal or by a lost board. */
 class StopRequest {
   reason: { signal: NodeJS.Signals } | { boardLost: true } | null = null;
+  /** When the agent's components must have stopped by (epoch ms); null until a stop is requested. */
+  agentDeadline: number | null = null;
   private readonly listeners = new Set<() => void>();
   private overdue: NodeJS.Timeout | undefined;
   /** Resolves with 1 once stopping has taken longer than the bound. */
@@ -63,6 +71,7 @@ class StopRequest {
   request(reason: NonNullable<StopRequest['reason']>): void {
     if (this.reason) return;
     this.reason = reason;
+    this.agentDeadline = Date.now() + this.boundMs * AGENT_SHARE_OF_BOUND;
     this.overdue = setTimeout(() => {
       this.logger.error({ code: 'stop-timeout', boundMs: this.boundMs }, `the gate did not stop within ${this.boundMs} ms: exiting anyway`);
       this.resolveOverdue(1);
@@ -140,7 +149,8 @@ async function runUntilStopped(
     if (stop.reason) return await stopped(parts, 0);
     // A bad certificate or key file, mqtt.centreKeys missing: the constructor closes what it opened, the board is closed below.
     const agent = new GateAgent({ config, hardware, logger });
-    await parts.start('agent', () => agent.start(), () => agent.stop());
+    // Bounded once a stop is requested; a start that failed has no signal's bound to keep.
+    await parts.start('agent', () => agent.start(), () => agent.stop(stop.agentDeadline === null ? {} : { deadline: stop.agentDeadline }));
     if (stop.reason) return await stopped(parts, 0);
     logger.info({ fever: config.policy.feverThresholdC, broker: config.mqtt.url ?? null }, 'gate agent running');
     running?.(agent);

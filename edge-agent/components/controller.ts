@@ -4,7 +4,9 @@
  * journal's file last) and rethrows with the failing component's name, so
  * nothing is left listening, polling or holding the file behind the error.
  * Stopping goes on past a component that fails to stop (that failure is
- * logged), so one stuck driver does not keep the journal open.
+ * logged), and, given a deadline, past one still stopping at the deadline:
+ * one stuck driver does not keep the lane from locking the leaf, or the
+ * journal open.
  *
  * The centre's set-config reaches the components that declared the key.
  */
@@ -51,16 +53,34 @@ export class GateController {
     }
   }
 
-  /** Stops what started, newest first, then closes every component; never rejects. A second call does nothing more. */
-  async stop(): Promise<void> {
+  /**
+   * Stops what started, newest first, then closes every component; never
+   * rejects. A second call does nothing more. With `deadline` (epoch ms), a
+   * component still stopping then is left behind (logged) and the rest are
+   * still told to stop, without waiting for them: what a stop does at once
+   * (the lane locking the leaf) is done, and the journal closed, whatever is
+   * stuck before it. The promise still waits for the late ones, so the
+   * caller's own bound says whether the stop finished.
+   */
+  async stop(options: { deadline?: number } = {}): Promise<void> {
+    const { deadline } = options;
+    const late: Array<Promise<unknown>> = [];
     for (const component of this.#started.splice(0).reverse()) {
-      try {
-        await component.stop();
-      } catch (error) {
-        this.#logger.error({ err: error, part: component.name }, 'a part of the gate failed to stop; stopping the rest');
+      const outcome = stopOutcome(component);
+      const settled = deadline === undefined ? await outcome : await settledBy(outcome, deadline);
+      if (settled === 'late') {
+        this.#logger.error({ part: component.name, code: 'stop-late' }, 'a part of the gate has not stopped by the deadline; stopping the rest without it');
+        late.push(
+          outcome.then((result) => {
+            if (!result.ok) this.#logger.error({ err: result.error, part: component.name }, 'a part of the gate failed to stop');
+          }),
+        );
+      } else if (!settled.ok) {
+        this.#logger.error({ err: settled.error, part: component.name }, 'a part of the gate failed to stop; stopping the rest');
       }
     }
     this.close();
+    await Promise.all(late);
   }
 
   /** What the components hold since they were built, released newest first; once. */
@@ -75,6 +95,31 @@ export class GateController {
     for (const component of this.#components) {
       if (component.configKeys?.includes(key)) component.applyConfig?.(next);
     }
+  }
+}
+
+type StopOutcome = { ok: true } | { ok: false; error: unknown };
+
+/** The component's stop, called now; never rejects. */
+function stopOutcome(component: Component): Promise<StopOutcome> {
+  try {
+    return Promise.resolve(component.stop()).then(
+      () => ({ ok: true }),
+      (error: unknown) => ({ ok: false, error }),
+    );
+  } catch (error) {
+    return Promise.resolve({ ok: false, error });
+  }
+}
+
+/** The outcome if it comes by `deadline` (epoch ms), else 'late'. */
+async function settledBy(outcome: Promise<StopOutcome>, deadline: number): Promise<StopOutcome | 'late'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()), 'late')));
+  try {
+    return await Promise.race([outcome, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
