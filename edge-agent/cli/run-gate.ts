@@ -8,8 +8,11 @@
  * A start that fails stops what had started, logs one line with the
  * failure's code (StartFailureCode) and throws; the command line exits
  * non-zero, so a service manager restarts the gate instead of leaving it half
- * started. A signal during the start stops it there. Stopping is bounded: if
- * it has not finished STOP_BOUND_MS after the signal (a driver that does not
+ * started; the log line names the component that failed. A signal during
+ * the start stops it there. Stopping is bounded: a component of the agent
+ * still stopping at two thirds of the bound is left behind and the rest
+ * still stop (the lane locks the leaf, the journal is closed); if stopping
+ * has not finished STOP_BOUND_MS after the signal (a driver that does not
  * let go), the reason is logged (code 'stop-timeout') and runGate returns 1
  * anyway; a second signal ends the process at once.
  */

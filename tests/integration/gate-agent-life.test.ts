@@ -124,6 +124,7 @@ test('a TLS CA file that is not there: the start stops what it had started, logs
   assert.match(agent.stderr(), /mqtt\.tls\.ca: .*no-such-ca\.pem/);
   const failure = startFailure(agent);
   assert.equal(failure.code, 'config');
+  assert.equal(failure.component, 'broker link');
   assert.match(String(failure.msg), /gate agent did not start: .*mqtt\.tls\.ca/);
   assert.ok(!logged(agent, 'gate agent running'));
 });
@@ -138,6 +139,7 @@ test('the screen port already taken: exit 1 with code address-in-use', { timeout
   assert.equal(exit.code, 1, agent.stderr());
   assert.match(agent.stderr(), /gate-agent: start failed: .*EADDRINUSE/);
   assert.equal(startFailure(agent).code, 'address-in-use');
+  assert.equal(startFailure(agent).component, 'screen');
 });
 
 test('neither a scanner nor a camera: exit 2 with code config, before the board is opened', { timeout: 60_000 }, async (t) => {
