@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { GateAgent } from '../../edge-agent/agent.js';
+import { CentrePort } from '../../edge-agent/components/centre-port.js';
 import { ComponentStartError, startFailureCause, type Component } from '../../edge-agent/components/component.js';
 import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/components/config-keys.js';
 import { GateController } from '../../edge-agent/components/controller.js';
@@ -199,4 +200,22 @@ test('a gate whose metrics port is taken: the start fails naming the metrics, an
     return true;
   });
   assert.equal(agent.journal.database.open, false);
+});
+
+test('centre port: unconnected, nothing is sent and a look-up is not published; connected, each call reaches the link; once only', () => {
+  const port = new CentrePort();
+  assert.equal(port.publishNow('t', 'p'), false);
+  port.reportFault({ kind: 'outbox-filling', detail: 'x' });
+  const sent: string[] = [];
+  const link = {
+    publishNow: (topic: string, _payload: string, options?: { expirySeconds?: number }) => (sent.push(`publish ${topic} ${options?.expirySeconds}`), true),
+    enqueueRegistration: () => void sent.push('registration'),
+    reportFault: (fault: { kind: string }, options?: { queue?: boolean }) => void sent.push(`fault ${fault.kind} ${options?.queue}`),
+  };
+  port.connect(link);
+  assert.equal(port.publishNow('lookup', '{}', { expirySeconds: 3 }), true);
+  port.enqueueRegistration({} as Parameters<CentrePort['enqueueRegistration']>[0]);
+  port.reportFault({ kind: 'outbox-dropped', detail: 'y' }, { queue: false });
+  assert.deepEqual(sent, ['publish lookup 3', 'registration', 'fault outbox-dropped false']);
+  assert.throws(() => port.connect(link), /already connected/);
 });
