@@ -16,8 +16,6 @@
 import { randomUUID } from 'node:crypto';
 import type SqliteDatabase from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
-import { configSchema, type GateConfig } from '../../protocol/config/gate-schema.js';
 import { OperatorKeys, RESERVED_NAME, type Operator } from '../../protocol/trust/operators.js';
 import { describeTrust, loadIssuerTrust, type IssuerTrust } from '../../protocol/trust/trust-list.js';
 import type { TrustStore } from '../../protocol/trust/trust-store.js';
@@ -34,7 +32,7 @@ export interface CommandTarget {
   releaseHold(): boolean;
   /** Reload the issuer certificates; resolves to a summary, throws when nothing was changed. */
   reloadTrust(): Promise<string> | string;
-  /** Apply one config key (see applyConfigChange); resolves to a summary, throws on a refused key or value. */
+  /** Apply one config key (see components/config-keys.ts); resolves to a summary, throws on a refused key or value. */
   setConfig(key: string, value: unknown): Promise<string> | string;
 }
 
@@ -196,51 +194,6 @@ export class CommandHandler {
       detail: detail.length > MAX_DETAIL ? `${detail.slice(0, MAX_DETAIL - 1)}…` : detail,
       signedBy,
     };
-  }
-}
-
-/** Keys set-config may change while the gate runs; the rest need a restart (or would move the gate's identity). */
-export const RUNTIME_CONFIG_KEYS: readonly string[] = [
-  'policy.feverThresholdC',
-  ...Object.keys(configSchema.properties.timing.properties).map((key) => `timing.${key}`),
-  'colour.whenDegraded',
-  'colour.maxSyncAgeSeconds',
-  'log.level',
-  'mqtt.telemetryIntervalSeconds',
-];
-
-interface SchemaNode {
-  properties?: Record<string, SchemaNode>;
-}
-
-function isSchemaKey(key: string): boolean {
-  let node: SchemaNode | undefined = configSchema as unknown as SchemaNode;
-  for (const part of key.split('.')) {
-    node = node?.properties && Object.hasOwn(node.properties, part) ? node.properties[part] : undefined;
-    if (!node) return false;
-  }
-  return true;
-}
-
-/**
- * The config with one run-time key changed, checked whole against the
- * schema; `config` itself is left as it was. Throws ConfigError naming the
- * key, what is allowed and what was found.
- */
-export function applyConfigChange(config: GateConfig, key: string, value: unknown): GateConfig {
-  if (!RUNTIME_CONFIG_KEYS.includes(key)) {
-    const why = isSchemaKey(key) ? `"${key}" cannot change at run time` : `unknown config key "${key}"`;
-    throw new ConfigError(`${why}; keys that can: ${RUNTIME_CONFIG_KEYS.join(', ')}`);
-  }
-  const next = structuredClone(config) as unknown as Record<string, Record<string, unknown>>;
-  const [section, leaf] = key.split('.') as [string, string];
-  next[section] = { ...next[section], [leaf]: value };
-  try {
-    return checkConfig(next);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    // checkConfig lists every problem under a heading; only this key changed, so its lines are the answer.
-    throw new ConfigError(`cannot set "${key}": ${error.message.replace(/^config is not valid:\s*- /, '').replaceAll('\n  - ', '; ')}`);
   }
 }
 

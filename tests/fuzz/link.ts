@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { signData } from '../../protocol/credential/cose.js';
-import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/link/command-handler.js';
+import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/components/config-keys.js';
 import { COMMAND_ACTIONS, conforms, SECURITY_KINDS, type SecurityKind, type SignedType } from '../../protocol/contract.js';
 import type { GateLink } from '../../edge-agent/link/gate-link.js';
 import { messageSigner, SignedMessageError, type MessageSigner } from '../../protocol/signed-message.js';

@@ -9,7 +9,6 @@
  */
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -24,6 +23,7 @@ import { SimulatedCentre } from '../../simulator/centre.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
 import { cleanupStack } from '../support/cleanups.js';
 import { until } from '../support/wait.js';
+import { exitOf as exitWithin, logged, startChild, untilLogged, type AgentProcess } from '../support/agent-process.js';
 
 /** dist/tests/integration → dist. */
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -72,64 +72,15 @@ function writeConfig(name: string, changes: { journal?: string; hardware?: Recor
   return file;
 }
 
-interface Agent {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  /** The pino lines written so far. */
-  logs: () => Array<Record<string, unknown>>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+type Agent = AgentProcess;
 
 function startAgent(t: TestContext, configFile: string): Agent {
   return startChild(t, BIN, ['run', '--config', configFile]);
 }
 
-function startChild(t: TestContext, script: string, args: string[]): Agent {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const logs = (): Array<Record<string, unknown>> =>
-    stdout
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { child, stdout: () => stdout, stderr: () => stderr, logs, exited };
-}
-
 /** The exit, or a failure naming what the process wrote if it is still there after EXIT_TIMEOUT_MS. */
-async function exitOf(agent: Agent): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  let timer: NodeJS.Timeout | undefined;
-  const stuck = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the agent did not exit within ${EXIT_TIMEOUT_MS} ms\nstdout:\n${agent.stdout()}\nstderr:\n${agent.stderr()}`)),
-      EXIT_TIMEOUT_MS,
-    );
-  });
-  try {
-    return await Promise.race([agent.exited, stuck]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function logged(agent: Agent, message: string | RegExp): boolean {
-  return agent.logs().some((line) => (typeof message === 'string' ? line.msg === message : message.test(String(line.msg))));
-}
-
-async function untilLogged(agent: Agent, message: string | RegExp, timeoutMs = 15_000): Promise<void> {
-  try {
-    await until(`the agent to log ${String(message)}`, () => logged(agent, message) || agent.child.exitCode !== null, timeoutMs);
-  } catch (error) {
-    throw new Error(`${(error as Error).message}\nstdout:\n${agent.stdout()}\nstderr:\n${agent.stderr()}`);
-  }
-  assert.ok(logged(agent, message), `the agent exited before logging ${String(message)}\nstdout:\n${agent.stdout()}\nstderr:\n${agent.stderr()}`);
+function exitOf(agent: Agent): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return exitWithin(agent, EXIT_TIMEOUT_MS);
 }
 
 /** The one line a failed start logs: fatal, with its code. */
@@ -173,6 +124,7 @@ test('a TLS CA file that is not there: the start stops what it had started, logs
   assert.match(agent.stderr(), /mqtt\.tls\.ca: .*no-such-ca\.pem/);
   const failure = startFailure(agent);
   assert.equal(failure.code, 'config');
+  assert.equal(failure.component, 'broker link');
   assert.match(String(failure.msg), /gate agent did not start: .*mqtt\.tls\.ca/);
   assert.ok(!logged(agent, 'gate agent running'));
 });
@@ -187,6 +139,7 @@ test('the screen port already taken: exit 1 with code address-in-use', { timeout
   assert.equal(exit.code, 1, agent.stderr());
   assert.match(agent.stderr(), /gate-agent: start failed: .*EADDRINUSE/);
   assert.equal(startFailure(agent).code, 'address-in-use');
+  assert.equal(startFailure(agent).component, 'screen');
 });
 
 test('neither a scanner nor a camera: exit 2 with code config, before the board is opened', { timeout: 60_000 }, async (t) => {

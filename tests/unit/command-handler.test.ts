@@ -10,13 +10,8 @@ import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
 import { kidOf, TrustStore } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier } from '../../edge-agent/credential/verifier.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
-import {
-  applyConfigChange,
-  CommandHandler,
-  reloadTrustStore,
-  RUNTIME_CONFIG_KEYS,
-  type CommandTarget,
-} from '../../edge-agent/link/command-handler.js';
+import { CommandHandler, reloadTrustStore, type CommandTarget } from '../../edge-agent/link/command-handler.js';
+import { applyConfigChange, RUNTIME_CONFIG_KEYS } from '../../edge-agent/components/config-keys.js';
 import { conforms, type CommandMessage, type SecurityKind } from '../../protocol/contract.js';
 import { type MessageSigner, messageSigner, SignedMessageError, signMessage } from '../../protocol/signed-message.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';

@@ -14,7 +14,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import { asyncApiDocument, asyncApiYaml } from '../../protocol/asyncapi.js';
 import { configSchema } from '../../protocol/config/gate-schema.js';
-import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/link/command-handler.js';
+import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/components/config-keys.js';
 import { check, ContractError, schemas, type ContractTypes, type SchemaName } from '../../protocol/contract.js';
 import { LANE_DOWN_LEAVES, LANE_UP_LEAVES, SITE_DOWN_LEAVES } from '../../protocol/topics.js';
 
