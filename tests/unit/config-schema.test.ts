@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Ajv } from 'ajv';
 import { Type } from '@sinclair/typebox';
 import type { HardwareConfig } from '../../device/lane-hardware.js';
-import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/link/command-handler.js';
+import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/components/config-keys.js';
 import { checkConfig } from '../../protocol/config/gate-config.js';
 import { checkConsoleConfig, consoleConfigSchema } from '../../protocol/config/console-config.js';
 import { configSchema, GATE_CONFIG_KEYS, gateSectionKeys, type WiringConfig } from '../../protocol/config/gate-schema.js';
