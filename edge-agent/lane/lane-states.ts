@@ -1,7 +1,7 @@
 /**
  * The lane's states and, for each, the events it accepts and the state each
- * leads to: the one table the lane runs (Lane.go). An event a state does not
- * list is refused there, in one place. docs/lane-states.md is rendered from
+ * leads to: the one table the lane runs. An event a state does not list is
+ * refused, in one place (Lane.admit). docs/lane-states.md is rendered from
  * this table (renderLaneStates), and a unit test keeps the two equal.
  *
  * Guards that are not states stay with the lane: a red-code hold or a lost
@@ -104,7 +104,7 @@ export const REFUSAL_LOG: Partial<Record<LaneEvent, { level: 'debug' | 'warn'; m
   'remote-lock': { level: 'warn', message: 'remote lock refused: fire alarm, the leaf stays open' },
 };
 
-/** docs/lane-states.md's generated part: the diagram and, per state, what it accepts. */
+/** docs/lane-states.md's generated part: the diagram, then the table itself (blank: refused). */
 export function renderLaneStates(): string {
   const lines: string[] = ['```mermaid', 'stateDiagram-v2', '  [*] --> idle'];
   for (const state of LANE_STATES) {
@@ -113,15 +113,15 @@ export function renderLaneStates(): string {
     }
   }
   lines.push('```', '');
-  for (const state of LANE_STATES) {
-    const row = LANE_TABLE[state];
-    lines.push(`### ${state}`, '', `Signal \`${row.signal}\`${row.leafHeldOpen ? '; the leaf is held open' : ''}.`, '');
-    lines.push('| event | meaning | next |', '|---|---|---|');
-    for (const [event, target] of Object.entries(row.on)) {
-      lines.push(`| \`${event}\` | ${LANE_EVENTS[event as LaneEvent]} | ${target === 'stay' ? 'stays' : `\`${target}\``} |`);
-    }
-    lines.push('');
+  lines.push(`| event | meaning | ${LANE_STATES.join(' | ')} |`, `|---|---|${LANE_STATES.map(() => '---|').join('')}`);
+  lines.push(`| | signal | ${LANE_STATES.map((state) => `\`${LANE_TABLE[state].signal}\``).join(' | ')} |`);
+  lines.push(`| | leaf held open | ${LANE_STATES.map((state) => (LANE_TABLE[state].leafHeldOpen ? 'yes' : '')).join(' | ')} |`);
+  for (const [event, meaning] of Object.entries(LANE_EVENTS)) {
+    const cells = LANE_STATES.map((state) => {
+      const target = transition(state, event as LaneEvent);
+      return target === null ? '' : target === 'stay' ? 'stays' : target;
+    });
+    lines.push(`| \`${event}\` | ${meaning} | ${cells.join(' | ')} |`);
   }
-  lines.push('Any other event is refused: nothing changes.');
   return lines.join('\n');
 }
