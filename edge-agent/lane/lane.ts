@@ -1,27 +1,11 @@
 /**
- * One gate lane's state machine.
- *
- * Over 500 lines because every transition below reads and writes the same
- * lane state and timers; the states are still checked where they change
- * rather than in one table, and the file is kept whole until they are.
- *
- *   idle ─code─▶ reading ─▶ measuring ─▶ deciding ─┬─ pass ─▶ open ─▶ (passage | timeout) ─▶ idle
- *                                                  ├─ deny ─▶ locked ─(display time)─▶ idle
- *                                                  ├─ hold ─▶ held ─(staff release)─▶ idle
- *                                                  └─ sensor fault ─▶ staff ─(staff resume)─▶ idle
- *   idle ─ID card─▶ measuring + look-up by the keyed hash ─▶ deciding ─▶ as a code; no colour from the centre ─▶ staff
- *   start with a hold kept from before a restart ─▶ held;   staff ─staff resume, a hold still kept─▶ held
- *   any state ─fire alarm─▶ emergency (leaf held open) ─alarm cleared─▶ idle
- *   idle | locked | staff ─centre's open─▶ open;   open | locked | a turn ─centre's lock─▶ idle
- *   journal write fails, or a driver throws ─▶ staff
+ * One gate lane: it runs the table of its states (lane-states.ts, drawn in
+ * docs/lane-states.md), takes people through the turn pipeline (turn.ts),
+ * journals each decision and acts on it.
  *
  * A thermometer fault puts the lane in staff mode whatever the colour (a red
  * code is still held): staff may enter a temperature they took by hand, which
  * decides the same person again, on the record as decided by staff.
- *
- * An ID card's number is checked (GB 11643) and hashed with the site key as
- * it is swiped; only the hash goes on, to the look-up: never into the turn,
- * the journal, the event or the log.
  *
  * A red-code hold is kept (LaneHolds) in the transaction that journals its
  * decision and lasts, through staff mode and restarts, until staff release it;
@@ -31,158 +15,22 @@
  * the journal before the gate acts on it; if it cannot be recorded, nobody passes.
  */
 import { EventEmitter } from 'node:events';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { CodeRead, HardwareFault, IdCardSwipe, LaneHardware, Signal, TemperatureReading } from '../../device/contracts.js';
-import type { ColourStatusStore } from '../colour/status-store.js';
-import type { CredentialVerifier, VerificationResult } from '../credential/verifier.js';
-import type { Colour } from '../../protocol/domain.js';
+import type { CodeRead, HardwareFault, IdCardSwipe } from '../../device/contracts.js';
 import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
-import type { Journal } from '../journal/journal.js';
-import type { LaneHolds, StoredHold } from './lane-holds.js';
-import { checkNationalId } from '../../protocol/privacy/national-id.js';
+import type { StoredHold } from './lane-holds.js';
 import { checkRegistrationDetails, type RegistrationDetails } from '../../protocol/privacy/registration.js';
-import type { RegistrationRecord, SealedRecord } from '../../protocol/privacy/sealed-record.js';
-import { decide, remoteOpenDecision, type CredentialInput, type Decision, type LookupAnswer, type PolicyConfig } from '../policy/policy.js';
+import { remoteOpenDecision, type CredentialInput, type PolicyConfig } from '../policy/policy.js';
+import { buildDecisionEvent } from './decision-event.js';
+import { GuardedLookup } from './guarded-lookup.js';
+import { LANE_TABLE, REFUSAL_LOG, transition, type LaneEvent, type LaneState, type Target } from './lane-states.js';
+import { systemTimers, type DecisionRecord, type LaneDependencies, type LaneEvents, type LaneTiming, type Timers } from './lane-types.js';
+import { journalDecision } from './record-decision.js';
+import { idCardTurn, runTurn, type AwaitingTemperature, type DecidedTurn, type Turn } from './turn.js';
 
-export type LaneState =
-  | 'idle'
-  | 'reading'
-  | 'measuring'
-  | 'deciding'
-  | 'open'
-  | 'locked'
-  | 'held'
-  | 'staff'
-  | 'emergency';
-
-export interface LaneTiming {
-  /** How long the leaf is released for one person. */
-  relayPulseMs: number;
-  /** How long to wait for the passage beam after opening. */
-  passageTimeoutMs: number;
-  /** How long a refusal stays on show before the lane takes the next person. */
-  denyDisplayMs: number;
-  /** Deadline for one temperature measurement. */
-  temperatureDeadlineMs: number;
-  /** The same code read again within this time after its decision is ignored (a phone held still). */
-  repeatSuppressMs: number;
-}
-
-/** Timers behind an interface so tests can drive time. */
-export interface Timers {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemTimers: Timers = {
-  now: () => Date.now(),
-  // Unref'd: a lane timer never keeps the process alive by itself (the lane runs while its hardware and runner do), and stop() clears them all.
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
-export interface LaneDependencies {
-  site: string;
-  lane: string;
-  hardware: LaneHardware;
-  verifier: CredentialVerifier;
-  colours: ColourStatusStore;
-  journal: Journal;
-  policy: PolicyConfig;
-  timing: LaneTiming;
-  logger: Logger;
-  timers?: Timers;
-  /** The link's view of the centre: a degraded gate says so in its events and follows whenDegraded. */
-  link?: { readonly degraded: boolean };
-  /** colour.whenDegraded; absent: 'staff', the config's default. */
-  whenDegraded?: 'offline-code' | 'staff';
-  /**
-   * Asks the centre for the colour of a printed code (key: its subject) or of
-   * an ID card (key: the keyed hash of its number); resolves null when no answer came in time.
-   */
-  lookup?: (kind: 'printed-code' | 'id-hash', key: string) => Promise<{ colour: Colour | null; effectiveAt: number } | null>;
-  /**
-   * The keyed hash of a checked ID number (privacy/id-hash.ts), the only form
-   * in which the number leaves the swipe handler. Without it, or without
-   * lookup, ID cards are refused as not supported.
-   */
-  idHash?: (nationalId: string) => string;
-  /** With it, staff registrations need the person's details and are sealed; without, only the registration is recorded. */
-  registrar?: Registrar;
-  /** Where red-code holds are kept across restarts (the journal's file); without it a hold ends with the process. */
-  holds?: LaneHolds;
-}
-
-/** Seals and keeps a staff registration's details (the agent builds it when privacy.authorityKey is set). */
-export interface Registrar {
-  /** Encrypts to the health authority; nothing personal leaves in clear. */
-  seal(record: RegistrationRecord): SealedRecord;
-  /** Runs inside the transaction that journals the decision event: stores and queues the sealed record. */
-  keep(sealed: SealedRecord, event: DecisionEvent): void;
-}
-
-/** A look-up that never settles must not hold the lane: the link's own deadline is at most 10 s. */
-const LOOKUP_GUARD_MS = 15_000;
-
-export interface DecisionRecord {
-  event: DecisionEvent;
-  decision: Decision;
-  /** The verified credential, when there was a code; for the screen (masked name) and tests. */
-  credential: VerificationResult | null;
-  temperature: TemperatureReading | null;
-}
-
-export interface LaneFault {
-  kind: 'journal' | 'thermometer' | 'driver' | HardwareFault['device'];
-  detail: string;
-  /** False when a device reports it has recovered. */
-  active?: boolean;
-}
-
-export interface LaneEvents {
-  state: [state: LaneState, previous: LaneState];
-  decision: [record: DecisionRecord];
-  passage: [outcome: { eventId: string; confirmed: boolean }];
-  fault: [fault: LaneFault];
-  /** A command from the centre (open, lock) and whether the lane carried it out. */
-  remote: [outcome: { action: 'open' | 'lock'; accepted: boolean; state: LaneState }];
-}
-
-/** One person's turn at the lane: what they showed, and the code read if any. */
-type Turn =
-  | { kind: 'code'; read: CodeRead }
-  | { kind: 'no-code' }
-  | { kind: 'staff-registered'; details: RegistrationDetails | null }
-  /** Staff took the temperature by hand after a thermometer fault: the same person decided again. */
-  | { kind: 'staff-temperature'; previous: AwaitingTemperature; celsius: number }
-  /** An ID card: its number already checked and hashed (hash null when refused); the number itself is not kept. */
-  | { kind: 'id-card'; status: 'ok' | 'unreadable' | 'not-configured'; hash: string | null };
-
-/**
- * Whoever waits for staff to take their temperature. An ID card keeps its
- * keyed hash while staff mode lasts, to ask the centre again once staff have
- * the temperature: the colour may have changed meanwhile, and no pushed
- * change is keyed by the hash.
- */
-interface AwaitingTemperature {
-  input: CredentialInput;
-  credential: VerificationResult | null;
-  idHash?: string;
-}
-
-const SIGNAL_OF: Record<LaneState, Signal> = {
-  idle: 'idle',
-  reading: 'busy',
-  measuring: 'busy',
-  deciding: 'busy',
-  open: 'pass',
-  locked: 'deny',
-  held: 'hold',
-  staff: 'staff',
-  emergency: 'emergency',
-};
+export type { LaneState };
+export { systemTimers };
+export type { DecisionRecord, LaneDependencies, LaneEvents, LaneFault, LaneTiming, Registrar, Timers } from './lane-types.js';
 
 export class Lane extends EventEmitter<LaneEvents> {
   private current: LaneState = 'idle';
@@ -192,7 +40,7 @@ export class Lane extends EventEmitter<LaneEvents> {
   private lastCode: { text: string; decidedAt: number } | null = null;
   /** The keyed hash of the last ID card decided: a card left on the reader is not decided twice. */
   private lastSwipe: { hash: string; decidedAt: number } | null = null;
-  /** The event of the pass the lane is open for, until passage or timeout. */
+  /** The event of the pass the lane is open for, until passage or timeout; set only while open. */
   private openEventId: string | null = null;
   /** Set by a no-code refusal: only then may staff register the person by hand. */
   private awaitingRegistration = false;
@@ -201,8 +49,8 @@ export class Lane extends EventEmitter<LaneEvents> {
   private readonly unsubscribers: Array<() => void> = [];
   /** The red-code hold in force (kept in deps.holds), from its decision until staff release it; it outlasts staff mode and restarts. */
   private hold: StoredHold | null = null;
-  /** Look-ups in flight: stop() settles them (as no answer) and clears their guard timers. */
-  private readonly lookupsInFlight = new Set<() => void>();
+  /** Look-ups to the centre; stop() settles those in flight (as no answer). */
+  private readonly lookups: GuardedLookup | null;
   /** Devices whose loss keeps the lane in staff mode until they report back. */
   private readonly blockingFaults = new Set<HardwareFault['device']>();
   private readonly timers: Timers;
@@ -212,6 +60,7 @@ export class Lane extends EventEmitter<LaneEvents> {
     super();
     this.timers = deps.timers ?? systemTimers;
     this.log = deps.logger.child({ lane: deps.lane });
+    this.lookups = deps.lookup ? new GuardedLookup(deps.lookup, this.timers, this.log) : null;
   }
 
   get state(): LaneState {
@@ -221,11 +70,11 @@ export class Lane extends EventEmitter<LaneEvents> {
   /** What staff may do at this moment: the staff page offers these and nothing else. */
   get staffCan(): { noCode: boolean; register: boolean; temperature: boolean; release: boolean; resume: boolean } {
     return {
-      noCode: this.current === 'idle',
-      register: this.awaitingRegistration && (this.current === 'idle' || this.current === 'locked'),
-      temperature: this.current === 'staff' && this.awaitingTemperature !== null,
-      release: this.current === 'held',
-      resume: this.current === 'staff' && this.blockingFaults.size === 0,
+      noCode: this.accepts('no-code'),
+      register: this.awaitingRegistration && this.accepts('staff-registered'),
+      temperature: this.awaitingTemperature !== null && this.accepts('staff-temperature'),
+      release: this.accepts('staff-release'),
+      resume: this.blockingFaults.size === 0 && this.accepts('staff-resume'),
     };
   }
 
@@ -252,8 +101,8 @@ export class Lane extends EventEmitter<LaneEvents> {
       this.deps.hardware.gate.lock();
       if (this.hold) {
         this.log.warn({ eventId: this.hold.eventId, since: new Date(this.hold.since).toISOString() }, 'red-code hold kept from before the restart: held until staff release it');
-        this.enterHeld();
-      } else this.enter('idle');
+        this.enterHeld('hold-kept');
+      } else this.go('start');
     }
   }
 
@@ -261,15 +110,15 @@ export class Lane extends EventEmitter<LaneEvents> {
   stop(): void {
     for (const unsubscribe of this.unsubscribers.splice(0)) unsubscribe();
     this.clearTimer();
-    for (const settle of [...this.lookupsInFlight]) settle();
+    this.lookups?.settleAll();
     this.session++;
     // A lane taken out of service mid-pulse must not stay released; during a fire alarm it stays open.
-    if (this.current !== 'emergency') this.deps.hardware.gate.lock();
+    if (!LANE_TABLE[this.current].leafHeldOpen) this.deps.hardware.gate.lock();
   }
 
   /** The person has no code and presses for help (or staff marks it). */
   async noCode(): Promise<DecisionRecord | null> {
-    if (this.current !== 'idle') return null;
+    if (this.admit('no-code') === null) return null;
     return this.runSession({ kind: 'no-code' }, this.timers.now(), performance.now());
   }
 
@@ -279,7 +128,7 @@ export class Lane extends EventEmitter<LaneEvents> {
    * a registration PrivacyError and the lane keeps waiting for a correct registration.
    */
   async staffRegistered(details?: RegistrationDetails): Promise<DecisionRecord | null> {
-    if (!this.awaitingRegistration || (this.current !== 'idle' && this.current !== 'locked')) return null;
+    if (!this.awaitingRegistration || this.admit('staff-registered') === null) return null;
     const checked = this.deps.registrar || details ? checkRegistrationDetails(details, new Date(this.timers.now())) : null;
     this.clearTimer();
     // Without a registrar nothing is sealed, so the details are not kept.
@@ -289,23 +138,23 @@ export class Lane extends EventEmitter<LaneEvents> {
   /** In staff mode after a thermometer fault: staff took the person's temperature by hand. */
   async staffTemperature(celsius: number): Promise<DecisionRecord | null> {
     const previous = this.awaitingTemperature;
-    if (this.current !== 'staff' || !previous || !Number.isFinite(celsius)) return null;
+    if (!previous || !Number.isFinite(celsius) || this.admit('staff-temperature') === null) return null;
     return this.runSession({ kind: 'staff-temperature', previous, celsius }, this.timers.now(), performance.now());
   }
 
   /** Staff end a red-code hold once the person is in their care. */
   staffRelease(): boolean {
-    if (this.current !== 'held') return false;
+    if (this.admit('staff-release') === null) return false;
     this.endHold();
     this.deps.hardware.annunciator.alarm(false);
     this.log.info('hold released by staff');
-    this.enter('idle');
+    this.go('staff-release');
     return true;
   }
 
   /** Staff leave staff mode (thermometer repaired or checked); not while the board or relay is still gone. */
   staffResume(): boolean {
-    if (this.current !== 'staff') return false;
+    if (this.admit('staff-resume') === null) return false;
     if (this.blockingFaults.size > 0) {
       this.log.warn({ devices: [...this.blockingFaults] }, 'staff mode kept: a device the lane needs is still out');
       return false;
@@ -314,11 +163,11 @@ export class Lane extends EventEmitter<LaneEvents> {
       // Staff mode came over a hold (a device failed meanwhile): the person is still held until staff release them.
       this.log.info({ eventId: this.hold.eventId }, 'staff mode ended by staff: back to the red-code hold');
       this.deps.hardware.gate.lock();
-      this.enterHeld();
+      this.enterHeld('hold-kept');
       return true;
     }
     this.log.info('staff mode ended by staff');
-    this.enter('idle');
+    this.go('staff-resume');
     return true;
   }
 
@@ -336,39 +185,34 @@ export class Lane extends EventEmitter<LaneEvents> {
    * person's turn, an open leaf, or with the board or relay out.
    */
   remoteOpen(): boolean {
-    const allowed = (this.current === 'idle' || this.current === 'locked' || this.current === 'staff') && this.hold === null;
-    if (!allowed || this.blockingFaults.size > 0) {
-      this.log.warn({ state: this.current, devices: [...this.blockingFaults] }, 'remote open refused');
+    const devices = [...this.blockingFaults];
+    if (this.admit('remote-open', { devices }, this.hold === null && devices.length === 0) === null) {
       this.emit('remote', { action: 'open', accepted: false, state: this.current });
       return false;
     }
     // Whoever was waiting on staff (registration, hand temperature) is no longer.
     this.session++;
-    this.awaitingRegistration = false;
-    this.awaitingTemperature = null;
+    this.endWaits();
     const decision = remoteOpenDecision();
     const input: CredentialInput = { kind: 'none' };
     let event: DecisionEvent;
     try {
-      event = this.deps.journal.append(this.buildEvent(decision, null, null, input, this.timers.now(), 0, this.deps.link?.degraded ?? false));
+      const { site, lane } = this.deps;
+      const degraded = this.deps.link?.degraded ?? false;
+      const draft = buildDecisionEvent({ site, lane, decision, credential: null, temperature: null, input, wallStart: this.timers.now(), decisionMs: 0, degraded });
+      event = this.deps.journal.append(draft);
     } catch (error) {
-      this.log.error({ err: error }, 'journal append failed: remote open refused, lane goes to staff mode');
-      this.emit('fault', { kind: 'journal', detail: (error as Error).message });
-      this.deps.hardware.gate.lock();
-      this.enter('staff');
+      this.toStaffMode('journal', error, 'journal append failed: remote open refused, lane goes to staff mode');
       this.emit('remote', { action: 'open', accepted: false, state: this.current });
       return false;
     }
     this.log.info({ eventId: event.id }, 'leaf released by the centre');
     const record: DecisionRecord = { event, decision, credential: null, temperature: null };
     try {
-      this.act(record, input);
+      this.act(record, input, 'remote-open');
     } catch (error) {
       // As in a person's turn: a relay that throws is a fault and staff take over.
-      this.log.error({ err: error }, 'remote open failed: staff mode');
-      this.emit('fault', { kind: 'driver', detail: (error as Error).message });
-      this.deps.hardware.gate.lock();
-      this.enter('staff');
+      this.toStaffMode('driver', error, 'remote open failed: staff mode');
       this.emit('decision', record);
       this.emit('remote', { action: 'open', accepted: false, state: this.current });
       return false;
@@ -385,17 +229,17 @@ export class Lane extends EventEmitter<LaneEvents> {
    * and staff mode stay as they are (staff end those). Never during a fire alarm.
    */
   remoteLock(): boolean {
-    if (this.current === 'emergency') {
-      this.log.warn('remote lock refused: fire alarm, the leaf stays open');
+    const next = this.admit('remote-lock');
+    if (next === null) {
       this.emit('remote', { action: 'lock', accepted: false, state: this.current });
       return false;
     }
-    const openFor = this.current === 'open' ? this.openEventId : null;
+    const openFor = this.openEventId;
     this.deps.hardware.gate.lock();
-    if (this.current !== 'held' && this.current !== 'staff') {
+    if (next !== 'stay') {
       this.session++;
       this.awaitingRegistration = false;
-      this.enter('idle');
+      this.go('remote-lock');
     }
     if (openFor) this.emit('passage', { eventId: openFor, confirmed: false });
     this.log.info({ state: this.current }, 'leaf locked by the centre');
@@ -404,10 +248,7 @@ export class Lane extends EventEmitter<LaneEvents> {
   }
 
   private async onCode(read: CodeRead): Promise<void> {
-    if (this.current !== 'idle') {
-      this.log.debug({ state: this.current }, 'code read while busy: ignored');
-      return;
-    }
+    if (this.admit('code') === null) return;
     const now = this.timers.now();
     if (this.lastCode && this.lastCode.text === read.text && now - this.lastCode.decidedAt < this.deps.timing.repeatSuppressMs) {
       return; // the same phone still in front of the reader
@@ -416,148 +257,48 @@ export class Lane extends EventEmitter<LaneEvents> {
   }
 
   private async onSwipe(swipe: IdCardSwipe): Promise<void> {
-    if (this.current !== 'idle') {
-      this.log.debug({ state: this.current }, 'ID card swiped while busy: ignored');
-      return;
-    }
+    if (this.admit('id-card') === null) return;
     const now = this.timers.now();
     // The number goes no further than idCardTurn: checked, hashed, dropped.
-    const turn = this.idCardTurn(swipe.nationalId, now);
+    const turn = idCardTurn(swipe.nationalId, now, this.deps, this.log);
     if (this.lastSwipe && now - this.lastSwipe.decidedAt >= this.deps.timing.repeatSuppressMs) this.lastSwipe = null;
     if (turn.kind === 'id-card' && turn.hash !== null && turn.hash === this.lastSwipe?.hash) return; // the same card read again
     await this.runSession(turn, now, swipe.at);
   }
 
-  /** Never logs the number, nor its masked form, nor its hash. */
-  private idCardTurn(nationalId: string, now: number): Turn {
-    const checked = checkNationalId(nationalId, new Date(now));
-    if (!checked.ok) {
-      this.log.info({ failure: checked.reason }, 'ID card number is not a valid GB 11643 number: refused');
-      return { kind: 'id-card', status: 'unreadable', hash: null };
-    }
-    const { idHash, lookup } = this.deps;
-    if (!idHash || !lookup) {
-      const missing = [...(idHash ? [] : ['privacy.idHashKey']), ...(lookup ? [] : ['mqtt.url'])];
-      this.log.warn({ missing }, 'ID card swiped but this gate is not set up for ID-card look-ups: refused');
-      return { kind: 'id-card', status: 'not-configured', hash: null };
-    }
-    try {
-      return { kind: 'id-card', status: 'ok', hash: idHash(checked.id) };
-    } catch {
-      // No error object in the log: a message could carry what it was given.
-      this.log.error('ID number could not be hashed: refused as not supported');
-      return { kind: 'id-card', status: 'not-configured', hash: null };
-    }
-  }
-
   private async runSession(turn: Turn, wallStart: number, monoStart: number): Promise<DecisionRecord | null> {
     const session = ++this.session;
-    this.awaitingRegistration = false;
-    this.awaitingTemperature = null;
+    this.endWaits();
     try {
-      return await this.decideTurn(turn, session, wallStart, monoStart);
+      return await runTurn(
+        turn,
+        {
+          deps: this.deps,
+          lookups: this.lookups,
+          step: (event) => this.go(event),
+          live: () => session === this.session,
+          decided: (decided) => this.conclude(turn, decided, wallStart),
+        },
+        wallStart,
+        monoStart,
+      );
     } catch (error) {
       // A driver that throws must not take the gate down: nobody passes, staff take over.
       if (session !== this.session) return null;
-      this.log.error({ err: error }, 'lane session failed: staff mode');
-      this.emit('fault', { kind: 'driver', detail: (error as Error).message });
-      this.deps.hardware.gate.lock();
-      this.enter('staff');
+      this.toStaffMode('driver', error, 'lane session failed: staff mode');
       return null;
     }
   }
 
-  private async decideTurn(turn: Turn, session: number, wallStart: number, monoStart: number): Promise<DecisionRecord | null> {
-    let input: CredentialInput;
-    let credential: VerificationResult | null = null;
-    let temperature: TemperatureReading | null = null;
-    switch (turn.kind) {
-      case 'code':
-        this.enter('reading');
-        credential = this.deps.verifier.verify(turn.read.text, wallStart);
-        input = { kind: 'code', result: credential };
-        break;
-      case 'no-code':
-        input = { kind: 'none' };
-        break;
-      case 'staff-registered':
-        input = { kind: 'staff-registered' };
-        break;
-      case 'staff-temperature':
-        ({ input, credential } = turn.previous);
-        temperature = { ok: true, celsius: turn.celsius };
-        break;
-      case 'id-card':
-        input = { kind: 'id-card', status: turn.status };
-        break;
-    }
-
-    // A printed code the centre pushed nothing for: ask the centre while the temperature is taken.
-    let lookup: Promise<LookupAnswer | null> | undefined;
-    if (this.deps.lookup && credential?.valid && credential.gzhc?.kind === 'printed' && !this.deps.colours.get(credential.gzhc.sub)) {
-      lookup = this.lookUp('printed-code', credential.gzhc.sub);
-    } else if (turn.kind === 'id-card' && turn.hash !== null) {
-      // Only the keyed hash is asked by: the centre holds the same key, the broker and its logs see no number.
-      lookup = this.lookUp('id-hash', turn.hash);
-    } else if (turn.kind === 'staff-temperature' && turn.previous.idHash !== undefined) {
-      // Asked again: the first answer may be minutes old by the time staff have taken the temperature.
-      lookup = this.lookUp('id-hash', turn.previous.idHash);
-    }
-
-    // Someone without a code, or with a refused one, needs no measurement to be turned away.
-    const needsTemperature =
-      input.kind === 'staff-registered' || (input.kind === 'code' && input.result.valid) || (input.kind === 'id-card' && input.status === 'ok');
-    if (needsTemperature && !temperature) {
-      this.enter('measuring');
-      temperature = await this.measure();
-      if (session !== this.session) return null; // fire alarm or stop meanwhile
-    }
-
-    this.enter('deciding');
-    let lookupAnswer: LookupAnswer | null | undefined;
-    if (lookup) {
-      // Awaited like the thermometer: a fire alarm meanwhile ends the session.
-      lookupAnswer = await lookup;
-      if (session !== this.session) return null;
-    }
-    const pushed = credential?.valid && credential.gzhc ? this.deps.colours.get(credential.gzhc.sub) : null;
-    // Read once, so the decision and its event agree.
-    const degraded = this.deps.link?.degraded ?? false;
-    const whenDegraded = this.deps.whenDegraded ?? 'staff';
-    let decision = decide(input, pushed, temperature, this.deps.policy, {
-      degraded,
-      whenDegraded,
-      ...(lookup ? { lookup: lookupAnswer ?? null } : {}),
-    });
-    // A temperature staff took by hand puts the decision on staff's record.
-    if (turn.kind === 'staff-temperature') decision = { ...decision, decidedBy: 'staff' };
-    const decisionMs = performance.now() - monoStart;
-
+  /** The turn is decided: journaled (with its sealed registration and its hold, in one transaction), then acted on. */
+  private conclude(turn: Turn, decided: DecidedTurn, wallStart: number): DecisionRecord | null {
+    const { input, credential, temperature, decision } = decided;
     let event: DecisionEvent;
     try {
-      const draft = this.buildEvent(decision, credential, temperature, input, wallStart, decisionMs, degraded);
-      const registrar = this.deps.registrar;
-      // Sealed before the transaction: the details never reach the disk in clear.
-      const sealed =
-        turn.kind === 'staff-registered' && turn.details && registrar
-          ? registrar.seal({ ...turn.details, temperatureC: draft.temperatureC, time: draft.time, site: draft.site, lane: draft.lane, eventId: draft.id })
-          : null;
-      const holds = decision.verdict === 'hold' ? this.deps.holds : undefined;
-      // The hold is kept with its decision or not at all: a crash between the two never loses it.
-      const within =
-        (sealed && registrar) || holds
-          ? (stored: DecisionEvent): void => {
-              if (sealed && registrar) registrar.keep(sealed, stored);
-              holds?.hold(this.deps.lane, stored.id, wallStart);
-            }
-          : undefined;
-      event = this.deps.journal.append(draft, within);
+      event = journalDecision(this.deps, turn, decided, wallStart);
     } catch (error) {
       // A decision that cannot be recorded is not made: nobody passes on it.
-      this.log.error({ err: error }, 'journal append failed: lane goes to staff mode');
-      this.emit('fault', { kind: 'journal', detail: (error as Error).message });
-      this.deps.hardware.gate.lock();
-      this.enter('staff');
+      this.toStaffMode('journal', error, 'journal append failed: lane goes to staff mode');
       return null;
     }
     if (decision.verdict === 'hold') this.hold = { lane: this.deps.lane, eventId: event.id, since: wallStart };
@@ -566,7 +307,7 @@ export class Lane extends EventEmitter<LaneEvents> {
     const record: DecisionRecord = { event, decision, credential, temperature };
     try {
       const idHash = turn.kind === 'id-card' ? turn.hash : turn.kind === 'staff-temperature' ? turn.previous.idHash : undefined;
-      this.act(record, input, idHash ?? undefined);
+      this.act(record, input, 'pass', idHash ?? undefined);
     } finally {
       // Recorded is made: the decision is reported even when a driver failed to act on it.
       this.emit('decision', record);
@@ -577,136 +318,58 @@ export class Lane extends EventEmitter<LaneEvents> {
     return record;
   }
 
-  /** A thermometer that throws instead of reporting a fault still gives a fault reading. */
-  private async measure(): Promise<TemperatureReading> {
-    try {
-      return await this.deps.hardware.thermometer.measure(this.deps.timing.temperatureDeadlineMs);
-    } catch (error) {
-      return { ok: false, fault: 'disconnected', detail: `thermometer driver failed: ${(error as Error).message}` };
-    }
-  }
-
-  /** Never rejects: an error, or no answer by the guard time, is no answer. */
-  private lookUp(kind: 'printed-code' | 'id-hash', key: string): Promise<LookupAnswer | null> {
-    const lookup = this.deps.lookup!;
-    return new Promise((resolve) => {
-      const settle = (answer: LookupAnswer | null): void => {
-        this.timers.clearTimeout(guard);
-        this.lookupsInFlight.delete(stop);
-        resolve(answer);
-      };
-      const stop = (): void => settle(null);
-      this.lookupsInFlight.add(stop);
-      const guard = this.timers.setTimeout(() => {
-        this.log.warn('online look-up did not settle: decided without an answer');
-        settle(null);
-      }, LOOKUP_GUARD_MS);
-      const failed = (error: unknown): void => {
-        this.log.warn({ err: error }, 'online look-up failed: decided without an answer');
-        settle(null);
-      };
-      try {
-        lookup(kind, key).then(settle, failed);
-      } catch (error) {
-        failed(error);
-      }
-    });
-  }
-
-  private buildEvent(
-    decision: Decision,
-    credential: VerificationResult | null,
-    temperature: TemperatureReading | null,
-    input: CredentialInput,
-    wallStart: number,
-    decisionMs: number,
-    degraded: boolean,
-  ): Omit<DecisionEvent, 'seq'> {
-    // An ID card's event has no subject: the event id already names the turn, and the
-    // keyed hash would be a stable pseudonym linking one person's passages across gates,
-    // reversible by anyone who took the key off a gate (brute force over the numbers).
-    let subject: string | null = null;
-    if (credential?.valid && credential.gzhc) subject = credential.gzhc.sub;
-    else if (input.kind === 'staff-registered') subject = `staff:${randomUUID()}`;
-    return {
-      id: randomUUID(),
-      time: new Date(wallStart).toISOString(),
-      site: this.deps.site,
-      lane: this.deps.lane,
-      verdict: decision.verdict,
-      reason: decision.reason,
-      decidedBy: decision.decidedBy,
-      subject,
-      colour: decision.colour,
-      temperatureC: temperature?.ok ? Math.round(temperature.celsius * 10) / 10 : null,
-      sensorFault: temperature && !temperature.ok ? temperature.fault : null,
-      credential: credential
-        ? {
-            profile: credential.profile,
-            kind: credential.gzhc?.kind ?? null,
-            kid: credential.kid,
-            iss: credential.valid ? credential.iss : null,
-            failure: credential.failure,
-          }
-        : input.kind === 'id-card'
-          ? { profile: null, kind: 'id-card', kid: null, iss: null, failure: input.status === 'ok' ? null : input.status }
-          : null,
-      decisionMs: Math.round(decisionMs * 1000) / 1000,
-      degraded,
-    };
-  }
-
-  private act(record: DecisionRecord, input: CredentialInput, idHash?: string): void {
-    const { gate, annunciator } = this.deps.hardware;
+  /** The gate acts on a recorded decision; a pass opens by `opening` (a turn's pass, or the centre's open). */
+  private act(record: DecisionRecord, input: CredentialInput, opening: 'pass' | 'remote-open', idHash?: string): void {
+    const { gate } = this.deps.hardware;
     const { decision, temperature } = record;
     const thermometerFault = temperature && !temperature.ok ? temperature : null;
     if (thermometerFault) this.emit('fault', { kind: 'thermometer', detail: `${thermometerFault.fault}: ${thermometerFault.detail}` });
 
     if (decision.verdict === 'pass') {
       gate.pulse(this.deps.timing.relayPulseMs);
-      this.enter('open');
+      this.go(opening);
       this.openEventId = record.event.id;
       this.setTimer(this.deps.timing.passageTimeoutMs, () => {
         this.log.warn({ eventId: record.event.id }, 'passage not seen before the timeout');
         this.emit('passage', { eventId: record.event.id, confirmed: false });
         gate.lock();
-        this.enter('idle');
+        this.go('passage-timeout');
       });
       return;
     }
     gate.lock();
     if (decision.verdict === 'hold') {
       this.log.warn({ eventId: record.event.id }, 'red code: person held, staff and epidemic control to be notified');
-      this.enterHeld();
+      this.enterHeld('hold');
       return;
     }
     if (decision.reason === 'id-lookup-failed') {
       // The centre did not answer for an ID card: staff confirm the colour another way, then resume.
       this.log.warn({ eventId: record.event.id }, 'ID card colour not looked up: staff mode');
-      this.enter('staff');
+      this.go('refer-to-staff');
       return;
     }
     if (thermometerFault) {
       // Whatever the colour said, the thermometer is out: staff mode, never an automatic pass.
       this.awaitingTemperature = { input, credential: record.credential, ...(idHash !== undefined ? { idHash } : {}) };
-      this.enter('staff');
+      this.go('refer-to-staff');
       return;
     }
     this.awaitingRegistration = decision.reason === 'no-code';
-    this.enter('locked');
-    this.setTimer(this.deps.timing.denyDisplayMs, () => this.enter('idle'));
+    this.go('deny');
+    this.setTimer(this.deps.timing.denyDisplayMs, () => this.go('refusal-shown'));
   }
 
   private onPassage(): void {
-    if (this.current !== 'open' || !this.openEventId) return;
+    if (!this.openEventId || this.admit('passage') === null) return;
     this.emit('passage', { eventId: this.openEventId, confirmed: true });
     this.deps.hardware.gate.lock();
-    this.enter('idle');
+    this.go('passage');
   }
 
   /** Someone inside presses the exit button: let them out, unless a red-code person is being held here. */
   private onExitRequest(): void {
-    if (this.current === 'held' || this.current === 'emergency') return;
+    if (this.admit('exit-button') === null) return;
     this.log.info('exit button: leaf released for egress');
     this.deps.hardware.gate.pulse(this.deps.timing.relayPulseMs);
   }
@@ -718,10 +381,10 @@ export class Lane extends EventEmitter<LaneEvents> {
       if (fault.active) this.blockingFaults.add(fault.device);
       else this.blockingFaults.delete(fault.device);
     }
-    if (!fault.active || !fault.blocking || this.current === 'emergency') return;
+    if (!fault.active || !fault.blocking || !this.accepts('fault')) return;
     // The relay has put the leaf in its configured safe state; staff take over.
     this.session++;
-    this.enter('staff');
+    this.go('fault');
   }
 
   private onFireAlarm(active: boolean): void {
@@ -729,8 +392,7 @@ export class Lane extends EventEmitter<LaneEvents> {
     if (active) {
       // Fail-safe egress: whatever the lane was doing, the leaf opens and stays open.
       this.session++;
-      this.awaitingRegistration = false;
-      this.awaitingTemperature = null;
+      this.endWaits();
       gate.holdOpen();
       annunciator.alarm(false);
       if (this.hold) {
@@ -738,18 +400,31 @@ export class Lane extends EventEmitter<LaneEvents> {
         this.endHold();
       }
       this.log.warn('fire alarm: lane held open');
-      this.enter('emergency');
-    } else if (this.current === 'emergency') {
+      this.go('fire-alarm');
+    } else if (this.admit('alarm-cleared') !== null) {
       gate.lock();
       this.log.info('fire alarm cleared: lane back in service');
-      this.enter('idle');
+      this.go('alarm-cleared');
     }
   }
 
+  /**
+   * The one way into staff mode on a failure (a journal write, a driver):
+   * logged, reported as a fault, the leaf locked; nobody passes until staff resume.
+   */
+  private toStaffMode(kind: 'journal' | 'driver', error: unknown, message: string): void {
+    this.log.error({ err: error }, message);
+    this.emit('fault', { kind, detail: (error as Error).message });
+    // During a fire alarm the leaf stays open, whatever failed.
+    if (!this.accepts('fault')) return;
+    this.deps.hardware.gate.lock();
+    this.go('fault');
+  }
+
   /** Held for a red code: alarm on, leaf locked (the caller locked it), until staff release. */
-  private enterHeld(): void {
+  private enterHeld(event: 'hold' | 'hold-kept'): void {
     this.deps.hardware.annunciator.alarm(true);
-    this.enter('held');
+    this.go(event);
   }
 
   /** The hold is over: forgotten here and in the store. A store that fails keeps it, and a restart holds again: the safe side. */
@@ -762,12 +437,43 @@ export class Lane extends EventEmitter<LaneEvents> {
     }
   }
 
+  /** Whoever was waiting on staff (a registration, a hand-taken temperature) is no longer. */
+  private endWaits(): void {
+    this.awaitingRegistration = false;
+    this.awaitingTemperature = null;
+  }
+
+  private accepts(event: LaneEvent): boolean {
+    return transition(this.current, event) !== null;
+  }
+
+  /**
+   * Where `event` leads from the current state, and whether the caller's own
+   * guard (a hold, a device out) lets it; null: refused. Every refusal comes
+   * through here, logged as REFUSAL_LOG says.
+   */
+  private admit(event: LaneEvent, context: Record<string, unknown> = {}, guard = true): Target | null {
+    const target = guard ? transition(this.current, event) : null;
+    if (target === null) {
+      const refusal = REFUSAL_LOG[event];
+      if (refusal) this.log[refusal.level]({ state: this.current, ...context }, refusal.message);
+    }
+    return target;
+  }
+
+  /** Takes `event`'s transition. The lane only takes steps its state admits: a refused one throws, as a driver fault would. */
+  private go(event: LaneEvent): void {
+    const target = this.admit(event);
+    if (target === null) throw new Error(`the lane in ${this.current} refuses ${event}`);
+    if (target !== 'stay') this.enter(target);
+  }
+
   private enter(state: LaneState): void {
     if (state !== 'open') this.openEventId = null;
     this.clearTimer();
     const previous = this.current;
     this.current = state;
-    this.deps.hardware.annunciator.show(SIGNAL_OF[state]);
+    this.deps.hardware.annunciator.show(LANE_TABLE[state].signal);
     if (previous !== state) this.emit('state', state, previous);
   }
 
