@@ -16,9 +16,11 @@ import { ColourStatusStore } from './colour/status-store.js';
 import { ConfigError } from '../protocol/config/gate-config.js';
 import { ConfigOverrides } from './config/overrides.js';
 import type { GateConfig } from '../protocol/config/gate-schema.js';
-import { describeTrust, IssuerTrust, TrustListVersions } from '../protocol/trust/trust-list.js';
+import { describeTrust, IssuerTrust } from '../protocol/trust/trust-list.js';
 import { TrustStore } from '../protocol/trust/trust-store.js';
+import { TrustListVersions } from './credential/trust-list-versions.js';
 import { CredentialVerifier } from './credential/verifier.js';
+import { openGateDatabase } from './database/gate-database.js';
 import { Journal } from './journal/journal.js';
 import { Lane, type Registrar, type Timers } from './lane/lane.js';
 import { LaneHolds } from './lane/lane-holds.js';
@@ -113,8 +115,8 @@ export class GateAgent {
       throw new ConfigError('mqtt.centreKeys: required with mqtt.url (the certificates of the keys that sign colour changes, snapshots, commands and look-up replies)');
     }
     // Opened first: the version of the signed trust list the lane has loaded is kept in it.
-    this.journal = Journal.open(config.journal.path, { sync: config.journal.sync });
-    const db = this.journal.database;
+    const db = openGateDatabase(config.journal.path, { sync: config.journal.sync });
+    this.journal = Journal.over(db);
     // Whatever fails from here on closes what was built before the error goes on.
     try {
       let trust: TrustStore;

@@ -14,12 +14,12 @@ import {
   loadIssuerTrust,
   openTrustList,
   TrustListError,
-  TrustListVersions,
   type TrustListErrorCode,
   type TrustListPayload,
 } from '../../protocol/trust/trust-list.js';
 import { TrustStore, TrustStoreError } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier } from '../../edge-agent/credential/verifier.js';
+import { TrustListVersions } from '../../edge-agent/credential/trust-list-versions.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { reloadTrustStore } from '../../edge-agent/link/command-handler.js';
 import { messageSigner, signJws, type MessageSigner } from '../../protocol/signed-message.js';
