@@ -96,7 +96,7 @@ export class ColourStatusStore {
     this.#ownsDb = db === undefined;
     this.#db = db ?? openGateDatabase(':memory:');
     const conn = this.#db;
-    // temp.colour_listed holds the subjects a snapshot lists while it is applied: per connection, never in the file.
+    // temp.colour_listed, made with the connection (database/migrations.ts), holds the subjects a snapshot lists while it is applied.
 
     // get() is on the gate's decision path: one prepared primary-key read.
     this.#get = conn.prepare('SELECT colour, effective_at AS effectiveAt, seq FROM colour_status WHERE sub = ?');

@@ -59,7 +59,7 @@ export class Journal {
     try {
       db = openGateDatabase(path, { sync: options.sync });
     } catch (err) {
-      // The journal's own error, as before the file had other owners: a file it cannot open is unreadable to it.
+      // Journal.open's callers catch JournalError: a file the journal cannot open is unreadable to it.
       if (err instanceof GateDatabaseError) throw new JournalError('unreadable', err.message, { cause: err });
       throw err;
     }
