@@ -2,17 +2,18 @@
  * The colours the centre has pushed, by pseudonymous subject, and where the
  * gate stands in the centre's sequence of changes. The policy lets a pushed
  * colour override the one inside a code (rules §5), so both must survive a
- * restart: they live in two tables of a SQLite database, normally the
- * journal's file (`ColourStatusStore.attach(journal.database)`). Without a
- * database the store runs on a private in-memory one (tests, simulator).
+ * restart: they live in tables of the gate database, the journal's file
+ * (`ColourStatusStore.attach(journal.database)`). Without a database the
+ * store runs on a private in-memory one (tests, simulator).
  *
  * The store keeps what it is given; what to accept (signatures, sequence,
  * gaps) is ColourSync's business.
  */
-import SqliteDatabase from 'better-sqlite3';
+import type SqliteDatabase from 'better-sqlite3';
 import type { Colour } from '../../protocol/domain.js';
+import { openGateDatabase, type GateDatabase } from '../database/gate-database.js';
 
-type Database = SqliteDatabase.Database;
+type Database = GateDatabase;
 type Statement = SqliteDatabase.Statement;
 
 /** The latest colour the centre pushed for one subject. */
@@ -56,34 +57,6 @@ export interface SyncState {
   recentDigests: readonly string[];
 }
 
-// Table names carry the module's prefix: they share the journal's file.
-// The journal's PRAGMA user_version is left alone; IF NOT EXISTS is the
-// migration for now.
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS colour_status (
-    sub          TEXT    NOT NULL PRIMARY KEY,
-    colour       TEXT    NOT NULL CHECK (colour IN ('green', 'yellow', 'red')),
-    effective_at INTEGER NOT NULL,
-    seq          INTEGER NOT NULL
-  ) STRICT, WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS colour_sync (
-    id               INTEGER PRIMARY KEY CHECK (id = 1),
-    seq              INTEGER,
-    change_seq       INTEGER,
-    snapshot_version INTEGER,
-    snapshot_seq     INTEGER,
-    issued_at        INTEGER,
-    synced_at        INTEGER,
-    gap_up_to        INTEGER,
-    recent_digests   TEXT NOT NULL DEFAULT '[]'
-  ) STRICT;
-  INSERT OR IGNORE INTO colour_sync (id) VALUES (1);
-  CREATE TABLE IF NOT EXISTS colour_first_start (
-    id             INTEGER PRIMARY KEY CHECK (id = 1),
-    first_start_at INTEGER NOT NULL
-  ) STRICT;
-`;
-
 interface SyncRow {
   seq: number | null;
   change_seq: number | null;
@@ -113,7 +86,7 @@ export class ColourStatusStore {
   /** Read on every message: kept in memory, written through. */
   #sync: SyncState;
 
-  /** A store kept in `db` (normally the journal's), its tables created if missing. */
+  /** A store kept in `db` (normally the journal's). */
   static attach(db: Database): ColourStatusStore {
     return new ColourStatusStore(db);
   }
@@ -121,11 +94,9 @@ export class ColourStatusStore {
   /** Without a database: a private in-memory one, lost on exit. */
   constructor(db?: Database) {
     this.#ownsDb = db === undefined;
-    this.#db = db ?? new SqliteDatabase(':memory:');
+    this.#db = db ?? openGateDatabase(':memory:');
     const conn = this.#db;
-    conn.exec(SCHEMA);
-    // The subjects a snapshot lists, while it is applied: per connection, never in the journal file.
-    conn.exec('CREATE TEMP TABLE IF NOT EXISTS colour_listed (sub TEXT NOT NULL PRIMARY KEY) STRICT, WITHOUT ROWID');
+    // temp.colour_listed, made with the connection (database/migrations.ts), holds the subjects a snapshot lists while it is applied.
 
     // get() is on the gate's decision path: one prepared primary-key read.
     this.#get = conn.prepare('SELECT colour, effective_at AS effectiveAt, seq FROM colour_status WHERE sub = ?');

@@ -5,11 +5,11 @@
  * The journal component closes the file, after every other component.
  */
 import { EventEmitter } from 'node:events';
-import type { Database } from 'better-sqlite3';
 import { ColourStatusStore } from '../colour/status-store.js';
 import { ConfigOverrides } from '../config/overrides.js';
 import type { GateConfig } from '../../protocol/config/gate-schema.js';
-import { TrustListVersions } from '../../protocol/trust/trust-list.js';
+import { TrustListVersions } from '../credential/trust-list-versions.js';
+import { openGateDatabase, type GateDatabase } from '../database/gate-database.js';
 import { Journal } from '../journal/journal.js';
 import { LaneHolds } from '../lane/lane-holds.js';
 import { Outbox, type OutboxDrop, type OutboxLevel } from '../link/outbox.js';
@@ -24,7 +24,7 @@ export interface OutboxSignals {
 
 export interface GateStores {
   journal: Journal;
-  db: Database;
+  db: GateDatabase;
   overrides: ConfigOverrides;
   colours: ColourStatusStore;
   holds: LaneHolds;
@@ -40,9 +40,9 @@ export interface GateStores {
 
 /** Opens the journal's file and its stores; a store that fails to open closes the file before the error goes on. */
 export function openStores(config: GateConfig, options: { sealsRegistrations: boolean }): GateStores {
-  const journal = Journal.open(config.journal.path, { sync: config.journal.sync });
+  const db = openGateDatabase(config.journal.path, { sync: config.journal.sync });
+  const journal = Journal.over(db);
   try {
-    const db = journal.database;
     const outboxSignals = new EventEmitter<OutboxSignals>();
     return {
       journal,

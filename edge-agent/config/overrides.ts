@@ -5,8 +5,7 @@
  * They are applied over the config file at start, each checked again.
  */
 import type SqliteDatabase from 'better-sqlite3';
-
-type Database = SqliteDatabase.Database;
+import type { GateDatabase } from '../database/gate-database.js';
 
 export interface StoredOverride {
   key: string;
@@ -20,16 +19,11 @@ export class ConfigOverrides {
   readonly #set: SqliteDatabase.Statement;
   readonly #remove: SqliteDatabase.Statement;
 
-  static attach(db: Database): ConfigOverrides {
+  static attach(db: GateDatabase): ConfigOverrides {
     return new ConfigOverrides(db);
   }
 
-  private constructor(db: Database) {
-    db.exec(`CREATE TABLE IF NOT EXISTS config_overrides (
-      key        TEXT    NOT NULL PRIMARY KEY,
-      value      TEXT    NOT NULL,
-      changed_at INTEGER NOT NULL
-    ) STRICT`);
+  private constructor(db: GateDatabase) {
     this.#all = db.prepare('SELECT key, value, changed_at AS changedAt FROM config_overrides ORDER BY changed_at, key');
     this.#set = db.prepare(
       'INSERT INTO config_overrides (key, value, changed_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, changed_at = excluded.changed_at',

@@ -3,13 +3,11 @@
  * A decision counts as made only once `append` has returned, so every
  * stored event must survive the process being killed at any instant.
  */
-import { mkdirSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import SqliteDatabase from 'better-sqlite3';
+import type SqliteDatabase from 'better-sqlite3';
 import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
+import { GateDatabaseError, openGateDatabase, type GateDatabase, type GateDatabaseOptions } from '../database/gate-database.js';
 
-type Database = SqliteDatabase.Database;
 type Statement = SqliteDatabase.Statement;
 
 export type JournalErrorCode = 'duplicate-id' | 'unreadable';
@@ -31,7 +29,7 @@ export interface JournalOptions {
    * the file is never corrupted, but the last commits may be lost on power loss
    * or OS crash. Faster, and enough if the lane has no other promise to keep.
    */
-  sync?: 'full' | 'normal';
+  sync?: GateDatabaseOptions['sync'];
 }
 
 export interface ListOptions {
@@ -43,31 +41,8 @@ export interface ListOptions {
   limit?: number;
 }
 
-const SCHEMA_VERSION = 1;
-
-// id, lane, seq, time, verdict and reason are columns so they can be queried
-// and indexed; the whole event is kept as JSON so nothing is lost when the
-// event type grows. (lane, seq) is unique: a lane's sequence has no duplicates.
-const SCHEMA = `
-  CREATE TABLE events (
-    id      TEXT    NOT NULL UNIQUE,
-    lane    TEXT    NOT NULL,
-    seq     INTEGER NOT NULL,
-    time    TEXT    NOT NULL,
-    verdict TEXT    NOT NULL,
-    reason  TEXT    NOT NULL,
-    event   TEXT    NOT NULL,
-    UNIQUE (lane, seq)
-  ) STRICT;
-  CREATE INDEX events_time ON events (time);
-  PRAGMA user_version = ${SCHEMA_VERSION};
-`;
-
-/** SQLite result codes that mean the file is not a journal we can read. */
-const UNREADABLE = /^SQLITE_(NOTADB|CORRUPT|CANTOPEN)/;
-
 export class Journal {
-  readonly #db: Database;
+  readonly #db: GateDatabase;
   readonly #sync: 'full' | 'normal';
   readonly #path: string;
   readonly #append: (event: Omit<DecisionEvent, 'seq'>, within?: (stored: DecisionEvent) => void) => DecisionEvent;
@@ -78,34 +53,30 @@ export class Journal {
   readonly #countAll: Statement;
   #appendHook: ((event: DecisionEvent) => void) | null = null;
 
+  /** Opens (and migrates) the gate database at `path` and the journal over it; close() closes the file. */
   static open(path: string, options: JournalOptions = {}): Journal {
-    mkdirSync(dirname(path), { recursive: true });
-    let db: Database | undefined;
+    let db: GateDatabase;
     try {
-      db = new SqliteDatabase(path);
-      // These are the first statements that read the file, so a non-SQLite or
-      // damaged header fails here. Damage deep inside the file is found only
-      // when that page is read.
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${options.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
-      const version = db.pragma('user_version', { simple: true });
-      if (version === 0) db.transaction(() => db!.exec(SCHEMA)).immediate();
-      else if (version !== SCHEMA_VERSION) {
-        throw new JournalError('unreadable', `journal ${path}: unknown schema version ${String(version)}`);
-      }
-      return new Journal(db, path, options.sync ?? 'full');
+      db = openGateDatabase(path, { sync: options.sync });
     } catch (err) {
-      db?.close();
-      if (err instanceof JournalError) throw err;
-      const code = (err as { code?: unknown }).code;
-      if (typeof code === 'string' && UNREADABLE.test(code)) {
-        throw new JournalError('unreadable', `journal ${path} is unreadable: ${(err as Error).message}`, { cause: err });
-      }
+      // Journal.open's callers catch JournalError: a file the journal cannot open is unreadable to it.
+      if (err instanceof GateDatabaseError) throw new JournalError('unreadable', err.message, { cause: err });
       throw err;
     }
+    return Journal.over(db);
   }
 
-  private constructor(db: Database, path: string, sync: 'full' | 'normal') {
+  /**
+   * The journal of an opened gate database, which it then owns: close()
+   * closes the file. flush() follows the connection's synchronous setting.
+   */
+  static over(db: GateDatabase): Journal {
+    // PRAGMA synchronous: 1 is NORMAL; FULL (2) and EXTRA (3) fsync every commit already.
+    const sync = db.pragma('synchronous', { simple: true }) === 1 ? 'normal' : 'full';
+    return new Journal(db, db.name, sync);
+  }
+
+  private constructor(db: GateDatabase, path: string, sync: 'full' | 'normal') {
     this.#db = db;
     this.#path = path;
     this.#sync = sync;
@@ -177,7 +148,7 @@ export class Journal {
    * outbox, pushed colours, seen command ids) so that a decision and what
    * follows from it commit in one transaction.
    */
-  get database(): Database {
+  get database(): GateDatabase {
     return this.#db;
   }
 

@@ -7,8 +7,7 @@
  * transaction that journals the red-code decision.
  */
 import type SqliteDatabase from 'better-sqlite3';
-
-type Database = SqliteDatabase.Database;
+import type { GateDatabase } from '../database/gate-database.js';
 
 export interface StoredHold {
   lane: string;
@@ -23,17 +22,12 @@ export class LaneHolds {
   readonly #hold: SqliteDatabase.Statement;
   readonly #release: SqliteDatabase.Statement;
 
-  /** Kept in `db` (the journal's), the table created if missing: IF NOT EXISTS is the migration, as for the other stores there. */
-  static attach(db: Database): LaneHolds {
+  /** Kept in `db` (the journal's). */
+  static attach(db: GateDatabase): LaneHolds {
     return new LaneHolds(db);
   }
 
-  private constructor(db: Database) {
-    db.exec(`CREATE TABLE IF NOT EXISTS lane_holds (
-      lane     TEXT    NOT NULL PRIMARY KEY,
-      event_id TEXT    NOT NULL,
-      since    INTEGER NOT NULL
-    ) STRICT`);
+  private constructor(db: GateDatabase) {
     this.#get = db.prepare('SELECT lane, event_id AS eventId, since FROM lane_holds WHERE lane = ?');
     this.#hold = db.prepare(
       'INSERT INTO lane_holds (lane, event_id, since) VALUES (?, ?, ?) ON CONFLICT (lane) DO UPDATE SET event_id = excluded.event_id, since = excluded.since',

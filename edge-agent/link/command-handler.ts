@@ -14,12 +14,12 @@
  * certificate is.
  */
 import { randomUUID } from 'node:crypto';
-import type SqliteDatabase from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { OperatorKeys, RESERVED_NAME, type Operator } from '../../protocol/trust/operators.js';
 import { describeTrust, loadIssuerTrust, type IssuerTrust } from '../../protocol/trust/trust-list.js';
 import type { TrustStore } from '../../protocol/trust/trust-store.js';
 import type { CredentialVerifier } from '../credential/verifier.js';
+import type { GateDatabase } from '../database/gate-database.js';
 import type { CommandMessage, CommandResultMessage } from '../../protocol/contract.js';
 import { jwsKid, openSignedMessageWithSigner, SignedMessageError } from '../../protocol/signed-message.js';
 
@@ -37,8 +37,8 @@ export interface CommandTarget {
 }
 
 export interface CommandHandlerOptions {
-  /** The better-sqlite3 handle (the journal's), where seen command ids are kept. */
-  db: SqliteDatabase.Database;
+  /** The gate database (the journal's), where seen command ids are kept, by site and lane. */
+  db: GateDatabase;
   /** Centre signing certificates; null refuses every command but an operator's. */
   keys: TrustStore | null;
   /** The operator keys of the trust list in force, read at each command (reload-trust replaces them); absent: none. */
@@ -61,19 +61,6 @@ export const CENTRE = RESERVED_NAME;
 /** commandResult.detail's maxLength in the contract. */
 const MAX_DETAIL = 2000;
 
-// Scoped by site and lane so several lanes may share one file (the simulator's fleet).
-const SEEN_SCHEMA = `
-  CREATE TABLE IF NOT EXISTS seen_commands (
-    site        TEXT    NOT NULL,
-    lane        TEXT    NOT NULL,
-    id          TEXT    NOT NULL,
-    issued_at   INTEGER NOT NULL,
-    received_at INTEGER NOT NULL,
-    PRIMARY KEY (site, lane, id)
-  ) STRICT;
-  CREATE INDEX IF NOT EXISTS seen_commands_issued ON seen_commands (site, lane, issued_at);
-`;
-
 export class CommandHandler {
   readonly #options: CommandHandlerOptions;
   readonly #now: () => number;
@@ -88,7 +75,6 @@ export class CommandHandler {
     this.#windowMs = options.maxAgeSeconds * 1000;
     this.#maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_COMMAND_BYTES;
     const { db, site, lane } = options;
-    db.exec(SEEN_SCHEMA);
     const prune = db.prepare('DELETE FROM seen_commands WHERE site = ? AND lane = ? AND issued_at < ?');
     const insert = db.prepare(
       `INSERT INTO seen_commands (site, lane, id, issued_at, received_at) VALUES (?, ?, ?, ?, ?)

@@ -2,9 +2,9 @@
  * The durable outbox: every message for the broker is on disk
  * before it is published and leaves only when the broker has acknowledged
  * it (see outbox-pump.ts). It lives in the journal's SQLite file, so a
- * decision and its outbox message commit in one transaction; it keeps its own
- * tables (`outbox`, `outbox_dead`, `outbox_meta`) and its own schema version
- * and leaves PRAGMA user_version to the journal.
+ * decision and its outbox message commit in one transaction. Its tables
+ * (`outbox`, `outbox_dead`, `outbox_meta`) are the gate database's
+ * (database/migrations.ts).
  *
  * Bounds, the stated policy:
  * - Size: at most `maxMessages` rows. An enqueue beyond that drops the oldest
@@ -25,15 +25,13 @@
  * has finished, so a throwing callback cannot abort it. A drop made inside a
  * transaction the caller then rolls back is still reported.
  *
- * One file past a few hundred lines: the schema, its statements and the
- * bound policy change together.
+ * One file past a few hundred lines: the statements and the bound policy
+ * change together.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import SqliteDatabase from 'better-sqlite3';
 import type { OutboxConfig } from '../../protocol/config/gate-schema.js';
+import { openGateDatabase, type GateDatabase } from '../database/gate-database.js';
 
-type Database = SqliteDatabase.Database;
+type Database = GateDatabase;
 
 export type OutboxPriority = 'event' | 'telemetry';
 
@@ -96,7 +94,7 @@ export interface OutboxOpenOptions extends OutboxOptions {
   sync?: 'full' | 'normal';
 }
 
-export type OutboxErrorCode = 'unknown-schema' | 'invalid-message';
+export type OutboxErrorCode = 'invalid-message';
 
 export class OutboxError extends Error {
   override readonly name = 'OutboxError';
@@ -105,50 +103,7 @@ export class OutboxError extends Error {
   }
 }
 
-const SCHEMA_VERSION = 1;
 const DAY_MS = 86_400_000;
-
-// seq is the rowid; AUTOINCREMENT so a deleted tail is never handed out again,
-// which would hide new rows behind a pump's cursor. The row counts live in
-// outbox_meta, kept by triggers in the same transaction: count(*) walks the
-// whole table, too slow for every enqueue.
-const SCHEMA = `
-  CREATE TABLE outbox_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT, WITHOUT ROWID;
-  INSERT INTO outbox_meta (key, value) VALUES ('schema', ${SCHEMA_VERSION}), ('depth', 0), ('dead', 0), ('dropped', 0);
-  CREATE TABLE outbox (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    id         TEXT    NOT NULL UNIQUE,
-    lane       TEXT    NOT NULL,
-    topic      TEXT    NOT NULL,
-    payload    BLOB    NOT NULL,
-    qos        INTEGER NOT NULL CHECK (qos IN (0, 1)),
-    retain     INTEGER NOT NULL CHECK (retain IN (0, 1)),
-    priority   TEXT    NOT NULL CHECK (priority IN ('event', 'telemetry')),
-    created    INTEGER NOT NULL,
-    tries      INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
-  ) STRICT;
-  CREATE INDEX outbox_priority ON outbox (priority, seq);
-  CREATE INDEX outbox_created ON outbox (created);
-  CREATE TABLE outbox_dead (
-    seq      INTEGER PRIMARY KEY,
-    id       TEXT    NOT NULL,
-    lane     TEXT    NOT NULL,
-    topic    TEXT    NOT NULL,
-    payload  BLOB    NOT NULL,
-    qos      INTEGER NOT NULL,
-    retain   INTEGER NOT NULL,
-    priority TEXT    NOT NULL,
-    created  INTEGER NOT NULL,
-    tries    INTEGER NOT NULL,
-    failed   INTEGER NOT NULL,
-    reason   TEXT    NOT NULL
-  ) STRICT;
-  CREATE TRIGGER outbox_added AFTER INSERT ON outbox BEGIN UPDATE outbox_meta SET value = value + 1 WHERE key = 'depth'; END;
-  CREATE TRIGGER outbox_removed AFTER DELETE ON outbox BEGIN UPDATE outbox_meta SET value = value - 1 WHERE key = 'depth'; END;
-  CREATE TRIGGER outbox_dead_added AFTER INSERT ON outbox_dead BEGIN UPDATE outbox_meta SET value = value + 1 WHERE key = 'dead'; END;
-  CREATE TRIGGER outbox_dead_removed AFTER DELETE ON outbox_dead BEGIN UPDATE outbox_meta SET value = value - 1 WHERE key = 'dead'; END;
-`;
 
 const COLUMNS = 'seq, id, lane, topic, payload, qos, retain, priority, created, tries, last_error';
 
@@ -199,18 +154,15 @@ export class Outbox {
   readonly #refuse: (id: string, reason: string, maxTries: number) => 'retry' | 'dead-letter' | 'gone';
   readonly #prune: () => number;
 
-  /** Uses a database the caller owns (the journal's); creates the outbox tables when missing. */
+  /** Uses a database the caller owns (the journal's). */
   static attach(db: Database, options: OutboxOptions): Outbox {
     return new Outbox(db, false, options);
   }
 
-  /** Opens a file of its own (WAL), for standalone use and benches. */
+  /** Opens a gate database of its own, for standalone use and benches. */
   static open(path: string, options: OutboxOpenOptions): Outbox {
-    mkdirSync(dirname(path), { recursive: true });
-    const db = new SqliteDatabase(path);
+    const db = openGateDatabase(path, { sync: options.sync });
     try {
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${options.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
       return new Outbox(db, true, options);
     } catch (err) {
       db.close();
@@ -228,7 +180,6 @@ export class Outbox {
     this.#now = options.now ?? Date.now;
     this.#warnAt = Math.max(1, Math.ceil(options.warnAtFraction * options.maxMessages));
     this.#okBelow = Math.max(1, this.#warnAt - Math.ceil(0.05 * options.maxMessages));
-    ensureSchema(db);
     const stmt = (this.#stmt = prepareStatements(db));
 
     this.#enqueue = db.transaction((m: OutboxMessage): boolean => {
@@ -452,22 +403,6 @@ function prepareStatements(db: Database) {
 }
 
 type Statements = ReturnType<typeof prepareStatements>;
-
-function ensureSchema(db: Database): void {
-  db.transaction(() => {
-    const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN ('outbox', 'outbox_meta')").pluck().all();
-    if (tables.length === 0) {
-      db.exec(SCHEMA);
-      return;
-    }
-    const version = tables.includes('outbox_meta')
-      ? (db.prepare("SELECT value FROM outbox_meta WHERE key = 'schema'").pluck().get() as number | undefined)
-      : undefined;
-    if (version !== SCHEMA_VERSION) {
-      throw new OutboxError('unknown-schema', `outbox tables of unknown schema version ${String(version)} (this agent knows ${SCHEMA_VERSION})`);
-    }
-  }).immediate();
-}
 
 // A topic MQTT forbids would make the broker drop the connection on every
 // retry, so it is refused here, before it is stored (MQTT 5 §4.7, §1.5.4).

@@ -10,25 +10,14 @@
  */
 import type SqliteDatabase from 'better-sqlite3';
 import { parseSealedRecord, type SealedRecord } from '../../protocol/privacy/sealed-record.js';
+import type { GateDatabase } from '../database/gate-database.js';
 
-type Database = SqliteDatabase.Database;
 type Statement = SqliteDatabase.Statement;
 
 const DAY_MS = 86_400_000;
 
-// `time` is epoch ms (from the record's ISO time) so the purge compares
-// numbers, not strings of possibly different offsets. The records are sealed,
-// so free pages and the WAL hold only ciphertext after a delete; that is why
-// the connection's secure_delete is left alone.
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS registrations (
-    id       INTEGER PRIMARY KEY,
-    event_id TEXT    NOT NULL UNIQUE,
-    time     INTEGER NOT NULL,
-    sealed   TEXT    NOT NULL
-  ) STRICT;
-  CREATE INDEX IF NOT EXISTS registrations_time ON registrations (time);
-`;
+// The records are sealed, so free pages and the WAL hold only ciphertext
+// after a delete; that is why the connection's secure_delete is left alone.
 
 export interface RegistrationStoreOptions {
   /** Days a sealed record is kept after its registration time (config privacy.retentionDays). */
@@ -42,12 +31,11 @@ export class RegistrationStore {
   readonly #purge: Statement;
   readonly #count: Statement;
 
-  /** A store kept in `db` (normally the journal's), its table created if missing. */
-  constructor(db: Database, options: RegistrationStoreOptions) {
+  /** A store kept in `db` (normally the journal's). */
+  constructor(db: GateDatabase, options: RegistrationStoreOptions) {
     const days = options.retentionDays;
     if (!Number.isInteger(days) || days < 1) throw new RangeError(`retentionDays must be a whole number of days ≥ 1; got ${days}`);
     this.#retentionMs = days * DAY_MS;
-    db.exec(SCHEMA);
     this.#insert = db.prepare('INSERT INTO registrations (event_id, time, sealed) VALUES (?, ?, ?)');
     this.#get = db.prepare('SELECT sealed FROM registrations WHERE event_id = ?').pluck();
     this.#purge = db.prepare('DELETE FROM registrations WHERE time < ?');

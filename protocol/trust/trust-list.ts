@@ -17,7 +17,6 @@
  * rollback protection keeps a removed operator out.
  */
 import { readFileSync, statSync } from 'node:fs';
-import type SqliteDatabase from 'better-sqlite3';
 import { MAX_EPOCH_MS } from '../contract.js';
 import { openJws, SignedMessageError } from '../signed-message.js';
 import { OperatorKeys, parseOperators, type OperatorEntry } from './operators.js';
@@ -148,39 +147,13 @@ export function loadIssuerTrust(path: string, check: TrustListCheck): LoadedTrus
 }
 
 /**
- * The version of the signed list each lane has loaded, in the journal's
- * file, so that a restart cannot be fed an older list. Keyed by site and
- * lane as the seen command ids are (lanes may share one file).
+ * Where the version of the signed list each lane has loaded is kept across
+ * restarts, so that a restart cannot be fed an older list (the gate keeps it
+ * in its database). `record` never lowers it.
  */
-export class TrustListVersions {
-  readonly #get: SqliteDatabase.Statement;
-  readonly #set: SqliteDatabase.Statement;
-
-  constructor(db: SqliteDatabase.Database) {
-    db.exec(`CREATE TABLE IF NOT EXISTS trust_list_version (
-      site       TEXT    NOT NULL,
-      lane       TEXT    NOT NULL,
-      version    INTEGER NOT NULL,
-      issued_at  INTEGER NOT NULL,
-      loaded_at  INTEGER NOT NULL,
-      PRIMARY KEY (site, lane)
-    ) STRICT`);
-    this.#get = db.prepare('SELECT version FROM trust_list_version WHERE site = ? AND lane = ?').pluck();
-    // Never lowered: the version only grows.
-    this.#set = db.prepare(
-      `INSERT INTO trust_list_version (site, lane, version, issued_at, loaded_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (site, lane) DO UPDATE SET version = excluded.version, issued_at = excluded.issued_at, loaded_at = excluded.loaded_at
-       WHERE excluded.version > trust_list_version.version`,
-    );
-  }
-
-  get(site: string, lane: string): number | null {
-    return (this.#get.get(site, lane) as number | undefined) ?? null;
-  }
-
-  record(site: string, lane: string, list: TrustListPayload, now: number = Date.now()): void {
-    this.#set.run(site, lane, list.version, list.issuedAt, now);
-  }
+export interface TrustListVersionStore {
+  get(site: string, lane: string): number | null;
+  record(site: string, lane: string, list: TrustListPayload): void;
 }
 
 export interface IssuerTrustOptions {
@@ -189,7 +162,7 @@ export interface IssuerTrustOptions {
   site: string;
   lane: string;
   /** Where the loaded version is kept across restarts; without it, in memory only. */
-  versions?: TrustListVersions;
+  versions?: TrustListVersionStore;
 }
 
 /**

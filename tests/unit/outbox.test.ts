@@ -10,6 +10,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import SqliteDatabase from 'better-sqlite3';
 import { Journal } from '../../edge-agent/journal/journal.js';
+import { GATE_SCHEMA_VERSION, GateDatabaseError, openGateDatabase } from '../../edge-agent/database/gate-database.js';
 import { Outbox, OutboxError, type OutboxDrop, type OutboxLevel, type OutboxMessage, type OutboxOptions } from '../../edge-agent/link/outbox.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gate-outbox-'));
@@ -262,9 +263,9 @@ test('state survives a reopen: rows, order, tries, dead letters, drop count', ()
 test('attached to the journal file: one transaction with the journal, user_version untouched', () => {
   const path = tempPath();
   Journal.open(path).close();
-  const db = new SqliteDatabase(path);
+  const db = openGateDatabase(path);
   const outbox = Outbox.attach(db, { maxMessages: 100, maxAgeDays: 30, warnAtFraction: 0.8 });
-  assert.equal(db.pragma('user_version', { simple: true }), 1, 'the journal owns user_version');
+  assert.equal(db.pragma('user_version', { simple: true }), GATE_SCHEMA_VERSION, 'the gate database owns user_version');
 
   const decide = db.transaction((id: string, fail: boolean) => {
     db.prepare("INSERT INTO events (id, lane, seq, time, verdict, reason, event) VALUES (?, 'lane-1', ?, '', 'pass', 'green-normal', '{}')").run(id, id === 'kept' ? 1 : 2);
@@ -294,8 +295,10 @@ test('refuses a message MQTT could not carry, and tables of an unknown schema ve
   assert.throws(() => outbox.enqueue({ ...message('q'), qos: 2 as 1 }), (e: unknown) => e instanceof OutboxError && e.code === 'invalid-message');
   assert.equal(outbox.depth, 0);
   outbox.close();
+  // A file as the release before the gate database left it (no schema_migrations), with outbox tables of another version.
   const db = new SqliteDatabase(path);
+  db.exec('DROP TABLE schema_migrations; PRAGMA user_version = 0');
   db.prepare("UPDATE outbox_meta SET value = 99 WHERE key = 'schema'").run();
-  assert.throws(() => Outbox.attach(db, { maxMessages: 100, maxAgeDays: 30, warnAtFraction: 0.8 }), (e: unknown) => e instanceof OutboxError && e.code === 'unknown-schema');
   db.close();
+  assert.throws(() => Outbox.open(path, { maxMessages: 100, maxAgeDays: 30, warnAtFraction: 0.8 }), (e: unknown) => e instanceof GateDatabaseError && e.code === 'unknown-schema');
 });

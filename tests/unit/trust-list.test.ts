@@ -13,12 +13,12 @@ import {
   IssuerTrust,
   loadIssuerTrust,
   openTrustList,
-  TrustListVersions,
   type TrustListPayload,
 } from '../../protocol/trust/trust-list.js';
 import { TrustError, type TrustListErrorCode } from '../../protocol/trust/errors.js';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier } from '../../edge-agent/credential/verifier.js';
+import { TrustListVersions } from '../../edge-agent/credential/trust-list-versions.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { reloadTrustStore } from '../../edge-agent/link/command-handler.js';
 import { messageSigner, signJws, type MessageSigner } from '../../protocol/signed-message.js';
