@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import { kidOf, TrustStore } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier } from '../../edge-agent/credential/verifier.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
@@ -15,6 +15,7 @@ import { applyConfigChange, RUNTIME_CONFIG_KEYS } from '../../edge-agent/compone
 import { conforms, type CommandMessage, type SecurityKind } from '../../protocol/contract.js';
 import { type MessageSigner, messageSigner, SignedMessageError, signMessage } from '../../protocol/signed-message.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 const SITE = 'mall';
 const LANE = 'lane-1';
@@ -132,7 +133,7 @@ test('commands: the lane saying no, or throwing, is a result with ok false and t
   const target = new FakeTarget();
   target.answer = false;
   target.setConfig = () => {
-    throw new ConfigError('"policy.feverThresholdC" must be <= 40; found 45');
+    throw new ConfigError('schema', '"policy.feverThresholdC" must be <= 40; found 45');
   };
   target.reloadTrust = () => Promise.reject(new Error('trust store /etc/gate/trust holds no certificate'));
   const { journal, handler } = setup({ target });
