@@ -8,7 +8,8 @@
 import type { CommandMessage } from '../protocol/contract.js';
 import type { OperatorAction } from '../protocol/trust/operators.js';
 import { loadOperatorKey, signOperatorCommand, type OperatorKey } from '../protocol/operator-command.js';
-import { ConsoleConfigError, type ConsoleConfig } from '../protocol/config/console-config.js';
+import { type ConsoleConfig } from '../protocol/config/console-config.js';
+import { ConfigError } from '../protocol/config/errors.js';
 
 export interface CommandSigner {
   /** The text to publish on the lane's command topic. */
@@ -32,6 +33,6 @@ export function loadCommandSigner(config: ConsoleConfig): CommandSigner | null {
     return new OperatorCommandSigner(loadOperatorKey({ keyFile: files.key, certFile: files.certificate }, files.passphrase));
   } catch (error) {
     // Key material is never in the message: only the files and what was wrong with them.
-    throw new ConsoleConfigError(`operatorKey: ${files.key}, ${files.certificate}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new ConfigError('invalid', `operatorKey: ${files.key}, ${files.certificate}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }

@@ -16,7 +16,8 @@ import type { Logger } from 'pino';
 import { check, MAX_COLOUR_CHANGES, type ContractTypes } from '../protocol/contract.js';
 import { TOPICS, type LaneUpLeaf } from '../protocol/registry.js';
 import { laneTopic, parseTopic, siteTopic } from '../protocol/topics.js';
-import { JsonBoundsError, parseBoundedJson } from '../protocol/json-bounds.js';
+import { parseBoundedJson } from '../protocol/json-bounds.js';
+import { isJsonBoundsError } from '../protocol/message-error.js';
 import { openSignedMessage, parseJws } from '../protocol/signed-message.js';
 import { TrustStore } from '../protocol/trust/trust-store.js';
 import type { ConsoleConfig } from '../protocol/config/console-config.js';
@@ -249,7 +250,7 @@ export class Feed extends EventEmitter<FeedEvents> {
       try {
         value = parseBoundedJson(payload);
       } catch (error) {
-        if (!(error instanceof JsonBoundsError)) throw error;
+        if (!isJsonBoundsError(error)) throw error;
         return this.drop(topic, leaf, error.code === 'too-deep' ? `JSON ${error.message}` : 'not JSON');
       }
       this.laneMessage(parsed.site, parsed.lane, leaf as LaneLeaf, value, topic);
@@ -389,7 +390,7 @@ function openUnverified(payload: Buffer): unknown {
     // Nobody vouches for it, so it costs no more to parse than the largest colour change could.
     return parseBoundedJson(Buffer.from(envelope.payload, 'base64url'), { maxValues: UNVERIFIED_CHANGE_VALUES });
   } catch (error) {
-    throw error instanceof JsonBoundsError ? new Error(`payload ${error.message}`) : error;
+    throw isJsonBoundsError(error) ? new Error(`payload ${error.message}`) : error;
   }
 }
 

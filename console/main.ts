@@ -9,9 +9,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import pino from 'pino';
-import { ConsoleConfigError, loadConsoleConfig } from '../protocol/config/console-config.js';
+import { loadConsoleConfig } from '../protocol/config/console-config.js';
 import { startConsole } from './console.js';
 import { hashPassword, passwordFollowsRules, PASSWORD_RULES } from '../protocol/privacy/passwords.js';
+import { ConfigError } from '../protocol/config/errors.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('console').exitOverride().description('Fleet console for health-code entry gates');
@@ -26,7 +27,7 @@ export async function main(argv: string[]): Promise<number> {
       try {
         config = loadConsoleConfig(options.config);
       } catch (error) {
-        if (error instanceof ConsoleConfigError) {
+        if (error instanceof ConfigError) {
           process.stderr.write(`${error.message}\n`);
           code = 1;
           return;

@@ -11,6 +11,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { HaLastDecision, HaState } from './payloads/home-assistant.js';
 import { ColourApplied, CommandResult, DecisionEvent, Fault, LaneStatus, LookupRequest, RedAlert, SecurityEvent, Telemetry } from './payloads/lane-up.js';
 import { SealedRegistration } from './payloads/registration.js';
+import { MessageError } from './message-error.js';
 import { ColourChange, ColourSnapshot, Command, JwsHeader, LookupReply, SignedEnvelope } from './payloads/signed.js';
 
 export { COMMAND_ACTIONS, LANE_STATES, MAX_EPOCH_MS, type CommandAction, type LaneState } from './payloads/common.js';
@@ -64,16 +65,6 @@ export type LookupReplyMessage = ContractTypes['lookupReply'];
 const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
 const compiled = new Map<SchemaName, ValidateFunction>();
 
-export class ContractError extends Error {
-  override readonly name = 'ContractError';
-  constructor(
-    readonly schema: SchemaName,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 function validator(name: SchemaName): ValidateFunction {
   let fn = compiled.get(name);
   if (!fn) {
@@ -88,11 +79,11 @@ export function conforms<N extends SchemaName>(name: N, value: unknown): value i
   return validator(name)(value);
 }
 
-/** The value as its type, or a ContractError naming the first field that is wrong. */
+/** The value as its type, or a MessageError 'contract' (its `schema` the name) naming the first field that is wrong. */
 export function check<N extends SchemaName>(name: N, value: unknown): ContractTypes[N] {
   const fn = validator(name);
   if (fn(value)) return value as ContractTypes[N];
   const error = fn.errors?.[0];
   const where = error?.instancePath ? error.instancePath.slice(1).replaceAll('/', '.') : '(message)';
-  throw new ContractError(name, `${schemas[name].title}: ${where} ${error?.message ?? 'is not valid'}`);
+  throw new MessageError('contract', `${schemas[name].title}: ${where} ${error?.message ?? 'is not valid'}`, { schema: name });
 }

@@ -13,6 +13,7 @@
  * of the bytes: brackets and commas outside strings counted, the text
  * refused at the first one past a bound, before JSON.parse sees it.
  */
+import { MessageError } from './message-error.js';
 
 /** Deeper than anything the link or the console exchanges (at most 4), shallow enough to be cheap to refuse. */
 export const MAX_JSON_DEPTH = 32;
@@ -25,19 +26,6 @@ export interface JsonBounds {
    * JSON.parse would build, within one per container); default no bound.
    */
   maxValues?: number;
-}
-
-export type JsonBoundsCode = 'too-deep' | 'too-many-values' | 'not-json';
-
-/** Why a text was not parsed: past a bound, or not JSON at all. */
-export class JsonBoundsError extends Error {
-  override readonly name = 'JsonBoundsError';
-  constructor(
-    readonly code: JsonBoundsCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 const QUOTE = 0x22;
@@ -97,19 +85,19 @@ function closingQuote(bytes: Buffer, from: number): number {
 
 /**
  * JSON.parse of `json` (UTF-8 bytes or a string) once it is within `bounds`.
- * Throws JsonBoundsError: 'too-deep' or 'too-many-values' naming the bound
+ * Throws MessageError (isJsonBoundsError): 'too-deep' or 'too-many-values' naming the bound
  * and the byte offset, or 'not-json' with JSON.parse's reason.
  */
 export function parseBoundedJson(json: Uint8Array | string, bounds: JsonBounds = {}): unknown {
   const exceeded = boundsExceeded(json, bounds);
   if (exceeded?.code === 'too-deep') {
     const depth = bounds.maxDepth ?? MAX_JSON_DEPTH;
-    throw new JsonBoundsError('too-deep', `nested deeper than ${depth} level${depth === 1 ? '' : 's'} (at byte ${exceeded.at})`);
+    throw new MessageError('too-deep', `nested deeper than ${depth} level${depth === 1 ? '' : 's'} (at byte ${exceeded.at})`);
   }
-  if (exceeded) throw new JsonBoundsError('too-many-values', `has more than ${bounds.maxValues} values (at byte ${exceeded.at})`);
+  if (exceeded) throw new MessageError('too-many-values', `has more than ${bounds.maxValues} values (at byte ${exceeded.at})`);
   try {
     return JSON.parse(typeof json === 'string' ? json : Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8'));
   } catch (error) {
-    throw new JsonBoundsError('not-json', `not JSON: ${(error as Error).message}`);
+    throw new MessageError('not-json', `not JSON: ${(error as Error).message}`, { cause: error });
   }
 }

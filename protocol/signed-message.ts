@@ -22,8 +22,9 @@
 import { createHash, type KeyObject, type X509Certificate } from 'node:crypto';
 import { signData, verifySignature, type AlgorithmName } from './credential/cose.js';
 import { kidOf, type TrustedSigner, type TrustStore } from './trust/trust-store.js';
-import { check, conforms, ContractError, schemas, type ContractTypes, type JwsHeader, type SecurityKind, type SignedEnvelope, type SignedType } from './contract.js';
-import { JsonBoundsError, parseBoundedJson, type JsonBounds } from './json-bounds.js';
+import { check, conforms, schemas, type ContractTypes, type JwsHeader, type SignedEnvelope, type SignedType } from './contract.js';
+import { parseBoundedJson, type JsonBounds } from './json-bounds.js';
+import { isContractError, isJsonBoundsError, isSecurityRefusal, MessageError } from './message-error.js';
 import { signedSchema, type SignedSchema } from './registry.js';
 
 /**
@@ -48,17 +49,6 @@ export interface MessageSigner {
 /** The signer for a key pair with its certificate: kid as the gates compute it. */
 export function messageSigner(key: { algorithm: AlgorithmName; certificate: X509Certificate; privateKey: KeyObject }): MessageSigner {
   return { algorithm: key.algorithm, kid: kidOf(key.certificate.raw), privateKey: key.privateKey };
-}
-
-/** Why a message was refused; `kind` is what the security event reports. */
-export class SignedMessageError extends Error {
-  override readonly name = 'SignedMessageError';
-  constructor(
-    readonly kind: SecurityKind,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export function signMessage<T extends SignedType>(typ: T, payload: SignedPayload<T>, signer: MessageSigner): SignedEnvelope {
@@ -100,7 +90,7 @@ export class VerifiedSignatures {
 
 /**
  * The payload of a message signed by a key in `keys`, of kind `typ`, checked
- * against its schema. Throws SignedMessageError naming what was wrong.
+ * against its schema. Throws MessageError naming what was wrong.
  * Freshness and replay are the caller's: they depend on the kind.
  */
 export function openSignedMessage<T extends SignedType>(
@@ -113,7 +103,7 @@ export function openSignedMessage<T extends SignedType>(
   try {
     return check<SignedSchema<T>>(signedSchema(typ), payload);
   } catch (error) {
-    if (error instanceof ContractError) throw new SignedMessageError('schema', error.message);
+    if (isContractError(error)) throw new MessageError('schema', error.message, { cause: error });
     throw error;
   }
 }
@@ -133,7 +123,7 @@ export function openSignedMessageWithSigner<T extends SignedType>(
   try {
     return { payload: check<SignedSchema<T>>(signedSchema(typ), payload), signer };
   } catch (error) {
-    if (error instanceof ContractError) throw new SignedMessageError('schema', error.message);
+    if (isContractError(error)) throw new MessageError('schema', error.message, { cause: error });
     throw error;
   }
 }
@@ -143,7 +133,7 @@ export function jwsKid(raw: Buffer | string): Buffer | null {
   try {
     return Buffer.from(parseJws(raw).header.kid, 'base64url');
   } catch (error) {
-    if (error instanceof SignedMessageError) return null;
+    if (isSecurityRefusal(error)) return null;
     throw error;
   }
 }
@@ -155,7 +145,7 @@ export interface ParsedJws {
 }
 
 /**
- * The envelope and protected header of a JWS, or SignedMessageError:
+ * The envelope and protected header of a JWS, or MessageError:
  * 'unsigned' when it has no signature or protected header at all, else
  * 'malformed' naming what is wrong (not JSON, nested too deep, not an
  * envelope, a header that is not base64url JSON, not an object, or lacks or
@@ -165,26 +155,26 @@ export interface ParsedJws {
 export function parseJws(raw: Buffer | string): ParsedJws {
   const envelope = decodeJsonBytes(raw, 'message', ENVELOPE_BOUNDS);
   if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) {
-    throw new SignedMessageError('malformed', 'not a JSON object');
+    throw new MessageError('malformed', 'not a JSON object');
   }
   if (!('signature' in envelope) || !('protected' in envelope)) {
-    throw new SignedMessageError('unsigned', 'no JWS signature: a message from the centre must be signed');
+    throw new MessageError('unsigned', 'no JWS signature: a message from the centre must be signed');
   }
   if (!conforms('signedEnvelope', envelope)) {
-    throw new SignedMessageError('malformed', `not a JWS in the flattened JSON serialization: ${contractReason('signedEnvelope', envelope)}`);
+    throw new MessageError('malformed', `not a JWS in the flattened JSON serialization: ${contractReason('signedEnvelope', envelope)}`);
   }
   const header = decodeJson(envelope.protected, 'protected header');
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
-    throw new SignedMessageError('malformed', `protected header is not a JSON object (${describe(header)})`);
+    throw new MessageError('malformed', `protected header is not a JSON object (${describe(header)})`);
   }
-  if (!conforms('jwsHeader', header)) throw new SignedMessageError('malformed', `protected header: ${contractReason('jwsHeader', header)}`);
+  if (!conforms('jwsHeader', header)) throw new MessageError('malformed', `protected header: ${contractReason('jwsHeader', header)}`);
   return { envelope, header };
 }
 
 /**
  * The decoded payload of a JWS of kind `typ` signed by a key in `keys`, not
  * checked against any schema (the caller's: openSignedMessage for the link's
- * kinds, the trust-list reader for the issuer list). Throws SignedMessageError.
+ * kinds, the trust-list reader for the issuer list). Throws MessageError.
  */
 export function openJws(raw: Buffer | string, typ: string, keys: TrustStore | null, memo?: VerifiedSignatures): unknown {
   return openJwsWithSigner(raw, typ, keys, memo).payload;
@@ -205,15 +195,15 @@ export function openJwsWithSigner(
   const { envelope, header } = parseJws(raw);
   const { alg, kid, typ: actualTyp } = header;
   if (!(SIGNED_MESSAGE_ALGORITHMS as readonly string[]).includes(alg)) {
-    throw new SignedMessageError('bad-signature', `algorithm ${JSON.stringify(alg)} is not accepted (${SIGNED_MESSAGE_ALGORITHMS.join(', ')})`);
+    throw new MessageError('bad-signature', `algorithm ${JSON.stringify(alg)} is not accepted (${SIGNED_MESSAGE_ALGORITHMS.join(', ')})`);
   }
-  if (actualTyp !== typ) throw new SignedMessageError('wrong-type', `signed as ${JSON.stringify(actualTyp)}, expected "${typ}"`);
+  if (actualTyp !== typ) throw new MessageError('wrong-type', `signed as ${JSON.stringify(actualTyp)}, expected "${typ}"`);
   const known = keys?.lookup(Buffer.from(kid, 'base64url')) ?? [];
-  if (known.length === 0) throw new SignedMessageError('unknown-key', `kid ${kid} is not ${who === 'centre' ? 'a centre' : `an ${who}`} key this gate trusts`);
+  if (known.length === 0) throw new MessageError('unknown-key', `kid ${kid} is not ${who === 'centre' ? 'a centre' : `an ${who}`} key this gate trusts`);
   // An expired centre certificate signs nothing any more (a retired or leaked key ends with its certificate).
   const now = Date.now();
   const signers = known.filter((signer) => withinValidity(signer.certificate, now));
-  if (signers.length === 0) throw new SignedMessageError('unknown-key', `${who} key ${kid}: its certificate is expired or not yet valid`);
+  if (signers.length === 0) throw new MessageError('unknown-key', `${who} key ${kid}: its certificate is expired or not yet valid`);
   const data = Buffer.from(`${envelope.protected}.${envelope.payload}`, 'ascii');
   const digest = memo ? createHash('sha256').update(data).update('.').update(envelope.signature).digest('base64') : '';
   const verifiedBefore = memo?.get(digest);
@@ -227,7 +217,7 @@ export function openJwsWithSigner(
         return false; // the key does not fit the algorithm
       }
     });
-    if (!verifiedBy) throw new SignedMessageError('bad-signature', `signature does not verify with ${who} key ${kid}`);
+    if (!verifiedBy) throw new MessageError('bad-signature', `signature does not verify with ${who} key ${kid}`);
     memo?.add(digest, verifiedBy.certificate.fingerprint256);
   }
   return { payload: decodeJson(envelope.payload, 'payload'), signer: verifiedBy };
@@ -256,18 +246,18 @@ function decodeJsonBytes(bytes: Buffer | string, what: string, bounds?: JsonBoun
   try {
     return parseBoundedJson(bytes, bounds);
   } catch (error) {
-    if (!(error instanceof JsonBoundsError)) throw error;
-    throw new SignedMessageError('malformed', error.code === 'not-json' ? `${what} is not JSON: ${error.message.replace(/^not JSON: /, '')}` : `${what} ${error.message}`);
+    if (!isJsonBoundsError(error)) throw error;
+    throw new MessageError('malformed', error.code === 'not-json' ? `${what} is not JSON: ${error.message.replace(/^not JSON: /, '')}` : `${what} ${error.message}`, { cause: error });
   }
 }
 
-/** Why a value does not fit a contract schema, naming the field (ContractError's message without the schema's title). */
+/** Why a value does not fit a contract schema, naming the field (the contract error's message without the schema's title). */
 function contractReason(name: 'signedEnvelope' | 'jwsHeader', value: unknown): string {
   try {
     check(name, value);
     return 'not valid';
   } catch (error) {
-    if (!(error instanceof ContractError)) throw error;
+    if (!isContractError(error)) throw error;
     return error.message.slice(schemas[name].title.length + 2).replace(/^\(message\) /, '');
   }
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
-import { checkConfig, ConfigError, loadConfig } from '../protocol/config/gate-config.js';
+import { checkConfig, loadConfig } from '../protocol/config/gate-config.js';
 import type { GateConfig } from '../protocol/config/gate-schema.js';
 import { startEmbeddedBroker } from './broker.js';
 import { scriptedCrowd, walkThrough, type Outcome } from './crowd.js';
@@ -19,6 +19,7 @@ import { SimulatedCentre } from './centre.js';
 import { createSimulatedLane, pushAndWait } from './simulated-lane.js';
 import { formatOutcome, formatSummary, HEADER } from './report.js';
 import { hashPin } from '../protocol/privacy/staff-pin.js';
+import { ConfigError } from '../protocol/config/errors.js';
 
 /** The built-in config's staff PIN, printed at start: a demonstration, never a gate's. */
 const DEMO_STAFF_PIN = '2468';

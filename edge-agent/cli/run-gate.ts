@@ -21,8 +21,9 @@ import { isBoardError } from '../../device/errors.js';
 import { openLaneHardware, type HardwareInjection } from '../../device/lane-hardware.js';
 import { GateAgent } from '../agent.js';
 import { ComponentStartError, startFailureCause } from '../components/component.js';
-import { ConfigError, loadConfig } from '../../protocol/config/gate-config.js';
+import { loadConfig } from '../../protocol/config/gate-config.js';
 import { StartedParts } from '../lifecycle.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 /** How long stopping may take after SIGINT/SIGTERM (the CLI then exits within 1 s more: docs/operations.md). */
 export const STOP_BOUND_MS = 9_000;
@@ -139,14 +140,14 @@ async function runUntilStopped(
   try {
     const wiring = config.hardware;
     if (!wiring) {
-      throw new ConfigError(`no "hardware" section: say how the lane is wired (docs/wiring.md), or use npm start for the simulator`);
+      throw new ConfigError('invalid', `no "hardware" section: say how the lane is wired (docs/wiring.md), or use npm start for the simulator`);
     }
     if (!config.credentials.trust) {
-      throw new ConfigError(`no "credentials.trust": a file or folder of the code issuers' signer certificates`);
+      throw new ConfigError('invalid', `no "credentials.trust": a file or folder of the code issuers' signer certificates`);
     }
     if (!wiring.scanner && !wiring.camera) {
       // Checked before the board is opened: a lane that could read no code must not start at all.
-      throw new ConfigError('hardware: neither a scanner nor a camera is configured; the lane could read no code');
+      throw new ConfigError('invalid', 'hardware: neither a scanner nor a camera is configured; the lane could read no code');
     }
     const hardware = await parts.start('hardware', () => openLaneHardware(wiring, logger, injection), (opened) => opened.close());
     if (stop.reason) return await stopped(parts, 0);
@@ -179,7 +180,7 @@ async function runUntilStopped(
     // A config problem found by a component is still the config's: named by the file, the component and the key.
     const cause = startFailureCause(error);
     const failure =
-      cause instanceof ConfigError && !(error as Error).message.startsWith(`${configPath}:`) ? new ConfigError(`${configPath}: ${(error as Error).message}`) : error;
+      cause instanceof ConfigError && !(error as Error).message.startsWith(`${configPath}:`) ? new ConfigError(cause.code, `${configPath}: ${(error as Error).message}`) : error;
     const code = startFailureCode(failure);
     const message = (failure as Error).message ?? String(failure);
     const component = error instanceof ComponentStartError ? { component: error.component } : {};

@@ -4,7 +4,7 @@
  * that has not heard from the centre for colour.maxSyncAgeSeconds is
  * degraded.
  *
- * Every message refused throws SignedMessageError (the link turns it into a
+ * Every message refused throws MessageError (the link turns it into a
  * security event) and leaves the store as it was.
  *
  * Choices:
@@ -29,7 +29,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { ColourConfig } from '../../protocol/config/gate-schema.js';
 import type { TrustStore } from '../../protocol/trust/trust-store.js';
-import { openSignedMessage, SignedMessageError, type VerifiedSignatures } from '../../protocol/signed-message.js';
+import { MessageError } from '../../protocol/message-error.js';
+import { openSignedMessage, type VerifiedSignatures } from '../../protocol/signed-message.js';
 import type { ColourStatusStore, SyncState } from './status-store.js';
 
 export interface ColourSyncOptions {
@@ -176,7 +177,7 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
     if (message.seq === sync.seq && message.changes.length === 0) {
       // A heartbeat proves the centre is there only if it is newer than the last word from it.
       if (sync.issuedAt !== null && message.issuedAt <= sync.issuedAt) {
-        throw new SignedMessageError('replayed', `heartbeat at seq ${message.seq} issued ${message.issuedAt}, not after the last accepted (${sync.issuedAt})`);
+        throw new MessageError('replayed', `heartbeat at seq ${message.seq} issued ${message.issuedAt}, not after the last accepted (${sync.issuedAt})`);
       }
       this.store.setSync({ issuedAt, syncedAt, recentDigests });
       this.check();
@@ -188,7 +189,7 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
       this.log.debug({ seq: message.seq, snapshotSeq: sync.snapshotSeq }, 'colour change already covered by the snapshot');
       return { kind: 'covered', applied: 0, seq: message.seq, gap: false };
     }
-    throw new SignedMessageError('replayed', `colour change seq ${message.seq}: seq ${sync.seq} is already applied`);
+    throw new MessageError('replayed', `colour change seq ${message.seq}: seq ${sync.seq} is already applied`);
   }
 
   /**
@@ -202,7 +203,7 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
     if (sync.snapshotVersion !== null) {
       if (message.version === sync.snapshotVersion) return null;
       if (message.version < sync.snapshotVersion) {
-        throw new SignedMessageError('replayed', `colour snapshot version ${message.version}: version ${sync.snapshotVersion} is already applied`);
+        throw new MessageError('replayed', `colour snapshot version ${message.version}: version ${sync.snapshotVersion} is already applied`);
       }
     }
     this.checkNotFuture(message.issuedAt);
@@ -295,14 +296,14 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
 
   private checkSite(site: string): void {
     if (site !== this.options.site) {
-      throw new SignedMessageError('wrong-target', `message for site ${JSON.stringify(site)}, this gate is in ${JSON.stringify(this.options.site)}`);
+      throw new MessageError('wrong-target', `message for site ${JSON.stringify(site)}, this gate is in ${JSON.stringify(this.options.site)}`);
     }
   }
 
   private checkNotFuture(issuedAt: number): void {
     const now = this.now();
     if (issuedAt > now + this.skewMs) {
-      throw new SignedMessageError('stale', `issued ${issuedAt - now} ms in the future, more than the ${this.skewMs} ms clock skew allowed`);
+      throw new MessageError('stale', `issued ${issuedAt - now} ms in the future, more than the ${this.skewMs} ms clock skew allowed`);
     }
   }
 }

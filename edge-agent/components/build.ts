@@ -19,7 +19,7 @@ import type { Lane, Timers } from '../lane/lane.js';
 import type { GateLink } from '../link/gate-link.js';
 import { LookupClient } from '../link/lookup-client.js';
 import type { Outbox } from '../link/outbox.js';
-import { ConfigError } from '../../protocol/config/gate-config.js';
+
 import type { GateConfig } from '../../protocol/config/gate-schema.js';
 import { idHasher, readIdHashKey } from '../../protocol/privacy/id-hash.js';
 import { loadAuthorityKey } from '../../protocol/privacy/sealed-record.js';
@@ -40,6 +40,7 @@ import { RetentionComponent } from './retention.js';
 import { ScreenComponent } from './screen.js';
 import { journalComponent, openStores, type GateStores } from './stores.js';
 import { VoiceComponent } from './voice.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 export interface GateInputs {
   config: GateConfig;
@@ -80,7 +81,7 @@ function readAuthorityKey(path: string): KeyObject {
   try {
     return loadAuthorityKey(readFileSync(path));
   } catch (error) {
-    throw new ConfigError(`privacy.authorityKey: ${path}: ${(error as Error).message}`);
+    throw new ConfigError('invalid', `privacy.authorityKey: ${path}: ${(error as Error).message}`);
   }
 }
 
@@ -91,7 +92,7 @@ export function buildGate(inputs: GateInputs, changeConfig: (key: string, value:
   const { hardware, logger } = inputs;
   const fileConfig = inputs.config;
   if (!inputs.trust && !fileConfig.credentials.trust) {
-    throw new ConfigError('credentials.trust: required (a file or folder of issuer certificates, or the signed trust list gate-provision export-trust writes)');
+    throw new ConfigError('invalid', 'credentials.trust: required (a file or folder of issuer certificates, or the signed trust list gate-provision export-trust writes)');
   }
   const authorityKey = inputs.authorityKey ?? (fileConfig.privacy.authorityKey ? readAuthorityKey(fileConfig.privacy.authorityKey) : null);
   // ID cards are looked up by a keyed hash of the number; a bad key file stops the start with the key named.
@@ -99,7 +100,7 @@ export function buildGate(inputs: GateInputs, changeConfig: (key: string, value:
   const centreKeys = inputs.centreKeys ?? (fileConfig.mqtt.centreKeys ? TrustStore.load(fileConfig.mqtt.centreKeys) : null);
   // Linked but unable to trust anything from the centre, the gate would go degraded and refuse every code: say so at start.
   if (fileConfig.mqtt.url && !centreKeys) {
-    throw new ConfigError('mqtt.centreKeys: required with mqtt.url (the certificates of the keys that sign colour changes, snapshots, commands and look-up replies)');
+    throw new ConfigError('invalid', 'mqtt.centreKeys: required with mqtt.url (the certificates of the keys that sign colour changes, snapshots, commands and look-up replies)');
   }
   // Opened first: the version of the signed trust list the lane has loaded is kept in it.
   const stores = openStores(fileConfig, { sealsRegistrations: authorityKey !== null });

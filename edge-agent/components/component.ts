@@ -23,7 +23,11 @@ export interface Component {
   applyConfig?(next: GateConfig): void;
 }
 
-/** A component that failed to start: its name, and the failure itself as the cause. */
+/**
+ * A component that failed to start: its name, and the failure itself as the
+ * cause. A wrapper, not an area's error, so it has no code of its own: what
+ * failed is the cause's to say (startFailureCause looks through it).
+ */
 export class ComponentStartError extends Error {
   constructor(
     readonly component: string,

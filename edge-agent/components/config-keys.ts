@@ -4,12 +4,13 @@
  * component kinds below. The rest need a restart (or would move the gate's
  * identity).
  */
-import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import { configSchema, type GateConfig } from '../../protocol/config/gate-schema.js';
 import { ColourSyncComponent } from './colour-sync.js';
 import { LaneComponent } from './lane.js';
 import { LinkComponent } from './link.js';
 import { LogComponent } from './log.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 /** Every component kind with run-time config keys (a gate builds only those its config calls for; the keys are the same on every gate). */
 const CONFIGURABLE: ReadonlyArray<{ readonly configKeys: readonly string[] }> = [LaneComponent, ColourSyncComponent, LogComponent, LinkComponent];
@@ -37,7 +38,7 @@ function isSchemaKey(key: string): boolean {
 export function applyConfigChange(config: GateConfig, key: string, value: unknown): GateConfig {
   if (!RUNTIME_CONFIG_KEYS.includes(key)) {
     const why = isSchemaKey(key) ? `"${key}" cannot change at run time` : `unknown config key "${key}"`;
-    throw new ConfigError(`${why}; keys that can: ${RUNTIME_CONFIG_KEYS.join(', ')}`);
+    throw new ConfigError('invalid', `${why}; keys that can: ${RUNTIME_CONFIG_KEYS.join(', ')}`);
   }
   const next = structuredClone(config) as unknown as Record<string, Record<string, unknown>>;
   const [section, leaf] = key.split('.') as [string, string];
@@ -47,6 +48,6 @@ export function applyConfigChange(config: GateConfig, key: string, value: unknow
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     // checkConfig lists every problem under a heading; only this key changed, so its lines are the answer.
-    throw new ConfigError(`cannot set "${key}": ${error.message.replace(/^config is not valid:\s*- /, '').replaceAll('\n  - ', '; ')}`);
+    throw new ConfigError('invalid', `cannot set "${key}": ${error.message.replace(/^config is not valid:\s*- /, '').replaceAll('\n  - ', '; ')}`);
   }
 }

@@ -8,9 +8,10 @@ import type { Logger } from 'pino';
 import type { Lane } from '../lane/lane.js';
 import { ScreenServer } from '../screen/screen-server.js';
 import { ScreenModel } from '../screen/screen-view.js';
-import { ConfigError } from '../../protocol/config/gate-config.js';
+
 import type { GateConfig } from '../../protocol/config/gate-schema.js';
 import type { Component } from './component.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 export class ScreenComponent implements Component {
   readonly name = 'screen';
@@ -50,7 +51,7 @@ function screenServer(config: GateConfig, screen: NonNullable<GateConfig['screen
     try {
       return readFileSync(path);
     } catch (error) {
-      throw new ConfigError(`${key}: ${path}: ${(error as Error).message}`);
+      throw new ConfigError('invalid', `${key}: ${path}: ${(error as Error).message}`);
     }
   };
   return new ScreenServer({

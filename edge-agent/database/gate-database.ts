@@ -7,10 +7,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { GateDatabaseError, migrate } from './migrate.js';
+import { GateDatabaseError } from './errors.js';
+import { migrate } from './migrate.js';
 import { CONNECTION_TABLES, MIGRATIONS } from './migrations.js';
-
-export { GateDatabaseError, type GateDatabaseErrorCode } from './migrate.js';
 
 declare const migrated: unique symbol;
 

@@ -21,17 +21,9 @@
  * know.
  */
 import type SqliteDatabase from 'better-sqlite3';
+import { GateDatabaseError } from './errors.js';
 
 type Database = SqliteDatabase.Database;
-
-export type GateDatabaseErrorCode = 'unreadable' | 'unknown-schema' | 'newer-schema';
-
-export class GateDatabaseError extends Error {
-  override readonly name = 'GateDatabaseError';
-  constructor(readonly code: GateDatabaseErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 export interface Migration {
   /** 1 for the first, then each one more than the one before. */

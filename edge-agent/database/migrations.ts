@@ -10,7 +10,8 @@
  * what follows from it commit in one transaction.
  */
 import type SqliteDatabase from 'better-sqlite3';
-import { GateDatabaseError, type Migration } from './migrate.js';
+import { GateDatabaseError } from './errors.js';
+import type { Migration } from './migrate.js';
 
 type Database = SqliteDatabase.Database;
 

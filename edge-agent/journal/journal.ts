@@ -6,18 +6,10 @@
 import { open } from 'node:fs/promises';
 import type SqliteDatabase from 'better-sqlite3';
 import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
-import { GateDatabaseError, openGateDatabase, type GateDatabase, type GateDatabaseOptions } from '../database/gate-database.js';
+import { GateDatabaseError } from '../database/errors.js';
+import { openGateDatabase, type GateDatabase, type GateDatabaseOptions } from '../database/gate-database.js';
 
 type Statement = SqliteDatabase.Statement;
-
-export type JournalErrorCode = 'duplicate-id' | 'unreadable';
-
-export class JournalError extends Error {
-  override readonly name = 'JournalError';
-  constructor(readonly code: JournalErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 export interface JournalOptions {
   /**
@@ -53,17 +45,12 @@ export class Journal {
   readonly #countAll: Statement;
   #appendHook: ((event: DecisionEvent) => void) | null = null;
 
-  /** Opens (and migrates) the gate database at `path` and the journal over it; close() closes the file. */
+  /**
+   * Opens (and migrates) the gate database at `path` and the journal over it; close() closes the file.
+   * A file it cannot open throws openGateDatabase's GateDatabaseError, whose code says why.
+   */
   static open(path: string, options: JournalOptions = {}): Journal {
-    let db: GateDatabase;
-    try {
-      db = openGateDatabase(path, { sync: options.sync });
-    } catch (err) {
-      // Journal.open's callers catch JournalError: a file the journal cannot open is unreadable to it.
-      if (err instanceof GateDatabaseError) throw new JournalError('unreadable', err.message, { cause: err });
-      throw err;
-    }
-    return Journal.over(db);
+    return Journal.over(openGateDatabase(path, { sync: options.sync }));
   }
 
   /**
@@ -94,7 +81,7 @@ export class Journal {
       const seq = nextSeq.get(event.lane) as number;
       const json = JSON.stringify({ ...event, seq });
       const { changes } = insert.run(event.id, event.lane, seq, event.time, event.verdict, event.reason, json);
-      if (changes === 0) throw new JournalError('duplicate-id', `event ${event.id} is already in the journal`);
+      if (changes === 0) throw new GateDatabaseError('duplicate-id', `event ${event.id} is already in the journal`);
       // Return what was stored (as get() would), not the caller's object.
       const stored = JSON.parse(json) as DecisionEvent;
       this.#appendHook?.(stored);

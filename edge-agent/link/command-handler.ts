@@ -1,7 +1,7 @@
 /**
  * Commands from the centre (open, lock, release a hold, reload the issuer
  * trust list, change a config key): signed, for this lane only, fresh, and
- * run at most once. A refused command throws SignedMessageError (the link
+ * run at most once. A refused command throws MessageError (the link
  * reports it as a security event) and gets no result; an accepted one always
  * gets a CommandResultMessage, ok false when the lane could not do it.
  *
@@ -21,7 +21,8 @@ import type { TrustStore } from '../../protocol/trust/trust-store.js';
 import type { CredentialVerifier } from '../credential/verifier.js';
 import type { GateDatabase } from '../database/gate-database.js';
 import type { CommandMessage, CommandResultMessage } from '../../protocol/contract.js';
-import { jwsKid, openSignedMessageWithSigner, SignedMessageError } from '../../protocol/signed-message.js';
+import { MessageError } from '../../protocol/message-error.js';
+import { jwsKid, openSignedMessageWithSigner } from '../../protocol/signed-message.js';
 
 /** What a command acts on; the agent implements it over the lane and its config. */
 export interface CommandTarget {
@@ -88,25 +89,25 @@ export class CommandHandler {
       }).immediate;
   }
 
-  /** Check and run one command. Throws SignedMessageError when it is refused. */
+  /** Check and run one command. Throws MessageError when it is refused. */
   async handle(raw: Buffer | string): Promise<CommandResultMessage> {
     const { site, lane, logger } = this.#options;
     const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
-    if (size > this.#maxBytes) throw new SignedMessageError('oversized', `command of ${size} bytes exceeds ${this.#maxBytes}`);
+    if (size > this.#maxBytes) throw new MessageError('oversized', `command of ${size} bytes exceeds ${this.#maxBytes}`);
     const { command, operator } = this.#open(raw);
     const signedBy = operator ? operator.entry.name : CENTRE;
     if (command.site !== site || command.lane !== lane) {
-      throw new SignedMessageError('wrong-target', `command for ${command.site}/${command.lane} reached ${site}/${lane}`);
+      throw new MessageError('wrong-target', `command for ${command.site}/${command.lane} reached ${site}/${lane}`);
     }
     const now = this.#now();
     const age = now - command.issuedAt;
     if (age > this.#windowMs || -age > this.#windowMs) {
       const when = age > 0 ? `${Math.round(age / 1000)} s ago` : `${Math.round(-age / 1000)} s ahead`;
-      throw new SignedMessageError('stale', `command ${command.id} issued ${when}; accepted within ${this.#windowMs / 1000} s`);
+      throw new MessageError('stale', `command ${command.id} issued ${when}; accepted within ${this.#windowMs / 1000} s`);
     }
     if (operator) {
       const refusal = OperatorKeys.refusal(operator, command.action, now);
-      if (refusal) throw new SignedMessageError(refusal.kind === 'not-permitted' ? 'not-permitted' : 'unknown-key', `command ${command.id}: ${refusal.message}`);
+      if (refusal) throw new MessageError(refusal.kind === 'not-permitted' ? 'not-permitted' : 'unknown-key', `command ${command.id}: ${refusal.message}`);
     }
     let fresh: boolean;
     try {
@@ -117,7 +118,7 @@ export class CommandHandler {
       logger.error({ err: error, commandId: command.id, signedBy }, 'command not run: its id could not be recorded');
       return this.#result(command, signedBy, false, `not run: the gate could not record the command id (${(error as Error).message})`);
     }
-    if (!fresh) throw new SignedMessageError('replayed', `command ${command.id} was already received`);
+    if (!fresh) throw new MessageError('replayed', `command ${command.id} was already received`);
     logger.info({ commandId: command.id, action: command.action, signedBy }, 'command accepted');
 
     let ok: boolean;
@@ -141,7 +142,7 @@ export class CommandHandler {
     if (kid && operators.store.lookup(kid).length > 0 && (keys?.lookup(kid).length ?? 0) === 0) {
       const { payload, signer } = openSignedMessageWithSigner(raw, 'command', operators.store, 'operator');
       const operator = operators.operatorOf(signer);
-      if (!operator) throw new SignedMessageError('unknown-key', 'an operator key without its trust list entry');
+      if (!operator) throw new MessageError('unknown-key', 'an operator key without its trust list entry');
       return { command: payload, operator };
     }
     return { command: openSignedMessageWithSigner(raw, 'command', keys).payload };

@@ -29,7 +29,7 @@ import type { LookupClient } from './lookup-client.js';
 import { mqttClientOptions, type MqttClientOptions } from './mqtt-options.js';
 import type { Outbox, OutboxPriority } from './outbox.js';
 import { OutboxPump } from './outbox-pump.js';
-import { SignedMessageError } from '../../protocol/signed-message.js';
+import { isSecurityRefusal, MessageError } from '../../protocol/message-error.js';
 import { laneSubscriptions, laneTopic, parseTopic, siteTopic } from '../../protocol/topics.js';
 
 /** What the link reports about the lane; the fleet simulator gives a fixed one. */
@@ -386,21 +386,21 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
           this.runCommand(topic, payload);
           break;
         case 'lookup/reply':
-          if (!this.options.lookup) throw new SignedMessageError('unexpected-topic', 'this lane makes no look-ups');
+          if (!this.options.lookup) throw new MessageError('unexpected-topic', 'this lane makes no look-ups');
           this.options.lookup.acceptReply(payload);
           break;
         default:
           unhandled(parsed.leaf);
       }
     } catch (error) {
-      if (error instanceof SignedMessageError) this.reportSecurity(topic, error.kind, error.message);
+      if (isSecurityRefusal(error)) this.reportSecurity(topic, error.code, error.message);
       else logger.error({ err: error, topic }, 'a message could not be handled; dropped');
     }
   }
 
   private runCommand(topic: string, payload: Buffer): void {
     const commands = this.options.commands;
-    if (!commands) throw new SignedMessageError('unexpected-topic', 'this lane takes no commands');
+    if (!commands) throw new MessageError('unexpected-topic', 'this lane takes no commands');
     commands.handle(payload).then(
       (result: CommandResultMessage) => {
         this.options.logger.info({ commandId: result.commandId, action: result.action, signedBy: result.signedBy, ok: result.ok, detail: result.detail }, 'command');
@@ -408,7 +408,7 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
         this.publishStatus();
       },
       (error: unknown) => {
-        if (error instanceof SignedMessageError) this.reportSecurity(topic, error.kind, error.message);
+        if (isSecurityRefusal(error)) this.reportSecurity(topic, error.code, error.message);
         else this.options.logger.error({ err: error }, 'command failed');
       },
     );

@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import type { Colour } from '../../protocol/domain.js';
 import type { TrustStore } from '../../protocol/trust/trust-store.js';
 import { conforms, type LookupRequestMessage } from '../../protocol/contract.js';
-import { openSignedMessage, SignedMessageError } from '../../protocol/signed-message.js';
+import { MessageError } from '../../protocol/message-error.js';
+import { openSignedMessage } from '../../protocol/signed-message.js';
 import { laneTopic } from '../../protocol/topics.js';
 
 export type LookupKind = LookupRequestMessage['kind'];
@@ -118,16 +119,16 @@ export class LookupClient {
 
   /**
    * A reply from the centre. Answers its request and returns true; returns
-   * false for a late reply (dropped); throws SignedMessageError when refused.
+   * false for a late reply (dropped); throws MessageError when refused.
    */
   acceptReply(raw: Buffer | string): boolean {
     const { keys, site, lane, logger } = this.#options;
     const maxBytes = this.#options.maxMessageBytes ?? DEFAULT_MAX_REPLY_BYTES;
     const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
-    if (size > maxBytes) throw new SignedMessageError('oversized', `look-up reply of ${size} bytes exceeds ${maxBytes}`);
+    if (size > maxBytes) throw new MessageError('oversized', `look-up reply of ${size} bytes exceeds ${maxBytes}`);
     const reply = openSignedMessage(raw, 'lookup-reply', keys);
     if (reply.site !== site || reply.lane !== lane) {
-      throw new SignedMessageError('wrong-target', `look-up reply for ${reply.site}/${reply.lane} reached ${site}/${lane}`);
+      throw new MessageError('wrong-target', `look-up reply for ${reply.site}/${reply.lane} reached ${site}/${lane}`);
     }
     const id = reply.correlationId;
     const pending = this.#pending.get(id);
@@ -137,12 +138,12 @@ export class LookupClient {
         return false;
       }
       const why = this.#finished.has(id) ? 'already answered' : 'no look-up of this gate has that id';
-      throw new SignedMessageError('replayed', `look-up reply ${id}: ${why}`);
+      throw new MessageError('replayed', `look-up reply ${id}: ${why}`);
     }
     const skew = this.#options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS;
     if (reply.issuedAt < pending.requestedAt - skew) {
       // Left pending: the genuine reply may still come.
-      throw new SignedMessageError('stale', `look-up reply ${id} was issued before its request`);
+      throw new MessageError('stale', `look-up reply ${id} was issued before its request`);
     }
     if (this.#now() > pending.deadline) {
       // The timer has not fired yet, but the lane has been promised the deadline.

@@ -8,8 +8,9 @@
 import { readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { IClientOptions } from 'mqtt';
-import { ConfigError } from '../../protocol/config/gate-config.js';
+
 import type { MqttConfig } from '../../protocol/config/gate-schema.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 export type MqttWill = NonNullable<IClientOptions['will']>;
 
@@ -55,7 +56,7 @@ function tlsOptions(mqtt: MqttConfig): MqttClientOptions {
   const tls = mqtt.tls!;
   // TLS settings on a plain URL would let the operator believe the link is encrypted.
   if (mqtt.url !== undefined && !/^(mqtts|wss):\/\//.test(mqtt.url)) {
-    throw new ConfigError(`mqtt.url: ${mqtt.url} is not encrypted but mqtt.tls is set; use mqtts:// or wss://`);
+    throw new ConfigError('invalid', `mqtt.url: ${mqtt.url} is not encrypted but mqtt.tls is set; use mqtts:// or wss://`);
   }
   const ca = readText('mqtt.tls.ca', tls.ca);
   requireCertificates('mqtt.tls.ca', tls.ca, ca);
@@ -70,11 +71,11 @@ function tlsOptions(mqtt: MqttConfig): MqttClientOptions {
       privateKey = createPrivateKey({ key, passphrase: tls.keyPassphrase });
     } catch (error) {
       const hint = tls.keyPassphrase === undefined ? '; encrypted keys need mqtt.tls.keyPassphrase' : '; is mqtt.tls.keyPassphrase right?';
-      throw new ConfigError(`mqtt.tls.key: cannot load the private key in ${tls.key} (${(error as Error).message})${hint}`);
+      throw new ConfigError('invalid', `mqtt.tls.key: cannot load the private key in ${tls.key} (${(error as Error).message})${hint}`);
     }
     // The first certificate in the file is the client's own; the rest are its chain.
     if (!new X509Certificate(cert).checkPrivateKey(privateKey)) {
-      throw new ConfigError(`mqtt.tls.cert and mqtt.tls.key: the certificate in ${tls.cert} is not for the key in ${tls.key}`);
+      throw new ConfigError('invalid', `mqtt.tls.cert and mqtt.tls.key: the certificate in ${tls.cert} is not for the key in ${tls.key}`);
     }
     options.cert = cert;
     options.key = key;
@@ -85,7 +86,7 @@ function tlsOptions(mqtt: MqttConfig): MqttClientOptions {
 
 function readPasswordFile(path: string): string {
   const firstLine = readText('mqtt.passwordFile', path).split(/\r?\n/, 1)[0]!.trim();
-  if (firstLine === '') throw new ConfigError(`mqtt.passwordFile: the first line of ${path} is empty`);
+  if (firstLine === '') throw new ConfigError('invalid', `mqtt.passwordFile: the first line of ${path} is empty`);
   return firstLine;
 }
 
@@ -93,16 +94,16 @@ function readText(key: string, path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`${key}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new ConfigError('invalid', `${key}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
 }
 
 function requireCertificates(key: string, path: string, text: string): void {
-  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`${key}: ${path} holds no PEM certificate`);
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError('invalid', `${key}: ${path} holds no PEM certificate`);
   try {
     new X509Certificate(text);
   } catch (error) {
-    throw new ConfigError(`${key}: the certificate in ${path} cannot be read (${(error as Error).message})`);
+    throw new ConfigError('invalid', `${key}: the certificate in ${path} cannot be read (${(error as Error).message})`);
   }
 }
 
@@ -116,5 +117,5 @@ function refuseClearPassword(url: string | undefined): void {
     // the schema's pattern already checked the scheme; an unparsable rest is not loopback
   }
   if (host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.')) return;
-  throw new ConfigError(`mqtt.url: ${url} is not encrypted, and a password would cross the network in clear; use mqtts:// or wss://`);
+  throw new ConfigError('invalid', `mqtt.url: ${url} is not encrypted, and a password would cross the network in clear; use mqtts:// or wss://`);
 }

@@ -29,6 +29,7 @@
  * change together.
  */
 import type { OutboxConfig } from '../../protocol/config/gate-schema.js';
+import { GateDatabaseError } from '../database/errors.js';
 import { openGateDatabase, type GateDatabase } from '../database/gate-database.js';
 
 type Database = GateDatabase;
@@ -92,15 +93,6 @@ export interface OutboxOptions extends Pick<OutboxConfig, 'maxMessages' | 'maxAg
 export interface OutboxOpenOptions extends OutboxOptions {
   /** As for the journal: 'full' fsyncs every commit (default), 'normal' only at checkpoints. */
   sync?: 'full' | 'normal';
-}
-
-export type OutboxErrorCode = 'invalid-message';
-
-export class OutboxError extends Error {
-  override readonly name = 'OutboxError';
-  constructor(readonly code: OutboxErrorCode, message: string) {
-    super(message);
-  }
 }
 
 const DAY_MS = 86_400_000;
@@ -417,5 +409,5 @@ function checkMessage(m: OutboxMessage): void {
           : m.priority !== 'event' && m.priority !== 'telemetry'
             ? "priority 'event' or 'telemetry'"
             : null;
-  if (problem) throw new OutboxError('invalid-message', `outbox message ${String(m.id)} needs ${problem}`);
+  if (problem) throw new GateDatabaseError('invalid-message', `outbox message ${String(m.id)} needs ${problem}`);
 }

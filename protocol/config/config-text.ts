@@ -25,8 +25,10 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type ErrorCode } from 'yaml';
+import type { ConfigTextErrorCode } from './errors.js';
 
-export type ConfigTextProblem = 'size' | 'encoding' | 'syntax' | 'alias' | 'nesting' | 'key';
+/** Each is also the code of the loaders' ConfigError (errors.ts). */
+export type ConfigTextProblem = ConfigTextErrorCode;
 
 export type ConfigText = { ok: true; value: unknown } | { ok: false; code: ConfigTextProblem; problem: string };
 

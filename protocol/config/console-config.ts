@@ -8,6 +8,7 @@
 import { Ajv } from 'ajv';
 import { parseConfigText, printableKey, readConfigFile } from './config-text.js';
 import { consoleConfigSchema, type ConsoleConfig } from './console-schema.js';
+import { ConfigError } from './errors.js';
 
 export {
   consoleConfigSchema,
@@ -18,10 +19,6 @@ export {
   type ConsoleStoreConfig,
   type ConsoleUser,
 } from './console-schema.js';
-
-export class ConsoleConfigError extends Error {
-  override readonly name = 'ConsoleConfigError';
-}
 
 const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: true, allowUnionTypes: true });
 const validate = ajv.compile(consoleConfigSchema);
@@ -37,19 +34,19 @@ export function checkConsoleConfig(raw: unknown): ConsoleConfig {
     const at = error.instancePath === '' ? '(top level)' : error.instancePath.slice(1).replaceAll('/', '.');
     const extra = error.keyword === 'additionalProperties' ? ` (${printableKey((error.params as { additionalProperty: string }).additionalProperty)})` : '';
     const shown = SECRET.has(error.instancePath) ? '; the value is not shown' : '';
-    throw new ConsoleConfigError(`console config: "${at}" ${error.message ?? 'is invalid'}${extra}${shown}`);
+    throw new ConfigError('schema', `console config: "${at}" ${error.message ?? 'is invalid'}${extra}${shown}`);
   }
   const checked = config as ConsoleConfig;
   const names = new Set<string>();
   for (const user of checked.users) {
-    if (names.has(user.name)) throw new ConsoleConfigError(`console config: users: "${user.name}" appears twice`);
+    if (names.has(user.name)) throw new ConfigError('schema', `console config: users: "${user.name}" appears twice`);
     names.add(user.name);
   }
   if (checked.timeZone !== undefined) {
     try {
       new Intl.DateTimeFormat('en-CA', { timeZone: checked.timeZone });
     } catch {
-      throw new ConsoleConfigError(`console config: timeZone: "${checked.timeZone}" is not an IANA time zone`);
+      throw new ConfigError('schema', `console config: timeZone: "${checked.timeZone}" is not an IANA time zone`);
     }
   }
   if (checked.broker.password !== undefined && !/^(mqtts|wss):\/\//.test(checked.broker.url)) {
@@ -59,10 +56,10 @@ export function checkConsoleConfig(raw: unknown): ConsoleConfig {
     } catch {
       // not loopback
     }
-    if (!isLoopbackHost(host)) throw new ConsoleConfigError(`console config: broker.url ${withoutUserInfo(checked.broker.url)} is not encrypted, and the password would cross the network in clear; use mqtts:// or wss://`);
+    if (!isLoopbackHost(host)) throw new ConfigError('schema', `console config: broker.url ${withoutUserInfo(checked.broker.url)} is not encrypted, and the password would cross the network in clear; use mqtts:// or wss://`);
   }
   if (!checked.http.tls && !isLoopbackHost(checked.http.host)) {
-    throw new ConsoleConfigError(`console config: http.host ${checked.http.host} is not loopback: passwords would cross the network in clear; set http.tls`);
+    throw new ConfigError('schema', `console config: http.host ${checked.http.host} is not loopback: passwords would cross the network in clear; set http.tls`);
   }
   return checked;
 }
@@ -83,14 +80,14 @@ export function loadConsoleConfig(path?: string): ConsoleConfig {
   try {
     bytes = readConfigFile(path, MAX_CONSOLE_CONFIG_BYTES);
   } catch (error) {
-    throw new ConsoleConfigError(`console config: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new ConfigError('file', `console config: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   return parseConsoleConfig(bytes, path);
 }
 
-/** A console config's bytes or text (YAML or JSON), checked; `name` (its path) goes in the messages. Throws only ConsoleConfigError. */
+/** A console config's bytes or text (YAML or JSON), checked; `name` (its path) goes in the messages. Throws only ConfigError. */
 export function parseConsoleConfig(source: Uint8Array | string, name = 'the file'): ConsoleConfig {
   const parsed = parseConfigText(source, MAX_CONSOLE_CONFIG_BYTES);
-  if (!parsed.ok) throw new ConsoleConfigError(`console config: ${name} ${parsed.code === 'syntax' ? 'is not YAML or JSON' : 'is refused'}: ${parsed.problem}`);
+  if (!parsed.ok) throw new ConfigError(parsed.code, `console config: ${name} ${parsed.code === 'syntax' ? 'is not YAML or JSON' : 'is refused'}: ${parsed.problem}`);
   return checkConsoleConfig(parsed.value);
 }

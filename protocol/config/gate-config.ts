@@ -10,32 +10,9 @@
  * without regard to case, e.g. GATE__POLICY__FEVERTHRESHOLDC=37.5.
  */
 import { Ajv, type ErrorObject } from 'ajv';
-import { parseConfigText, printableKey, readConfigFile, type ConfigTextProblem } from './config-text.js';
+import { parseConfigText, printableKey, readConfigFile } from './config-text.js';
+import { ConfigError } from './errors.js';
 import { configSchema, type GateConfig } from './gate-schema.js';
-
-export type ConfigErrorCode =
-  /** The file cannot be read. */
-  | 'file'
-  /** Bytes, YAML or structure (config-text.ts). */
-  | ConfigTextProblem
-  /** Not a mapping at the top. */
-  | 'shape'
-  /** Against the schema or a rule between keys. */
-  | 'schema'
-  /** A GATE__… environment variable. */
-  | 'environment'
-  /** Anything else found wrong with the config (a file it names, a key it lacks for a use). */
-  | 'invalid';
-
-export class ConfigError extends Error {
-  constructor(
-    message: string,
-    readonly code: ConfigErrorCode = 'invalid',
-  ) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
 
 /** A gate config is a few kilobytes; the YAML parser's cost grows with its input (config-text.ts). */
 export const MAX_CONFIG_BYTES = 64 * 1024;
@@ -125,7 +102,7 @@ export function applyEnvironment(config: Record<string, unknown>, env: NodeJS.Pr
     const keys: string[] = [];
     for (const [i, part] of parts.entries()) {
       const key: string | undefined = Object.keys(node?.properties ?? {}).find((k) => k.toLowerCase() === part.toLowerCase());
-      if (!key) throw new ConfigError(`environment variable ${name}: "${printableKey(part)}" is not a config key; allowed: ${Object.keys(node?.properties ?? {}).join(', ')}`, 'environment');
+      if (!key) throw new ConfigError('environment', `environment variable ${name}: "${printableKey(part)}" is not a config key; allowed: ${Object.keys(node?.properties ?? {}).join(', ')}`);
       keys.push(key);
       node = resolve(node!.properties![key]);
       if (i < parts.length - 1) {
@@ -135,11 +112,11 @@ export function applyEnvironment(config: Record<string, unknown>, env: NodeJS.Pr
         if (node?.type === 'number' || node?.type === 'integer') {
           const value = Number(raw);
           if (raw.trim() === '' || !Number.isFinite(value)) {
-            throw new ConfigError(`environment variable ${name} is not a number`, 'environment');
+            throw new ConfigError('environment', `environment variable ${name} is not a number`);
           }
           target[key] = value;
         } else if (node?.type === 'boolean') {
-          if (raw !== 'true' && raw !== 'false') throw new ConfigError(`environment variable ${name} is not true or false`, 'environment');
+          if (raw !== 'true' && raw !== 'false') throw new ConfigError('environment', `environment variable ${name} is not true or false`);
           target[key] = raw === 'true';
         } else {
           target[key] = raw;
@@ -153,19 +130,19 @@ export function applyEnvironment(config: Record<string, unknown>, env: NodeJS.Pr
 /** Check a config object; returns it with defaults filled. */
 export function checkConfig(input: unknown): GateConfig {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new ConfigError('config must be a mapping of keys to values', 'shape');
+    throw new ConfigError('shape', 'config must be a mapping of keys to values');
   }
   const config = structuredClone(input);
   if (!validate(config)) {
     const messages = [...new Set((validate.errors ?? []).map((e) => describe(e, input)))];
     const more = messages.length > MAX_LISTED ? `\n  - and ${messages.length - MAX_LISTED} more` : '';
-    throw new ConfigError(`config is not valid:\n  - ${messages.slice(0, MAX_LISTED).join('\n  - ')}${more}`, 'schema');
+    throw new ConfigError('schema', `config is not valid:\n  - ${messages.slice(0, MAX_LISTED).join('\n  - ')}${more}`);
   }
   const checked = config as unknown as GateConfig;
   // Staff type names, ID numbers and phones into the staff page: never across a network in clear.
   const screen = checked.screen;
   if (screen && checked.staff.pinHash && !screen.tls && !isLoopback(screen.host)) {
-    throw new ConfigError(`screen.tls: required when the staff page is served on ${screen.host} (not loopback) with staff.pinHash set: personal details would cross the network in clear`, 'schema');
+    throw new ConfigError('schema', `screen.tls: required when the staff page is served on ${screen.host} (not loopback) with staff.pinHash set: personal details would cross the network in clear`);
   }
   return checked;
 }
@@ -179,7 +156,7 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
   try {
     bytes = readConfigFile(path, MAX_CONFIG_BYTES);
   } catch (error) {
-    throw new ConfigError(`config file ${path} cannot be read: ${(error as Error).message}`, 'file');
+    throw new ConfigError('file', `config file ${path} cannot be read: ${(error as Error).message}`);
   }
   return parseConfig(bytes, { env, name: `config file ${path}`, json: path.endsWith('.json') });
 }
@@ -193,11 +170,11 @@ export function parseConfig(source: Uint8Array | string, options: { env?: NodeJS
   const { env = {}, name = 'config', json = false } = options;
   const parsed = parseConfigText(source, MAX_CONFIG_BYTES);
   if (!parsed.ok) {
-    throw new ConfigError(`${name} ${parsed.code === 'syntax' ? `is not valid ${json ? 'JSON' : 'YAML'}` : 'is refused'}: ${parsed.problem}`, parsed.code);
+    throw new ConfigError(parsed.code, `${name} ${parsed.code === 'syntax' ? `is not valid ${json ? 'JSON' : 'YAML'}` : 'is refused'}: ${parsed.problem}`);
   }
   const value = parsed.value;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigError(`${name} must hold a mapping of keys to values`, 'shape');
+    throw new ConfigError('shape', `${name} must hold a mapping of keys to values`);
   }
   return checkConfig(applyEnvironment(value as Record<string, unknown>, env));
 }

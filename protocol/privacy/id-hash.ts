@@ -18,7 +18,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config/gate-config.js';
+import { ConfigError } from '../config/errors.js';
 
 /** 256 bits: as long as the HMAC's output, so the key is never the weak part. */
 export const ID_HASH_KEY_BYTES = 32;
@@ -65,11 +65,11 @@ export function readIdHashKey(path: string): Buffer {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError(`privacy.idHashKey: ${path} cannot be read${code ? ` (${code})` : ''}`);
+    throw new ConfigError('invalid', `privacy.idHashKey: ${path} cannot be read${code ? ` (${code})` : ''}`);
   }
   try {
     return parseIdHashKey(text);
   } catch (error) {
-    throw new ConfigError(`privacy.idHashKey: ${path}: ${(error as Error).message}`);
+    throw new ConfigError('invalid', `privacy.idHashKey: ${path}: ${(error as Error).message}`);
   }
 }

@@ -18,7 +18,8 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { MAX_EPOCH_MS } from '../contract.js';
-import { openJws, SignedMessageError } from '../signed-message.js';
+import { isSecurityRefusal } from '../message-error.js';
+import { openJws } from '../signed-message.js';
 import { OperatorKeys, parseOperators, type OperatorEntry } from './operators.js';
 import { TrustError, type TrustListErrorCode } from './errors.js';
 import { TrustStore } from './trust-store.js';
@@ -72,9 +73,9 @@ export function openTrustList(bytes: Buffer, source: string, check: TrustListChe
     const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
     payload = openJws(text, TRUST_LIST_TYP, check.centreKeys);
   } catch (error) {
-    if (!(error instanceof SignedMessageError)) throw error;
+    if (!isSecurityRefusal(error)) throw error;
     const code: TrustListErrorCode =
-      error.kind === 'bad-signature' || error.kind === 'unknown-key' || error.kind === 'wrong-type' ? error.kind : 'malformed';
+      error.code === 'bad-signature' || error.code === 'unknown-key' || error.code === 'wrong-type' ? error.code : 'malformed';
     throw refuse(code, `refused: ${error.message}`);
   }
   const list = payload as Partial<TrustListPayload> | null;

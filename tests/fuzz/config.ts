@@ -9,7 +9,7 @@
  * or JSON, and by environment overrides.
  *
  * The shape: a checked config (plain JSON that checks again as it is), or
- * the loader's own error (ConfigError, ConsoleConfigError) with a message
+ * the loader's own error (ConfigError) with a message
  * that never contains the value of a secret the file or environment held
  * (a password, a key passphrase, a PIN hash).
  */
@@ -18,11 +18,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { checkConsoleConfig, ConsoleConfigError, consoleConfigSchema, loadConsoleConfig } from '../../protocol/config/console-config.js';
-import { checkConfig, ConfigError, loadConfig } from '../../protocol/config/gate-config.js';
+import { checkConsoleConfig, consoleConfigSchema, loadConsoleConfig } from '../../protocol/config/console-config.js';
+import { checkConfig, loadConfig } from '../../protocol/config/gate-config.js';
 import { configSchema } from '../../protocol/config/gate-schema.js';
 import { applyTextOps, applyTreeEdits, textOps, treeEdits } from './mutate.js';
 import { describeError, fromUtf8, notPlainJson, ok, offShape, thrown, utf8, type Regression, type Rig, type Surface, type Verdict } from './surface.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 export interface ConfigInput {
   format: 'yaml' | 'json';
@@ -298,15 +299,15 @@ async function setupConsoleConfig(): Promise<Rig<ConfigInput>> {
     { format: 'json', text: JSON.stringify({ sessionMinutes: 30, commandTimeoutSeconds: 30, users: [] }), env: {} },
   ];
   const regressions: Regression<ConfigInput>[] = [
-    { name: 'console-yaml-alias-cycle', why: 'http: &h / port: *h, a mapping that holds itself: a ConsoleConfigError, not a crash', input: yaml('http: &h\n  port: *h\n') },
+    { name: 'console-yaml-alias-cycle', why: 'http: &h / port: *h, a mapping that holds itself: a ConfigError, not a crash', input: yaml('http: &h\n  port: *h\n') },
     {
       name: 'console-yaml-error-at-password',
-      why: 'a YAML syntax error on the line of broker.password: a ConsoleConfigError that does not quote the line',
+      why: 'a YAML syntax error on the line of broker.password: a ConfigError that does not quote the line',
       input: yaml('broker:\n  password: broker-secret-9876: x\n'),
     },
     {
       name: 'console-operator-key-extra',
-      why: 'operatorKey with a passphrase and an unknown key: a ConsoleConfigError that does not show the passphrase',
+      why: 'operatorKey with a passphrase and an unknown key: a ConfigError that does not show the passphrase',
       input: yaml('operatorKey:\n  key: op.key\n  certificate: op.pem\n  passphrase: operator-secret-2222\n  extra: 1\n'),
     },
   ];
@@ -315,7 +316,7 @@ async function setupConsoleConfig(): Promise<Rig<ConfigInput>> {
       // The console reads no environment; the file alone.
       load: (path) => loadConsoleConfig(path),
       check: checkConsoleConfig,
-      isOwnError: (error) => error instanceof ConsoleConfigError,
+      isOwnError: (error) => error instanceof ConfigError,
       secretKeys: CONSOLE_SECRET_KEYS,
       consoleUrls: true,
     },
@@ -335,6 +336,6 @@ export const gateConfigSurface: Surface<ConfigInput> = {
 export const consoleConfigSurface: Surface<ConfigInput> = {
   name: 'config-console',
   covers: 'console config files through loadConsoleConfig (protocol/config/console-config.ts), mutated as for the gate',
-  shape: 'a checked config (plain JSON, checks again) or a ConsoleConfigError whose message shows no secret value (broker password, operator key passphrase, database URL)',
+  shape: 'a checked config (plain JSON, checks again) or a ConfigError whose message shows no secret value (broker password, operator key passphrase, database URL)',
   setup: setupConsoleConfig,
 };

@@ -21,7 +21,8 @@ import { signData } from '../../protocol/credential/cose.js';
 import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/components/config-keys.js';
 import { COMMAND_ACTIONS, conforms, SECURITY_KINDS, type SecurityKind, type SignedType } from '../../protocol/contract.js';
 import type { GateLink } from '../../edge-agent/link/gate-link.js';
-import { messageSigner, SignedMessageError, type MessageSigner } from '../../protocol/signed-message.js';
+import { messageSigner, type MessageSigner } from '../../protocol/signed-message.js';
+import { MessageError } from '../../protocol/message-error.js';
 import { laneTopic, siteTopic } from '../../protocol/topics.js';
 import { fuzzKey } from './keys.js';
 import { RIG_LANE, RIG_SITE, startLaneRig, type LaneRig } from './lane-rig.js';
@@ -387,8 +388,8 @@ async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
     const logged = rig.errors.slice(rig.errors.length - Math.min(rig.errors.length, rig.errorCount() - errorsBefore));
     if (logged.length > 0) return thrown(`logged as an internal error: ${logged[0]!.msg}${logged[0]!.err ? `: ${logged[0]!.err}` : ''}`);
     if (current.error !== undefined) {
-      if (!(current.error instanceof SignedMessageError)) return thrown(`the ${kind} handler threw ${describeError(current.error)}`);
-      if (!(SECURITY_KINDS as readonly string[]).includes(current.error.kind)) return offShape(`refused with an unknown kind ${current.error.kind}`);
+      if (!(current.error instanceof MessageError)) return thrown(`the ${kind} handler threw ${describeError(current.error)}`);
+      if (!(SECURITY_KINDS as readonly string[]).includes(current.error.code)) return offShape(`refused with an unknown kind ${current.error.code}`);
     }
     for (const k of current.security) if (!(SECURITY_KINDS as readonly string[]).includes(k)) return offShape(`security event of unknown kind ${k}`);
     if (current.security.length > 1) return offShape(`one message, ${current.security.length} security events (${current.security.join(', ')})`);

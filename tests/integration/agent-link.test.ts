@@ -19,7 +19,6 @@ import type { DecisionRecord, Lane } from '../../edge-agent/lane/lane.js';
 import { asyncApiDocument } from '../../protocol/asyncapi.js';
 import {
   check,
-  ContractError,
   type CommandResultMessage,
   type DecisionEventMessage,
   type LaneStatusMessage,
@@ -27,6 +26,7 @@ import {
   type SchemaName,
   type TelemetryMessage,
 } from '../../protocol/contract.js';
+import { isContractError } from '../../protocol/message-error.js';
 import { type MessageSigner, messageSigner, signMessage } from '../../protocol/signed-message.js';
 import { LANE_UP_LEAVES } from '../../protocol/topics.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
@@ -242,7 +242,7 @@ function contractProblems(captured: Captured[]): string[] {
         check(channel.signed, JSON.parse(Buffer.from(envelope.payload, 'base64url').toString('utf8')));
       }
     } catch (error) {
-      problems.push(`${topic}: ${error instanceof ContractError ? error.message : `not JSON (${(error as Error).message})`}`);
+      problems.push(`${topic}: ${isContractError(error) ? error.message : `not JSON (${(error as Error).message})`}`);
     }
   }
   return problems;

@@ -12,10 +12,11 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkConsoleConfig, ConsoleConfigError } from '../../protocol/config/console-config.js';
+import { checkConsoleConfig } from '../../protocol/config/console-config.js';
 import { PrivacyError } from '../../protocol/privacy/errors.js';
 import { hashPassword, verifyPassword } from '../../protocol/privacy/passwords.js';
 import { OperatorSessions } from '../../console/sessions.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 test('passwords: scrypt hash, verified, refused when short', async () => {
   const hash = await hashPassword('a long enough password');
@@ -85,7 +86,7 @@ test('config: defaults, and what it refuses', () => {
   assert.equal(config.sessionMinutes, 30);
   assert.deepEqual(config.users, []);
   assert.equal(config.operatorKey, undefined);
-  assert.throws(() => checkConsoleConfig({ http: { host: '0.0.0.0' } }), ConsoleConfigError);
+  assert.throws(() => checkConsoleConfig({ http: { host: '0.0.0.0' } }), (error: unknown) => error instanceof ConfigError && error.code === 'schema');
   assert.throws(() => checkConsoleConfig({ users: [{ name: 'a', role: 'admin', passwordHash: 'x' }] }), /users\.0\.role/);
   assert.throws(() => checkConsoleConfig({ surprise: 1 }), /surprise/);
   assert.throws(() => checkConsoleConfig({ timeZone: 'Mars/Olympus' }), /timeZone/);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { ConfigError, checkConfig } from '../../protocol/config/gate-config.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import { mqttClientOptions } from '../../edge-agent/link/mqtt-options.js';
 import {
   createCertificateAuthority,
@@ -21,6 +21,7 @@ import {
 } from '../../provisioning/pki.js';
 import { requireMosquitto, startMosquitto, type MosquittoBroker, type MosquittoOptions } from '../support/mosquitto.js';
 import { until } from '../support/wait.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 const SITE = 's1';
 const LANE = 'l1';

@@ -15,7 +15,7 @@ import mqtt from 'mqtt';
 import { pino } from 'pino';
 import type { LaneHardware } from '../../device/contracts.js';
 import { GateAgent } from '../../edge-agent/agent.js';
-import { ConfigError, checkConfig } from '../../protocol/config/gate-config.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import { check } from '../../protocol/contract.js';
 import { isRegistrationRefusal, PrivacyError } from '../../protocol/privacy/errors.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
@@ -26,10 +26,10 @@ import { SimulatedCentre } from '../../simulator/centre.js';
 import { madeUpNationalId } from '../../simulator/crowd.js';
 import { createSimulatedLane } from '../../simulator/simulated-lane.js';
 import { until } from '../support/wait.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 const tempDirs: string[] = [];
 after(() => tempDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
-
 
 
 /** Every file under `dir`, recursively, with its bytes. */

@@ -13,7 +13,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import type { DecisionRecord, LaneEvents, LaneState } from '../../edge-agent/lane/lane.js';
 import { PrivacyError } from '../../protocol/privacy/errors.js';
 import type { RegistrationDetails } from '../../protocol/privacy/registration.js';
@@ -24,6 +24,7 @@ import { StaffSessions } from '../../edge-agent/screen/staff-sessions.js';
 import { createCertificateAuthority, issueServerCertificate } from '../../provisioning/pki.js';
 import { eventReader } from '../support/sse.js';
 import { until } from '../support/wait.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 const PIN = '135790';
 const pinHash = await hashPin(PIN);

@@ -15,7 +15,8 @@ import { TrustStore } from '../../protocol/trust/trust-store.js';
 import type { Colour } from '../../protocol/domain.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import type { ColourChangeMessage, ColourSnapshotMessage, CommandMessage, SecurityKind } from '../../protocol/contract.js';
-import { type MessageSigner, messageSigner, SignedMessageError, signMessage } from '../../protocol/signed-message.js';
+import { type MessageSigner, messageSigner, signMessage } from '../../protocol/signed-message.js';
+import { MessageError } from '../../protocol/message-error.js';
 import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 
 const SITE = 'test-site';
@@ -110,8 +111,8 @@ function snapshot(version: number, seq: number, statuses: Changes, extra: Partia
 
 function refusedAs(kind: SecurityKind): (error: unknown) => boolean {
   return (error) => {
-    assert.ok(error instanceof SignedMessageError, `not a SignedMessageError: ${String(error)}`);
-    assert.equal(error.kind, kind, error.message);
+    assert.ok(error instanceof MessageError, `not a MessageError: ${String(error)}`);
+    assert.equal(error.code, kind, error.message);
     return true;
   };
 }
@@ -286,7 +287,7 @@ test('a snapshot is the whole list: statuses it no longer lists are removed, lat
 });
 
 // ---------------------------------------------------------------------------
-// Refused messages: each a SignedMessageError of its kind, the store untouched
+// Refused messages: each a MessageError of its kind, the store untouched
 
 test('wrong site, unsigned, unknown key, bad signature, wrong typ, schema, garbage: refused with their kind, store unchanged', () => {
   const { sync, store } = makeSync();

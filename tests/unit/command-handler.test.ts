@@ -6,15 +6,17 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import { kidOf, TrustStore } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier } from '../../edge-agent/credential/verifier.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { CommandHandler, reloadTrustStore, type CommandTarget } from '../../edge-agent/link/command-handler.js';
 import { applyConfigChange, RUNTIME_CONFIG_KEYS } from '../../edge-agent/components/config-keys.js';
 import { conforms, type CommandMessage, type SecurityKind } from '../../protocol/contract.js';
-import { type MessageSigner, messageSigner, SignedMessageError, signMessage } from '../../protocol/signed-message.js';
+import { type MessageSigner, messageSigner, signMessage } from '../../protocol/signed-message.js';
+import { MessageError } from '../../protocol/message-error.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 const SITE = 'mall';
 const LANE = 'lane-1';
@@ -96,8 +98,8 @@ function setup(options: { file?: string; target?: CommandTarget; now?: () => num
 
 async function refused(handler: CommandHandler, raw: Buffer, kind: SecurityKind, message?: RegExp): Promise<void> {
   await assert.rejects(handler.handle(raw), (error: unknown) => {
-    assert.ok(error instanceof SignedMessageError, `a SignedMessageError, got ${String(error)}`);
-    assert.equal(error.kind, kind, error.message);
+    assert.ok(error instanceof MessageError, `a MessageError, got ${String(error)}`);
+    assert.equal(error.code, kind, error.message);
     if (message) assert.match(error.message, message);
     return true;
   });
@@ -132,7 +134,7 @@ test('commands: the lane saying no, or throwing, is a result with ok false and t
   const target = new FakeTarget();
   target.answer = false;
   target.setConfig = () => {
-    throw new ConfigError('"policy.feverThresholdC" must be <= 40; found 45');
+    throw new ConfigError('schema', '"policy.feverThresholdC" must be <= 40; found 45');
   };
   target.reloadTrust = () => Promise.reject(new Error('trust store /etc/gate/trust holds no certificate'));
   const { journal, handler } = setup({ target });
@@ -152,7 +154,7 @@ test('commands: the lane saying no, or throwing, is a result with ok false and t
   journal.close();
 });
 
-test('commands: refused messages throw SignedMessageError of their kind and never reach the lane', async () => {
+test('commands: refused messages throw MessageError of their kind and never reach the lane', async () => {
   const { journal, target, handler } = setup();
   const good = command();
   const envelope = signMessage('command', good, signer);

@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parse as parseYaml } from 'yaml';
-import { applyEnvironment, checkConfig, ConfigError, loadConfig, MAX_CONFIG_BYTES, parseConfig } from '../../protocol/config/gate-config.js';
+import { applyEnvironment, checkConfig, loadConfig, MAX_CONFIG_BYTES, parseConfig } from '../../protocol/config/gate-config.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 const minimal = { site: 'mall', lane: 'lane-1' };
 

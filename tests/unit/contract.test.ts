@@ -15,7 +15,8 @@ import { parse } from 'yaml';
 import { asyncApiDocument, asyncApiYaml } from '../../protocol/asyncapi.js';
 import { configSchema } from '../../protocol/config/gate-schema.js';
 import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/components/config-keys.js';
-import { check, ContractError, schemas, type ContractTypes, type SchemaName } from '../../protocol/contract.js';
+import { check, schemas, type ContractTypes, type SchemaName } from '../../protocol/contract.js';
+import { isContractError, MessageError } from '../../protocol/message-error.js';
 import { LANE_DOWN_LEAVES, LANE_UP_LEAVES, SITE_DOWN_LEAVES } from '../../protocol/topics.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -278,7 +279,8 @@ test('each schema accepts a good message and refuses one with a field wrong, nam
     assert.throws(
       () => check(name, withField(samples[name], field, bad)),
       (error: unknown) => {
-        assert.ok(error instanceof ContractError, `${name}: ${String(error)}`);
+        assert.ok(error instanceof MessageError, `${name}: ${String(error)}`);
+        assert.equal(error.code, 'contract');
         assert.equal(error.schema, name);
         assert.ok(error.message.startsWith(`${schemas[name].title}: ${field} `), `${name}: "${error.message}" does not name ${field}`);
         return true;
@@ -286,7 +288,7 @@ test('each schema accepts a good message and refuses one with a field wrong, nam
       `${name}: ${field} = ${JSON.stringify(bad)} accepted`,
     );
     // An unknown field is refused too: every object in the contract is closed.
-    assert.throws(() => check(name, { ...(samples[name] as object), surplus: 1 }), ContractError, `${name}: an extra field accepted`);
+    assert.throws(() => check(name, { ...(samples[name] as object), surplus: 1 }), isContractError, `${name}: an extra field accepted`);
   }
 });
 
@@ -378,7 +380,7 @@ test('a seq, a version or a count past Number.MAX_SAFE_INTEGER is refused, namin
   for (const [name, field, value] of cases) {
     assert.throws(
       () => check(name, withField(samples[name], field, value)),
-      (error: unknown) => error instanceof ContractError && error.message.startsWith(`${schemas[name].title}: ${field} must be <=`),
+      (error: unknown) => isContractError(error) && error.message.startsWith(`${schemas[name].title}: ${field} must be <=`),
       `${name}.${field} = ${value} accepted`,
     );
   }

@@ -8,7 +8,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { DEVICE_ERRORS, DeviceError, isBoardError, isCameraError, isFrameError, isImageError } from '../../device/errors.js';
+import { GATE_DATABASE_ERRORS, GateDatabaseError } from '../../edge-agent/database/errors.js';
+import { CONFIG_ERRORS, CONFIG_TEXT_ERRORS, ConfigError } from '../../protocol/config/errors.js';
+import { SECURITY_KINDS } from '../../protocol/contract.js';
 import { CREDENTIAL_FAILURES, CredentialError } from '../../protocol/credential/failure.js';
+import {
+  CONTRACT_ERRORS,
+  isContractError,
+  isJsonBoundsError,
+  isSecurityRefusal,
+  JSON_BOUNDS_ERRORS,
+  MESSAGE_ERRORS,
+  MessageError,
+  SECURITY_REFUSALS,
+} from '../../protocol/message-error.js';
 import { isRegistrationRefusal, PRIVACY_ERRORS, PrivacyError, REGISTRATION_ERRORS } from '../../protocol/privacy/errors.js';
 import { TRUST_ERRORS, TrustError } from '../../protocol/trust/errors.js';
 import { PROVISION_ERRORS, ProvisionError } from '../../provisioning/site/errors.js';
@@ -32,6 +45,9 @@ const AREAS: Record<string, readonly string[]> = {
   trust: TRUST_ERRORS,
   privacy: PRIVACY_ERRORS,
   provisioning: PROVISION_ERRORS,
+  config: CONFIG_ERRORS,
+  message: MESSAGE_ERRORS,
+  'gate database': GATE_DATABASE_ERRORS,
 };
 
 test('docs/errors.md documents every area, and only those, with a code table', () => {
@@ -61,6 +77,9 @@ test('each area error: its name, its code, the message, and a cause passed on', 
     new TrustError('not-newer', 'm', { cause }),
     new PrivacyError('wrong-key', 'm', { cause }),
     new ProvisionError('locked', 'm', { cause }),
+    new ConfigError('file', 'm', { cause }),
+    new MessageError('schema', 'm', { cause }),
+    new GateDatabaseError('newer-schema', 'm', { cause }),
   ];
   assert.deepEqual(
     errors.map((e) => [e.name, e.code]),
@@ -70,6 +89,9 @@ test('each area error: its name, its code, the message, and a cause passed on', 
       ['TrustError', 'not-newer'],
       ['PrivacyError', 'wrong-key'],
       ['ProvisionError', 'locked'],
+      ['ConfigError', 'file'],
+      ['MessageError', 'schema'],
+      ['GateDatabaseError', 'newer-schema'],
     ],
   );
   for (const error of errors) {
@@ -112,4 +134,34 @@ test('privacy: a registration refusal carries its field and bilingual message; o
   assert.equal(isRegistrationRefusal(sealed), false);
   assert.equal(sealed.field, undefined);
   assert.equal(sealed.bilingual, undefined);
+});
+
+test('config: the file text problems are codes of ConfigError, in the list', () => {
+  for (const code of CONFIG_TEXT_ERRORS) assert.ok((CONFIG_ERRORS as readonly string[]).includes(code), code);
+});
+
+test('message: the refusals are the security kinds, exactly, and no other code is one', () => {
+  assert.deepEqual([...SECURITY_REFUSALS], [...SECURITY_KINDS]);
+  assert.deepEqual(MESSAGE_ERRORS.slice(0, SECURITY_KINDS.length), [...SECURITY_KINDS]);
+  for (const code of [...CONTRACT_ERRORS, ...JSON_BOUNDS_ERRORS]) assert.ok(!(SECURITY_KINDS as readonly string[]).includes(code), code);
+});
+
+test('message: each guard takes its own part of the codes and nothing else', () => {
+  const refused = new MessageError('replayed', 'm');
+  const contract = new MessageError('contract', 'm', { schema: 'command' });
+  const bounds = new MessageError('too-deep', 'm');
+  const guards = [isSecurityRefusal, isContractError, isJsonBoundsError];
+  assert.deepEqual(
+    [refused, contract, bounds].map((error) => guards.map((guard) => guard(error))),
+    [
+      [true, false, false],
+      [false, true, false],
+      [false, false, true],
+    ],
+  );
+  assert.equal(contract.schema, 'command');
+  assert.equal(refused.schema, undefined);
+  assert.ok(!('cause' in refused), 'no cause unless one is given');
+  // A security kind on another error is not a refusal: the link reports only its own.
+  assert.equal(isSecurityRefusal(Object.assign(new Error('m'), { code: 'replayed' })), false);
 });

@@ -17,12 +17,13 @@ import { CentrePort } from '../../edge-agent/components/centre-port.js';
 import { ComponentStartError, startFailureCause, type Component } from '../../edge-agent/components/component.js';
 import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/components/config-keys.js';
 import { GateController } from '../../edge-agent/components/controller.js';
-import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import type { GateConfig } from '../../protocol/config/gate-schema.js';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 import { createVirtualLaneHardware } from '../../simulator/hardware/virtual-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 const logger = pino({ level: 'silent' });
 

@@ -17,7 +17,8 @@ import { pino } from 'pino';
 import { ColourStatusStore } from '../../edge-agent/colour/status-store.js';
 import { ConfigOverrides } from '../../edge-agent/config/overrides.js';
 import { TrustListVersions } from '../../edge-agent/credential/trust-list-versions.js';
-import { GATE_SCHEMA_VERSION, GateDatabaseError, openGateDatabase, type GateDatabase } from '../../edge-agent/database/gate-database.js';
+import { GateDatabaseError } from '../../edge-agent/database/errors.js';
+import { GATE_SCHEMA_VERSION, openGateDatabase, type GateDatabase } from '../../edge-agent/database/gate-database.js';
 import { migrate, type Migration } from '../../edge-agent/database/migrate.js';
 import { MIGRATIONS } from '../../edge-agent/database/migrations.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
@@ -26,7 +27,8 @@ import { CommandHandler, type CommandTarget } from '../../edge-agent/link/comman
 import { Outbox } from '../../edge-agent/link/outbox.js';
 import { RegistrationStore } from '../../edge-agent/privacy/retention.js';
 import { generateAuthorityKeyPair, loadAuthorityKey, sealRecord } from '../../protocol/privacy/sealed-record.js';
-import { messageSigner, SignedMessageError, signMessage, type MessageSigner } from '../../protocol/signed-message.js';
+import { messageSigner, signMessage, type MessageSigner } from '../../protocol/signed-message.js';
+import { MessageError } from '../../protocol/message-error.js';
 import type { TrustListPayload } from '../../protocol/trust/trust-list.js';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
@@ -206,7 +208,7 @@ test('every store works on a migrated 0.1.0 file: what it kept reads back, and i
   const commands = new CommandHandler({ db, keys, site: SITE, lane: LANE, maxAgeSeconds: 120, now: () => at, target, logger });
   const signed = (id: string, issuedAt: number): Buffer =>
     Buffer.from(JSON.stringify(signMessage('command', { type: 'command', id, site: SITE, lane: LANE, issuedAt, action: 'open' }, signer)));
-  await assert.rejects(commands.handle(signed(seen[1]!.id, seen[1]!.issuedAt)), (e: unknown) => e instanceof SignedMessageError && e.kind === 'replayed');
+  await assert.rejects(commands.handle(signed(seen[1]!.id, seen[1]!.issuedAt)), (e: unknown) => e instanceof MessageError && e.code === 'replayed');
   assert.equal((await commands.handle(signed(randomUUID(), at - 100))).ok, true);
   assert.deepEqual(ran, ['open']);
   assert.equal(db.prepare('SELECT count(*) FROM seen_commands').pluck().get(), 3);

@@ -13,8 +13,9 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import { generateIdHashKeyFile, idHash, idHasher, parseIdHashKey, readIdHashKey } from '../../protocol/privacy/id-hash.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
 const KEY_BASE64 = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=';

@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
-import { Journal, JournalError } from '../../edge-agent/journal/journal.js';
+import { GateDatabaseError } from '../../edge-agent/database/errors.js';
+import { Journal } from '../../edge-agent/journal/journal.js';
 
 const tempDirs: string[] = [];
 after(() => tempDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
@@ -78,7 +79,7 @@ test('append numbers each lane independently; list, get, count; reopen keeps eve
   reopened.close();
 });
 
-test('a duplicate id is refused with JournalError duplicate-id and changes nothing', () => {
+test('a duplicate id is refused with GateDatabaseError duplicate-id and changes nothing', () => {
   const journal = Journal.open(tempJournalPath(), { sync: 'normal' });
   const first = journal.append(decision('lane-1'));
   journal.append(decision('lane-2'));
@@ -86,7 +87,7 @@ test('a duplicate id is refused with JournalError duplicate-id and changes nothi
 
   assert.throws(
     () => journal.append(decision('lane-2', { id: first.id, verdict: 'deny', reason: 'red-code' })),
-    (err: unknown) => err instanceof JournalError && err.code === 'duplicate-id' && err.message.includes(first.id),
+    (err: unknown) => err instanceof GateDatabaseError && err.code === 'duplicate-id' && err.message.includes(first.id),
   );
   assert.deepEqual(journal.list(), before);
   // The refused append did not use up lane-2's next seq.
@@ -94,14 +95,14 @@ test('a duplicate id is refused with JournalError duplicate-id and changes nothi
   journal.close();
 });
 
-test('a file that is not SQLite is refused with JournalError unreadable naming the path', () => {
+test('a file that is not SQLite is refused with GateDatabaseError unreadable naming the path', () => {
   for (const size of [16, 4096]) {
     const file = tempJournalPath();
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, randomBytes(size));
     assert.throws(
       () => Journal.open(file),
-      (err: unknown) => err instanceof JournalError && err.code === 'unreadable' && err.message.includes(file),
+      (err: unknown) => err instanceof GateDatabaseError && err.code === 'unreadable' && err.message.includes(file),
     );
   }
 });

@@ -7,7 +7,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { boundsExceeded, JsonBoundsError, MAX_JSON_DEPTH, parseBoundedJson } from '../../protocol/json-bounds.js';
+import { boundsExceeded, MAX_JSON_DEPTH, parseBoundedJson } from '../../protocol/json-bounds.js';
+import { isJsonBoundsError } from '../../protocol/message-error.js';
 
 /** The byte offset of the first bracket nested deeper than maxDepth, or -1. */
 const depthExceededAt = (json: string | Uint8Array, maxDepth?: number): number => {
@@ -22,7 +23,7 @@ function refusedTooDeep(json: string | Buffer, at: number, maxDepth?: number): v
   assert.throws(
     () => parseBoundedJson(json, maxDepth === undefined ? {} : { maxDepth }),
     (error: unknown) => {
-      assert.ok(error instanceof JsonBoundsError, String(error));
+      assert.ok(isJsonBoundsError(error), String(error));
       assert.equal(error.code, 'too-deep');
       assert.equal(error.message, `nested deeper than ${maxDepth ?? MAX_JSON_DEPTH} levels (at byte ${at})`);
       return true;
@@ -81,7 +82,7 @@ test('what is not JSON is refused as not-json with the reason; an unterminated s
   for (const text of ['', 'open the gate', '[1,2', '{"a":"unterminated [[[[', ']]]]', '{"a":1}}']) {
     assert.throws(
       () => parseBoundedJson(text),
-      (error: unknown) => error instanceof JsonBoundsError && error.code === 'not-json' && error.message.startsWith('not JSON: '),
+      (error: unknown) => isJsonBoundsError(error) && error.code === 'not-json' && error.message.startsWith('not JSON: '),
       JSON.stringify(text),
     );
   }
@@ -93,7 +94,7 @@ test('the values bound counts arrays, objects and the values after commas, outsi
   const refusedTooMany = (json: string, maxValues: number, at: number): void => {
     assert.throws(
       () => parseBoundedJson(json, { maxValues }),
-      (error: unknown) => error instanceof JsonBoundsError && error.code === 'too-many-values' && error.message === `has more than ${maxValues} values (at byte ${at})`,
+      (error: unknown) => isJsonBoundsError(error) && error.code === 'too-many-values' && error.message === `has more than ${maxValues} values (at byte ${at})`,
       json,
     );
   };

@@ -6,7 +6,8 @@ import { pino } from 'pino';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { conforms, type LookupReplyMessage, type LookupRequestMessage, type SecurityKind } from '../../protocol/contract.js';
 import { LookupClient } from '../../edge-agent/link/lookup-client.js';
-import { type MessageSigner, messageSigner, SignedMessageError, signMessage } from '../../protocol/signed-message.js';
+import { type MessageSigner, messageSigner, signMessage } from '../../protocol/signed-message.js';
+import { MessageError } from '../../protocol/message-error.js';
 import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
 
 const SITE = 'mall';
@@ -74,8 +75,8 @@ function reply(request: LookupRequestMessage, overrides: Partial<LookupReplyMess
 
 function refused(client: LookupClient, raw: Buffer, kind: SecurityKind): void {
   assert.throws(() => client.acceptReply(raw), (error: unknown) => {
-    assert.ok(error instanceof SignedMessageError, String(error));
-    assert.equal(error.kind, kind, error.message);
+    assert.ok(error instanceof MessageError, String(error));
+    assert.equal(error.code, kind, error.message);
     return true;
   });
 }

@@ -21,7 +21,8 @@ import { Journal } from '../../edge-agent/journal/journal.js';
 import { CommandHandler, type CommandTarget } from '../../edge-agent/link/command-handler.js';
 import { conforms, type CommandMessage, type SecurityKind } from '../../protocol/contract.js';
 import { loadOperatorKey, signOperatorCommand } from '../../protocol/operator-command.js';
-import { messageSigner, SignedMessageError, signJws, signMessage } from '../../protocol/signed-message.js';
+import { messageSigner, signJws, signMessage } from '../../protocol/signed-message.js';
+import { MessageError } from '../../protocol/message-error.js';
 import { main } from '../../provisioning/cli/gate-provision.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
 import { openSite } from '../../provisioning/site/site.js';
@@ -106,8 +107,8 @@ function signed(message: CommandMessage, by: SignerKeyPair): Buffer {
 
 async function refused(handler: CommandHandler, raw: Buffer, kind: SecurityKind, pattern: RegExp): Promise<void> {
   await assert.rejects(handler.handle(raw), (error: unknown) => {
-    assert.ok(error instanceof SignedMessageError, `a SignedMessageError, got ${String(error)}`);
-    assert.equal(error.kind, kind, error.message);
+    assert.ok(error instanceof MessageError, `a MessageError, got ${String(error)}`);
+    assert.equal(error.code, kind, error.message);
     assert.match(error.message, pattern);
     return true;
   });

@@ -10,8 +10,9 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import SqliteDatabase from 'better-sqlite3';
 import { Journal } from '../../edge-agent/journal/journal.js';
-import { GATE_SCHEMA_VERSION, GateDatabaseError, openGateDatabase } from '../../edge-agent/database/gate-database.js';
-import { Outbox, OutboxError, type OutboxDrop, type OutboxLevel, type OutboxMessage, type OutboxOptions } from '../../edge-agent/link/outbox.js';
+import { GateDatabaseError } from '../../edge-agent/database/errors.js';
+import { GATE_SCHEMA_VERSION, openGateDatabase } from '../../edge-agent/database/gate-database.js';
+import { Outbox, type OutboxDrop, type OutboxLevel, type OutboxMessage, type OutboxOptions } from '../../edge-agent/link/outbox.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gate-outbox-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -291,8 +292,8 @@ test('attached to the journal file: one transaction with the journal, user_versi
 
 test('refuses a message MQTT could not carry, and tables of an unknown schema version', () => {
   const { outbox, path } = openWith();
-  assert.throws(() => outbox.enqueue({ ...message('w'), topic: 'hc/v1/+/decision' }), (e: unknown) => e instanceof OutboxError && e.code === 'invalid-message');
-  assert.throws(() => outbox.enqueue({ ...message('q'), qos: 2 as 1 }), (e: unknown) => e instanceof OutboxError && e.code === 'invalid-message');
+  assert.throws(() => outbox.enqueue({ ...message('w'), topic: 'hc/v1/+/decision' }), (e: unknown) => e instanceof GateDatabaseError && e.code === 'invalid-message');
+  assert.throws(() => outbox.enqueue({ ...message('q'), qos: 2 as 1 }), (e: unknown) => e instanceof GateDatabaseError && e.code === 'invalid-message');
   assert.equal(outbox.depth, 0);
   outbox.close();
   // A file as the release before the gate database left it (no schema_migrations), with outbox tables of another version.

@@ -3,7 +3,7 @@
  * every form in tests/support/malformed-jws.ts, for every kind the gate takes
  * (colour change and snapshot, the centre's and an operator's command,
  * look-up reply, trust list), through the part that receives that kind, is
- * a SignedMessageError 'malformed' (a TrustError 'malformed' for the
+ * a MessageError 'malformed' (a TrustError 'malformed' for the
  * list) naming what is wrong, and nothing else is thrown. The well-formed
  * refusals keep their kinds: alg none is bad-signature, another typ is
  * wrong-type, an unknown kid is unknown-key.
@@ -25,7 +25,8 @@ import { Journal } from '../../edge-agent/journal/journal.js';
 import { CommandHandler, type CommandTarget } from '../../edge-agent/link/command-handler.js';
 import type { SignedType } from '../../protocol/contract.js';
 import { LookupClient } from '../../edge-agent/link/lookup-client.js';
-import { jwsKid, type MessageSigner, messageSigner, openJws, openSignedMessage, parseJws, SignedMessageError, signJws } from '../../protocol/signed-message.js';
+import { jwsKid, type MessageSigner, messageSigner, openJws, openSignedMessage, parseJws, signJws } from '../../protocol/signed-message.js';
+import { MessageError } from '../../protocol/message-error.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
 import { malformedJws } from '../support/malformed-jws.js';
 
@@ -102,8 +103,8 @@ test('every malformed JWS, of every kind the link receives, is refused as malfor
   for (const { kind, typ, kid, payload, receive } of receivers()) {
     for (const form of malformedJws(kid, typ, payload)) {
       const error = await refusal(() => receive(form.text));
-      assert.ok(error instanceof SignedMessageError, `${kind}, ${form.name}: ${String(error)}`);
-      assert.equal(error.kind, 'malformed', `${kind}, ${form.name}: ${error.message}`);
+      assert.ok(error instanceof MessageError, `${kind}, ${form.name}: ${String(error)}`);
+      assert.equal(error.code, 'malformed', `${kind}, ${form.name}: ${error.message}`);
       assert.match(error.message, form.detail, `${kind}, ${form.name}`);
       count++;
     }
@@ -130,9 +131,9 @@ test('every malformed JWS as the signed trust list: TrustError malformed, naming
 test('the protected header JSON null, empty payload: malformed on every kind, not a TypeError', () => {
   const text = '{"protected":"bnVsbA","payload":"","signature":"AA"}';
   for (const typ of ['colour-change', 'colour-snapshot', 'command', 'lookup-reply'] as const satisfies readonly SignedType[]) {
-    assert.throws(() => openSignedMessage(text, typ, centreKeys), (error: unknown) => error instanceof SignedMessageError && error.kind === 'malformed' && /protected header is not a JSON object \(null\)/.test(error.message), typ);
+    assert.throws(() => openSignedMessage(text, typ, centreKeys), (error: unknown) => error instanceof MessageError && error.code === 'malformed' && /protected header is not a JSON object \(null\)/.test(error.message), typ);
   }
-  assert.throws(() => openJws(text, 'trust-list', centreKeys), (error: unknown) => error instanceof SignedMessageError && error.kind === 'malformed');
+  assert.throws(() => openJws(text, 'trust-list', centreKeys), (error: unknown) => error instanceof MessageError && error.code === 'malformed');
   assert.equal(jwsKid(text), null);
 });
 
@@ -144,7 +145,7 @@ test('a well-formed JWS still opens, and its well-formed refusals keep their kin
   assert.deepEqual(jwsKid(good), centre.kid);
   const envelope = (header: unknown): string => JSON.stringify({ protected: b64json(header), payload: b64json(payload), signature: 'AAAA' });
   const refusedAs = (text: string, kind: string): void => {
-    assert.throws(() => openSignedMessage(text, 'colour-change', centreKeys), (error: unknown) => error instanceof SignedMessageError && error.kind === kind, kind);
+    assert.throws(() => openSignedMessage(text, 'colour-change', centreKeys), (error: unknown) => error instanceof MessageError && error.code === kind, kind);
   };
   refusedAs(envelope({ alg: 'none', kid: kidOf(centre), typ: 'colour-change' }), 'bad-signature');
   refusedAs(envelope({ alg: 'HS256', kid: kidOf(centre), typ: 'colour-change' }), 'bad-signature');

@@ -1,10 +1,11 @@
 /** Staff PINs: scrypt hashes in config, checked in constant time, malformed hashes refused. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkConfig, ConfigError } from '../../protocol/config/gate-config.js';
+import { checkConfig } from '../../protocol/config/gate-config.js';
 import { PrivacyError } from '../../protocol/privacy/errors.js';
 import { scryptHashProblem, scryptMatches } from '../../protocol/privacy/scrypt-hash.js';
 import { hashPin, pinFollowsRules, verifyPin } from '../../protocol/privacy/staff-pin.js';
+import { ConfigError } from '../../protocol/config/errors.js';
 
 async function refusesHash(stored: string): Promise<void> {
   await assert.rejects(verifyPin('1234', stored), (err: unknown) => {
