@@ -5,6 +5,10 @@
  * subscriber on hc/v1/# records every message that crosses the broker; at
  * the end each one is checked against the schema its topic names in the
  * AsyncAPI document.
+ *
+ * Over 500 lines on purpose: every case runs against the one broker, agent
+ * and recording subscriber started once, so that the final schema check sees
+ * every message all of them sent.
  */
 import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';

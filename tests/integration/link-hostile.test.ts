@@ -15,6 +15,10 @@
  * every kind of signed message, the operator's commands and the trust list
  * reload included: each refused as malformed, naming what. Then: topics the
  * lane never subscribed to, an echo of its own security topic, and floods.
+ *
+ * Over 500 lines on purpose: the hostile cases share one agent and broker
+ * and are checked one after another against the same unchanged state, which a
+ * split would have to start and prove again per file.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -3,6 +3,10 @@
  * stranger, a cross-site page or a malformed request gets; the event
  * stream; TLS; and the config rule that keeps the staff page off a network
  * in clear.
+ *
+ * Over 500 lines on purpose: one server's surface (PIN, origin, request
+ * shapes, stream, TLS) is checked in one place, so a new route cannot go in
+ * without its refusals beside the others.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';

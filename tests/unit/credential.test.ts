@@ -2,6 +2,9 @@
  * The GZHC1 credential stack: base45 (RFC 9285), zlib, COSE_Sign1 (RFC 9052),
  * CWT claims (RFC 8392) and the trust store. Every refusal is asserted by its
  * exact failure code and a telling part of its message.
+ *
+ * Over 500 lines on purpose: one case per refusal code of the stack, each
+ * against the same keys and codes made once at the top.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

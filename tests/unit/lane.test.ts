@@ -3,6 +3,10 @@
  * Lane, a real CredentialVerifier trusting a ReferencePlatform issuer, a real
  * Journal in a temp dir, and fake timers so the passage timeout, the deny
  * display and the repeat suppression run without real waiting.
+ *
+ * Over 500 lines on purpose: every transition of the lane's table is driven
+ * here with one fixture (verifier, journal, virtual hardware, fake timers);
+ * the ID-card and hold cases have files of their own.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -3,6 +3,10 @@
  * of one gate and of a CSV batch, the broker's ACL, the signed trust list;
  * every refusal with its message and the site folder byte for byte as it
  * was; and writes made to fail half-way, which must leave nothing behind.
+ *
+ * Over 500 lines on purpose: the steps build one site folder in order (init,
+ * issuers, enrolment, ACL, trust list), each case reading what the earlier
+ * ones wrote.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
