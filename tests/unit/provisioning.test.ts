@@ -4,9 +4,10 @@
  * every refusal with its message and the site folder byte for byte as it
  * was; and writes made to fail half-way, which must leave nothing behind.
  *
- * Over 500 lines on purpose: the steps build one site folder in order (init,
- * issuers, enrolment, ACL, trust list), each case reading what the earlier
- * ones wrote.
+ * Over 500 lines on purpose: every verb of the CLI (init, issuers, enroll,
+ * export-trust, revoke, atomic writes) is run here with one set of helpers
+ * that spawn it and compare site folders byte for byte; a file per verb
+ * would copy them.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
