@@ -10,8 +10,9 @@ import type { Logger } from 'pino';
 import type { Colour } from '../../protocol/domain.js';
 import type { TrustStore } from '../../protocol/trust/trust-store.js';
 import { conforms, type LookupRequestMessage } from '../../protocol/contract.js';
-import { openSignedMessage, SignedMessageError } from '../../protocol/signed-message.js';
-import { laneTopic } from '../../protocol/topics.js';
+import { TOPICS } from '../../protocol/registry.js';
+import { openLeafMessage, SignedMessageError } from '../../protocol/signed-message.js';
+import type { LanePublish } from './lane-publish.js';
 
 export type LookupKind = LookupRequestMessage['kind'];
 
@@ -27,9 +28,8 @@ export interface LookupClientOptions {
   site: string;
   lane: string;
   timeoutMs: number;
-  /** Publish on the live connection; false when not connected. */
-  publish: (topic: string, payload: string) => boolean;
-  baseTopic: string;
+  /** Publish on the live connection (topic, QoS and retain from the topic table); false when not connected. */
+  publish: LanePublish<'lookup/request'>;
   /** Epoch milliseconds. */
   now?: () => number;
   logger: Logger;
@@ -57,7 +57,6 @@ const FINISHED_MEMORY = 1024;
 export class LookupClient {
   readonly #options: LookupClientOptions;
   readonly #now: () => number;
-  readonly #topic: string;
   readonly #pending = new Map<string, Pending>();
   /** Insertion-ordered, trimmed from the oldest. */
   readonly #finished = new Map<string, 'answered' | 'expired'>();
@@ -66,7 +65,6 @@ export class LookupClient {
   constructor(options: LookupClientOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
-    this.#topic = laneTopic(options.baseTopic, options.site, options.lane, 'lookup/request');
   }
 
   get pending(): number {
@@ -92,7 +90,7 @@ export class LookupClient {
       kind,
       key,
     };
-    if (!conforms('lookupRequest', request)) {
+    if (!conforms(TOPICS['lookup/request'].schema, request)) {
       logger.warn({ kind }, 'look-up key is not a valid subject; not asked');
       return Promise.resolve(null);
     }
@@ -102,7 +100,7 @@ export class LookupClient {
       this.#pending.set(correlationId, { requestedAt, deadline: request.deadline, resolve, timer });
       let sent: boolean;
       try {
-        sent = this.#options.publish(this.#topic, JSON.stringify(request));
+        sent = this.#options.publish('lookup/request', request);
       } catch (error) {
         logger.warn({ err: error }, 'look-up request could not be published');
         sent = false;
@@ -125,7 +123,7 @@ export class LookupClient {
     const maxBytes = this.#options.maxMessageBytes ?? DEFAULT_MAX_REPLY_BYTES;
     const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
     if (size > maxBytes) throw new SignedMessageError('oversized', `look-up reply of ${size} bytes exceeds ${maxBytes}`);
-    const reply = openSignedMessage(raw, 'lookup-reply', keys);
+    const reply = openLeafMessage(raw, 'lookup/reply', keys);
     if (reply.site !== site || reply.lane !== lane) {
       throw new SignedMessageError('wrong-target', `look-up reply for ${reply.site}/${reply.lane} reached ${site}/${lane}`);
     }
