@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { OPERATOR_ACTIONS, type OperatorAction } from '../protocol/trust/operators.js';
 import type { CommandMessage } from '../protocol/contract.js';
+import { publishOptions } from '../protocol/registry.js';
 import { laneTopic } from '../protocol/topics.js';
 import type { CommandSigner } from './command-signer.js';
 import type { Feed } from './feed.js';
@@ -68,7 +69,7 @@ export class Commands {
     const client = this.feed.mqtt;
     try {
       if (!client || !client.connected) throw new Error('not connected to the broker');
-      await client.publishAsync(laneTopic(this.feed.baseTopic, site, lane, 'command'), this.signer.sign(command), { qos: 1 });
+      await client.publishAsync(laneTopic(this.feed.baseTopic, site, lane, 'command'), this.signer.sign(command), publishOptions('command'));
     } catch (error) {
       const settled = (await this.store.settleCommand(row.id, 'not-sent', Date.now(), (error as Error).message))!;
       this.log.warn({ id: row.id, err: (error as Error).message }, 'command not sent');

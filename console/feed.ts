@@ -14,11 +14,11 @@ import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { check, MAX_COLOUR_CHANGES, type ContractTypes } from '../protocol/contract.js';
-import { TOPICS, type LaneUpLeaf } from '../protocol/registry.js';
+import { signedTyp, TOPICS, type LaneUpLeaf } from '../protocol/registry.js';
 import { laneTopic, parseTopic, siteTopic } from '../protocol/topics.js';
 import { parseBoundedJson } from '../protocol/json-bounds.js';
 import { isJsonBoundsError } from '../protocol/message-error.js';
-import { openSignedMessage, parseJws } from '../protocol/signed-message.js';
+import { openLeafMessage, parseJws } from '../protocol/signed-message.js';
 import { TrustStore } from '../protocol/trust/trust-store.js';
 import type { ConsoleConfig } from '../protocol/config/console-config.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -364,8 +364,8 @@ export class Feed extends EventEmitter<FeedEvents> {
     let change: { site: string; seq: number; issuedAt: number; changes: unknown[] };
     try {
       change = this.centreKeys
-        ? openSignedMessage(payload, 'colour-change', this.centreKeys)
-        : check('colourChange', openUnverified(payload));
+        ? openLeafMessage(payload, 'colour/change', this.centreKeys)
+        : check(TOPICS['colour/change'].schema, openUnverified(payload));
     } catch (error) {
       return this.drop(topic, 'colour/change', (error as Error).message);
     }
@@ -385,7 +385,8 @@ export class Feed extends EventEmitter<FeedEvents> {
  */
 function openUnverified(payload: Buffer): unknown {
   const { envelope, header } = parseJws(payload);
-  if (header.typ !== 'colour-change') throw new Error(`signed as ${JSON.stringify(header.typ)}, not colour-change`);
+  const typ = signedTyp('colour/change');
+  if (header.typ !== typ) throw new Error(`signed as ${JSON.stringify(header.typ)}, not ${typ}`);
   try {
     // Nobody vouches for it, so it costs no more to parse than the largest colour change could.
     return parseBoundedJson(Buffer.from(envelope.payload, 'base64url'), { maxValues: UNVERIFIED_CHANGE_VALUES });

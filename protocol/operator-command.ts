@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { AlgorithmName } from './credential/cose.js';
 import { OPERATOR_ACTIONS, type OperatorAction } from './trust/operators.js';
 import type { CommandMessage, SignedEnvelope } from './contract.js';
-import { messageSigner, signMessage } from './signed-message.js';
+import { messageSigner, signLeafMessage } from './signed-message.js';
 
 export interface OperatorKey {
   /** ES256 for keys gate-provision makes; EdDSA is accepted too. */
@@ -74,6 +74,6 @@ export function signOperatorCommand(request: OperatorCommandRequest, key: Operat
     issuedAt: request.issuedAt ?? Date.now(),
     action: request.action,
   };
-  const envelope = signMessage('command', command, messageSigner(key));
+  const envelope = signLeafMessage('command', command, messageSigner(key));
   return { command, envelope, text: JSON.stringify(envelope) };
 }

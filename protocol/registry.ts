@@ -72,6 +72,11 @@ export type DownLeaf = LeafOf<LeafSpec['scope'], 'down'>;
 /** The payload of a leaf: what the gate sends on it, or what the centre signs for it. */
 export type PayloadOf<L extends Leaf> = ContractTypes[Topics[L]['schema']];
 
+/** The leaves whose messages the centre signs. */
+export type SignedLeaf = { [L in Leaf]: Topics[L] extends { signed: SignedType } ? L : never }[Leaf];
+/** The JWS typ of what travels on a signed leaf: { 'colour/change': 'colour-change', ... }. */
+export type SignedTypOf<L extends SignedLeaf> = Topics[L]['signed'];
+
 /** The schema of what is signed as each typ: { 'colour-change': 'colourChange', ... }. */
 type SignedSchemas = { [L in Leaf as Topics[L] extends { signed: infer T extends SignedType } ? T : never]: Topics[L]['schema'] };
 /** The schema of what is signed as `typ`. */
@@ -79,6 +84,30 @@ export type SignedSchema<T extends SignedType> = SignedSchemas[T];
 
 export function leafSpec(leaf: Leaf): LeafSpec {
   return TOPICS[leaf];
+}
+
+/** The MQTT publish options of a leaf, for whoever sends on it (gate or centre). */
+export function publishOptions(leaf: Leaf): { qos: 0 | 1; retain: boolean } {
+  const { qos, retain } = TOPICS[leaf];
+  return { qos, retain };
+}
+
+/** The JWS typ a message on `leaf` is signed as: what binds it to that leaf and no other. */
+export function signedTyp<L extends SignedLeaf>(leaf: L): SignedTypOf<L> {
+  return TOPICS[leaf].signed;
+}
+
+const leafBySignedTyp = new Map<SignedType, SignedLeaf>();
+for (const leaf of Object.keys(TOPICS) as Leaf[]) {
+  const spec: LeafSpec = TOPICS[leaf];
+  if (spec.signed) leafBySignedTyp.set(spec.signed, leaf as SignedLeaf);
+}
+
+/** The leaf that carries messages signed as `typ` (a typ no leaf carries has none: the type says which do). */
+export function leafSignedAs(typ: SignedType): SignedLeaf {
+  const leaf = leafBySignedTyp.get(typ);
+  if (leaf === undefined) throw new Error(`no topic carries messages signed as ${typ}`);
+  return leaf;
 }
 
 /** The leaves of one scope and direction, in the table's order. */
@@ -90,14 +119,9 @@ export function isLeaf(text: string): text is Leaf {
   return Object.hasOwn(TOPICS, text);
 }
 
-const signedSchemas = new Map<SignedType, SchemaName>();
-for (const spec of Object.values(TOPICS) as LeafSpec[]) if (spec.signed) signedSchemas.set(spec.signed, spec.schema);
-
-/** The schema of what is signed as `typ` (a typ no leaf carries has none: the type says which do). */
+/** The schema of what is signed as `typ`: its leaf's. */
 export function signedSchema<T extends SignedType>(typ: T): SignedSchema<T> {
-  const schema = signedSchemas.get(typ);
-  if (schema === undefined) throw new Error(`no topic carries messages signed as ${typ}`);
-  return schema as SignedSchema<T>;
+  return TOPICS[leafSignedAs(typ)].schema as SignedSchema<T>;
 }
 
 /** True for a leaf only the centre sends on. */

@@ -11,7 +11,7 @@
  *
  * Commands may also come signed by an operator key the signed trust list
  * delegates: the same JWS, checked here against those keys
- * (openSignedMessageWithSigner says which certificate verified it;
+ * (openLeafMessageWithSigner says which certificate verified it;
  * command-handler.ts decides what it may do).
  *
  * Verified here with node:crypto rather than the `jose` package: on the
@@ -25,7 +25,7 @@ import { kidOf, type TrustedSigner, type TrustStore } from './trust/trust-store.
 import { check, conforms, schemas, type ContractTypes, type JwsHeader, type SignedEnvelope, type SignedType } from './contract.js';
 import { parseBoundedJson, type JsonBounds } from './json-bounds.js';
 import { isContractError, isJsonBoundsError, isSecurityRefusal, MessageError } from './message-error.js';
-import { signedSchema, type SignedSchema } from './registry.js';
+import { leafSignedAs, signedTyp, TOPICS, type PayloadOf, type SignedLeaf, type SignedSchema } from './registry.js';
 
 /**
  * The envelope is one object of three base64url strings (three values to the count): a message of
@@ -53,6 +53,11 @@ export function messageSigner(key: { algorithm: AlgorithmName; certificate: X509
 
 export function signMessage<T extends SignedType>(typ: T, payload: SignedPayload<T>, signer: MessageSigner): SignedEnvelope {
   return signJws(typ, payload, signer);
+}
+
+/** A message for `leaf`, signed as the typ the topic table gives that leaf; the payload's type is the leaf's schema's. */
+export function signLeafMessage<L extends SignedLeaf>(leaf: L, payload: PayloadOf<L>, signer: MessageSigner): SignedEnvelope {
+  return signJws(signedTyp(leaf), payload, signer);
 }
 
 /** A centre-signed JWS of any kind; signMessage is this for the link's kinds, gate-provision signs the trust list with it. */
@@ -89,39 +94,44 @@ export class VerifiedSignatures {
 }
 
 /**
- * The payload of a message signed by a key in `keys`, of kind `typ`, checked
- * against its schema. Throws MessageError naming what was wrong.
- * Freshness and replay are the caller's: they depend on the kind.
+ * The payload of a message that came on `leaf`, signed by a key in `keys`:
+ * signed as the leaf's typ and checked against the leaf's schema (both from
+ * registry.ts). Throws MessageError naming what was wrong. Freshness
+ * and replay are the caller's: they depend on the kind.
  */
+export function openLeafMessage<L extends SignedLeaf>(raw: Buffer | string, leaf: L, keys: TrustStore | null, memo?: VerifiedSignatures): PayloadOf<L> {
+  return checkSigned(leaf, openJws(raw, signedTyp(leaf), keys, memo));
+}
+
+/** openLeafMessage for the leaf that carries messages signed as `typ`. */
 export function openSignedMessage<T extends SignedType>(
   raw: Buffer | string,
   typ: T,
   keys: TrustStore | null,
   memo?: VerifiedSignatures,
 ): SignedPayload<T> {
-  const payload = openJws(raw, typ, keys, memo);
-  try {
-    return check<SignedSchema<T>>(signedSchema(typ), payload);
-  } catch (error) {
-    if (isContractError(error)) throw new MessageError('schema', error.message, { cause: error });
-    throw error;
-  }
+  return openLeafMessage(raw, leafSignedAs(typ), keys, memo) as SignedPayload<T>;
 }
 
 /**
- * openSignedMessage that also returns the certificate that verified it;
+ * openLeafMessage that also returns the certificate that verified it;
  * `who` names the keys in errors (the command handler checks operator keys
  * the trust list delegates with it).
  */
-export function openSignedMessageWithSigner<T extends SignedType>(
+export function openLeafMessageWithSigner<L extends SignedLeaf>(
   raw: Buffer | string,
-  typ: T,
+  leaf: L,
   keys: TrustStore | null,
   who = 'centre',
-): { payload: SignedPayload<T>; signer: TrustedSigner } {
-  const { payload, signer } = openJwsWithSigner(raw, typ, keys, undefined, who);
+): { payload: PayloadOf<L>; signer: TrustedSigner } {
+  const { payload, signer } = openJwsWithSigner(raw, signedTyp(leaf), keys, undefined, who);
+  return { payload: checkSigned(leaf, payload), signer };
+}
+
+/** A verified payload against its leaf's schema: one that does not fit is refused as 'schema'. */
+function checkSigned<L extends SignedLeaf>(leaf: L, payload: unknown): PayloadOf<L> {
   try {
-    return { payload: check<SignedSchema<T>>(signedSchema(typ), payload), signer };
+    return check(TOPICS[leaf].schema, payload) as PayloadOf<L>;
   } catch (error) {
     if (isContractError(error)) throw new MessageError('schema', error.message, { cause: error });
     throw error;

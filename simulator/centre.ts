@@ -4,7 +4,9 @@
  * retained snapshot (versioned), answers look-ups from the reference
  * platform's colours, sends signed commands and waits for their results,
  * and collects what gates report (decisions, alerts, faults, security
- * events), dropping duplicates by id as any consumer must.
+ * events), dropping duplicates by id as any consumer must. What it sends
+ * takes its topic, QoS, retain flag and JWS typ from the topic table
+ * (protocol/registry.ts), as the gate's publish does.
  */
 import { randomUUID } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -20,7 +22,8 @@ import type {
   RedAlertMessage,
   SecurityEventMessage,
 } from '../protocol/contract.js';
-import { messageSigner, signMessage, type MessageSigner } from '../protocol/signed-message.js';
+import { publishOptions, TOPICS, type LaneLeaf, type PayloadOf, type SignedLeaf, type SiteLeaf } from '../protocol/registry.js';
+import { messageSigner, signLeafMessage, type MessageSigner } from '../protocol/signed-message.js';
 import { laneTopic, parseTopic, siteTopic } from '../protocol/topics.js';
 import type { Colour } from '../protocol/domain.js';
 import { createSignerCertificate, type SignerKeyPair } from '../provisioning/signer-certificate.js';
@@ -47,6 +50,16 @@ export interface CentreOptions {
   /** 5 unless the broker lacks it (the embedded aedes speaks 3.1.1: 4). */
   protocolVersion?: 4 | 5;
   clientOptions?: IClientOptions;
+}
+
+/** Where a leaf's message goes: a lane leaf to one lane of a site, a site leaf to the whole site. */
+type Target<L extends SignedLeaf> = (typeof TOPICS)[L]['scope'] extends 'lane' ? { site: string; lane: string } : { site: string };
+
+/** One message the centre sends: signed as its leaf's typ, on its leaf's topic, with its leaf's QoS and retain flag. */
+interface CentreMessage {
+  topic: string;
+  text: string;
+  options: { qos: 0 | 1; retain: boolean };
 }
 
 interface SiteState {
@@ -135,9 +148,9 @@ export class SimulatedCentre {
     const seq = ++state.seq;
     for (const entry of entries) state.statuses.set(entry.sub, entry);
     this.dirty.add(site);
-    const message = signMessage('colour-change', { type: 'colour-change', site, seq, issuedAt: now, changes: entries }, this.signer);
+    const message = this.message({ site }, 'colour/change', { type: 'colour-change', site, seq, issuedAt: now, changes: entries });
     const publishedAt = Date.now();
-    await this.client.publishAsync(siteTopic(this.base, site, 'colour/change'), JSON.stringify(message), { qos: 1 });
+    await this.client.publishAsync(message.topic, message.text, message.options);
     return { seq, publishedAt };
   }
 
@@ -146,8 +159,8 @@ export class SimulatedCentre {
     const state = this.site(site);
     // Nothing to repeat a seq of before the gates have a snapshot to start from.
     if (!state.snapshotPublished) return this.publishSnapshot(site);
-    const message = signMessage('colour-change', { type: 'colour-change', site, seq: state.seq, issuedAt: Date.now(), changes: [] }, this.signer);
-    await this.client.publishAsync(siteTopic(this.base, site, 'colour/change'), JSON.stringify(message), { qos: 1 });
+    const message = this.message({ site }, 'colour/change', { type: 'colour-change', site, seq: state.seq, issuedAt: Date.now(), changes: [] });
+    await this.client.publishAsync(message.topic, message.text, message.options);
   }
 
   private async refreshSnapshots(): Promise<void> {
@@ -160,12 +173,8 @@ export class SimulatedCentre {
     this.dirty.delete(site);
     state.snapshotPublished = true;
     const version = ++state.version;
-    const message = signMessage(
-      'colour-snapshot',
-      { type: 'colour-snapshot', site, version, seq: state.seq, issuedAt: Date.now(), statuses: [...state.statuses.values()] },
-      this.signer,
-    );
-    await this.client.publishAsync(siteTopic(this.base, site, 'colour/snapshot'), JSON.stringify(message), { qos: 1, retain: true });
+    const message = this.message({ site }, 'colour/snapshot', { type: 'colour-snapshot', site, version, seq: state.seq, issuedAt: Date.now(), statuses: [...state.statuses.values()] });
+    await this.client.publishAsync(message.topic, message.text, message.options);
   }
 
   /** Sign and send a command; resolves with its result, or rejects after the timeout. */
@@ -181,7 +190,8 @@ export class SimulatedCentre {
         resolve(r);
       });
     });
-    await this.client.publishAsync(laneTopic(this.base, site, lane, 'command'), JSON.stringify(signMessage('command', command, this.signer)), { qos: 1 });
+    const message = this.message({ site, lane }, 'command', command);
+    await this.client.publishAsync(message.topic, message.text, message.options);
     return result;
   }
 
@@ -222,12 +232,22 @@ export class SimulatedCentre {
       request.kind === 'printed-code'
         ? (pushed?.colour ?? this.colourOf?.(request.key) ?? null)
         : (this.idHashColours.get(request.key) ?? this.colourOfIdHash?.(request.key) ?? null);
-    const reply = signMessage(
-      'lookup-reply',
-      { type: 'lookup-reply', correlationId: request.correlationId, site, lane, issuedAt: Date.now(), colour, ...(pushed ? { effectiveAt: pushed.effectiveAt } : {}) },
-      this.signer,
-    );
-    this.client.publish(laneTopic(this.base, site, lane, 'lookup/reply'), JSON.stringify(reply), { qos: 1 });
+    const reply = this.message({ site, lane }, 'lookup/reply', {
+      type: 'lookup-reply',
+      correlationId: request.correlationId,
+      site,
+      lane,
+      issuedAt: Date.now(),
+      colour,
+      ...(pushed ? { effectiveAt: pushed.effectiveAt } : {}),
+    });
+    this.client.publish(reply.topic, reply.text, reply.options);
+  }
+
+  /** A message for one of the leaves the centre sends on, signed, with where and how it travels. */
+  private message<L extends SignedLeaf>(to: Target<L>, leaf: L, payload: PayloadOf<L>): CentreMessage {
+    const topic = TOPICS[leaf].scope === 'site' ? siteTopic(this.base, to.site, leaf as SiteLeaf) : laneTopic(this.base, to.site, (to as { lane: string }).lane, leaf as LaneLeaf);
+    return { topic, text: JSON.stringify(signLeafMessage(leaf, payload, this.signer)), options: publishOptions(leaf) };
   }
 
   async stop(): Promise<void> {

@@ -30,7 +30,7 @@ import type { Logger } from 'pino';
 import type { ColourConfig } from '../../protocol/config/gate-schema.js';
 import type { TrustStore } from '../../protocol/trust/trust-store.js';
 import { MessageError } from '../../protocol/message-error.js';
-import { openSignedMessage, type VerifiedSignatures } from '../../protocol/signed-message.js';
+import { openLeafMessage, type VerifiedSignatures } from '../../protocol/signed-message.js';
 import type { ColourStatusStore, SyncState } from './status-store.js';
 
 export interface ColourSyncOptions {
@@ -132,7 +132,7 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
 
   /** A message from `<base>/<site>/colour/change`. */
   acceptChange(raw: Buffer | string): ChangeOutcome {
-    const message = openSignedMessage(raw, 'colour-change', this.options.keys, this.options.verifiedSignatures);
+    const message = openLeafMessage(raw, 'colour/change', this.options.keys, this.options.verifiedSignatures);
     this.checkSite(message.site);
     const sync = this.store.sync;
     const digest = digestOf(message);
@@ -197,7 +197,7 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
    * snapshot already applied (the retained copy delivered again).
    */
   acceptSnapshot(raw: Buffer | string): SnapshotOutcome | null {
-    const message = openSignedMessage(raw, 'colour-snapshot', this.options.keys, this.options.verifiedSignatures);
+    const message = openLeafMessage(raw, 'colour/snapshot', this.options.keys, this.options.verifiedSignatures);
     this.checkSite(message.site);
     const sync = this.store.sync;
     if (sync.snapshotVersion !== null) {

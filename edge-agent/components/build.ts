@@ -137,9 +137,8 @@ export function buildGate(inputs: GateInputs, changeConfig: (key: string, value:
           site: config.site,
           lane: config.lane,
           timeoutMs: config.mqtt.lookupTimeoutMs,
-          baseTopic: config.mqtt.baseTopic,
           // A request the centre reads after the deadline is answered for nobody, and an ID-card request carries a hash of a number.
-          publish: (topic, payload) => centre.publishNow(topic, payload, { expirySeconds: Math.ceil(config.mqtt.lookupTimeoutMs / 1000) }),
+          publish: (leaf, request) => centre.publish(leaf, request, { expirySeconds: Math.ceil(config.mqtt.lookupTimeoutMs / 1000) }),
           logger,
         })
       : null;

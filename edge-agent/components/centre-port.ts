@@ -8,9 +8,10 @@
  * registration stays only in the journal's store.
  */
 import type { SealedRecord } from '../../protocol/privacy/sealed-record.js';
+import type { LaneUpLeaf, PayloadOf } from '../../protocol/registry.js';
 import type { GateLink } from '../link/gate-link.js';
 
-type CentreLink = Pick<GateLink, 'publishNow' | 'enqueueRegistration' | 'reportFault'>;
+type CentreLink = Pick<GateLink, 'publish' | 'enqueueRegistration' | 'reportFault'>;
 
 export class CentrePort {
   #link: CentreLink | null = null;
@@ -21,9 +22,9 @@ export class CentrePort {
     this.#link = link;
   }
 
-  /** Published now if the link is connected to the broker; false otherwise (the caller does not wait). */
-  publishNow(topic: string, payload: string, options: { expirySeconds?: number } = {}): boolean {
-    return this.#link?.publishNow(topic, payload, options) ?? false;
+  /** Published now on the lane's leaf if the link is connected to the broker; false otherwise (the caller does not wait). */
+  publish<L extends LaneUpLeaf>(leaf: L, payload: PayloadOf<L>, options: { expirySeconds?: number } = {}): boolean {
+    return this.#link?.publish(leaf, payload, options) ?? false;
   }
 
   /** Inside the decision's transaction: throws rather than logs. */

@@ -22,7 +22,7 @@ import type { CredentialVerifier } from '../credential/verifier.js';
 import type { GateDatabase } from '../database/gate-database.js';
 import type { CommandMessage, CommandResultMessage } from '../../protocol/contract.js';
 import { MessageError } from '../../protocol/message-error.js';
-import { jwsKid, openSignedMessageWithSigner } from '../../protocol/signed-message.js';
+import { jwsKid, openLeafMessageWithSigner } from '../../protocol/signed-message.js';
 
 /** What a command acts on; the agent implements it over the lane and its config. */
 export interface CommandTarget {
@@ -140,12 +140,12 @@ export class CommandHandler {
     const kid = operators.size > 0 ? jwsKid(raw) : null;
     // A kid the centre's keys hold is the centre's, even if an operator certificate shared it.
     if (kid && operators.store.lookup(kid).length > 0 && (keys?.lookup(kid).length ?? 0) === 0) {
-      const { payload, signer } = openSignedMessageWithSigner(raw, 'command', operators.store, 'operator');
+      const { payload, signer } = openLeafMessageWithSigner(raw, 'command', operators.store, 'operator');
       const operator = operators.operatorOf(signer);
       if (!operator) throw new MessageError('unknown-key', 'an operator key without its trust list entry');
       return { command: payload, operator };
     }
-    return { command: openSignedMessageWithSigner(raw, 'command', keys).payload };
+    return { command: openLeafMessageWithSigner(raw, 'command', keys).payload };
   }
 
   async #run(command: CommandMessage): Promise<{ ok: boolean; detail: string }> {

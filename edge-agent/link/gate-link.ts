@@ -423,7 +423,12 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     client.unsubscribe(topic, () => client.subscribe(topic, { qos: 1 }));
   }
 
-  /** Publish through the live connection, for look-up requests: false when not connected (the caller does not wait). */
+  /**
+   * Publish through the live connection on a topic outside the lane's tree,
+   * which the topic table does not hold (Home Assistant's discovery configs):
+   * QoS 1; false when not connected (the caller does not wait). The lane's
+   * own leaves go through publish().
+   */
   publishNow(topic: string, payload: string, options: { expirySeconds?: number; retain?: boolean } = {}): boolean {
     const client = this.client;
     if (!client?.connected) return false;

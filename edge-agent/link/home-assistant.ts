@@ -33,12 +33,22 @@ import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
 import type { Lane } from '../lane/lane.js';
 import { LANE_STATES, type HaLastDecisionMessage, type HaStateMessage, type TelemetryMessage } from '../../protocol/contract.js';
 import { laneTopic } from '../../protocol/topics.js';
+import type { LanePublish } from './lane-publish.js';
 
 export const DEFAULT_DISCOVERY_PREFIX = 'homeassistant';
+
+/** The lane's own leaves Home Assistant's entities read. */
+export type HaLeaf = 'ha/state' | 'ha/last-decision';
 
 /** What the extension needs of the lane's MQTT link (GateLink gives it; tests give a recording fake). */
 export interface HomeAssistantLink {
   readonly connected: boolean;
+  /** On the lane's ha/ leaves: topic, QoS and retain flag from the topic table, the payload typed by it. */
+  publish: LanePublish<HaLeaf>;
+  /**
+   * On a topic outside the lane's tree, which the topic table does not hold:
+   * the discovery configs under Home Assistant's own prefix (<prefix>/<component>/.../config), QoS 1.
+   */
   publishNow(topic: string, payload: string, options?: { retain?: boolean }): boolean;
   /** Handler for one exact topic outside the lane's tree, subscribed on every connect; returns the undo. */
   subscribeExtra(topic: string, handler: (payload: Buffer) => void): () => void;
@@ -204,8 +214,6 @@ export function startOfDay(now: Date): Date {
 
 export class HomeAssistantDiscovery {
   private readonly messages: DiscoveryMessage[];
-  private readonly stateTopic: string;
-  private readonly lastDecisionTopic: string;
   private readonly countToday: SqliteDatabase.Statement;
   private readonly readLast: SqliteDatabase.Statement;
   private lastDecision: HaLastDecisionMessage | null = null;
@@ -227,8 +235,6 @@ export class HomeAssistantDiscovery {
   constructor(private readonly options: HomeAssistantOptions) {
     const { site, laneId, baseTopic, discoveryPrefix, db } = options;
     this.messages = discoveryMessages({ site, lane: laneId, baseTopic, discoveryPrefix });
-    this.stateTopic = laneTopic(baseTopic, site, laneId, 'ha/state');
-    this.lastDecisionTopic = laneTopic(baseTopic, site, laneId, 'ha/last-decision');
     // Journal times are UTC ISO strings, so they compare as text; the events_time index keeps this to today's rows.
     this.countToday = db.prepare('SELECT verdict, count(*) AS n FROM events WHERE time >= ? AND lane = ? GROUP BY verdict');
     this.readLast = db.prepare('SELECT event FROM events WHERE lane = ? ORDER BY seq DESC LIMIT 1').pluck();
@@ -306,6 +312,7 @@ export class HomeAssistantDiscovery {
   announce(): void {
     if (!this.started || !this.options.link.connected) return;
     this.lastAnnounceAt = Date.now();
+    // Discovery configs live under Home Assistant's prefix, outside the lane's tree and the topic table: published by topic.
     for (const m of this.messages) this.options.link.publishNow(m.topic, JSON.stringify(m.config), { retain: true });
     this.options.logger.info({ entities: this.messages.length, prefix: this.options.discoveryPrefix }, 'Home Assistant discovery announced');
     this.publishState();
@@ -337,7 +344,7 @@ export class HomeAssistantDiscovery {
   private publishState(): void {
     if (!this.started || !this.options.link.connected) return;
     try {
-      this.options.link.publishNow(this.stateTopic, JSON.stringify(this.state()), { retain: true });
+      this.options.link.publish('ha/state', this.state());
     } catch (error) {
       // state() reads the journal and the outbox: a disk error skips one reading, never the lane.
       this.options.logger.error({ err: error }, 'Home Assistant state not sent');
@@ -346,7 +353,7 @@ export class HomeAssistantDiscovery {
 
   private publishLastDecision(): void {
     if (!this.lastDecision || !this.started) return;
-    this.options.link.publishNow(this.lastDecisionTopic, JSON.stringify(this.lastDecision), { retain: true });
+    this.options.link.publish('ha/last-decision', this.lastDecision);
   }
 }
 

@@ -25,3 +25,10 @@ export function laneMessage<L extends LaneUpLeaf>(at: LaneAddress, leaf: L, payl
   const spec = TOPICS[leaf];
   return { topic: laneTopic(at.base, at.site, at.lane, leaf), payload: JSON.stringify(payload), qos: spec.qos, retain: spec.retain };
 }
+
+/**
+ * Publishes on one of the lane's leaves through the live connection (GateLink.publish):
+ * false when not connected, nothing queued. A part that sends on only some leaves is
+ * given it narrowed to those, so it cannot send on any other.
+ */
+export type LanePublish<L extends LaneUpLeaf = LaneUpLeaf> = <K extends L>(leaf: K, payload: PayloadOf<K>, options?: { expirySeconds?: number }) => boolean;

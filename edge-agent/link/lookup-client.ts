@@ -11,8 +11,9 @@ import type { Colour } from '../../protocol/domain.js';
 import type { TrustStore } from '../../protocol/trust/trust-store.js';
 import { conforms, type LookupRequestMessage } from '../../protocol/contract.js';
 import { MessageError } from '../../protocol/message-error.js';
-import { openSignedMessage } from '../../protocol/signed-message.js';
-import { laneTopic } from '../../protocol/topics.js';
+import { TOPICS } from '../../protocol/registry.js';
+import { openLeafMessage } from '../../protocol/signed-message.js';
+import type { LanePublish } from './lane-publish.js';
 
 export type LookupKind = LookupRequestMessage['kind'];
 
@@ -28,9 +29,8 @@ export interface LookupClientOptions {
   site: string;
   lane: string;
   timeoutMs: number;
-  /** Publish on the live connection; false when not connected. */
-  publish: (topic: string, payload: string) => boolean;
-  baseTopic: string;
+  /** Publish on the live connection (topic, QoS and retain from the topic table); false when not connected. */
+  publish: LanePublish<'lookup/request'>;
   /** Epoch milliseconds. */
   now?: () => number;
   logger: Logger;
@@ -58,7 +58,6 @@ const FINISHED_MEMORY = 1024;
 export class LookupClient {
   readonly #options: LookupClientOptions;
   readonly #now: () => number;
-  readonly #topic: string;
   readonly #pending = new Map<string, Pending>();
   /** Insertion-ordered, trimmed from the oldest. */
   readonly #finished = new Map<string, 'answered' | 'expired'>();
@@ -67,7 +66,6 @@ export class LookupClient {
   constructor(options: LookupClientOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
-    this.#topic = laneTopic(options.baseTopic, options.site, options.lane, 'lookup/request');
   }
 
   get pending(): number {
@@ -93,7 +91,7 @@ export class LookupClient {
       kind,
       key,
     };
-    if (!conforms('lookupRequest', request)) {
+    if (!conforms(TOPICS['lookup/request'].schema, request)) {
       logger.warn({ kind }, 'look-up key is not a valid subject; not asked');
       return Promise.resolve(null);
     }
@@ -103,7 +101,7 @@ export class LookupClient {
       this.#pending.set(correlationId, { requestedAt, deadline: request.deadline, resolve, timer });
       let sent: boolean;
       try {
-        sent = this.#options.publish(this.#topic, JSON.stringify(request));
+        sent = this.#options.publish('lookup/request', request);
       } catch (error) {
         logger.warn({ err: error }, 'look-up request could not be published');
         sent = false;
@@ -126,7 +124,7 @@ export class LookupClient {
     const maxBytes = this.#options.maxMessageBytes ?? DEFAULT_MAX_REPLY_BYTES;
     const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
     if (size > maxBytes) throw new MessageError('oversized', `look-up reply of ${size} bytes exceeds ${maxBytes}`);
-    const reply = openSignedMessage(raw, 'lookup-reply', keys);
+    const reply = openLeafMessage(raw, 'lookup/reply', keys);
     if (reply.site !== site || reply.lane !== lane) {
       throw new MessageError('wrong-target', `look-up reply for ${reply.site}/${reply.lane} reached ${site}/${lane}`);
     }

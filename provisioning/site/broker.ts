@@ -5,10 +5,11 @@
  * the tests run against a real Mosquitto.
  */
 import { join } from 'node:path';
+import { LANE_DOWN_LEAVES, LANE_UP_LEAVES } from '../../protocol/topics.js';
 import { isActive, type SiteRecord } from './site.js';
 
-/** What a gate writes, under <base>/<site>/<lane>/ (docs/asyncapi.yaml). */
-const GATE_WRITES = ['status', 'decision', 'alert', 'fault', 'security', 'telemetry', 'command/result', 'lookup/request', 'registration', 'colour/applied', 'ha/state', 'ha/last-decision'] as const;
+/** What a gate writes, under <base>/<site>/<lane>/: every lane leaf it sends on (protocol/registry.ts). */
+const GATE_WRITES = LANE_UP_LEAVES;
 /**
  * Home Assistant discovery (mqtt.homeAssistant, off by default): a gate may
  * write retained configs for its own node id only (its username) and read
@@ -18,8 +19,8 @@ const GATE_WRITES = ['status', 'decision', 'alert', 'fault', 'security', 'teleme
  */
 export const HA_DISCOVERY_PREFIX = 'homeassistant';
 
-/** What a gate reads under its lane; the site's colour topics come on top. */
-const GATE_READS = ['command', 'lookup/reply'] as const;
+/** What a gate reads under its lane: every lane leaf the centre sends on; the site's colour topics come on top. */
+const GATE_READS = LANE_DOWN_LEAVES;
 
 /** The MQTT username of a gate: its certificate's CN. */
 export function gateCommonName(site: string, lane: string): string {

@@ -21,6 +21,8 @@ import { signData } from '../../protocol/credential/cose.js';
 import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/components/config-keys.js';
 import { COMMAND_ACTIONS, conforms, SECURITY_KINDS, type SecurityKind, type SignedType } from '../../protocol/contract.js';
 import type { GateLink } from '../../edge-agent/link/gate-link.js';
+import type { LanePublish } from '../../edge-agent/link/lane-publish.js';
+import type { PayloadOf } from '../../protocol/registry.js';
 import { messageSigner, type MessageSigner } from '../../protocol/signed-message.js';
 import { MessageError } from '../../protocol/message-error.js';
 import { laneTopic, siteTopic } from '../../protocol/topics.js';
@@ -47,7 +49,7 @@ interface LinkInside {
   client: { emit(event: 'message', topic: string, payload: Buffer, packet: object): boolean } | null;
   options: { commands?: { handle(raw: Buffer): Promise<unknown> }; lookup?: { acceptReply(raw: Buffer): boolean; lookup(kind: 'printed-code', key: string): Promise<unknown> } };
   reportSecurity(topic: string, kind: SecurityKind, detail: string): void;
-  publishNow(topic: string, payload: string, options?: object): boolean;
+  publish: LanePublish;
 }
 
 const b64url = (text: string | Buffer): string => Buffer.from(text).toString('base64url');
@@ -289,14 +291,13 @@ async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
 
   // Look-ups the gate is waiting on, so that replies can answer one.
   const openIds: string[] = [];
-  const publishNow = inside.publishNow.bind(link);
-  inside.publishNow = (t, payload, options) => {
-    if (t.endsWith('/lookup/request')) {
-      const id = (JSON.parse(payload) as { correlationId: string }).correlationId;
-      openIds.push(id);
+  const publish = inside.publish.bind(link);
+  inside.publish = (leaf, payload, options) => {
+    if (leaf === 'lookup/request') {
+      openIds.push((payload as PayloadOf<'lookup/request'>).correlationId);
       if (openIds.length > 64) openIds.shift();
     }
-    return publishNow(t, payload, options);
+    return publish(leaf, payload, options);
   };
   const keepAsking = (): void => {
     for (let i = openIds.length; i < 12; i++) void lookup.lookup('printed-code', SUBJECTS[i % SUBJECTS.length]!);

@@ -205,18 +205,19 @@ test('a gate whose metrics port is taken: the start fails naming the metrics, an
 
 test('centre port: unconnected, nothing is sent and a look-up is not published; connected, each call reaches the link; once only', () => {
   const port = new CentrePort();
-  assert.equal(port.publishNow('t', 'p'), false);
+  const request = { correlationId: 'c0ffee00-0', time: '2025-06-15T08:30:00Z', deadline: 1, site: 's1', lane: 'l1', kind: 'id-hash' as const, key: 'k' };
+  assert.equal(port.publish('lookup/request', request), false);
   port.reportFault({ kind: 'outbox-filling', detail: 'x' });
   const sent: string[] = [];
   const link = {
-    publishNow: (topic: string, _payload: string, options?: { expirySeconds?: number }) => (sent.push(`publish ${topic} ${options?.expirySeconds}`), true),
+    publish: (leaf: string, _payload: unknown, options?: { expirySeconds?: number }) => (sent.push(`publish ${leaf} ${options?.expirySeconds}`), true),
     enqueueRegistration: () => void sent.push('registration'),
     reportFault: (fault: { kind: string }, options?: { queue?: boolean }) => void sent.push(`fault ${fault.kind} ${options?.queue}`),
   };
   port.connect(link);
-  assert.equal(port.publishNow('lookup', '{}', { expirySeconds: 3 }), true);
+  assert.equal(port.publish('lookup/request', request, { expirySeconds: 3 }), true);
   port.enqueueRegistration({} as Parameters<CentrePort['enqueueRegistration']>[0]);
   port.reportFault({ kind: 'outbox-dropped', detail: 'y' }, { queue: false });
-  assert.deepEqual(sent, ['publish lookup 3', 'registration', 'fault outbox-dropped false']);
+  assert.deepEqual(sent, ['publish lookup/request 3', 'registration', 'fault outbox-dropped false']);
   assert.throws(() => port.connect(link), /already connected/);
 });

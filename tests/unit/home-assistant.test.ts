@@ -26,8 +26,11 @@ import {
   lastDecisionOf,
   startOfDay,
   type DiscoveryMessage,
+  type HaLeaf,
   type HomeAssistantLink,
 } from '../../edge-agent/link/home-assistant.js';
+import { laneMessage } from '../../edge-agent/link/lane-publish.js';
+import type { PayloadOf } from '../../protocol/registry.js';
 import { pause, until } from '../support/wait.js';
 
 // ---------------------------------------------------------------------------
@@ -380,6 +383,13 @@ class RecordingLink extends EventEmitter implements HomeAssistantLink {
   publishNow(topic: string, payload: string, options: { retain?: boolean } = {}): boolean {
     if (!this.connected) return false;
     this.published.push({ topic, payload, retain: options.retain ?? false });
+    return true;
+  }
+  /** As the link sends on a lane leaf: topic, payload and retain flag from laneMessage. */
+  publish<L extends HaLeaf>(leaf: L, payload: PayloadOf<L>): boolean {
+    if (!this.connected) return false;
+    const { topic, payload: text, retain } = laneMessage({ base: 'hc/v1', site: 's1', lane: 'l1' }, leaf, payload);
+    this.published.push({ topic, payload: text, retain });
     return true;
   }
   subscribeExtra(topic: string, handler: (payload: Buffer) => void): () => void {

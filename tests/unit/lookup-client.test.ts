@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { conforms, type LookupReplyMessage, type LookupRequestMessage, type SecurityKind } from '../../protocol/contract.js';
+import { laneMessage } from '../../edge-agent/link/lane-publish.js';
 import { LookupClient } from '../../edge-agent/link/lookup-client.js';
 import { type MessageSigner, messageSigner, signMessage } from '../../protocol/signed-message.js';
 import { MessageError } from '../../protocol/message-error.js';
@@ -47,11 +48,12 @@ function setup(options: { timeoutMs?: number; connected?: boolean; maxPending?: 
     site: SITE,
     lane: LANE,
     timeoutMs: options.timeoutMs ?? 2000,
-    baseTopic: BASE,
     logger,
     ...(options.maxPending ? { maxPending: options.maxPending } : {}),
-    publish: (topic, payload) => {
+    publish: (leaf, request) => {
       if (options.connected === false) return false;
+      // As the link sends it: the topic from the leaf, the request as JSON.
+      const { topic, payload } = laneMessage({ base: BASE, site: SITE, lane: LANE }, leaf, request);
       sent.push({ topic, request: JSON.parse(payload) as LookupRequestMessage });
       return true;
     },
@@ -163,8 +165,8 @@ test('look-up: a reply past the deadline before the timer fired still counts as 
   let now = 1_000_000;
   const sent: LookupRequestMessage[] = [];
   const client = new LookupClient({
-    keys, site: SITE, lane: LANE, timeoutMs: 5000, baseTopic: BASE, logger: pino({ level: 'silent' }), now: () => now,
-    publish: (_topic, payload) => sent.push(JSON.parse(payload) as LookupRequestMessage) > 0,
+    keys, site: SITE, lane: LANE, timeoutMs: 5000, logger: pino({ level: 'silent' }), now: () => now,
+    publish: (_leaf, request) => sent.push(request) > 0,
   });
   const answer = client.lookup('printed-code', 'GZHC-PRINTED-0010');
   now += 5001;

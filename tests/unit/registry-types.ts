@@ -3,18 +3,34 @@
  * which `npm test` runs first, fails if a line marked @ts-expect-error
  * compiles after all, or a type read from a schema stops matching what its
  * callers were written against. The gate's typed publish takes for each
- * leaf only its schema's payload, and only leaves the gate sends on.
+ * leaf only its schema's payload, and only leaves the gate sends on; so do
+ * the parts that publish through it (Home Assistant, the look-up client,
+ * the centre port). What the centre signs is signed and opened by leaf, as
+ * that leaf's typ and schema.
  */
 import type { Static } from '@sinclair/typebox';
+import type { CentrePort } from '../../edge-agent/components/centre-port.js';
 import type { GateLink } from '../../edge-agent/link/gate-link.js';
+import type { HomeAssistantLink } from '../../edge-agent/link/home-assistant.js';
 import { laneMessage } from '../../edge-agent/link/lane-publish.js';
-import type { CommandMessage, ContractTypes, LaneStatusMessage, RedAlertMessage, SealedRegistrationMessage, TelemetryMessage } from '../../protocol/contract.js';
+import type { LookupClientOptions } from '../../edge-agent/link/lookup-client.js';
+import type {
+  CommandMessage,
+  ContractTypes,
+  HaLastDecisionMessage,
+  HaStateMessage,
+  LaneStatusMessage,
+  LookupRequestMessage,
+  RedAlertMessage,
+  SealedRegistrationMessage,
+  TelemetryMessage,
+} from '../../protocol/contract.js';
 import type { Colour, DecidedBy, Verdict } from '../../protocol/domain.js';
 import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
 import type { SealedRecord } from '../../protocol/privacy/sealed-record.js';
 import type { SealedRecord as SealedRecordSchema } from '../../protocol/payloads/registration.js';
-import type { SignedPayload } from '../../protocol/signed-message.js';
-import type { DownLeaf, LaneUpLeaf, PayloadOf, SignedSchema } from '../../protocol/registry.js';
+import { openLeafMessage, signLeafMessage, type MessageSigner, type SignedPayload } from '../../protocol/signed-message.js';
+import type { DownLeaf, LaneUpLeaf, PayloadOf, SignedLeaf, SignedSchema, SignedTypOf } from '../../protocol/registry.js';
 
 /** True only when A and B are the same type (not merely assignable either way). */
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -26,6 +42,13 @@ declare const link: GateLink;
 declare const telemetry: TelemetryMessage;
 declare const command: CommandMessage;
 declare const event: DecisionEvent;
+declare const ha: HomeAssistantLink;
+declare const haState: HaStateMessage;
+declare const lastDecision: HaLastDecisionMessage;
+declare const publishLookup: LookupClientOptions['publish'];
+declare const request: LookupRequestMessage;
+declare const port: CentrePort;
+declare const signer: MessageSigner;
 const at = { base: 'hc/v1', site: 's1', lane: 'l1' };
 
 export function typedPublish(): void {
@@ -52,6 +75,54 @@ export function typedPublish(): void {
   laneMessage(at, 'colour/change', { type: 'colour-change', site: 's1', seq: 1, issuedAt: 1, changes: [] });
   // @ts-expect-error no such leaf
   link.publish('decisions', event);
+}
+
+export function homeAssistantAndLookUp(): void {
+  ha.publish('ha/state', haState);
+  ha.publish('ha/last-decision', lastDecision);
+  link.publish('ha/state', haState);
+  publishLookup('lookup/request', request);
+  port.publish('lookup/request', request, { expirySeconds: 2 });
+  // GateLink is a link Home Assistant can use.
+  const asHa: HomeAssistantLink = link;
+  void asHa;
+
+  // @ts-expect-error the last decision's payload on the state leaf
+  ha.publish('ha/state', lastDecision);
+  // @ts-expect-error the state's payload on the last-decision leaf
+  ha.publish('ha/last-decision', haState);
+  // @ts-expect-error a last decision never carries the subject
+  ha.publish('ha/last-decision', { ...lastDecision, subject: 'S' });
+  // @ts-expect-error a required field of the state missing
+  link.publish('ha/state', { time: haState.time, laneState: 'idle' });
+  // @ts-expect-error Home Assistant sends on its own leaves only
+  ha.publish('decision', event);
+  // @ts-expect-error a look-up request without its deadline
+  publishLookup('lookup/request', { correlationId: 'c0ffee00-0', time: '2025-06-15T08:30:00Z', site: 's1', lane: 'l1', kind: 'id-hash', key: 'k' });
+  // @ts-expect-error a look-up kind the schema does not have
+  publishLookup('lookup/request', { ...request, kind: 'face' });
+  // @ts-expect-error the look-up client sends on lookup/request only
+  publishLookup('telemetry', telemetry);
+  // @ts-expect-error the centre port types the payload by leaf too
+  port.publish('lookup/request', telemetry);
+  // @ts-expect-error a leaf only the centre sends on
+  port.publish('lookup/reply', request);
+}
+
+export function signedByLeaf(raw: Buffer): void {
+  same<SignedLeaf, DownLeaf>(true);
+  same<SignedTypOf<'colour/change'>, 'colour-change'>(true);
+  same<SignedTypOf<'lookup/reply'>, 'lookup-reply'>(true);
+  same<ReturnType<typeof openLeafMessage<'command'>>, CommandMessage>(true);
+  same<ReturnType<typeof openLeafMessage<'colour/snapshot'>>, ContractTypes['colourSnapshot']>(true);
+  signLeafMessage('command', command, signer);
+
+  // @ts-expect-error a command's payload signed for the colour change leaf
+  signLeafMessage('colour/change', command, signer);
+  // @ts-expect-error the gate's leaves are not signed
+  signLeafMessage('decision', event, signer);
+  // @ts-expect-error a typ is no leaf
+  openLeafMessage(raw, 'colour-change', null);
 }
 
 export function leavesAndPayloads(): void {

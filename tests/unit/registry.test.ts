@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { laneMessage } from '../../edge-agent/link/lane-publish.js';
 import { schemas, SIGNED_TYPES } from '../../protocol/contract.js';
-import { isDownLeaf, isLeaf, leafSpec, leavesOf, signedSchema, TOPICS, type Leaf } from '../../protocol/registry.js';
+import { isDownLeaf, isLeaf, leafSignedAs, leafSpec, leavesOf, publishOptions, signedSchema, signedTyp, TOPICS, type Leaf, type SignedLeaf } from '../../protocol/registry.js';
 import { LANE_DOWN_LEAVES, LANE_UP_LEAVES, laneSubscriptions, laneTopic, parseTopic, SITE_DOWN_LEAVES, siteTopic } from '../../protocol/topics.js';
 
 /** What each leaf carried before the table existed: [scope, direction, schema, qos, retain, signed typ]. */
@@ -109,6 +109,19 @@ test('each signed kind has the schema of the topic that carries it, whose type i
   assert.equal(signedSchema('command'), 'command');
   assert.equal(signedSchema('colour-snapshot'), 'colourSnapshot');
   assert.throws(() => signedSchema('trust-list' as 'command'), /no topic carries messages signed as trust-list/);
+});
+
+test('each signed leaf names its typ, each typ its leaf; publish options are the leaf\'s QoS and retain flag', () => {
+  const signed = (Object.keys(TOPICS) as Leaf[]).filter((leaf): leaf is SignedLeaf => EXPECTED[leaf][5] !== null);
+  assert.deepEqual(signed, ['command', 'lookup/reply', 'colour/change', 'colour/snapshot']);
+  for (const leaf of signed) {
+    assert.equal(signedTyp(leaf), EXPECTED[leaf][5], leaf);
+    assert.equal(leafSignedAs(signedTyp(leaf)), leaf, leaf);
+  }
+  assert.throws(() => leafSignedAs('trust-list' as 'command'), /no topic carries messages signed as trust-list/);
+  for (const leaf of Object.keys(EXPECTED) as Leaf[]) {
+    assert.deepEqual(publishOptions(leaf), { qos: EXPECTED[leaf][3], retain: EXPECTED[leaf][4] }, leaf);
+  }
 });
 
 test("a lane message takes its topic, QoS and retain flag from the leaf, and its payload as JSON", () => {

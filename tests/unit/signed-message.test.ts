@@ -25,7 +25,18 @@ import { Journal } from '../../edge-agent/journal/journal.js';
 import { CommandHandler, type CommandTarget } from '../../edge-agent/link/command-handler.js';
 import type { SignedType } from '../../protocol/contract.js';
 import { LookupClient } from '../../edge-agent/link/lookup-client.js';
-import { jwsKid, type MessageSigner, messageSigner, openJws, openSignedMessage, parseJws, signJws } from '../../protocol/signed-message.js';
+import {
+  jwsKid,
+  type MessageSigner,
+  messageSigner,
+  openJws,
+  openLeafMessage,
+  openLeafMessageWithSigner,
+  openSignedMessage,
+  parseJws,
+  signJws,
+  signLeafMessage,
+} from '../../protocol/signed-message.js';
 import { MessageError } from '../../protocol/message-error.js';
 import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
 import { malformedJws } from '../support/malformed-jws.js';
@@ -76,7 +87,7 @@ function receivers(): Array<{ kind: string; typ: string; kid: string; payload: s
   const sync = new ColourSync({ store, keys: centreKeys, site: SITE, config: { maxSyncAgeSeconds: 300, whenDegraded: 'staff' }, logger, checkIntervalMs: 3_600_000 });
   after(() => sync.stop());
   const handler = commandHandler();
-  const lookup = new LookupClient({ keys: centreKeys, site: SITE, lane: LANE, timeoutMs: 1000, baseTopic: 'hc/v1', logger, publish: () => true });
+  const lookup = new LookupClient({ keys: centreKeys, site: SITE, lane: LANE, timeoutMs: 1000, logger, publish: () => true });
   const now = Date.now();
   const command = b64json({ type: 'command', id: randomUUID(), site: SITE, lane: LANE, issuedAt: now, action: 'open' });
   return [
@@ -153,4 +164,36 @@ test('a well-formed JWS still opens, and its well-formed refusals keep their kin
   refusedAs(envelope({ alg: 'ES256', kid: kidOf(operator), typ: 'colour-change' }), 'unknown-key');
   refusedAs(envelope({ alg: 'ES256', kid: kidOf(centre), typ: 'colour-change' }), 'bad-signature');
   refusedAs(JSON.stringify({ payload: b64json(payload) }), 'unsigned');
+});
+
+test('by leaf: signed as the leaf\'s typ, opened only as that leaf, checked against the leaf\'s schema', () => {
+  const now = Date.now();
+  const change = { type: 'colour-change' as const, site: SITE, seq: 3, issuedAt: now, changes: [] };
+  const signed = JSON.stringify(signLeafMessage('colour/change', change, centre));
+  // The same header and payload as signing by typ (ES256 signatures differ each time): the leaf only names which typ.
+  const byTyp = signJws('colour-change', change, centre);
+  const byLeaf = JSON.parse(signed) as typeof byTyp;
+  assert.deepEqual([byLeaf.protected, byLeaf.payload], [byTyp.protected, byTyp.payload]);
+  assert.equal(parseJws(signed).header.typ, 'colour-change');
+  assert.deepEqual(openLeafMessage(signed, 'colour/change', centreKeys), change);
+  assert.deepEqual(openSignedMessage(signed, 'colour-change', centreKeys), change);
+  const refusedAs = (open: () => unknown, kind: string, detail: RegExp): void => {
+    assert.throws(open, (error: unknown) => error instanceof MessageError && error.code === kind && detail.test(error.message), kind);
+  };
+  // A colour change arriving on the snapshot or command leaf is the wrong type.
+  refusedAs(() => openLeafMessage(signed, 'colour/snapshot', centreKeys), 'wrong-type', /signed as "colour-change", expected "colour-snapshot"/);
+  refusedAs(() => openLeafMessage(signed, 'command', centreKeys), 'wrong-type', /expected "command"/);
+  // Signed as the leaf's typ, but not of its schema.
+  const notAChange = JSON.stringify(signJws('colour-change', { ...change, seq: 0 }, centre));
+  refusedAs(() => openLeafMessage(notAChange, 'colour/change', centreKeys), 'schema', /seq/);
+
+  const command = { type: 'command' as const, id: randomUUID(), site: SITE, lane: LANE, issuedAt: now, action: 'open' as const };
+  const byOperator = JSON.stringify(signLeafMessage('command', command, operator));
+  const operatorKeys = new TrustStore();
+  operatorKeys.add(operatorKey.certificate);
+  const opened = openLeafMessageWithSigner(byOperator, 'command', operatorKeys, 'operator');
+  assert.deepEqual(opened.payload, command);
+  assert.equal(opened.signer.certificate.fingerprint256, operatorKey.certificate.fingerprint256);
+  refusedAs(() => openLeafMessageWithSigner(byOperator, 'command', centreKeys), 'unknown-key', /is not a centre key/);
+  refusedAs(() => openLeafMessageWithSigner(byOperator, 'lookup/reply', operatorKeys, 'operator'), 'wrong-type', /expected "lookup-reply"/);
 });
