@@ -32,9 +32,7 @@ async function consoleTables(db: Kysely<any>, rules: DialectRules): Promise<void
   };
   const newestFirst = (column: string): string[] => (written ? [`${column} desc`, 'n desc'] : [column]);
 
-  await db.schema
-    .createTable('lanes')
-    .ifNotExists()
+  await create('lanes')
     .addColumn('site', 'text', (c) => c.notNull())
     .addColumn('lane', 'text', (c) => c.notNull())
     .addColumn('online', flag, (c) => c.notNull())
