@@ -146,25 +146,21 @@ async function consoleTables(db: Kysely<any>, rules: DialectRules): Promise<void
   await db.schema.createIndex('commands_pending').ifNotExists().on('commands').column('sent_at').where(sql.ref('result'), '=', 'pending').execute();
 }
 
-/** Every migration, by name in the order they run. */
-export function consoleMigrations(rules: DialectRules): Record<string, Migration> {
+/**
+ * Every migration, by name in the order they run, from code rather than files
+ * (Kysely's FileMigrationProvider would need dist/ to carry a folder to scan).
+ */
+function provider(rules: DialectRules): MigrationProvider {
   return {
-    '0001-console-tables': { up: (db) => consoleTables(db, rules) },
+    getMigrations: async (): Promise<Record<string, Migration>> => ({
+      '0001-console-tables': { up: (db) => consoleTables(db, rules) },
+    }),
   };
-}
-
-/** The migrations as Kysely's Migrator reads them: from code, not files (dist/ has no migration folder to scan). */
-class InCodeMigrations implements MigrationProvider {
-  constructor(private readonly rules: DialectRules) {}
-
-  async getMigrations(): Promise<Record<string, Migration>> {
-    return consoleMigrations(this.rules);
-  }
 }
 
 /** Brings the database up to the latest migration; rejects with the first migration's failure. */
 export async function migrateToLatest(db: Kysely<any>, rules: DialectRules): Promise<void> {
-  const { error, results } = await new Migrator({ db, provider: new InCodeMigrations(rules) }).migrateToLatest();
+  const { error, results } = await new Migrator({ db, provider: provider(rules) }).migrateToLatest();
   if (error === undefined) return;
   const failed = results?.find((result) => result.status === 'Error')?.migrationName;
   const cause = error instanceof Error ? error : new Error(String(error));
