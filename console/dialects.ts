@@ -76,8 +76,13 @@ export const POSTGRES_TYPES: pg.CustomTypesConfig = {
     NUMBER_TYPES.has(oid) ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-/** Distinct statement texts kept prepared; a batch's text varies with its size, so the cache is bounded. */
-const MAX_PREPARED = 256;
+/**
+ * Statements kept prepared: the console's queries are a few dozen texts. A
+ * batch's text grows with its rows, and a prepared 500-row insert holds
+ * hundreds of kilobytes, so a long text is prepared for its one use only.
+ */
+const MAX_PREPARED = 64;
+const MAX_PREPARED_TEXT = 2048;
 
 /** What SQLite cannot bind, as it keeps it: a flag as 1/0, a list as JSON text. */
 function bindable(value: unknown): unknown {
@@ -99,9 +104,11 @@ export function sqliteDatabase(db: BetterSqlite3): SqliteDatabase {
     prepare(text: string): SqliteStatement {
       let statement = prepared.get(text);
       if (!statement) {
-        if (prepared.size >= MAX_PREPARED) prepared.clear();
         statement = db.prepare(text);
-        prepared.set(text, statement);
+        if (text.length <= MAX_PREPARED_TEXT) {
+          if (prepared.size >= MAX_PREPARED) prepared.clear();
+          prepared.set(text, statement);
+        }
       }
       const s = statement;
       return {
