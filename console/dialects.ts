@@ -9,6 +9,11 @@
  * - Rows in the order written: SQLite's rowid; PostgreSQL's BIGSERIAL `n`.
  * - Text ordered by its bytes: SQLite's default; PostgreSQL needs COLLATE "C"
  *   (else the server's locale decides, and "B" and "b" trade places).
+ * - Rows per statement in a batch: SQLite keeps each statement text
+ *   prepared, and a prepared statement's memory is freed only when the
+ *   collector finds it, so batches go in statements of a few shapes (32
+ *   rows at most, in one transaction); PostgreSQL parses every statement
+ *   afresh and each is a round trip, so a batch goes in one.
  * - Which failures may pass if tried again.
  *
  * Upserts and insert-if-new are `ON CONFLICT` in both and need no rule.
@@ -24,6 +29,8 @@ export interface DialectRules {
   readonly kind: 'sqlite' | 'postgres';
   /** Column types of the schema. */
   readonly types: { readonly ms: DataTypeExpression; readonly flag: DataTypeExpression; readonly list: DataTypeExpression; readonly real: DataTypeExpression };
+  /** The most rows one INSERT of a batch carries. */
+  readonly rowsPerStatement: number;
   /** The column that orders a table's rows as written. */
   readonly writtenOrder: 'rowid' | 'n';
   /** A text column ordered by its bytes, whatever the database's locale. */
@@ -35,6 +42,7 @@ export interface DialectRules {
 export const SQLITE: DialectRules = {
   kind: 'sqlite',
   types: { ms: 'integer', flag: 'integer', list: 'text', real: 'real' },
+  rowsPerStatement: 32,
   writtenOrder: 'rowid',
   byteOrder: (column) => sql.ref<string>(column),
   /** Busy, locked, I/O and a full disk may pass; anything else (a constraint, a closed database) will not. */
@@ -57,6 +65,7 @@ const CONNECTION_LOST = /Connection terminated|timeout exceeded when trying to c
 export const POSTGRES: DialectRules = {
   kind: 'postgres',
   types: { ms: 'bigint', flag: 'boolean', list: sql`text[]`, real: 'double precision' },
+  rowsPerStatement: 500,
   writtenOrder: 'n',
   byteOrder: (column) => sql<string>`${sql.ref(column)} COLLATE "C"`,
   transient(error) {
@@ -77,12 +86,12 @@ export const POSTGRES_TYPES: pg.CustomTypesConfig = {
 };
 
 /**
- * Statements kept prepared: the console's queries are a few dozen texts. A
- * batch's text grows with its rows, and a prepared 500-row insert holds
- * hundreds of kilobytes, so a long text is prepared for its one use only.
+ * Statements kept prepared: the console's queries, and a batch's inserts of
+ * 1 to rowsPerStatement rows, are about a hundred texts. Any longer text
+ * (none the store sends) is prepared for its one use only.
  */
-const MAX_PREPARED = 64;
-const MAX_PREPARED_TEXT = 2048;
+const MAX_PREPARED = 160;
+const MAX_PREPARED_TEXT = 8192;
 
 /** What SQLite cannot bind, as it keeps it: a flag as 1/0, a list as JSON text. */
 function bindable(value: unknown): unknown {
