@@ -9,11 +9,12 @@
  * - Rows in the order written: SQLite's rowid; PostgreSQL's BIGSERIAL `n`.
  * - Text ordered by its bytes: SQLite's default; PostgreSQL needs COLLATE "C"
  *   (else the server's locale decides, and "B" and "b" trade places).
- * - Rows per statement in a batch: SQLite keeps each statement text
+ * - Rows in a batch's one INSERT: SQLite keeps each statement text
  *   prepared, and a prepared statement's memory is freed only when the
- *   collector finds it, so batches go in statements of a few shapes (32
- *   rows at most, in one transaction); PostgreSQL parses every statement
- *   afresh and each is a round trip, so a batch goes in one.
+ *   collector finds it, so its batches take few shapes (32 rows at most;
+ *   without a round trip to save, larger batches gain little, and the page
+ *   stream gets the results in bursts); to PostgreSQL each statement is a
+ *   round trip and a commit, so its batches take up to 500.
  * - Which failures may pass if tried again.
  *
  * Upserts and insert-if-new are `ON CONFLICT` in both and need no rule.
@@ -29,8 +30,8 @@ export interface DialectRules {
   readonly kind: 'sqlite' | 'postgres';
   /** Column types of the schema. */
   readonly types: { readonly ms: DataTypeExpression; readonly flag: DataTypeExpression; readonly list: DataTypeExpression; readonly real: DataTypeExpression };
-  /** The most rows one INSERT of a batch carries. */
-  readonly rowsPerStatement: number;
+  /** The most rows a batch (one INSERT) carries. */
+  readonly rowsPerBatch: number;
   /** The column that orders a table's rows as written. */
   readonly writtenOrder: 'rowid' | 'n';
   /** A text column ordered by its bytes, whatever the database's locale. */
@@ -42,7 +43,7 @@ export interface DialectRules {
 export const SQLITE: DialectRules = {
   kind: 'sqlite',
   types: { ms: 'integer', flag: 'integer', list: 'text', real: 'real' },
-  rowsPerStatement: 32,
+  rowsPerBatch: 32,
   writtenOrder: 'rowid',
   byteOrder: (column) => sql.ref<string>(column),
   /** Busy, locked, I/O and a full disk may pass; anything else (a constraint, a closed database) will not. */
@@ -65,7 +66,7 @@ const CONNECTION_LOST = /Connection terminated|timeout exceeded when trying to c
 export const POSTGRES: DialectRules = {
   kind: 'postgres',
   types: { ms: 'bigint', flag: 'boolean', list: sql`text[]`, real: 'double precision' },
-  rowsPerStatement: 500,
+  rowsPerBatch: 500,
   writtenOrder: 'n',
   byteOrder: (column) => sql<string>`${sql.ref(column)} COLLATE "C"`,
   transient(error) {
@@ -87,7 +88,7 @@ export const POSTGRES_TYPES: pg.CustomTypesConfig = {
 
 /**
  * Statements kept prepared: the console's queries, and a batch's inserts of
- * 1 to rowsPerStatement rows, are about a hundred texts. Any longer text
+ * 1 to rowsPerBatch rows, are about a hundred texts. Any longer text
  * (none the store sends) is prepared for its one use only.
  */
 const MAX_PREPARED = 160;

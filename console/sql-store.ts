@@ -115,14 +115,9 @@ export class SqlConsoleStore implements ConsoleStore {
    */
   private readonly known = new Map<string, LaneRecord>();
   /** Lane rows, a batch to a statement: telemetry from a whole fleet comes in bursts. */
-  private readonly laneUpserts = new InsertBatcher((records: LaneRecord[]) => this.writeLanes(records), laneKey, {
-    keep: 'last',
-    oneByOneAfter: (error) => !this.transient(error),
-  });
+  private readonly laneUpserts: InsertBatcher<LaneRecord>;
   /** Decisions, the fleet's bulk, written a batch to a statement and a commit. */
-  private readonly decisionWrites = new InsertBatcher((rows: NewDecision[]) => this.writeDecisions(rows), (row) => row.id, {
-    oneByOneAfter: (error) => !this.transient(error),
-  });
+  private readonly decisionWrites: InsertBatcher<NewDecision>;
   /** The column that lists rows of the same millisecond newest first. */
   private readonly written: ReturnType<typeof sql.ref<number>>;
 
@@ -135,6 +130,9 @@ export class SqlConsoleStore implements ConsoleStore {
   ) {
     this.kind = rules.kind;
     this.written = sql.ref<number>(rules.writtenOrder);
+    const batches = { maxRows: rules.rowsPerBatch, oneByOneAfter: (error: Error) => !this.transient(error) };
+    this.laneUpserts = new InsertBatcher((records: LaneRecord[]) => this.writeLanes(records), laneKey, { ...batches, keep: 'last' });
+    this.decisionWrites = new InsertBatcher((rows: NewDecision[]) => this.writeDecisions(rows), (row) => row.id, batches);
   }
 
   /** Waits for the writes under way (at most CLOSE_TIMEOUT_MS), then closes the database. */
@@ -192,38 +190,24 @@ export class SqlConsoleStore implements ConsoleStore {
     return row && laneOf(row);
   }
 
-  /**
-   * A batch in statements of at most the dialect's rowsPerStatement rows, in
-   * one transaction when it takes more than one: one commit either way.
-   */
-  private async inStatements<T>(rows: T[], write: (db: Kysely<Database>, chunk: T[]) => Promise<void>): Promise<void> {
-    const size = this.rules.rowsPerStatement;
-    if (rows.length <= size) return write(this.db, rows);
-    await this.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < rows.length; i += size) await write(trx, rows.slice(i, i + size));
-    });
-  }
-
-  /** Whole lane rows, a batch at a time; in key order, so that two batches in flight lock rows in the same order. */
+  /** Whole lane rows, a batch to a statement; in key order, so that two batches in flight lock rows in the same order. */
   private async writeLanes(records: LaneRecord[]): Promise<Set<string>> {
     const sorted = [...records].sort(byKey(laneKey));
-    await this.inStatements(sorted, async (db, chunk) => {
-      await db
-        .insertInto('lanes')
-        .values(chunk.map(laneRowFor))
-        .onConflict((oc) =>
-          oc.columns(['site', 'lane']).doUpdateSet((eb) => ({
-            online: eb.ref('excluded.online'), online_since: eb.ref('excluded.online_since'),
-            degraded: eb.ref('excluded.degraded'), degraded_since: eb.ref('excluded.degraded_since'),
-            held: eb.ref('excluded.held'), held_since: eb.ref('excluded.held_since'),
-            staff_mode: eb.ref('excluded.staff_mode'), staff_mode_since: eb.ref('excluded.staff_mode_since'),
-            faults: eb.ref('excluded.faults'), faults_since: eb.ref('excluded.faults_since'),
-            state: eb.ref('excluded.state'), state_since: eb.ref('excluded.state_since'),
-            lane_state: eb.ref('excluded.lane_state'), last_seen: eb.ref('excluded.last_seen'), state_time: eb.ref('excluded.state_time'),
-          })),
-        )
-        .execute();
-    });
+    await this.db
+      .insertInto('lanes')
+      .values(sorted.map(laneRowFor))
+      .onConflict((oc) =>
+        oc.columns(['site', 'lane']).doUpdateSet((eb) => ({
+          online: eb.ref('excluded.online'), online_since: eb.ref('excluded.online_since'),
+          degraded: eb.ref('excluded.degraded'), degraded_since: eb.ref('excluded.degraded_since'),
+          held: eb.ref('excluded.held'), held_since: eb.ref('excluded.held_since'),
+          staff_mode: eb.ref('excluded.staff_mode'), staff_mode_since: eb.ref('excluded.staff_mode_since'),
+          faults: eb.ref('excluded.faults'), faults_since: eb.ref('excluded.faults_since'),
+          state: eb.ref('excluded.state'), state_since: eb.ref('excluded.state_since'),
+          lane_state: eb.ref('excluded.lane_state'), last_seen: eb.ref('excluded.last_seen'), state_time: eb.ref('excluded.state_time'),
+        })),
+      )
+      .execute();
     return new Set(sorted.map(laneKey));
   }
 
@@ -233,27 +217,23 @@ export class SqlConsoleStore implements ConsoleStore {
     return this.decisionWrites.add({ ...d, receivedAt });
   }
 
-  /** A batch of decisions, one commit; resolves with the ids that were new. */
+  /** One statement for a batch of decisions; resolves with the ids that were new. */
   private async writeDecisions(rows: NewDecision[]): Promise<Set<string>> {
     // In key order: two batches in flight that share ids (a redelivery) then lock them in the same order, never a deadlock.
     const sorted = [...rows].sort(byKey((row) => row.id));
-    const stored = new Set<string>();
-    await this.inStatements(sorted, async (db, chunk) => {
-      const added = await db
-        .insertInto('decisions')
-        .values(
-          chunk.map((d) => ({
-            id: d.id, site: d.site, lane: d.lane, seq: d.seq, time: d.time, day: this.day(d.time), verdict: d.verdict, reason: d.reason,
-            decided_by: d.decidedBy, colour: d.colour, temperature_c: d.temperatureC, sensor_fault: d.sensorFault, degraded: d.degraded,
-            received_at: d.receivedAt,
-          })),
-        )
-        .onConflict((oc) => oc.column('id').doNothing())
-        .returning('id')
-        .execute();
-      for (const row of added) stored.add(row.id);
-    });
-    return stored;
+    const added = await this.db
+      .insertInto('decisions')
+      .values(
+        sorted.map((d) => ({
+          id: d.id, site: d.site, lane: d.lane, seq: d.seq, time: d.time, day: this.day(d.time), verdict: d.verdict, reason: d.reason,
+          decided_by: d.decidedBy, colour: d.colour, temperature_c: d.temperatureC, sensor_fault: d.sensorFault, degraded: d.degraded,
+          received_at: d.receivedAt,
+        })),
+      )
+      .onConflict((oc) => oc.column('id').doNothing())
+      .returning('id')
+      .execute();
+    return new Set(added.map((row) => row.id));
   }
 
   async decisions(options: { site?: string | undefined; lane?: string | undefined; limit?: number } = {}): Promise<DecisionRow[]> {

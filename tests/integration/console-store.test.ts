@@ -119,10 +119,10 @@ for (const [backend, open] of BACKENDS) {
     assert.deepEqual((await store.commands()).map((c) => `${c.id}:${c.result}`), ['c1:ok', 'c0:pending']);
   });
 
-  test(`${backend}: a burst larger than one statement takes (decisions, lanes): each row new once, every one kept`, async (t) => {
+  test(`${backend}: a burst larger than one batch (decisions, lanes): each row new once, every one kept`, async (t) => {
     const store = await open(t);
     if (!store) return;
-    // 150 decisions and their 150 redeliveries at once, and 150 lanes: several statements of a batch on SQLite, one on PostgreSQL.
+    // 150 decisions and their 150 redeliveries at once, and 150 lanes: several batches on SQLite (32 rows at most), one on PostgreSQL.
     const burst = Array.from({ length: 150 }, (_, i) => decision(`burst-${String(i).padStart(3, '0')}`, 'pass', T + i));
     const stored = await Promise.all([...burst, ...burst].map((d) => store.addDecision(d)));
     assert.deepEqual([stored.slice(0, 150).every(Boolean), stored.slice(150).some(Boolean)], [true, false]);
