@@ -1,17 +1,17 @@
 /** The console's store as the config names it: PostgreSQL when `store.postgres` is set, else the SQLite file. */
 import type { Logger } from 'pino';
 import type { ConsoleConfig } from '../protocol/config/console-config.js';
-import { PostgresConsoleStore } from './postgres-store.js';
-import { SqliteConsoleStore } from './sqlite-store.js';
+import { openPostgresStore } from './postgres-store.js';
+import { openSqliteStore } from './sqlite-store.js';
 import type { ConsoleStore } from './store.js';
 
 export async function openConsoleStore(config: Pick<ConsoleConfig, 'store' | 'timeZone'>, logger: Logger): Promise<ConsoleStore> {
   if (config.store.postgres) {
-    const store = await PostgresConsoleStore.open({ ...config.store.postgres, timeZone: config.timeZone, logger });
+    const store = await openPostgresStore({ ...config.store.postgres, timeZone: config.timeZone, logger });
     logger.info({ store: 'postgres', database: store.database }, 'console store opened');
     return store;
   }
-  const store = new SqliteConsoleStore({ path: config.store.sqlite.path, timeZone: config.timeZone });
+  const store = await openSqliteStore({ path: config.store.sqlite.path, timeZone: config.timeZone });
   logger.info({ store: 'sqlite', path: config.store.sqlite.path }, 'console store opened');
   return store;
 }

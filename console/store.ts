@@ -1,10 +1,10 @@
 /**
  * What the console keeps across restarts, and what it must agree on
  * whichever database keeps it: the rows, the store's interface, and the
- * rules for a lane's state that both backends apply alike. SQLite
- * (sqlite-store.ts, the default: one file, nothing to run) and PostgreSQL
- * (postgres-store.ts, for a control room that already runs one) implement
- * the interface; open-store.ts picks one from the config.
+ * rules for a lane's state. One implementation (sql-store.ts) keeps it in
+ * SQLite (sqlite-store.ts, the default: one file, nothing to run) or
+ * PostgreSQL (postgres-store.ts, for a control room that already runs one);
+ * open-store.ts picks one from the config.
  *
  * Every method is asynchronous because PostgreSQL is; SQLite answers at
  * once. Times are epoch ms; a `day` is the calendar day in the console's
@@ -203,19 +203,6 @@ export interface ConsoleStore {
   /** True for a failure that may pass if tried again (the database away, busy, or restarting); false for a row it refuses. */
   transient(error: unknown): boolean;
 }
-
-/** A lane's columns under the names of LaneRecord: the same SELECT list in both SQL dialects. */
-export const LANE_COLUMNS = `site, lane, state, state_since AS "stateSince", online, online_since AS "onlineSince",
-  degraded, degraded_since AS "degradedSince", held, held_since AS "heldSince", staff_mode AS "staffMode",
-  staff_mode_since AS "staffModeSince", faults, faults_since AS "faultsSince", lane_state AS "laneState",
-  first_seen AS "firstSeen", last_seen AS "lastSeen", state_time AS "stateTime"`;
-
-/** What the lane upsert sets on a lane already there: every column but the key and firstSeen, in both dialects. */
-export const LANE_UPSERT_SET = `online = excluded.online, online_since = excluded.online_since,
-  degraded = excluded.degraded, degraded_since = excluded.degraded_since, held = excluded.held, held_since = excluded.held_since,
-  staff_mode = excluded.staff_mode, staff_mode_since = excluded.staff_mode_since, faults = excluded.faults,
-  faults_since = excluded.faults_since, state = excluded.state, state_since = excluded.state_since,
-  lane_state = excluded.lane_state, last_seen = excluded.last_seen, state_time = excluded.state_time`;
 
 /** Store faults and the outbox are not sensors: they do not count as sensor faults. */
 export const NOT_SENSOR_FAULTS = ['journal', 'outbox-dropped', 'outbox-filling'];

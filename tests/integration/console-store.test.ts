@@ -12,8 +12,9 @@ import { createServer, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { checkConsoleConfig } from '../../protocol/config/console-config.js';
 import { Feed } from '../../console/feed.js';
-import { PostgresConsoleStore, PostgresStoreError } from '../../console/postgres-store.js';
-import { SqliteConsoleStore } from '../../console/sqlite-store.js';
+import { PostgresStoreError, openPostgresStore } from '../../console/postgres-store.js';
+import type { SqlConsoleStore } from '../../console/sql-store.js';
+import { openSqliteStore } from '../../console/sqlite-store.js';
 import type { ConsoleStore, DecisionRow } from '../../console/store.js';
 import { requirePostgres, scratchDatabase } from '../support/postgres.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
@@ -25,14 +26,14 @@ type Open = (t: TestContext) => Promise<ConsoleStore | null>;
 
 const BACKENDS: Array<[string, Open]> = [
   ['sqlite', async (t) => {
-    const store = new SqliteConsoleStore({ path: ':memory:', timeZone: ZONE });
+    const store = await openSqliteStore({ path: ':memory:', timeZone: ZONE });
     t.after(() => store.close());
     return store;
   }],
   ['postgres', async (t) => {
     if (!(await requirePostgres(t))) return null;
     const db = await scratchDatabase();
-    const store = await PostgresConsoleStore.open({ url: db.url, timeZone: ZONE, poolSize: 4 });
+    const store = await openPostgresStore({ url: db.url, timeZone: ZONE, poolSize: 4 });
     t.after(async () => {
       await store.close();
       await db.drop();
@@ -118,6 +119,18 @@ for (const [backend, open] of BACKENDS) {
     assert.deepEqual((await store.commands()).map((c) => `${c.id}:${c.result}`), ['c1:ok', 'c0:pending']);
   });
 
+  test(`${backend}: a burst larger than one batch (decisions, lanes): each row new once, every one kept`, async (t) => {
+    const store = await open(t);
+    if (!store) return;
+    // 150 decisions and their 150 redeliveries at once, and 150 lanes: several batches on SQLite (32 rows at most), one on PostgreSQL.
+    const burst = Array.from({ length: 150 }, (_, i) => decision(`burst-${String(i).padStart(3, '0')}`, 'pass', T + i));
+    const stored = await Promise.all([...burst, ...burst].map((d) => store.addDecision(d)));
+    assert.deepEqual([stored.slice(0, 150).every(Boolean), stored.slice(150).some(Boolean)], [true, false]);
+    assert.deepEqual((await store.decisions({ limit: 1000 })).map((d) => d.id), burst.map((d) => d.id).reverse());
+    const lanes = await Promise.all(burst.map((_, i) => store.updateLane({ site: 's', lane: `l${String(i).padStart(3, '0')}`, time: T + i, online: true })));
+    assert.deepEqual(await store.lanes(), lanes);
+  });
+
   test(`${backend}: figures: verdicts per day in the configured zone, duplicates once, timeliness with snapshots`, async (t) => {
     const store = await open(t);
     if (!store) return;
@@ -191,12 +204,12 @@ test('postgres: two consoles opening a new database together make the tables onc
   if (!(await requirePostgres(t))) return;
   const db = await scratchDatabase();
   t.after(() => db.drop());
-  const [a, b] = await Promise.all([PostgresConsoleStore.open({ url: db.url }), PostgresConsoleStore.open({ url: db.url })]);
+  const [a, b] = await Promise.all([openPostgresStore({ url: db.url }), openPostgresStore({ url: db.url })]);
   await a.addDecision(decision('kept', 'pass'));
   await b.updateLane({ site: 's', lane: 'a', time: T, online: true });
   await a.close();
   await b.close();
-  const again = await PostgresConsoleStore.open({ url: db.url });
+  const again = await openPostgresStore({ url: db.url });
   t.after(() => again.close());
   assert.deepEqual((await again.decisions()).map((d) => d.id), ['kept']);
   assert.equal((await again.lane('s', 'a'))?.online, true);
@@ -209,7 +222,7 @@ test('postgres: no server there: a clear error naming where, without the passwor
   const { port } = closed.address() as AddressInfo;
   await new Promise<void>((resolve) => closed.close(() => resolve()));
   const url = `postgres://console:very-secret@127.0.0.1:${port}/console`;
-  await assert.rejects(PostgresConsoleStore.open({ url, connectTimeoutMs: 2_000 }), (error: Error) => {
+  await assert.rejects(openPostgresStore({ url, connectTimeoutMs: 2_000 }), (error: Error) => {
     assert.ok(error instanceof PostgresStoreError, error.name);
     assert.match(error.message, new RegExp(`cannot open PostgreSQL at postgres://console:\\*\\*\\*@127\\.0\\.0\\.1:${port}/console`));
     assert.match(error.message, /ECONNREFUSED/);
@@ -222,7 +235,7 @@ test('postgres: a database that does not exist: refused at open, naming it', asy
   if (!(await requirePostgres(t))) return;
   const db = await scratchDatabase();
   await db.drop();
-  await assert.rejects(PostgresConsoleStore.open({ url: db.url }), (error: Error) => {
+  await assert.rejects(openPostgresStore({ url: db.url }), (error: Error) => {
     assert.ok(error instanceof PostgresStoreError);
     assert.ok(error.message.includes(db.name), error.message);
     assert.match(error.message, /does not exist/);
@@ -233,7 +246,7 @@ test('postgres: a database that does not exist: refused at open, naming it', asy
 test('postgres: the database gone while the console runs: each message counted as not stored, none as malformed, the feed goes on', async (t) => {
   if (!(await requirePostgres(t))) return;
   const db = await scratchDatabase();
-  const store = await PostgresConsoleStore.open({ url: db.url, connectTimeoutMs: 2_000 });
+  const store = await openPostgresStore({ url: db.url, connectTimeoutMs: 2_000 });
   t.after(async () => {
     await store.close().catch(() => {});
     await db.drop();
@@ -260,7 +273,7 @@ test('postgres: the server away for a moment (connections cut, then refused): th
   const target = new URL(db.url);
   const proxy = await startTcpProxy(Number(target.port || 5432), target.hostname);
   target.port = String(proxy.port);
-  const store = await PostgresConsoleStore.open({ url: target.toString(), connectTimeoutMs: 2_000 });
+  const store = await openPostgresStore({ url: target.toString(), connectTimeoutMs: 2_000 });
   t.after(async () => {
     await proxy.restore();
     await store.close().catch(() => {});
@@ -297,7 +310,7 @@ test('postgres: the server away for a moment (connections cut, then refused): th
 });
 
 test('postgres: one row the database refuses fails alone; the rest of its batch is stored', async (t) => {
-  const store = (await BACKENDS[1]![1](t)) as PostgresConsoleStore | null;
+  const store = (await BACKENDS[1]![1](t)) as SqlConsoleStore | null;
   if (!store) return;
   // PostgreSQL's text cannot hold a NUL character: this decision is refused, whatever the gate meant by it.
   const results = await Promise.allSettled([
@@ -314,14 +327,14 @@ test('postgres: close waits for writes under way; a reopened store has them', as
   if (!(await requirePostgres(t))) return;
   const db = await scratchDatabase();
   t.after(() => db.drop());
-  const store = await PostgresConsoleStore.open({ url: db.url });
+  const store = await openPostgresStore({ url: db.url });
   // Not awaited: close must finish them.
   const writes = Array.from({ length: 50 }, (_, i) => store.addDecision(decision(`unawaited-${String(i).padStart(2, '0')}`, 'pass', T + i)));
   const lanes = Array.from({ length: 20 }, (_, i) => store.updateLane({ site: 's', lane: `l${i}`, time: T + i, online: true }));
   await store.close();
   assert.ok((await Promise.all(writes)).every(Boolean));
   await Promise.all(lanes);
-  const again = await PostgresConsoleStore.open({ url: db.url });
+  const again = await openPostgresStore({ url: db.url });
   t.after(() => again.close());
   assert.equal((await again.decisions({ limit: 1000 })).length, 50);
   assert.equal((await again.lanes()).length, 20);

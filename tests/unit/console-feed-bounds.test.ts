@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { checkConsoleConfig } from '../../protocol/config/console-config.js';
 import { Feed } from '../../console/feed.js';
-import { SqliteConsoleStore } from '../../console/sqlite-store.js';
+import type { SqlConsoleStore } from '../../console/sql-store.js';
+import { openSqliteStore } from '../../console/sqlite-store.js';
 
 const NOW = Date.parse('2025-06-15T08:30:00Z');
 
@@ -23,8 +24,8 @@ function decision(extra: Record<string, unknown> = {}): Record<string, unknown> 
   };
 }
 
-async function feedOf(): Promise<{ feed: Feed; store: SqliteConsoleStore; dropped: Array<{ topic: string; why: string }> }> {
-  const store = new SqliteConsoleStore({ path: ':memory:' });
+async function feedOf(): Promise<{ feed: Feed; store: SqlConsoleStore; dropped: Array<{ topic: string; why: string }> }> {
+  const store = await openSqliteStore({ path: ':memory:' });
   const feed = new Feed(checkConsoleConfig({}), store, pino({ level: 'silent' }));
   const dropped: Array<{ topic: string; why: string }> = [];
   feed.on('malformed', (m) => dropped.push(m));
