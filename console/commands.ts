@@ -14,13 +14,10 @@ import { laneTopic } from '../protocol/topics.js';
 import type { CommandSigner } from './command-signer.js';
 import type { Feed } from './feed.js';
 import type { CommandRow, ConsoleStore } from './store.js';
+import { ConsoleError } from './errors.js';
 
 // What an operator may ask a lane for is the gate's rule, not the console's.
 export { OPERATOR_ACTIONS, type OperatorAction };
-
-export class CommandsDisabled extends Error {
-  override readonly name = 'CommandsDisabled';
-}
 
 export class Commands {
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -61,7 +58,7 @@ export class Commands {
 
   /** Signs, publishes and logs one command; resolves with its log row once the broker has it (or it could not be sent). */
   async send(site: string, lane: string, action: OperatorAction, user: string): Promise<CommandRow> {
-    if (!this.signer) throw new CommandsDisabled('commands are disabled: no operatorKey in the console config');
+    if (!this.signer) throw new ConsoleError('commands-disabled', 'commands are disabled: no operatorKey in the console config');
     const command: CommandMessage = { type: 'command', id: randomUUID(), site, lane, issuedAt: Date.now(), action };
     const row: CommandRow = { id: command.id, site, lane, action, user, sentAt: command.issuedAt, result: 'pending', resultAt: null, detail: null };
     await this.store.addCommand(row);

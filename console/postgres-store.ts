@@ -11,6 +11,7 @@ import type { Database } from './database.js';
 import { POSTGRES, POSTGRES_TYPES } from './dialects.js';
 import { migrateToLatest } from './migrations.js';
 import { SqlConsoleStore } from './sql-store.js';
+import { ConsoleError } from './errors.js';
 
 /** Longer than any of the console's statements takes on a healthy server. */
 const QUERY_TIMEOUT_MS = 30_000;
@@ -33,10 +34,6 @@ export function redactedUrl(url: string): string {
   } catch {
     return '(a URL that does not parse)';
   }
-}
-
-export class PostgresStoreError extends Error {
-  override readonly name = 'PostgresStoreError';
 }
 
 /** Connects, brings the tables to the latest migration, and resolves with the store; rejects naming the database when it cannot. */
@@ -63,7 +60,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await migrateToLatest(db, POSTGRES);
   } catch (error) {
     await db.destroy().catch(() => {});
-    throw new PostgresStoreError(`console store: cannot open PostgreSQL at ${shown}: ${(error as Error).message}`);
+    throw new ConsoleError('store-unavailable', `console store: cannot open PostgreSQL at ${shown}: ${(error as Error).message}`);
   }
   return new SqlConsoleStore(db, POSTGRES, options.timeZone, shown);
 }

@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { Commands, CommandsDisabled, OPERATOR_ACTIONS, type OperatorAction } from './commands.js';
+import { Commands, OPERATOR_ACTIONS, type OperatorAction } from './commands.js';
+import { ConsoleError } from './errors.js';
 import type { Feed } from './feed.js';
 import { OperatorSessions, type Session } from './sessions.js';
 import type { ConsoleStore } from './store.js';
@@ -291,7 +292,7 @@ export class ConsoleServer {
         const row = await commands.send(site, lane, action, userOf(request).user);
         return reply.code(row.result === 'not-sent' ? 502 : 202).send({ command: row });
       } catch (error) {
-        if (error instanceof CommandsDisabled) return reply.code(503).send({ error: 'Commands are disabled: the console has no operator key (operatorKey)' });
+        if (error instanceof ConsoleError && error.code === 'commands-disabled') return reply.code(503).send({ error: 'Commands are disabled: the console has no operator key (operatorKey)' });
         throw error;
       }
     });

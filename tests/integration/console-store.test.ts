@@ -12,7 +12,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { checkConsoleConfig } from '../../protocol/config/console-config.js';
 import { Feed } from '../../console/feed.js';
-import { PostgresStoreError, openPostgresStore } from '../../console/postgres-store.js';
+import { ConsoleError } from '../../console/errors.js';
+import { openPostgresStore } from '../../console/postgres-store.js';
 import type { SqlConsoleStore } from '../../console/sql-store.js';
 import { openSqliteStore } from '../../console/sqlite-store.js';
 import type { ConsoleStore, DecisionRow } from '../../console/store.js';
@@ -223,7 +224,7 @@ test('postgres: no server there: a clear error naming where, without the passwor
   await new Promise<void>((resolve) => closed.close(() => resolve()));
   const url = `postgres://console:very-secret@127.0.0.1:${port}/console`;
   await assert.rejects(openPostgresStore({ url, connectTimeoutMs: 2_000 }), (error: Error) => {
-    assert.ok(error instanceof PostgresStoreError, error.name);
+    assert.ok(error instanceof ConsoleError && error.code === 'store-unavailable', error.name);
     assert.match(error.message, new RegExp(`cannot open PostgreSQL at postgres://console:\\*\\*\\*@127\\.0\\.0\\.1:${port}/console`));
     assert.match(error.message, /ECONNREFUSED/);
     assert.ok(!error.message.includes('very-secret'), error.message);
@@ -236,7 +237,7 @@ test('postgres: a database that does not exist: refused at open, naming it', asy
   const db = await scratchDatabase();
   await db.drop();
   await assert.rejects(openPostgresStore({ url: db.url }), (error: Error) => {
-    assert.ok(error instanceof PostgresStoreError);
+    assert.ok(error instanceof ConsoleError && error.code === 'store-unavailable');
     assert.ok(error.message.includes(db.name), error.message);
     assert.match(error.message, /does not exist/);
     return true;

@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { CONSOLE_ERRORS, ConsoleError } from '../../console/errors.js';
 import { DEVICE_ERRORS, DeviceError, isBoardError, isCameraError, isFrameError, isImageError } from '../../device/errors.js';
 import { GATE_DATABASE_ERRORS, GateDatabaseError } from '../../edge-agent/database/errors.js';
 import { CONFIG_ERRORS, CONFIG_TEXT_ERRORS, ConfigError } from '../../protocol/config/errors.js';
@@ -48,6 +49,7 @@ const AREAS: Record<string, readonly string[]> = {
   config: CONFIG_ERRORS,
   message: MESSAGE_ERRORS,
   'gate database': GATE_DATABASE_ERRORS,
+  console: CONSOLE_ERRORS,
 };
 
 test('docs/errors.md documents every area, and only those, with a code table', () => {
@@ -80,6 +82,7 @@ test('each area error: its name, its code, the message, and a cause passed on', 
     new ConfigError('file', 'm', { cause }),
     new MessageError('schema', 'm', { cause }),
     new GateDatabaseError('newer-schema', 'm', { cause }),
+    new ConsoleError('store-unavailable', 'm', { cause }),
   ];
   assert.deepEqual(
     errors.map((e) => [e.name, e.code]),
@@ -92,6 +95,7 @@ test('each area error: its name, its code, the message, and a cause passed on', 
       ['ConfigError', 'file'],
       ['MessageError', 'schema'],
       ['GateDatabaseError', 'newer-schema'],
+      ['ConsoleError', 'store-unavailable'],
     ],
   );
   for (const error of errors) {
