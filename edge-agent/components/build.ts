@@ -1,8 +1,8 @@
 /**
  * The gate's components built from a checked config and the lane's
  * hardware, each handed what it needs, in dependency order: the journal's
- * stores, the colour sync, the outbox's reports, the lane, the broker link
- * and Home Assistant, then the metrics, the readers, the voice, the screen
+ * stores, the colour sync, the outbox's reports, the lane, the outbox pump,
+ * the broker link and Home Assistant, then the metrics, the readers, the voice, the screen
  * and retention. The list comes back in the order they start in (the
  * metrics before the lane); the controller stops them in reverse.
  *
@@ -35,6 +35,7 @@ import { LaneComponent, sealingRegistrar } from './lane.js';
 import { LinkComponent } from './link.js';
 import { LogComponent } from './log.js';
 import { MetricsComponent } from './metrics.js';
+import { OutboxPumpComponent } from './outbox-pump.js';
 import { OutboxReports } from './outbox-reports.js';
 import { RetentionComponent } from './retention.js';
 import { ScreenComponent } from './screen.js';
@@ -157,9 +158,10 @@ export function buildGate(inputs: GateInputs, changeConfig: (key: string, value:
     });
     const { lane } = laneComponent;
 
+    const pumpComponent = mqttUrl && outbox ? new OutboxPumpComponent({ config, outbox, lane, logger }) : null;
     const linkComponent =
-      mqttUrl && outbox
-        ? new LinkComponent({ config, mqttUrl, stores, outbox, centreKeys, colourSync, lookup, lane: laneComponent, verifier, issuerTrust, centre, changeConfig, logger })
+      mqttUrl && outbox && pumpComponent
+        ? new LinkComponent({ config, mqttUrl, stores, outbox, pump: pumpComponent.pump, centreKeys, colourSync, lookup, lane: laneComponent, verifier, issuerTrust, centre, changeConfig, logger })
         : null;
     const link = linkComponent?.link ?? null;
     const homeAssistant =
@@ -185,6 +187,7 @@ export function buildGate(inputs: GateInputs, changeConfig: (key: string, value:
       voice,
       screen,
       retention,
+      ...(pumpComponent ? [pumpComponent] : []),
       ...(linkComponent ? [linkComponent] : []),
       ...(homeAssistant ? [homeAssistant] : []),
     );

@@ -1,7 +1,8 @@
 /**
  * The broker link as a component: the centre's signed commands run on the
  * lane and the config, each decision reaches the outbox in the transaction
- * that journals it, and the lane's faults and state changes are reported.
+ * that journals it (the outbox pump sends it), and the lane's faults and
+ * state changes are reported.
  * Built after the lane; the parts built before it send through the centre
  * port it connects.
  */
@@ -12,6 +13,7 @@ import { CommandHandler, reloadTrustStore } from '../link/command-handler.js';
 import { GateLink } from '../link/gate-link.js';
 import type { LookupClient } from '../link/lookup-client.js';
 import type { Outbox } from '../link/outbox.js';
+import type { OutboxPump } from '../link/outbox-pump.js';
 import type { GateConfig } from '../../protocol/config/gate-schema.js';
 import type { IssuerTrust } from '../../protocol/trust/trust-list.js';
 import type { TrustStore } from '../../protocol/trust/trust-store.js';
@@ -25,6 +27,7 @@ export interface LinkComponentOptions {
   mqttUrl: string;
   stores: Pick<GateStores, 'journal' | 'db'>;
   outbox: Outbox;
+  pump: OutboxPump;
   centreKeys: TrustStore | null;
   colourSync: ColourSync;
   lookup: LookupClient | null;
@@ -74,6 +77,7 @@ export class LinkComponent implements Component {
       site: config.site,
       lane: config.lane,
       outbox: options.outbox,
+      pump: options.pump,
       inflight: config.outbox.inflight,
       colourSync: options.colourSync,
       commands,
@@ -86,7 +90,6 @@ export class LinkComponent implements Component {
     // From the build on: a fault the lane reports while starting is queued for the centre too.
     // Each decision and its alert reach the outbox in the transaction that journals the decision.
     stores.journal.setAppendHook((event) => link.enqueueDecision(event));
-    lane.on('decision', () => link.kick());
     lane.on('fault', (fault) => link.reportFault(fault));
     lane.on('state', () => link.publishStatus());
   }

@@ -51,6 +51,8 @@ export interface GateLinkOptions {
   lookup?: LookupClient;
   laneView: LaneView;
   logger: Logger;
+  /** The pump that sends the outbox while connected: the agent's own component; a link made alone (the fleet simulator) makes one. */
+  pump?: OutboxPump;
   /** Extra MQTT.js options over those from the config (benchmarks: no reconnect jitter, shorter timeouts). */
   clientOptions?: Partial<MqttClientOptions>;
 }
@@ -106,7 +108,7 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
     super();
     this.base = options.mqtt.baseTopic;
     this.at = { base: this.base, site: options.site, lane: options.lane };
-    this.pump = new OutboxPump({ outbox: options.outbox, inflight: options.inflight, logger: options.logger });
+    this.pump = options.pump ?? new OutboxPump({ outbox: options.outbox, inflight: options.inflight, logger: options.logger });
   }
 
   get connected(): boolean {

@@ -174,6 +174,7 @@ test('a fully configured gate: its components in start order, declaring exactly 
     'voice prompts',
     'screen',
     'retention',
+    'outbox pump',
     'broker link',
     'Home Assistant discovery',
   ]);
