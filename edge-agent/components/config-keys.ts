@@ -6,6 +6,7 @@
  */
 import { checkConfig } from '../../protocol/config/gate-config.js';
 import { configSchema, type GateConfig } from '../../protocol/config/gate-schema.js';
+import { schemaAtKeyPath } from '../../protocol/config/schema-keys.js';
 import { ColourSyncComponent } from './colour-sync.js';
 import { LaneComponent } from './lane.js';
 import { LinkComponent } from './link.js';
@@ -17,19 +18,6 @@ const CONFIGURABLE: ReadonlyArray<{ readonly configKeys: readonly string[] }> = 
 
 export const RUNTIME_CONFIG_KEYS: readonly string[] = [...new Set(CONFIGURABLE.flatMap((kind) => kind.configKeys))];
 
-interface SchemaNode {
-  properties?: Record<string, SchemaNode>;
-}
-
-function isSchemaKey(key: string): boolean {
-  let node: SchemaNode | undefined = configSchema as unknown as SchemaNode;
-  for (const part of key.split('.')) {
-    node = node?.properties && Object.hasOwn(node.properties, part) ? node.properties[part] : undefined;
-    if (!node) return false;
-  }
-  return true;
-}
-
 /**
  * The config with one run-time key changed, checked whole against the
  * schema; `config` itself is left as it was. Throws ConfigError naming the
@@ -37,7 +25,7 @@ function isSchemaKey(key: string): boolean {
  */
 export function applyConfigChange(config: GateConfig, key: string, value: unknown): GateConfig {
   if (!RUNTIME_CONFIG_KEYS.includes(key)) {
-    const why = isSchemaKey(key) ? `"${key}" cannot change at run time` : `unknown config key "${key}"`;
+    const why = schemaAtKeyPath(configSchema, key) !== undefined ? `"${key}" cannot change at run time` : `unknown config key "${key}"`;
     throw new ConfigError('invalid', `${why}; keys that can: ${RUNTIME_CONFIG_KEYS.join(', ')}`);
   }
   const next = structuredClone(config) as unknown as Record<string, Record<string, unknown>>;

@@ -12,7 +12,7 @@ import type { CredentialVerifier } from '../credential/verifier.js';
 import type { LookupClient } from '../link/lookup-client.js';
 import type { LaneView } from '../link/gate-link.js';
 import { Lane, type Registrar, type Timers } from '../lane/lane.js';
-import { configSchema, type GateConfig } from '../../protocol/config/gate-schema.js';
+import { gateSectionKeys, type GateConfig } from '../../protocol/config/gate-schema.js';
 import { sealRecord } from '../../protocol/privacy/sealed-record.js';
 import type { RegistrationStore } from '../privacy/retention.js';
 import type { CentrePort } from './centre-port.js';
@@ -38,7 +38,7 @@ export class LaneComponent implements Component {
   /** What of the config the lane reads at each turn. */
   static readonly configKeys: readonly string[] = [
     'policy.feverThresholdC',
-    ...Object.keys(configSchema.properties.timing.properties).map((key) => `timing.${key}`),
+    ...gateSectionKeys('timing'),
     'colour.whenDegraded',
   ];
 
