@@ -12,8 +12,8 @@ import type { CommandMessage } from '../protocol/contract.js';
 import { publishOptions } from '../protocol/registry.js';
 import { laneTopic } from '../protocol/topics.js';
 import type { CommandSigner } from './command-signer.js';
-import type { Feed } from './feed.js';
-import type { CommandRow, ConsoleStore } from './store.js';
+import type { Feed } from '../record/feed.js';
+import type { CommandRow, ConsoleStore } from '../record/store.js';
 import { ConsoleError } from './errors.js';
 
 // What an operator may ask a lane for is the gate's rule, not the console's.

@@ -8,11 +8,11 @@ import type { Logger } from 'pino';
 import { loadCommandSigner, type CommandSigner } from './command-signer.js';
 import { Commands } from './commands.js';
 import type { ConsoleConfig } from '../protocol/config/console-config.js';
-import { Feed } from './feed.js';
+import { Feed } from '../record/feed.js';
 import { ConsoleServer } from './server.js';
 import { OperatorSessions } from './sessions.js';
-import { openConsoleStore } from './open-store.js';
-import type { ConsoleStore } from './store.js';
+import { openConsoleStore } from '../record/open-store.js';
+import type { ConsoleStore } from '../record/store.js';
 
 export interface RunningConsole {
   url: string;

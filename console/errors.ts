@@ -3,7 +3,6 @@
  * `code`, a closed set listed here and in docs/errors.md.
  */
 export const CONSOLE_ERRORS = [
-  'store-unavailable', // the PostgreSQL store cannot be reached or brought to its schema at start
   'commands-disabled', // an operator command asked for, and the console has no operator key to sign it
 ] as const;
 

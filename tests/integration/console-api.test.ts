@@ -14,7 +14,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { checkConsoleConfig, type ConsoleConfig } from '../../protocol/config/console-config.js';
 import { startConsole, type RunningConsole } from '../../console/console.js';
-import { dayOf } from '../../console/days.js';
+import { dayOf } from '../../record/days.js';
 import { hashPassword } from '../../protocol/privacy/passwords.js';
 import { check, type CommandMessage } from '../../protocol/contract.js';
 import { openSignedMessage, messageSigner, signMessage } from '../../protocol/signed-message.js';

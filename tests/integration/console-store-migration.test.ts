@@ -13,16 +13,16 @@ import os from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
-import { openPostgresStore } from '../../console/postgres-store.js';
-import type { SqlConsoleStore } from '../../console/sql-store.js';
-import { openSqliteStore } from '../../console/sqlite-store.js';
+import { openPostgresStore } from '../../record/postgres-store.js';
+import type { SqlConsoleStore } from '../../record/sql-store.js';
+import { openSqliteStore } from '../../record/sqlite-store.js';
 import { requirePostgres, scratchDatabase } from '../support/postgres.js';
 
 const T = Date.parse('2026-03-02T08:00:00Z');
 const DAY = '2026-03-02';
 const ZONE = 'Asia/Shanghai';
 
-/** The SQLite schema of the releases before migrations (console/sqlite-store.ts, as it was). */
+/** The SQLite schema of the releases before migrations (record/sqlite-store.ts, as it was). */
 const RELEASED_SQLITE_DDL = `
 CREATE TABLE IF NOT EXISTS lanes (
   site TEXT NOT NULL, lane TEXT NOT NULL,
@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS commands (
 CREATE INDEX IF NOT EXISTS commands_sent ON commands (sent_at);
 `;
 
-/** The PostgreSQL schema of the releases before migrations (console/postgres-store.ts, as it was). */
+/** The PostgreSQL schema of the releases before migrations (record/postgres-store.ts, as it was). */
 const RELEASED_POSTGRES_DDL = `
 CREATE TABLE IF NOT EXISTS lanes (
   site TEXT NOT NULL, lane TEXT NOT NULL,

@@ -11,12 +11,12 @@ import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { checkConsoleConfig } from '../../protocol/config/console-config.js';
-import { Feed } from '../../console/feed.js';
-import { ConsoleError } from '../../console/errors.js';
-import { openPostgresStore } from '../../console/postgres-store.js';
-import type { SqlConsoleStore } from '../../console/sql-store.js';
-import { openSqliteStore } from '../../console/sqlite-store.js';
-import type { ConsoleStore, DecisionRow } from '../../console/store.js';
+import { Feed } from '../../record/feed.js';
+import { RecordError } from '../../record/errors.js';
+import { openPostgresStore } from '../../record/postgres-store.js';
+import type { SqlConsoleStore } from '../../record/sql-store.js';
+import { openSqliteStore } from '../../record/sqlite-store.js';
+import type { ConsoleStore, DecisionRow } from '../../record/store.js';
 import { requirePostgres, scratchDatabase } from '../support/postgres.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 
@@ -224,7 +224,7 @@ test('postgres: no server there: a clear error naming where, without the passwor
   await new Promise<void>((resolve) => closed.close(() => resolve()));
   const url = `postgres://console:very-secret@127.0.0.1:${port}/console`;
   await assert.rejects(openPostgresStore({ url, connectTimeoutMs: 2_000 }), (error: Error) => {
-    assert.ok(error instanceof ConsoleError && error.code === 'store-unavailable', error.name);
+    assert.ok(error instanceof RecordError && error.code === 'store-unavailable', error.name);
     assert.match(error.message, new RegExp(`cannot open PostgreSQL at postgres://console:\\*\\*\\*@127\\.0\\.0\\.1:${port}/console`));
     assert.match(error.message, /ECONNREFUSED/);
     assert.ok(!error.message.includes('very-secret'), error.message);
@@ -237,7 +237,7 @@ test('postgres: a database that does not exist: refused at open, naming it', asy
   const db = await scratchDatabase();
   await db.drop();
   await assert.rejects(openPostgresStore({ url: db.url }), (error: Error) => {
-    assert.ok(error instanceof ConsoleError && error.code === 'store-unavailable');
+    assert.ok(error instanceof RecordError && error.code === 'store-unavailable');
     assert.ok(error.message.includes(db.name), error.message);
     assert.match(error.message, /does not exist/);
     return true;

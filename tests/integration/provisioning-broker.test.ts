@@ -249,7 +249,7 @@ test("the fleet console's login (console add) against a real Mosquitto: reads th
   await provision('console', 'add', site, '--name', 'hq');
   let broker = await startBroker(t, path.join(site, 'broker', 'mosquitto.conf'), port);
 
-  // The console's connection options, as console/feed.ts makes them from console.yaml.
+  // The console's connection options, as record/feed.ts makes them from console.yaml.
   const config = loadConsoleConfig(path.join(site, 'consoles', 'hq', 'console.yaml'));
   const consoleOptions: IClientOptions = {
     protocolVersion: 5,

@@ -11,9 +11,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { checkConsoleConfig } from '../../protocol/config/console-config.js';
-import { Feed } from '../../console/feed.js';
-import type { SqlConsoleStore } from '../../console/sql-store.js';
-import { openSqliteStore } from '../../console/sqlite-store.js';
+import { Feed } from '../../record/feed.js';
+import type { SqlConsoleStore } from '../../record/sql-store.js';
+import { openSqliteStore } from '../../record/sqlite-store.js';
 
 const NOW = Date.parse('2025-06-15T08:30:00Z');
 

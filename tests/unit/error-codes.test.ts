@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { CONSOLE_ERRORS, ConsoleError } from '../../console/errors.js';
+import { RECORD_ERRORS, RecordError } from '../../record/errors.js';
 import { DEVICE_ERRORS, DeviceError, isBoardError, isCameraError, isFrameError, isImageError } from '../../device/errors.js';
 import { GATE_DATABASE_ERRORS, GateDatabaseError } from '../../edge-agent/database/errors.js';
 import { CONFIG_ERRORS, CONFIG_TEXT_ERRORS, ConfigError } from '../../protocol/config/errors.js';
@@ -49,6 +50,7 @@ const AREAS: Record<string, readonly string[]> = {
   config: CONFIG_ERRORS,
   message: MESSAGE_ERRORS,
   'gate database': GATE_DATABASE_ERRORS,
+  record: RECORD_ERRORS,
   console: CONSOLE_ERRORS,
 };
 
@@ -82,7 +84,8 @@ test('each area error: its name, its code, the message, and a cause passed on', 
     new ConfigError('file', 'm', { cause }),
     new MessageError('schema', 'm', { cause }),
     new GateDatabaseError('newer-schema', 'm', { cause }),
-    new ConsoleError('store-unavailable', 'm', { cause }),
+    new RecordError('store-unavailable', 'm', { cause }),
+    new ConsoleError('commands-disabled', 'm', { cause }),
   ];
   assert.deepEqual(
     errors.map((e) => [e.name, e.code]),
@@ -95,7 +98,8 @@ test('each area error: its name, its code, the message, and a cause passed on', 
       ['ConfigError', 'file'],
       ['MessageError', 'schema'],
       ['GateDatabaseError', 'newer-schema'],
-      ['ConsoleError', 'store-unavailable'],
+      ['RecordError', 'store-unavailable'],
+      ['ConsoleError', 'commands-disabled'],
     ],
   );
   for (const error of errors) {

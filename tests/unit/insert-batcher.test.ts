@@ -1,7 +1,7 @@
 /** Rows added one by one are written together, and each caller still learns whether its row was new. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InsertBatcher } from '../../console/insert-batcher.js';
+import { InsertBatcher } from '../../record/insert-batcher.js';
 
 function fakeTable() {
   const stored = new Set<string>();

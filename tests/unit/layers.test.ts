@@ -20,7 +20,7 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const depcruise = path.join(repoRoot, 'node_modules/.bin/depcruise');
 const config = path.join(repoRoot, '.dependency-cruiser.cjs');
 /** Every top-level folder of code there is (centre/ joins when it exists). */
-const FOLDERS = ['device', 'protocol', 'edge-agent', 'console', 'centre', 'provisioning', 'simulator', 'tests'].filter((f) => existsSync(path.join(repoRoot, f)));
+const FOLDERS = ['device', 'protocol', 'record', 'edge-agent', 'console', 'centre', 'provisioning', 'simulator', 'tests'].filter((f) => existsSync(path.join(repoRoot, f)));
 
 interface Violation {
   from: string;
@@ -65,6 +65,7 @@ test('every layer rule catches the import it forbids', { timeout: 60_000 }, asyn
       'provisioning/tool.ts': "import '../edge-agent/other.js';\nexport const tool = 1;\n",
       'edge-agent/fake.ts': "import '../simulator/double.js';\nexport const fake = 1;\n",
       'simulator/double.ts': 'export const double = 1;\n',
+      'record/keep.ts': "import '../console/page.js';\nexport const keep = 1;\n",
       'protocol/a.ts': "import { b } from './b.js';\nexport const a = b;\n",
       'protocol/b.ts': "import { a } from './a.js';\nexport const b = () => a;\n",
     };
@@ -74,9 +75,9 @@ test('every layer rule catches the import it forbids', { timeout: 60_000 }, asyn
     }
     writeFileSync(
       path.join(root, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true }, include: ['device', 'protocol', 'edge-agent', 'console', 'centre', 'provisioning', 'simulator'] }),
+      JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true }, include: ['device', 'protocol', 'record', 'edge-agent', 'console', 'centre', 'provisioning', 'simulator'] }),
     );
-    const violations = await cruise(root, ['device', 'protocol', 'edge-agent', 'console', 'centre', 'provisioning', 'simulator']);
+    const violations = await cruise(root, ['device', 'protocol', 'record', 'edge-agent', 'console', 'centre', 'provisioning', 'simulator']);
     const fired = new Set(violations.map((v) => v.rule.name));
     assert.deepEqual(
       [...fired].sort(),
@@ -88,6 +89,7 @@ test('every layer rule catches the import it forbids', { timeout: 60_000 }, asyn
         'no-cycles',
         'protocol-imports-no-application',
         'provisioning-imports-no-application',
+        'record-imports-no-application',
         'simulator-only-from-tests',
       ],
       describe(violations),

@@ -11,7 +11,7 @@ import type { Database } from './database.js';
 import { POSTGRES, POSTGRES_TYPES } from './dialects.js';
 import { migrateToLatest } from './migrations.js';
 import { SqlConsoleStore } from './sql-store.js';
-import { ConsoleError } from './errors.js';
+import { RecordError } from './errors.js';
 
 /** Longer than any of the console's statements takes on a healthy server. */
 const QUERY_TIMEOUT_MS = 30_000;
@@ -23,6 +23,8 @@ export interface PostgresStoreOptions {
   logger?: Logger;
   /** How long to wait for the server when opening and for a free connection after. */
   connectTimeoutMs?: number;
+  /** What PostgreSQL's pg_stat_activity shows for these connections. */
+  applicationName?: string;
 }
 
 /** The URL with any password replaced, for errors and logs. */
@@ -47,7 +49,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     keepAlive: true,
     statement_timeout: QUERY_TIMEOUT_MS,
     query_timeout: QUERY_TIMEOUT_MS + 5_000,
-    application_name: 'health-code-console',
+    application_name: options.applicationName ?? 'health-code-console',
     types: POSTGRES_TYPES,
   });
   // An idle connection the server drops (a restart) is an event, not a crash: the pool makes a new one when needed.
@@ -60,7 +62,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await migrateToLatest(db, POSTGRES);
   } catch (error) {
     await db.destroy().catch(() => {});
-    throw new ConsoleError('store-unavailable', `console store: cannot open PostgreSQL at ${shown}: ${(error as Error).message}`);
+    throw new RecordError('store-unavailable', `store: cannot open PostgreSQL at ${shown}: ${(error as Error).message}`);
   }
   return new SqlConsoleStore(db, POSTGRES, options.timeZone, shown);
 }
