@@ -26,7 +26,7 @@ import { publishOptions, TOPICS, type LaneLeaf, type PayloadOf, type SignedLeaf,
 import { messageSigner, signLeafMessage, type MessageSigner } from '../protocol/signed-message.js';
 import { laneTopic, parseTopic, siteTopic } from '../protocol/topics.js';
 import type { Colour } from '../protocol/domain.js';
-import { createSignerCertificate, type SignerKeyPair } from '../provisioning/signer-certificate.js';
+import { createSignerCertificate, type SignerKeyPair } from '../protocol/trust/signer-certificate.js';
 
 export interface CentreOptions {
   url: string;

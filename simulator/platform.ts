@@ -8,7 +8,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { encodeGzhcCode, type CodeSigner } from '../protocol/credential/encoder.js';
 import type { ColourChange } from '../edge-agent/colour/status-store.js';
 import type { CodeKind, Colour } from '../protocol/domain.js';
-import { createSignerCertificate, type SignerKeyPair } from '../provisioning/signer-certificate.js';
+import { createSignerCertificate, type SignerKeyPair } from '../protocol/trust/signer-certificate.js';
 import type { AlgorithmName } from '../protocol/credential/cose.js';
 import { idHash } from '../protocol/privacy/id-hash.js';
 import { nationalIdCheckCharacter } from '../protocol/privacy/national-id.js';

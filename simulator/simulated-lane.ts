@@ -14,7 +14,7 @@ import { TrustStore } from '../protocol/trust/trust-store.js';
 import { generateAuthorityKeyPair, loadAuthorityKey, loadAuthorityPrivateKey } from '../protocol/privacy/sealed-record.js';
 import type { KeyObject } from 'node:crypto';
 import type { Colour } from '../protocol/domain.js';
-import { createSignerCertificate, type SignerKeyPair } from '../provisioning/signer-certificate.js';
+import { createSignerCertificate, type SignerKeyPair } from '../protocol/trust/signer-certificate.js';
 import type { SimulatedCentre } from './centre.js';
 import { createCrowdWorld, type CrowdWorld } from './crowd.js';
 import { WireLane } from './hardware/wire-lane.js';

@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { generateIdHashKeyFile } from '../../protocol/privacy/id-hash.js';
 import { createCertificateAuthority, issueClientCertificate, issueServerCertificate } from '../pki.js';
-import { createSignerCertificate } from '../signer-certificate.js';
+import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 import { aclText, CENTRE_USER, mosquittoConfText } from './broker.js';
 import { ProvisionError, usage } from './errors.js';
 import { FILE_MODE, KEY_MODE, writeFolderAtomically, type StepHook, type Tree } from './files.js';

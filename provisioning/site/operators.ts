@@ -13,7 +13,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OPERATOR_ACTIONS, OPERATOR_NAME, RESERVED_NAME, type OperatorAction, type OperatorEntry } from '../../protocol/trust/operators.js';
-import { createSignerCertificate } from '../signer-certificate.js';
+import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 import { ProvisionError, usage } from './errors.js';
 import { FILE_MODE, KEY_MODE, PRIVATE_DIR_MODE, Transaction, type StepHook } from './files.js';
 import { kidBase64, putRecord } from './issuers.js';

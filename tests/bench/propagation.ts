@@ -20,7 +20,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { SimulatedCentre } from '../../simulator/centre.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 import { mosquittoAvailable, startMosquitto } from '../support/mosquitto.js';
 import type { ChildCommand, ChildReply } from './propagation-child.js';
 import { percentile, round } from './stats.js';

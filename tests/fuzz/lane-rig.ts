@@ -16,7 +16,7 @@ import { GateAgent } from '../../edge-agent/agent.js';
 import { checkConfig } from '../../protocol/config/gate-config.js';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { generateAuthorityKeyPair, loadAuthorityKey } from '../../protocol/privacy/sealed-record.js';
-import type { SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import type { SignerKeyPair } from '../../protocol/trust/signer-certificate.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../simulator/broker.js';
 import { WireLane } from '../../simulator/hardware/wire-lane.js';
 import { fuzzKey } from './keys.js';

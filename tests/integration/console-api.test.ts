@@ -19,7 +19,7 @@ import { hashPassword } from '../../protocol/privacy/passwords.js';
 import { check, type CommandMessage } from '../../protocol/contract.js';
 import { openSignedMessage, messageSigner, signMessage } from '../../protocol/signed-message.js';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
-import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate, type SignerKeyPair } from '../../protocol/trust/signer-certificate.js';
 import { mosquittoAvailable, startMosquitto, type MosquittoBroker } from '../support/mosquitto.js';
 import { requirePostgres, scratchDatabase } from '../support/postgres.js';
 import { eventReader } from '../support/sse.js';

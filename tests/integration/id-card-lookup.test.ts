@@ -25,7 +25,7 @@ import { generateIdHashKeyFile, idHash, readIdHashKey } from '../../protocol/pri
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { createVirtualLaneHardware, InMemoryIdCardReader, type VirtualLaneHardware } from '../../simulator/hardware/virtual-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 import { cleanupStack } from '../support/cleanups.js';
 import { requireMosquitto, startMosquitto } from '../support/mosquitto.js';
 import { until } from '../support/wait.js';

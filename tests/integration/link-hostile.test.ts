@@ -43,7 +43,7 @@ import {
 import { SECURITY_EVENT_BURST, SECURITY_EVENT_REFILL_MS } from '../../edge-agent/link/gate-link.js';
 import { type MessageSigner, messageSigner, signJws, signMessage } from '../../protocol/signed-message.js';
 import { createSimulatedLane, type SimulatedLane } from '../../simulator/simulated-lane.js';
-import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate, type SignerKeyPair } from '../../protocol/trust/signer-certificate.js';
 import { malformedJws } from '../support/malformed-jws.js';
 import { requireMosquitto, startMosquitto, type MosquittoBroker } from '../support/mosquitto.js';
 

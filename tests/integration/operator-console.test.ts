@@ -30,7 +30,7 @@ import { check, type ColourAppliedMessage, type CommandResultMessage, type Secur
 import { loadOperatorKey, signOperatorCommand } from '../../protocol/operator-command.js';
 import { laneTopic } from '../../protocol/topics.js';
 import { main } from '../../provisioning/cli/gate-provision.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { WireLane } from '../../simulator/hardware/wire-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';

@@ -16,7 +16,7 @@ import { loadConsoleConfig } from '../../protocol/config/console-config.js';
 import { loadConfig } from '../../protocol/config/gate-config.js';
 import { mqttClientOptions } from '../../edge-agent/link/mqtt-options.js';
 import { main } from '../../provisioning/cli/gate-provision.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 import { checkMosquittoPassword } from '../../provisioning/site/devices.js';
 import { spawnSync } from 'node:child_process';
 import { accepts, freePort, mosquittoPath, requireMosquitto } from '../support/mosquitto.js';

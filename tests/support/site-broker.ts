@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import type { SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import type { SignerKeyPair } from '../../protocol/trust/signer-certificate.js';
 import { accepts, mosquittoPath } from './mosquitto.js';
 import { pause } from './wait.js';
 

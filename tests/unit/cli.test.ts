@@ -14,7 +14,7 @@ import QRCode from 'qrcode';
 import sharp from 'sharp';
 import { encodeClaims, encodeGzhcCode, type GzhcCodeContent } from '../../protocol/credential/encoder.js';
 import { PREFIXES } from '../../protocol/credential/profile.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 
 /** dist/tests/unit → repo root. */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

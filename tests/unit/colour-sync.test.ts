@@ -17,7 +17,7 @@ import { Journal } from '../../edge-agent/journal/journal.js';
 import type { ColourChangeMessage, ColourSnapshotMessage, CommandMessage, SecurityKind } from '../../protocol/contract.js';
 import { type MessageSigner, messageSigner, signMessage } from '../../protocol/signed-message.js';
 import { MessageError } from '../../protocol/message-error.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 
 const SITE = 'test-site';
 const logger = pino({ level: 'silent' });

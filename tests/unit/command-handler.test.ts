@@ -15,7 +15,7 @@ import { applyConfigChange, RUNTIME_CONFIG_KEYS } from '../../edge-agent/compone
 import { conforms, type CommandMessage, type SecurityKind } from '../../protocol/contract.js';
 import { type MessageSigner, messageSigner, signMessage } from '../../protocol/signed-message.js';
 import { MessageError } from '../../protocol/message-error.js';
-import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate, type SignerKeyPair } from '../../protocol/trust/signer-certificate.js';
 import { ConfigError } from '../../protocol/config/errors.js';
 
 const SITE = 'mall';

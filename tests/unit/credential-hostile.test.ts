@@ -21,7 +21,7 @@ import { encodeGzhcCode, gzhcClaims, type GzhcCodeContent } from '../../protocol
 import { CREDENTIAL_FAILURES, CredentialError, type CredentialFailure } from '../../protocol/credential/failure.js';
 import { kidOf, TrustStore } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier, type VerificationResult } from '../../edge-agent/credential/verifier.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 
 /** dist/tests/unit → repo root. */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

@@ -32,7 +32,7 @@ import { PREFIXES } from '../../protocol/credential/profile.js';
 import { TrustError } from '../../protocol/trust/errors.js';
 import { kidOf, TrustStore, type TrustedSigner } from '../../protocol/trust/trust-store.js';
 import { CredentialVerifier, type VerificationResult } from '../../edge-agent/credential/verifier.js';
-import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate, type SignerKeyPair } from '../../protocol/trust/signer-certificate.js';
 
 // ---------------------------------------------------------------------------
 // Fixtures: keys are generated once for the whole file (RSA is slow).

@@ -20,7 +20,7 @@ import { GateController } from '../../edge-agent/components/controller.js';
 import { checkConfig } from '../../protocol/config/gate-config.js';
 import type { GateConfig } from '../../protocol/config/gate-schema.js';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 import { createVirtualLaneHardware } from '../../simulator/hardware/virtual-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
 import { ConfigError } from '../../protocol/config/errors.js';

@@ -31,7 +31,7 @@ import { messageSigner, signMessage, type MessageSigner } from '../../protocol/s
 import { MessageError } from '../../protocol/message-error.js';
 import type { TrustListPayload } from '../../protocol/trust/trust-list.js';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../tests/fixtures/gate-0.1.0-journal.sqlite', import.meta.url));
 const SITE = 'demo-mall';

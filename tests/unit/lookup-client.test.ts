@@ -9,7 +9,7 @@ import { laneMessage } from '../../edge-agent/link/lane-publish.js';
 import { LookupClient } from '../../edge-agent/link/lookup-client.js';
 import { type MessageSigner, messageSigner, signMessage } from '../../protocol/signed-message.js';
 import { MessageError } from '../../protocol/message-error.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 
 const SITE = 'mall';
 const LANE = 'lane-1';

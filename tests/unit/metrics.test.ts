@@ -21,7 +21,7 @@ import { checkConfig, loadConfig } from '../../protocol/config/gate-config.js';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
 import type { DecisionRecord } from '../../edge-agent/lane/lane.js';
 import { GateMetrics } from '../../edge-agent/metrics/metrics.js';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 import { startEmbeddedBroker } from '../../simulator/broker.js';
 import { SimulatedCentre } from '../../simulator/centre.js';
 import { createVirtualLaneHardware, type VirtualLaneHardware } from '../../simulator/hardware/virtual-lane.js';

@@ -24,7 +24,7 @@ import { loadOperatorKey, signOperatorCommand } from '../../protocol/operator-co
 import { messageSigner, signJws, signMessage } from '../../protocol/signed-message.js';
 import { MessageError } from '../../protocol/message-error.js';
 import { main } from '../../provisioning/cli/gate-provision.js';
-import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate, type SignerKeyPair } from '../../protocol/trust/signer-certificate.js';
 import { openSite } from '../../provisioning/site/site.js';
 
 const SITE = 'mall';

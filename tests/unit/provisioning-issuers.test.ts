@@ -17,7 +17,7 @@ import { createCertificateAuthority, issueClientCertificate, issueServerCertific
 import { ProvisionError } from '../../provisioning/site/errors.js';
 import { removeIssuer } from '../../provisioning/site/issuers.js';
 import { openSite } from '../../provisioning/site/site.js';
-import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate, type SignerKeyPair } from '../../protocol/trust/signer-certificate.js';
 import { ok, refuses, run } from '../support/provision-cli.js';
 
 const DCC_VACCINATION_USAGE = '1.3.6.1.4.1.1847.2021.1.2';

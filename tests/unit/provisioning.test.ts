@@ -27,7 +27,7 @@ import { openSite } from '../../provisioning/site/site.js';
 import { checkMosquittoPassword, mosquittoPasswordLine, rotateDevice, revokeDevice } from '../../provisioning/site/devices.js';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { createSignerCertificate } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 import { ok, refuses, run, snapshot } from '../support/provision-cli.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

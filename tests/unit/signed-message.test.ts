@@ -38,7 +38,7 @@ import {
   signLeafMessage,
 } from '../../protocol/signed-message.js';
 import { MessageError } from '../../protocol/message-error.js';
-import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate, type SignerKeyPair } from '../../protocol/trust/signer-certificate.js';
 import { malformedJws } from '../support/malformed-jws.js';
 
 const SITE = 'mall';

@@ -22,7 +22,7 @@ import { TrustListVersions } from '../../edge-agent/credential/trust-list-versio
 import { Journal } from '../../edge-agent/journal/journal.js';
 import { reloadTrustStore } from '../../edge-agent/link/command-handler.js';
 import { messageSigner, signJws, type MessageSigner } from '../../protocol/signed-message.js';
-import { createSignerCertificate, type SignerKeyPair } from '../../provisioning/signer-certificate.js';
+import { createSignerCertificate, type SignerKeyPair } from '../../protocol/trust/signer-certificate.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
 
 const SITE = 'mall-1';

@@ -8,7 +8,7 @@ import { KeyObject, X509Certificate, webcrypto } from 'node:crypto';
 // @peculiar/x509 resolves its algorithm providers through tsyringe, which needs the Reflect metadata polyfill.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import type { AlgorithmName } from '../protocol/credential/cose.js';
+import type { AlgorithmName } from '../credential/cose.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
