@@ -21,6 +21,9 @@ import { isJsonBoundsError } from '../protocol/message-error.js';
 import { openLeafMessage, parseJws } from '../protocol/signed-message.js';
 import { TrustStore } from '../protocol/trust/trust-store.js';
 import type { ConsoleConfig } from '../protocol/config/console-config.js';
+
+/** What the feed reads of its service's config: the console's keys, which the centre gives in the same shape. */
+export type FeedConfig = Pick<ConsoleConfig, 'broker' | 'baseTopic' | 'centreCertificate'>;
 import { KeyedQueue } from './keyed-queue.js';
 import type { ConsoleStore, LaneRow, DecisionRow, AlertRow, CommandRow } from './store.js';
 
@@ -75,15 +78,18 @@ export class Feed extends EventEmitter<FeedEvents> {
   private stopping = false;
 
   constructor(
-    private readonly config: ConsoleConfig,
+    private readonly config: FeedConfig,
     private readonly store: ConsoleStore,
     logger: Logger,
-    options: { retryForMs?: number } = {},
+    options: { retryForMs?: number; centreKeys?: TrustStore } = {},
   ) {
     super();
     this.retryForMs = options.retryForMs ?? 60_000;
     this.log = logger.child({ component: 'feed' });
-    if (config.centreCertificate) {
+    if (options.centreKeys) {
+      // The centre serves many sites, each with its key: it hands the feed them all.
+      this.centreKeys = options.centreKeys;
+    } else if (config.centreCertificate) {
       this.centreKeys = new TrustStore();
       this.centreKeys.addEncoded(readFileSync(config.centreCertificate), config.centreCertificate);
     } else {

@@ -5,13 +5,13 @@ import { openPostgresStore } from './postgres-store.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { ConsoleStore } from './store.js';
 
-export async function openConsoleStore(config: Pick<ConsoleConfig, 'store' | 'timeZone'>, logger: Logger): Promise<ConsoleStore> {
+export async function openConsoleStore(config: Pick<ConsoleConfig, 'store' | 'timeZone'>, logger: Logger, applicationName?: string): Promise<ConsoleStore> {
   if (config.store.postgres) {
-    const store = await openPostgresStore({ ...config.store.postgres, timeZone: config.timeZone, logger });
-    logger.info({ store: 'postgres', database: store.database }, 'console store opened');
+    const store = await openPostgresStore({ ...config.store.postgres, timeZone: config.timeZone, logger, ...(applicationName ? { applicationName } : {}) });
+    logger.info({ store: 'postgres', database: store.database }, 'record store opened');
     return store;
   }
   const store = await openSqliteStore({ path: config.store.sqlite.path, timeZone: config.timeZone });
-  logger.info({ store: 'sqlite', path: config.store.sqlite.path }, 'console store opened');
+  logger.info({ store: 'sqlite', path: config.store.sqlite.path }, 'record store opened');
   return store;
 }

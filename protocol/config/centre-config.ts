@@ -1,0 +1,107 @@
+/**
+ * The centre's settings (centre.yaml or JSON), checked against their schema
+ * (centre-schema.ts) at start with defaults filled, as the console's are
+ * (console-config.ts). An error names the key and what was wrong, never a
+ * secret of the file.
+ */
+import { Ajv } from 'ajv';
+import { parseConfigText, printableKey, readConfigFile } from './config-text.js';
+import { centreConfigSchema, type CentreConfig } from './centre-schema.js';
+import { isLoopbackHost } from './console-config.js';
+import { ConfigError } from './errors.js';
+
+export * from './centre-schema.js';
+
+const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: true, allowUnionTypes: true });
+const validate = ajv.compile(centreConfigSchema);
+const SECRET = /^\/(broker\/password|store\/postgres\/url|record\/postgres\/url)$/;
+/** Room for the 10,000 clients and sites the schema allows, and their comments. */
+export const MAX_CENTRE_CONFIG_BYTES = 4 * 1024 * 1024;
+
+function refuse(message: string): never {
+  throw new ConfigError('schema', `centre config: ${message}`);
+}
+
+/** The host of a URL, without brackets; '' when it does not parse. */
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+  } catch {
+    return '';
+  }
+}
+
+/** A URL as it may be shown: a user:password@ part is left out. */
+function withoutUserInfo(url: string): string {
+  return url.replace(/^([a-z]+:\/\/)[^/?#]*@/i, '$1…@');
+}
+
+/** Checks a parsed config, fills defaults (in place) and returns it typed. */
+export function checkCentreConfig(raw: unknown): CentreConfig {
+  const config = raw ?? {};
+  if (!validate(config)) {
+    const error = validate.errors![0]!;
+    const at = error.instancePath === '' ? '(top level)' : error.instancePath.slice(1).replaceAll('/', '.');
+    const extra = error.keyword === 'additionalProperties' ? ` (${printableKey((error.params as { additionalProperty: string }).additionalProperty)})` : '';
+    const shown = SECRET.test(error.instancePath) ? '; the value is not shown' : '';
+    refuse(`"${at}" ${error.message ?? 'is invalid'}${extra}${shown}`);
+  }
+  const checked = config as CentreConfig;
+
+  const clientIds = new Set<string>();
+  const cns = new Set<string>();
+  for (const [i, client] of checked.clients.entries()) {
+    if (clientIds.has(client.id)) refuse(`clients: "${client.id}" appears twice`);
+    clientIds.add(client.id);
+    if (client.tokenSha256 === undefined && client.certificateCn === undefined) refuse(`clients.${i} (${client.id}): give tokenSha256 or certificateCn, or it can never sign in`);
+    if (client.certificateCn !== undefined) {
+      if (!checked.http.tls?.clientCa) refuse(`clients.${i} (${client.id}): certificateCn needs http.tls.clientCa`);
+      if (cns.has(client.certificateCn)) refuse(`clients: certificate CN "${client.certificateCn}" names two clients`);
+      cns.add(client.certificateCn);
+    }
+  }
+
+  const siteIds = new Set<string>();
+  for (const [i, site] of checked.sites.entries()) {
+    if (site.folder === undefined && (site.signingKey === undefined || site.certificate === undefined)) {
+      refuse(`sites.${i}: give folder (a gate-provision site folder), or signingKey and certificate`);
+    }
+    if (site.folder === undefined && site.id === undefined) refuse(`sites.${i}: give id (only a site folder names its own)`);
+    if (site.id !== undefined) {
+      if (siteIds.has(site.id)) refuse(`sites: "${site.id}" appears twice`);
+      siteIds.add(site.id);
+    }
+  }
+
+  const { broker, http, department } = checked;
+  if (broker.url !== undefined && broker.password !== undefined && !/^(mqtts|wss):\/\//.test(broker.url) && !isLoopbackHost(hostOf(broker.url))) {
+    refuse(`broker.url ${withoutUserInfo(broker.url)} is not encrypted, and the password would cross the network in clear; use mqtts:// or wss://`);
+  }
+  if (broker.url === undefined && (broker.tls || broker.username !== undefined)) refuse('broker.tls and broker.username are for broker.url: the embedded broker needs neither');
+  if (!http.tls && !isLoopbackHost(http.host)) refuse(`http.host ${http.host} is not loopback: tokens and subjects would cross the network in clear; set http.tls`);
+  if (department.url !== undefined) {
+    if (department.secretFile === undefined) refuse('department.url needs department.secretFile: every body the department gets is signed');
+    if (department.url.startsWith('http://') && !isLoopbackHost(hostOf(department.url))) refuse(`department.url ${withoutUserInfo(department.url)} is not HTTPS: alerts would cross the network in clear`);
+  }
+  if (department.firstRetryMs > department.maxRetryMs) refuse('department.firstRetryMs is more than department.maxRetryMs');
+  return checked;
+}
+
+/** Reads centre.yaml (or JSON); no path: every default (embedded broker, data/centre.db, a local site). */
+export function loadCentreConfig(path?: string): CentreConfig {
+  if (path === undefined) return checkCentreConfig({});
+  let bytes: Buffer;
+  try {
+    bytes = readConfigFile(path, MAX_CENTRE_CONFIG_BYTES);
+  } catch (error) {
+    throw new ConfigError('file', `centre config: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  return parseCentreConfig(bytes, path);
+}
+
+/** A centre config's bytes or text (YAML or JSON), checked; `name` (its path) goes in the messages. Throws only ConfigError. */
+export function parseCentreConfig(source: Uint8Array | string, name = 'the file'): CentreConfig {
+  const parsed = parseConfigText(source, MAX_CENTRE_CONFIG_BYTES);
+  if (!parsed.ok) throw new ConfigError(parsed.code, `centre config: ${name} ${parsed.code === 'syntax' ? 'is not YAML or JSON' : 'is refused'}: ${parsed.problem}`);
+  return checkCentreConfig(parsed.value);
+}
