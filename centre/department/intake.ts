@@ -92,7 +92,12 @@ export class DepartmentIntake extends EventEmitter<IntakeEvents> {
     return { ...this.counts };
   }
 
-  /** Hooks the client and subscribes (now if connected, and at every connect). */
+  /**
+   * Hooks the client and subscribes (now if connected, and at every connect).
+   * Start it before the client first connects (MQTT.js `manualConnect`): the
+   * broker resends a persistent session's unacknowledged messages as soon as
+   * it connects, and MQTT.js would acknowledge those unseen.
+   */
   start(): void {
     if (this.running) return;
     this.running = true;

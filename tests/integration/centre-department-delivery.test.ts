@@ -28,7 +28,7 @@ const quiet = pino({ level: 'silent' });
 const SECRET = Buffer.from(randomBytes(32).toString('base64url'), 'utf8');
 
 function alertBody(id: string): string {
-  return JSON.stringify({ id, eventId: randomUUID(), time: new Date().toISOString(), site: 's1', lane: 'l1', subject: 'subj-1', colour: 'red', decidedBy: 'policy' });
+  return JSON.stringify({ id, eventId: randomUUID(), time: new Date().toISOString(), site: 's1', lane: 'l1', subject: 'subj-1', colour: 'red', decidedBy: 'pushed-status' });
 }
 
 /** A sealed registration's text, with odd spacing a re-serialisation would lose: it must arrive byte for byte. */
