@@ -1,6 +1,6 @@
 /**
  * How the centre signs what it POSTs to the epidemic-control department, and
- * how the department checks it (docs/centre.md, "The department's webhook").
+ * how the department checks it.
  *
  *   X-Timestamp:  the send time, whole seconds since the epoch
  *   X-Signature:  sha256=<hex HMAC-SHA256 under the shared secret over "<X-Timestamp>.<body>">
