@@ -125,7 +125,9 @@ export function registerRoutes(app: FastifyInstance, context: RouteContext): voi
       },
       async (request) => {
         // Through a pass-through: the body's reader then fails when the request does (a body that stops, a client gone).
-        const raw = request.body as unknown as Readable;
+        const raw = request.body as unknown as Readable | undefined;
+        // No body at all: fastify calls no parser, whatever the type said.
+        if (!raw) throw new ApiRefusal(415, 'unsupported-content-type', `a baseline is a body of type ${Object.keys(BASELINE_TYPES).join(' or ')}; none was sent`);
         const body = new PassThrough();
         raw.on('error', (error) => body.destroy(error));
         raw.pipe(body);

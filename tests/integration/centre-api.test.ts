@@ -215,6 +215,8 @@ test('a baseline streams in (NDJSON and CSV) as one seq; one bad row refuses it 
 
   const json = await call(r.url, 'PUT', '/v1/sites/s1/baseline?batchId=b-json', { token: tokens.platform.token, json: [change('j')] });
   assert.deepEqual([json.status, json.body.error], [415, 'unsupported-content-type']);
+  const noBody = await call(r.url, 'PUT', '/v1/sites/s1/baseline?batchId=b-none', { token: tokens.platform.token });
+  assert.deepEqual([noBody.status, noBody.body.error], [415, 'unsupported-content-type']);
   const noBatch = await call(r.url, 'PUT', '/v1/sites/s1/baseline', { token: tokens.platform.token, body: ndjson, type: 'application/x-ndjson' });
   assert.deepEqual([noBatch.status, noBatch.body.error], [400, 'malformed-request']);
 });
