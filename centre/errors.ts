@@ -11,6 +11,13 @@ export const CENTRE_ERRORS = [
   'batch-too-large', // more changes or bytes than one batch may carry (413)
   'store-unavailable', // the database cannot be reached or brought to its schema
   'department-config', // the department's webhook settings cannot be used: the URL, the secret file, the CA
+  'unauthenticated', // no bearer token or client certificate, or one the centre does not know (401)
+  'forbidden', // a client acting on a site not among its sites, or a viewer writing (403)
+  'rate-limited', // more requests in a minute than the client's requestsPerMinute (429)
+  'malformed-request', // a body that is not JSON, a query or path that does not fit the API, a header too long (400, 431)
+  'unsupported-content-type', // a body in a type the route does not take (415)
+  'not-found', // no such route, subject or delivery (404)
+  'request-timeout', // a request body that did not arrive in time (408)
 ] as const;
 
 export type CentreErrorCode = (typeof CENTRE_ERRORS)[number];

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { CENTRE_ERRORS } from '../../centre/errors.js';
+import { CENTRE_ERRORS, CentreError } from '../../centre/errors.js';
 import { CONSOLE_ERRORS, ConsoleError } from '../../console/errors.js';
 import { RECORD_ERRORS, RecordError } from '../../record/errors.js';
 import { DEVICE_ERRORS, DeviceError, isBoardError, isCameraError, isFrameError, isImageError } from '../../device/errors.js';
@@ -88,6 +88,7 @@ test('each area error: its name, its code, the message, and a cause passed on', 
     new GateDatabaseError('newer-schema', 'm', { cause }),
     new RecordError('store-unavailable', 'm', { cause }),
     new ConsoleError('commands-disabled', 'm', { cause }),
+    new CentreError('batch-conflict', 'm', { cause }),
   ];
   assert.deepEqual(
     errors.map((e) => [e.name, e.code]),
@@ -102,6 +103,7 @@ test('each area error: its name, its code, the message, and a cause passed on', 
       ['GateDatabaseError', 'newer-schema'],
       ['RecordError', 'store-unavailable'],
       ['ConsoleError', 'commands-disabled'],
+      ['CentreError', 'batch-conflict'],
     ],
   );
   for (const error of errors) {

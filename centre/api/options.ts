@@ -1,0 +1,57 @@
+/**
+ * What the API server takes (the lead wires it from the config and the
+ * service's parts), and what each request carries to the audit.
+ */
+import type { Logger } from 'pino';
+import type { CentreClientConfig, CentreLimitsConfig } from '../../protocol/config/centre-schema.js';
+import type { CentreStore } from '../store/store.js';
+import type { ApiClient } from './client-auth.js';
+
+export interface CentreApiOptions {
+  store: CentreStore;
+  /** The sites the centre serves. */
+  sites: ReadonlySet<string> | ((site: string) => boolean);
+  clients: readonly CentreClientConfig[];
+  limits: CentreLimitsConfig;
+  http: { host: string; port: number; maxBodyBytes: number; tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer } };
+  logger: Logger;
+  /** A batch or baseline was committed at `seq`: wakes the publisher. */
+  onStored?: (site: string, seq: number) => void;
+  /** How far ahead of the centre's clock a change's effectiveAt may be (clocks differ); default 5 minutes. */
+  maxSkewMs?: number;
+  timeouts?: Partial<ApiTimeouts>;
+  /** Where a baseline is spooled while it is checked (default the system's temporary directory). */
+  spoolDir?: string;
+  now?: () => number;
+}
+
+export interface ApiTimeouts {
+  /** The request line and headers must arrive within this. */
+  headersMs: number;
+  /** A body that sends nothing for this long is refused (408). */
+  bodyIdleMs: number;
+  /** The whole request, a baseline's body included, must arrive within this. */
+  requestMs: number;
+}
+
+/** What each request carries through its hooks to the audit. */
+export interface RequestTrail {
+  client: ApiClient | null;
+  site: string | null;
+  batchId: string | null;
+  rows: number;
+  error: string | null;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    trail: RequestTrail;
+  }
+  interface FastifyContextConfig {
+    /** The route stores something: a viewer is refused. */
+    write?: boolean;
+    /** The route reads its body as it arrives (a baseline): the body's time runs on in the handler. */
+    streamsBody?: boolean;
+  }
+}
+
