@@ -10,6 +10,7 @@ export const CENTRE_ERRORS = [
   'national-id-subject', // a subject that reads as a national ID number (400): the platform must send the pseudonym
   'batch-too-large', // more changes or bytes than one batch may carry (413)
   'store-unavailable', // the database cannot be reached or brought to its schema
+  'snapshot-too-large', // a site's snapshot would list more statuses or bytes than a gate reads: not published, an operator alarm
 ] as const;
 
 export type CentreErrorCode = (typeof CENTRE_ERRORS)[number];
