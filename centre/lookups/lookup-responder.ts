@@ -110,8 +110,7 @@ export class LookupResponder {
     }
     if (this.queue.length >= this.maxQueued) {
       this.counters.dropped++;
-      // One line per hundred: a flood must not become a flood of log lines.
-      if (this.counters.dropped % 100 === 1) this.log.warn({ site: request.site, lane: request.lane, dropped: this.counters.dropped, maxQueued: this.maxQueued }, 'look-up dropped: too many waiting');
+      if (this.counters.dropped % 100 === 1) this.log.warn({ site: request.site, lane: request.lane, dropped: this.counters.dropped, maxQueued: this.maxQueued }, 'look-up dropped: too many waiting (one line per hundred)');
       return;
     }
     this.queue.push(request);
@@ -120,9 +119,10 @@ export class LookupResponder {
 
   /** The request, checked against its schema and its topic; null (logged) when it is not one to answer. */
   private parse(site: string, lane: string, payload: Buffer): LookupRequestMessage | null {
+    // One line per hundred, here and for drops: a flood must not become a flood of log lines.
     const refuse = (reason: string): null => {
       this.counters.invalid++;
-      this.log.warn({ site, lane, reason }, 'look-up request refused');
+      if (this.counters.invalid % 100 === 1) this.log.warn({ site, lane, reason, refused: this.counters.invalid }, 'look-up request refused (one line per hundred)');
       return null;
     };
     if (!this.options.serves(site)) return refuse('a site the centre does not serve');
