@@ -262,6 +262,13 @@ export class SitePublisher {
       await this.publishSnapshot(state.publishedSeq);
       return;
     }
+    // A batch committed and not yet sent goes first, and is word enough. It matters for a baseline: its
+    // change message carries no changes and its commit time, so a heartbeat sent after that time would
+    // make the gates refuse it as a replayed heartbeat.
+    if (state.seq > state.publishedSeq) {
+      this.wantChanges = true;
+      return;
+    }
     const issuedAt = Math.max(this.options.now(), this.lastIssuedAt + 1);
     await this.publish(changeMessage(this.options.baseTopic, this.site, state.publishedSeq, issuedAt, [], this.options.signer(this.site)));
     this.lastIssuedAt = issuedAt;
