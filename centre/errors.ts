@@ -18,6 +18,7 @@ export const CENTRE_ERRORS = [
   'unsupported-content-type', // a body in a type the route does not take (415)
   'not-found', // no such route, subject or delivery (404)
   'request-timeout', // a request body that did not arrive in time (408)
+  'snapshot-too-large', // a site's snapshot would list more statuses or bytes than a gate reads: not published, an operator alarm
 ] as const;
 
 export type CentreErrorCode = (typeof CENTRE_ERRORS)[number];
