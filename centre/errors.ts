@@ -10,6 +10,7 @@ export const CENTRE_ERRORS = [
   'national-id-subject', // a subject that reads as a national ID number (400): the platform must send the pseudonym
   'batch-too-large', // more changes or bytes than one batch may carry (413)
   'store-unavailable', // the database cannot be reached or brought to its schema
+  'already-running', // another centre process leads on the same SQLite file: this one does not start
 ] as const;
 
 export type CentreErrorCode = (typeof CENTRE_ERRORS)[number];
