@@ -41,4 +41,8 @@ export const STATUS_OF: Record<CentreErrorCode, number> = {
   'unsupported-content-type': 415,
   'not-found': 404,
   'request-timeout': 408,
+  // Never a request's fault: codes of the centre's own start and publishing, answered as the centre failing.
+  'department-config': 500,
+  'snapshot-too-large': 500,
+  'already-running': 503,
 };
