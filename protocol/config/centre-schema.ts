@@ -116,7 +116,7 @@ export const centreLimitsSchema = FilledObject({
 
 export const centreLeaderSchema = FilledObject({
   lockKey: Defaulted(Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1, description: 'The PostgreSQL advisory lock the leading centre holds' }), 4_143_001),
-  checkMs: Defaulted(Type.Integer({ minimum: 100, maximum: 60_000, description: 'How often a standby tries to take the lead' }), 1000),
+  checkMs: Defaulted(Type.Integer({ minimum: 100, maximum: 1400, description: 'How often the leader checks its lock and a standby tries to take it; a takeover takes at most 7 × checkMs, so at most 1400 keeps it under 10 s' }), 1000),
 });
 
 export const centreConfigSchema = StrictObject({
