@@ -44,7 +44,7 @@ async function rig(t: TestContext, options: Partial<LookupResponderOptions> & { 
   // The flood must reach the centre whole: Mosquitto would drop what it queues to a busy client past 1000.
   const broker = await startMosquitto({ extra: 'max_queued_messages 0' });
   t.after(() => broker.stop());
-  const store = await openTestCentreStore(t);
+  const { store } = await openTestCentreStore(t);
   await store.applyBatch(
     {
       site: SITE,

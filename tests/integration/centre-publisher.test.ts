@@ -32,6 +32,8 @@ const CONFIG: CentrePublisherConfig = { heartbeatSeconds: 3600, snapshotDelayMs:
 interface Rig {
   broker: MosquittoBroker;
   store: CentreStore;
+  /** Closes the store and opens its file again: what a restarted centre finds. */
+  reopen: () => Promise<void>;
   signer: MessageSigner;
   keys: TrustStore;
   client: MqttClient;
@@ -45,7 +47,7 @@ async function rig(t: TestContext, gateOptions: { maxSyncAgeSeconds?: number } =
   if (!requireMosquitto(t)) return null;
   const broker = await startMosquitto();
   t.after(() => broker.stop());
-  const store = await openTestCentreStore(t);
+  const opened = await openTestCentreStore(t);
   const key = await createSignerCertificate({ subject: 'CN=Test centre, O=Test, C=CN' });
   const signer = messageSigner(key);
   const keys = new TrustStore();
@@ -58,13 +60,16 @@ async function rig(t: TestContext, gateOptions: { maxSyncAgeSeconds?: number } =
   let batch = 0;
   const r: Rig = {
     broker,
-    store,
+    store: opened.store,
+    reopen: async () => {
+      r.store = await opened.reopen();
+    },
     signer,
     keys,
     client,
     gate,
     publisher: (config = {}, extra = {}) => {
-      const publisher = new Publisher({ store, client, sites: [SITE], signer: () => signer, config: { ...CONFIG, ...config }, baseTopic: BASE, logger, stopWaitMs: 1000, ...extra });
+      const publisher = new Publisher({ store: r.store, client, sites: [SITE], signer: () => signer, config: { ...CONFIG, ...config }, baseTopic: BASE, logger, stopWaitMs: 1000, ...extra });
       publishers.push(publisher);
       t.after(() => publisher.stop());
       return publisher;
@@ -72,7 +77,7 @@ async function rig(t: TestContext, gateOptions: { maxSyncAgeSeconds?: number } =
     push: async (changes) => {
       const now = Date.now();
       const entries: ColourEntry[] = changes.map(([subject, colour]) => ({ subject, colour, effectiveAt: now }));
-      const result = await store.applyBatch({ site: SITE, batchId: `b${++batch}`, client: 'test', digest: `d${batch}`, changes: entries }, now);
+      const result = await r.store.applyBatch({ site: SITE, batchId: `b${++batch}`, client: 'test', digest: `d${batch}`, changes: entries }, now);
       for (const publisher of publishers) publisher.wake(SITE);
       return result.seq;
     },
@@ -102,7 +107,7 @@ test('change messages reach the gate in seq order, each once, and a snapshot fol
   assert.ok((await r.store.changesAfter(SITE, 0, 1000)).length <= CONFIG.keepChanges);
 });
 
-test('a restarted publisher goes on from the store: what was owed is sent, no seq is used twice', async (t) => {
+test('a restarted centre goes on from its store file: what was owed is sent, no seq is used twice', async (t) => {
   const r = await rig(t);
   if (!r) return;
   const first = r.publisher();
@@ -110,6 +115,7 @@ test('a restarted publisher goes on from the store: what was owed is sent, no se
   for (const subject of subjects(5, 'a')) await r.push([[subject, 'green']]);
   await until('the first five at the gate', () => r.gate.sync.lastSeq === 5);
   await first.stop();
+  await r.reopen();
   // Committed while no publisher runs: owed.
   const owed = [await r.push([['b1', 'red']]), await r.push([['b2', 'yellow']])];
   const second = r.publisher();
