@@ -19,6 +19,7 @@ export const CENTRE_ERRORS = [
   'not-found', // no such route, subject or delivery (404)
   'request-timeout', // a request body that did not arrive in time (408)
   'snapshot-too-large', // a site's snapshot would list more statuses or bytes than a gate reads: not published, an operator alarm
+  'not-leader', // this process is a standby (or paused past its lease): it signs and publishes nothing; the API refuses writes (503)
   'already-running', // another centre process leads on the same SQLite file: this one does not start
 ] as const;
 

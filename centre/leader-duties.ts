@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import type { CentreConfig } from '../protocol/config/centre-config.js';
 import { messageSigner, type MessageSigner } from '../protocol/signed-message.js';
 import type { BrokerEndpoint } from './broker.js';
+import { CentreError } from './errors.js';
 import type { Component } from './components.js';
 import { Deliverer, type AlarmEvent } from './department/deliverer.js';
 import { DepartmentIntake } from './department/intake.js';
@@ -126,7 +127,13 @@ export class LeaderDuties extends EventEmitter<DutiesEvents> implements Componen
     this.#chain = this.#chain.then(step).catch((error: Error) => this.#log.error({ err: error.message }, 'a change of lead failed'));
   }
 
+  /**
+   * Every message to the gates is signed right before it is published, so the
+   * signer is where the lead is checked before each act: a process paused past
+   * its lease (and so perhaps no longer the leader) signs nothing more.
+   */
   #signer = (site: string): MessageSigner => {
+    if (!this.options.election.leading) throw new CentreError('not-leader', `not signing for site ${site}: this centre does not lead now`);
     const signer = this.options.signer?.(site) ?? this.#signers.get(site);
     if (!signer) throw new Error(`no key for site ${site}`);
     return signer;
