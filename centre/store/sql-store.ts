@@ -36,6 +36,7 @@ import type {
   StatusRow,
 } from './store.js';
 import type { Colour } from '../../protocol/domain.js';
+import { MAX_COLOUR_CHANGES } from '../../protocol/payloads/signed.js';
 
 type Db = Kysely<CentreDatabase> | Transaction<CentreDatabase>;
 
@@ -177,6 +178,10 @@ export class SqlCentreStore implements CentreStore {
   }
 
   async applyBatch(input: BatchInput, issuedAt: number): Promise<BatchResult> {
+    // One batch is one change message, which a gate refuses beyond this many changes.
+    if (input.changes.length > MAX_COLOUR_CHANGES) {
+      throw new CentreError('batch-too-large', `batch ${input.batchId} of site ${input.site}: ${input.changes.length} changes, at most ${MAX_COLOUR_CHANGES} in one change message`);
+    }
     // A retry is answered without taking the site's lock; the lock's own check settles a race with the first attempt.
     const earlier = await this.storedBatch(this.db, input);
     if (earlier) return earlier;

@@ -75,6 +75,11 @@ for (const [backend, open] of BACKENDS) {
     assert.equal((await store.changesAfter('s1', 0, 10)).length, 1);
     // A batch id is the site's: another site may use it.
     assert.equal((await store.applyBatch(batch('b1', [entry('A', 'red')], 'digest-2', 's2'), T)).seq, 1);
+    // More changes than one change message may carry: refused, nothing stored.
+    const tooMany = Array.from({ length: 10_001 }, (_, i) => entry(`M${i}`, 'red'));
+    await assert.rejects(store.applyBatch(batch('big', tooMany), T), (error: Error) => error instanceof CentreError && error.code === 'batch-too-large' && /10001 changes, at most 10000/.test(error.message));
+    assert.equal(await store.status('s1', 'M0'), null);
+    assert.equal((await store.site('s1')).seq, 1);
     // A baseline under a changes batch's id is held to the same rule.
     await assert.rejects(store.replaceBaseline({ site: 's1', batchId: 'b1', client: 'p', digest: 'other' }, chunked([entry('Z', 'red')], 1), T), /other content/);
   });
