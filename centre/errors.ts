@@ -10,6 +10,9 @@ export const CENTRE_ERRORS = [
   'national-id-subject', // a subject that reads as a national ID number (400): the platform must send the pseudonym
   'batch-too-large', // more changes or bytes than one batch may carry (413)
   'store-unavailable', // the database cannot be reached or brought to its schema
+  'key-file', // a signing key or certificate file that cannot be read, or a key that is not its certificate's
+  'rollover-refused', // a key rollover the key ring will not start: one is under way, or its times are in the wrong order
+  'trust-list-refused', // a trust list file the centre will not push: not a signed list of the site, or not signed by its current key
 ] as const;
 
 export type CentreErrorCode = (typeof CENTRE_ERRORS)[number];

@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { CENTRE_ERRORS, CentreError } from '../../centre/errors.js';
 import { CONSOLE_ERRORS, ConsoleError } from '../../console/errors.js';
 import { RECORD_ERRORS, RecordError } from '../../record/errors.js';
 import { DEVICE_ERRORS, DeviceError, isBoardError, isCameraError, isFrameError, isImageError } from '../../device/errors.js';
@@ -52,6 +53,7 @@ const AREAS: Record<string, readonly string[]> = {
   'gate database': GATE_DATABASE_ERRORS,
   record: RECORD_ERRORS,
   console: CONSOLE_ERRORS,
+  centre: CENTRE_ERRORS,
 };
 
 test('docs/errors.md documents every area, and only those, with a code table', () => {
@@ -86,6 +88,7 @@ test('each area error: its name, its code, the message, and a cause passed on', 
     new GateDatabaseError('newer-schema', 'm', { cause }),
     new RecordError('store-unavailable', 'm', { cause }),
     new ConsoleError('commands-disabled', 'm', { cause }),
+    new CentreError('key-file', 'm', { cause }),
   ];
   assert.deepEqual(
     errors.map((e) => [e.name, e.code]),
@@ -100,6 +103,7 @@ test('each area error: its name, its code, the message, and a cause passed on', 
       ['GateDatabaseError', 'newer-schema'],
       ['RecordError', 'store-unavailable'],
       ['ConsoleError', 'commands-disabled'],
+      ['CentreError', 'key-file'],
     ],
   );
   for (const error of errors) {
