@@ -65,10 +65,15 @@ export class CentreKeyRollover {
     this.#now = options.now ?? Date.now;
     const { db, site, keys } = options;
     this.#announcement = db.prepare('SELECT version, digest FROM centre_key_announcement WHERE site = ?');
-    const upsertKey = db.prepare(
-      `INSERT INTO centre_keys (site, fingerprint, certificate, active_from, retired_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (site, fingerprint) DO UPDATE SET active_from = coalesce(excluded.active_from, centre_keys.active_from),
-         retired_at = coalesce(excluded.retired_at, centre_keys.retired_at)`,
+    // The next key: trusted from activeFrom with no end, even if an earlier announcement had retired it.
+    const upsertNext = db.prepare(
+      `INSERT INTO centre_keys (site, fingerprint, certificate, active_from, retired_at) VALUES (?, ?, ?, ?, NULL)
+       ON CONFLICT (site, fingerprint) DO UPDATE SET active_from = excluded.active_from, retired_at = NULL`,
+    );
+    // The key that signed: its start stays what it was.
+    const upsertRetiring = db.prepare(
+      `INSERT INTO centre_keys (site, fingerprint, certificate, active_from, retired_at) VALUES (?, ?, ?, NULL, ?)
+       ON CONFLICT (site, fingerprint) DO UPDATE SET retired_at = excluded.retired_at`,
     );
     const recordAnnouncement = db.prepare(
       `INSERT INTO centre_key_announcement (site, version, digest, issued_at, accepted_at) VALUES (?, ?, ?, ?, ?)
@@ -76,8 +81,8 @@ export class CentreKeyRollover {
     );
     // Both keys' windows and the version commit together: a crash never leaves the old key retired without the next one trusted.
     this.#store = db.transaction((message: CentreKeyMessage, digest: string, next: X509Certificate, signer: X509Certificate, now: number) => {
-      upsertKey.run(site, next.fingerprint256, next.toString(), message.activeFrom, null);
-      upsertKey.run(site, signer.fingerprint256, signer.toString(), null, message.previousUntil);
+      upsertNext.run(site, next.fingerprint256, next.toString(), message.activeFrom);
+      upsertRetiring.run(site, signer.fingerprint256, signer.toString(), message.previousUntil);
       recordAnnouncement.run(site, message.version, digest, message.issuedAt, now);
     }).immediate;
     // What earlier announcements said, over the keys the gate was given.

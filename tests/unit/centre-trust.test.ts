@@ -188,7 +188,13 @@ function trustGate(file: string, trustFile: string, clock: Clock) {
   const db = openGateDatabase(file);
   const { keys, rollover } = gate(db, clock);
   const issuerTrust = new IssuerTrust({ path: trustFile, centreKeys: keys, site: SITE, lane: LANE, versions: new TrustListVersions(db) });
-  const loaded = issuerTrust.load();
+  let loaded;
+  try {
+    loaded = issuerTrust.load();
+  } catch (error) {
+    db.close();
+    throw error;
+  }
   const verifier = { store: loaded.store, replaceTrust(store: TrustStore) { this.store = store; } };
   const handlers = centreTrustHandlers({ rollover, issuerTrust, verifier, logger });
   return { db, keys, rollover, issuerTrust, verifier, handlers, loaded };
@@ -270,11 +276,32 @@ test('after a rollover a list file signed by the retired key loads at start only
   first.handlers['centre/key'](announcement(a, b, {}, clock));
   first.db.close();
   clock.ms += 25 * HOUR;
-  assert.equal(trustGate(file, trustFile, clock).issuerTrust.version, 2);
+  const version = (): number | null => {
+    const started = trustGate(file, trustFile, clock);
+    started.db.close();
+    return started.issuerTrust.version;
+  };
+  assert.equal(version(), 2);
   fs.writeFileSync(trustFile, list(3, a));
-  assert.throws(() => trustGate(file, trustFile, clock), /retired/, 'a newer list signed by the retired key');
+  assert.throws(version, /retired/, 'a newer list signed by the retired key');
   fs.writeFileSync(trustFile, list(3, b));
-  assert.equal(trustGate(file, trustFile, clock).issuerTrust.version, 3);
+  assert.equal(version(), 3);
+});
+
+test('an announcement that brings back a key an earlier one retired trusts it again, also after a restart', () => {
+  const file = path.join(tempDir(), 'journal.db');
+  const clock = new Clock();
+  const db = openGateDatabase(file);
+  const { rollover } = gate(db, clock);
+  rollover.accept(announcement(a, b, { activeFrom: clock.ms, previousUntil: clock.ms + HOUR }, clock));
+  clock.ms += 2 * HOUR;
+  rollover.accept(announcement(b, a, { version: 2, activeFrom: clock.ms, previousUntil: clock.ms + HOUR }, clock));
+  db.close();
+  clock.ms += 2 * HOUR;
+  const again = openGateDatabase(file);
+  const { keys } = gate(again, clock);
+  assert.deepEqual([opens(keys, a), opens(keys, b)], [true, false]);
+  again.close();
 });
 
 test('a lane without a signed trust list to keep refuses a pushed one as unexpected-topic', () => {
