@@ -16,7 +16,8 @@ import { EventEmitter } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { CentreConfig } from '../protocol/config/centre-config.js';
-import { messageSigner, type MessageSigner } from '../protocol/signed-message.js';
+import type { MessageSigner } from '../protocol/signed-message.js';
+import { TrustStore } from '../protocol/trust/trust-store.js';
 import type { BrokerEndpoint } from './broker.js';
 import { CentreError } from './errors.js';
 import type { Component } from './components.js';
@@ -27,6 +28,9 @@ import type { LeaderElection } from './leader/election.js';
 import { LookupResponder } from './lookups/lookup-responder.js';
 import { Publisher, type PublisherAlarm } from './publisher/publisher.js';
 import { CentreRecord } from './record.js';
+import type { CentreKeysControl } from './api/options.js';
+import { KeyRing } from './keys/key-ring.js';
+import { SiteContinuity } from './site-continuity.js';
 import type { CentreSite } from './sites.js';
 import type { CentreStore } from './store/store.js';
 
@@ -37,8 +41,6 @@ export interface LeaderDutiesOptions {
   store: () => CentreStore;
   sites: readonly CentreSite[];
   logger: Logger;
-  /** The signer of a site's messages now; default its configured key. */
-  signer?: (site: string) => MessageSigner;
 }
 
 export interface DutiesEvents {
@@ -56,6 +58,7 @@ interface Running {
   intake: DepartmentIntake;
   deliverer: Deliverer;
   record: CentreRecord;
+  continuity: SiteContinuity;
 }
 
 /** An MQTT connection that is up, or the broker's refusal; it keeps retrying in the background when the broker is only away. */
@@ -69,14 +72,12 @@ export class LeaderDuties extends EventEmitter<DutiesEvents> implements Componen
   #chain: Promise<void> = Promise.resolve();
   #stopped = false;
   readonly #log: Logger;
-  readonly #signers = new Map<string, MessageSigner>();
   readonly #onLeading = (): void => this.#queue(() => this.#startDuties());
   readonly #onLost = (): void => this.#queue(() => this.#stopDuties());
 
   constructor(private readonly options: LeaderDutiesOptions) {
     super();
     this.#log = options.logger.child({ part: 'leader-duties' });
-    for (const site of options.sites) this.#signers.set(site.id, messageSigner(site.key));
   }
 
   /** The publisher while this process leads (the API wakes it after each commit). */
@@ -90,6 +91,11 @@ export class LeaderDuties extends EventEmitter<DutiesEvents> implements Componen
 
   get record(): CentreRecord | null {
     return this.#running?.record ?? null;
+  }
+
+  /** The sites' keys and epochs while this process leads. */
+  get keys(): CentreKeysControl | null {
+    return this.#running?.continuity ?? null;
   }
 
   get lookups(): LookupResponder | null {
@@ -134,10 +140,11 @@ export class LeaderDuties extends EventEmitter<DutiesEvents> implements Componen
    */
   #signer = (site: string): MessageSigner => {
     if (!this.options.election.leading) throw new CentreError('not-leader', `not signing for site ${site}: this centre does not lead now`);
-    const signer = this.options.signer?.(site) ?? this.#signers.get(site);
-    if (!signer) throw new Error(`no key for site ${site}`);
-    return signer;
+    const ring = this.#running?.continuity.ring(site) ?? this.#starting?.ring(site);
+    if (!ring) throw new CentreError('unknown-site', `no key for site ${site}`);
+    return ring.signer;
   };
+  #starting: SiteContinuity | null = null;
 
   async #startDuties(): Promise<void> {
     if (this.#running || this.#stopped || !this.options.election.leading) return;
@@ -146,17 +153,27 @@ export class LeaderDuties extends EventEmitter<DutiesEvents> implements Componen
     const endpoint = this.options.broker();
     const siteIds = this.options.sites.map((s) => s.id);
     const served = new Set(siteIds);
+    // Each site's key ring reads its keys (and completes a switch a crash interrupted) before anything is signed.
+    const rings = this.options.sites.map(
+      (site) => new KeyRing({ site: site.id, files: { key: site.keyFile, certificate: site.certificateFile }, ...(site.passphrase !== undefined ? { passphrase: site.passphrase } : {}), logger }),
+    );
+    // The record verifies the centre's own colour changes it reads back: every key a site signs with, the next one as soon as announced.
+    const centreKeys = new TrustStore();
+    for (const ring of rings) centreKeys.addEncoded(Buffer.from(ring.certificatePem), `site ${ring.site}`);
     const link = connect(endpoint, 'publisher', false);
     const intakeLink = connect(endpoint, 'department', true, true);
     const publisher = new Publisher({ store, client: link, sites: siteIds, signer: this.#signer, config: config.publisher, baseTopic: config.baseTopic, logger });
     const lookups = new LookupResponder({ store, client: link, serves: (site) => served.has(site), signer: this.#signer, baseTopic: config.baseTopic, logger });
     const deliverer = new Deliverer({ store, config: config.department, settings: departmentSettings(config.department), logger });
     const intake = new DepartmentIntake({ client: intakeLink, store, baseTopic: config.baseTopic, logger, onStored: () => deliverer.wake() });
-    const record = new CentreRecord(config, () => endpoint, this.options.sites, logger);
+    const record = new CentreRecord(config, () => endpoint, centreKeys, logger);
+    const continuity = new SiteContinuity({ rings, sites: this.options.sites, store, link, baseTopic: config.baseTopic, logger, wake: (site) => publisher.wake(site), trusted: centreKeys });
+    this.#starting = continuity;
     publisher.on('alarm', (alarm) => this.emit('alarm', { kind: 'publisher', alarm }));
     deliverer.on('alarm', (alarm) => this.emit('alarm', { kind: 'department', alarm }));
-    const running: Running = { link, intakeLink, publisher, lookups, intake, deliverer, record };
+    const running: Running = { link, intakeLink, publisher, lookups, intake, deliverer, record, continuity };
     try {
+      continuity.start();
       publisher.start();
       lookups.start();
       // Hooked before its first connect: the broker resends the session's unacknowledged alerts at once.
@@ -165,10 +182,12 @@ export class LeaderDuties extends EventEmitter<DutiesEvents> implements Componen
       deliverer.start();
       await record.start();
     } catch (error) {
+      this.#starting = null;
       await this.#halt(running);
       throw error;
     }
     this.#running = running;
+    this.#starting = null;
     this.#log.info({ sites: siteIds.length, broker: endpoint.url }, 'leading: publishing to the gates and delivering to the department');
     this.emit('leading', true);
   }
@@ -189,6 +208,7 @@ export class LeaderDuties extends EventEmitter<DutiesEvents> implements Componen
       ['intake', () => running.intake.stop()],
       ['lookups', () => running.lookups.stop()],
       ['publisher', () => running.publisher.stop()],
+      ['continuity', () => running.continuity.stop()],
       ['intake link', () => running.intakeLink.endAsync()],
       ['link', () => running.link.endAsync()],
     ];

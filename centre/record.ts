@@ -9,13 +9,12 @@
  */
 import type { Logger } from 'pino';
 import type { CentreConfig } from '../protocol/config/centre-config.js';
-import { TrustStore } from '../protocol/trust/trust-store.js';
+import type { TrustStore } from '../protocol/trust/trust-store.js';
 import { Feed } from '../record/feed.js';
 import { openConsoleStore } from '../record/open-store.js';
 import type { ConsoleStore, Figures } from '../record/store.js';
 import type { BrokerEndpoint } from './broker.js';
 import type { Component } from './components.js';
-import type { CentreSite } from './sites.js';
 
 export class CentreRecord implements Component {
   readonly name = 'record';
@@ -25,7 +24,7 @@ export class CentreRecord implements Component {
   constructor(
     private readonly config: Pick<CentreConfig, 'record' | 'baseTopic'>,
     private readonly broker: () => BrokerEndpoint,
-    private readonly sites: readonly CentreSite[],
+    private readonly centreKeys: TrustStore,
     private readonly logger: Logger,
   ) {}
 
@@ -41,14 +40,12 @@ export class CentreRecord implements Component {
   async start(): Promise<void> {
     const log = this.logger.child({ part: 'record' });
     const store = await openConsoleStore({ store: this.config.record, timeZone: undefined }, log, 'health-code-centre-record');
-    const keys = new TrustStore();
-    for (const site of this.sites) keys.addEncoded(Buffer.from(site.key.certificatePem), site.certificateFile);
     const endpoint = this.broker();
     const feed = new Feed(
       { broker: { url: endpoint.url, protocolVersion: endpoint.protocolVersion }, baseTopic: this.config.baseTopic },
       store,
       log,
-      { centreKeys: keys },
+      { centreKeys: this.centreKeys },
     );
     this.#store = store;
     this.#feed = feed;

@@ -51,8 +51,8 @@ function localClient(config: CentreConfig, logger: Logger): { clients: CentreCli
   const { token, tokenSha256 } = makeToken();
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
-  logger.info({ tokenFile: file }, 'no clients configured: a local client (platform role, every site) signs in with the token in this file');
-  return { clients: [{ id: 'local', tokenSha256, role: 'platform', sites: ['*'], requestsPerMinute: 600_000 }], tokenFile: file };
+  logger.info({ tokenFile: file }, 'no clients configured: a local client (operator role, every site) signs in with the token in this file');
+  return { clients: [{ id: 'local', tokenSha256, role: 'operator', sites: ['*'], requestsPerMinute: 600_000 }], tokenFile: file };
 }
 
 function readHttpFile(path: string, key: string): Buffer {
@@ -107,6 +107,7 @@ export async function startCentre(config: CentreConfig, logger: Logger): Promise
     logger,
     onStored: (site) => duties.publisher?.wake(site),
     figures: (site, day) => duties.record?.figures(site, day) ?? null,
+    keys: () => duties.keys,
     spoolDir: join(resolve(config.dataDir), 'spool'),
   });
   let url = '';

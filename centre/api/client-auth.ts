@@ -12,7 +12,7 @@ import type { CentreClientConfig } from '../../protocol/config/centre-schema.js'
 
 export interface ApiClient {
   id: string;
-  role: 'platform' | 'viewer';
+  role: 'platform' | 'viewer' | 'operator';
   /** null: every site. */
   sites: ReadonlySet<string> | null;
   requestsPerMinute: number;

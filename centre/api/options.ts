@@ -5,7 +5,16 @@
 import type { Logger } from 'pino';
 import type { CentreClientConfig, CentreLimitsConfig } from '../../protocol/config/centre-schema.js';
 import type { Figures } from '../../protocol/payloads/centre-api.js';
-import type { CentreStore } from '../store/store.js';
+import type { CentreStore, SiteState } from '../store/store.js';
+import type { KeyRingStatus, RolloverPlan } from '../keys/key-ring.js';
+
+/** What an operator may do to a site's keys and epoch through the API (the leader's key rings and publisher). */
+export interface CentreKeysControl {
+  status(site: string): KeyRingStatus;
+  rollover(site: string, plan: RolloverPlan): Promise<KeyRingStatus>;
+  /** Raises the epoch and starts it with a baseline of the site's list as it is. */
+  raiseEpoch(site: string): Promise<SiteState>;
+}
 import type { ApiClient } from './client-auth.js';
 
 export interface CentreApiOptions {
@@ -20,6 +29,8 @@ export interface CentreApiOptions {
   onStored?: (site: string, seq: number) => void;
   /** The §7 figures of a site on a day from the central record; null while this process keeps no record (a standby). */
   figures?: (site: string, day: string) => Promise<Figures> | null;
+  /** The sites' keys and epochs, on the leader; null on a standby (its answer: 503 not-leader). */
+  keys?: () => CentreKeysControl | null;
   /** How far ahead of the centre's clock a change's effectiveAt may be (clocks differ); default 5 minutes. */
   maxSkewMs?: number;
   timeouts?: Partial<ApiTimeouts>;
@@ -53,6 +64,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route stores something: a viewer is refused. */
     write?: boolean;
+    /** The route changes the site's keys or epoch: only an operator. */
+    operator?: boolean;
     /** The route reads its body as it arrives (a baseline): the body's time runs on in the handler. */
     streamsBody?: boolean;
   }

@@ -21,6 +21,10 @@ import {
   deliveryParamsSchema,
   deliveryStateSchema,
   figuresParamsSchema,
+  keyStatusSchema,
+  rolloverRequestSchema,
+  siteCountersSchema,
+  type RolloverRequest,
   figuresSchema,
   healthSchema,
   readySchema,
@@ -178,6 +182,43 @@ export function registerRoutes(app: FastifyInstance, context: RouteContext): voi
       if (!figures) throw new ApiRefusal(503, 'not-leader', 'this centre keeps no record now (a standby): ask the leader');
       return figures;
     },
+  );
+
+  const keys = () => {
+    const control = context.keys?.() ?? null;
+    if (!control) throw new ApiRefusal(503, 'not-leader', "this centre does not lead now: the leader keeps the sites' keys");
+    return control;
+  };
+  app.get<{ Params: { site: string } }>(
+    '/v1/sites/:site/keys',
+    { schema: { tags: ['keys'], summary: "The site's signing keys: in force, announced, retired", params: siteParamsSchema, response: { 200: keyStatusSchema, ...ERRORS } } },
+    async (request) => keys().status(request.params.site),
+  );
+  app.post<{ Params: { site: string }; Body: RolloverRequest }>(
+    '/v1/sites/:site/keys/rollover',
+    {
+      config: { write: true, operator: true },
+      schema: {
+        tags: ['keys'],
+        summary: 'Make the next key and announce it, signed by the current one (docs/keys.md); 409 while one is under way',
+        params: siteParamsSchema,
+        body: rolloverRequestSchema,
+        response: { 200: keyStatusSchema, ...ERRORS },
+      },
+    },
+    async (request) => {
+      const now = context.now();
+      const activeFrom = now + (request.body.activeInSeconds ?? 3600) * 1000;
+      return keys().rollover(request.params.site, { activeFrom, previousUntil: activeFrom + (request.body.overlapSeconds ?? 7 * 86_400) * 1000 });
+    },
+  );
+  app.post<{ Params: { site: string } }>(
+    '/v1/sites/:site/epoch',
+    {
+      config: { write: true, operator: true },
+      schema: { tags: ['keys'], summary: 'Raise the epoch and start it with a baseline of the list as it is (a centre restored from a backup)', params: siteParamsSchema, response: { 200: siteCountersSchema, ...ERRORS } },
+    },
+    async (request) => counters(await keys().raiseEpoch(request.params.site)),
   );
 
   app.get('/v1/sites', { schema: { tags: ['read'], summary: "The sites' counters (those the client may see)", response: { 200: sitesListSchema, ...ERRORS } } }, async (request) => {

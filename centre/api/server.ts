@@ -78,7 +78,8 @@ export async function buildCentreApp(options: CentreApiOptions): Promise<Fastify
       throw new ApiRefusal(401, 'unauthenticated', `Not signed: ${who.reason}`);
     }
     request.trail.client = who.client;
-    if (request.routeOptions.config?.write && who.client.role !== 'platform') throw new ApiRefusal(403, 'forbidden', `client ${who.client.id} is a viewer: it may not write`);
+    if (request.routeOptions.config?.write && who.client.role === 'viewer') throw new ApiRefusal(403, 'forbidden', `client ${who.client.id} is a viewer: it may not write`);
+    if (request.routeOptions.config?.operator && who.client.role !== 'operator') throw new ApiRefusal(403, 'forbidden', `client ${who.client.id} is not an operator: keys and epochs are an operator's`);
     const site = request.trail.site;
     if (site !== null) {
       if (!maySee(who.client, site)) throw new ApiRefusal(403, 'forbidden', `client ${who.client.id} may not act on site ${site}`);

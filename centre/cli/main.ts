@@ -6,6 +6,7 @@
  *   push           one colour change for one subject, through the running centre's API
  *   import FILE    a baseline (NDJSON or CSV) that replaces a site's list, streamed to the API
  *   status         the sites' counters, a subject's status, or the deliveries to the department
+ *   keys           a site's signing keys; rollover: announce the next one; epoch: raise it after a restore
  *   token          a new API token and the SHA-256 the config keeps of it
  *   openapi        write the API's OpenAPI document
  *
@@ -147,6 +148,26 @@ export async function main(argv: string[]): Promise<number> {
         return answered(await client.get('/v1/sites'));
       })(),
     );
+
+  clientOptions(program.command('keys').description("A site's signing keys: in force, announced, retired"))
+    .requiredOption('--site <site>', 'the site')
+    .action((flags: ClientFlags & { site: string }) => act(async () => answered(await apiClient(flags).get(`/v1/sites/${encodeURIComponent(flags.site)}/keys`)))());
+
+  clientOptions(program.command('rollover').description("Make the site's next signing key and announce it to the gates, signed by the current one (docs/keys.md)"))
+    .requiredOption('--site <site>', 'the site')
+    .option('--active-in <seconds>', 'the next key signs this long from now (time for every gate to hear the announcement)', '3600')
+    .option('--overlap <seconds>', 'how long after the switch gates still trust the current key', String(7 * 86_400))
+    .action((flags: ClientFlags & { site: string; activeIn: string; overlap: string }) =>
+      act(async () => {
+        const body = { activeInSeconds: Number(flags.activeIn), overlapSeconds: Number(flags.overlap) };
+        if (!Number.isSafeInteger(body.activeInSeconds) || !Number.isSafeInteger(body.overlapSeconds)) throw new CommanderError(2, 'usage', '--active-in and --overlap are whole seconds');
+        return answered(await apiClient(flags).post(`/v1/sites/${encodeURIComponent(flags.site)}/keys/rollover`, body));
+      })(),
+    );
+
+  clientOptions(program.command('epoch').description("Raise the site's epoch and start it with a baseline of its list: after the centre's store was restored from a backup"))
+    .requiredOption('--site <site>', 'the site')
+    .action((flags: ClientFlags & { site: string }) => act(async () => answered(await apiClient(flags).post(`/v1/sites/${encodeURIComponent(flags.site)}/epoch`, {})))());
 
   program
     .command('token')

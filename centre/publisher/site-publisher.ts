@@ -199,7 +199,7 @@ export class SitePublisher {
       await this.publishSnapshot(row.seq);
       this.log.info({ seq: row.seq }, 'baseline published: the gates resync from its snapshot');
     }
-    await this.publish(changeMessage(this.options.baseTopic, this.site, row.seq, row.issuedAt, row.baseline ? [] : row.changes, signer));
+    await this.publish(changeMessage(this.options.baseTopic, this.site, row.seq, row.issuedAt, row.baseline ? [] : row.changes, signer, row.epoch));
     this.lastIssuedAt = Math.max(this.lastIssuedAt, row.issuedAt);
     this.options.counters.changes++;
   }
@@ -237,6 +237,7 @@ export class SitePublisher {
       version,
       seq,
       issuedAt: this.options.now(),
+      epoch: state.epoch,
       signer: this.options.signer(this.site),
       ...(this.options.maxSnapshotBytes ? { maxBytes: this.options.maxSnapshotBytes } : {}),
     });
@@ -270,7 +271,7 @@ export class SitePublisher {
       return;
     }
     const issuedAt = Math.max(this.options.now(), this.lastIssuedAt + 1);
-    await this.publish(changeMessage(this.options.baseTopic, this.site, state.publishedSeq, issuedAt, [], this.options.signer(this.site)));
+    await this.publish(changeMessage(this.options.baseTopic, this.site, state.publishedSeq, issuedAt, [], this.options.signer(this.site), state.epoch));
     this.lastIssuedAt = issuedAt;
     this.options.counters.heartbeats++;
   }

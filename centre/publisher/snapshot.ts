@@ -16,6 +16,7 @@ import { publishOptions } from '../../protocol/registry.js';
 import { signLeafMessage, type MessageSigner } from '../../protocol/signed-message.js';
 import { siteTopic } from '../../protocol/topics.js';
 import { CentreError } from '../errors.js';
+import { inEpoch } from '../keys/epoch.js';
 import type { CentreStore } from '../store/store.js';
 
 /** The gates' default mqtt.maxMessageBytes: the largest message they read. */
@@ -37,6 +38,8 @@ export interface SnapshotSpec {
   /** The seq the snapshot covers. */
   seq: number;
   issuedAt: number;
+  /** The site's epoch (left off the wire at 0). */
+  epoch?: number;
   signer: MessageSigner;
   /** Default MAX_SNAPSHOT_BYTES. */
   maxBytes?: number;
@@ -59,7 +62,7 @@ export async function buildSnapshot(store: CentreStore, spec: SnapshotSpec): Pro
   const maxBytes = spec.maxBytes ?? MAX_SNAPSHOT_BYTES;
   const maxStatuses = Math.min(spec.maxStatuses ?? MAX_SNAPSHOT_STATUSES, MAX_SNAPSHOT_STATUSES);
   const statuses: ColourSnapshot['statuses'] = [];
-  const head: Omit<ColourSnapshot, 'statuses'> = { type: 'colour-snapshot', site: spec.site, version: spec.version, seq: spec.seq, issuedAt: spec.issuedAt };
+  const head: Omit<ColourSnapshot, 'statuses'> = { type: 'colour-snapshot', site: spec.site, version: spec.version, seq: spec.seq, issuedAt: spec.issuedAt, ...(spec.epoch ? { epoch: spec.epoch } : {}) };
   // The JSON of the payload, counted as it grows: the head, `,"statuses":[` and `]}`, then each entry and its comma.
   let jsonBytes = Buffer.byteLength(JSON.stringify(head)) + 14;
   for await (const chunk of store.statuses(spec.site)) {
@@ -88,7 +91,15 @@ export async function buildSnapshot(store: CentreStore, spec: SnapshotSpec): Pro
 }
 
 /** A signed colour change (a stored change message, or a heartbeat: the current seq with no changes). */
-export function changeMessage(base: string, site: string, seq: number, issuedAt: number, changes: ReadonlyArray<{ subject: string; colour: ColourSnapshot['statuses'][number]['colour']; effectiveAt: number }>, signer: MessageSigner): SignedSiteMessage {
-  const payload = { type: 'colour-change' as const, site, seq, issuedAt, changes: changes.map((c) => ({ sub: c.subject, colour: c.colour, effectiveAt: c.effectiveAt })) };
+export function changeMessage(
+  base: string,
+  site: string,
+  seq: number,
+  issuedAt: number,
+  changes: ReadonlyArray<{ subject: string; colour: ColourSnapshot['statuses'][number]['colour']; effectiveAt: number }>,
+  signer: MessageSigner,
+  epoch = 0,
+): SignedSiteMessage {
+  const payload = inEpoch({ type: 'colour-change' as const, site, seq, issuedAt, changes: changes.map((c) => ({ sub: c.subject, colour: c.colour, effectiveAt: c.effectiveAt })) }, epoch);
   return { topic: siteTopic(base, site, 'colour/change'), text: JSON.stringify(signLeafMessage('colour/change', payload, signer)), options: publishOptions('colour/change') };
 }

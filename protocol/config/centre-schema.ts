@@ -88,7 +88,7 @@ export const centreClientSchema = StrictObject({
     Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 (hex) of the bearer token; `gate-centre token` makes one. Tokens are 256 random bits, so a fast hash is enough' }),
   ),
   certificateCn: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'The CN of the client certificate (from http.tls.clientCa) that names this client' })),
-  role: Defaulted(Choice(['platform', 'viewer']), 'platform'),
+  role: Defaulted(Choice(['platform', 'viewer', 'operator'], { description: 'viewer reads; platform also sends colours; operator also rolls keys over and raises epochs' }), 'platform'),
   sites: Defaulted(Type.Array(Type.String({ pattern: '^([A-Za-z0-9_-]{1,64}|\\*)$' }), { minItems: 1, maxItems: 10_000, description: 'Sites it may act on; * for all' }), ['*']),
   requestsPerMinute: Defaulted(Type.Integer({ minimum: 1, maximum: 1_000_000 }), 600),
 });

@@ -82,6 +82,28 @@ export const siteCountersSchema = Closed(
   },
   { title: 'SiteCounters' },
 );
+const KEY_ID = Type.String({ minLength: 1, maxLength: 64 });
+const FINGERPRINT = Type.String({ minLength: 1, maxLength: 128 });
+/** A site's signing keys: the one in force, an announced next one, a retired one gates still trust. */
+export const keyStatusSchema = Closed(
+  {
+    site: ID,
+    current: Closed({ kid: KEY_ID, fingerprint: FINGERPRINT, notAfter: Type.String({ maxLength: 64 }) }),
+    next: Type.Union([Closed({ kid: KEY_ID, fingerprint: FINGERPRINT, activeFrom: EPOCH_MS, previousUntil: EPOCH_MS }), Type.Null()]),
+    retired: Type.Union([Closed({ kid: Type.String({ maxLength: 64 }), fingerprint: FINGERPRINT, until: EPOCH_MS }), Type.Null()]),
+    version: described(COUNT_FROM_0, 'Announcements made so far'),
+  },
+  { title: 'KeyStatus' },
+);
+export const rolloverRequestSchema = Closed(
+  {
+    activeInSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 365 * 86_400, description: 'The next key signs this long from now; default 3600: time for every gate to hear the announcement' })),
+    overlapSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 365 * 86_400, description: 'How long after the switch gates still trust the current key; default 7 days' })),
+  },
+  { title: 'RolloverRequest' },
+);
+export type RolloverRequest = Static<typeof rolloverRequestSchema>;
+
 export const sitesListSchema = Closed({ sites: Type.Array(siteCountersSchema, { maxItems: 10_000 }) }, { title: 'Sites' });
 
 const DELIVERY_KINDS = ['alert', 'registration'] as const;

@@ -73,6 +73,16 @@ test('the centre on its embedded defaults: a posted change reaches a gate, the f
   assert.equal(figures.body.day, today);
   assert.equal(figures.body.colourChanges.changes, 1, 'the record saw the centre’s change message');
 
+  // An epoch raised (a centre restored from a backup): the gate takes it, keeps the list, and follows the new seqs.
+  const raised = await api(centre.url, token, 'POST', `/v1/sites/${site}/epoch`, {});
+  assert.equal(raised.status, 200, JSON.stringify(raised.body));
+  assert.deepEqual([raised.body.epoch, raised.body.seq], [1, 1], 'the new epoch starts with its baseline at seq 1');
+  const after = await api(centre.url, token, 'POST', `/v1/sites/${site}/changes`, { batchId: 'b-2', changes: [{ subject: 'subj-2', colour: 'yellow', effectiveAt: Date.now() }] });
+  assert.equal(after.body.seq, 2);
+  await until('the gate follows the new epoch', () => gate.colourOf('subj-2') === 'yellow', 10_000);
+  assert.equal(gate.colourOf('subj-1'), 'red', 'the baseline kept the list');
+  assert.deepEqual(gate.refused, [], 'nothing of the new epoch was refused');
+
   // A second centre on the same SQLite file refuses to start, naming why.
   await assert.rejects(startCentre({ ...config(dir), http: { ...config(dir).http, port: 0 } }, quiet), (error: unknown) => {
     const cause = error instanceof CentreStartError ? error.cause : error;

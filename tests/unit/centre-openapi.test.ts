@@ -26,8 +26,11 @@ test('the document lists every route, each refusal as ApiError, and the baseline
     'GET /v1/sites',
     'GET /v1/sites/{site}/deliveries',
     'GET /v1/sites/{site}/figures/{day}',
+    'GET /v1/sites/{site}/keys',
     'GET /v1/sites/{site}/subjects/{subject}',
     'POST /v1/sites/{site}/changes',
+    'POST /v1/sites/{site}/epoch',
+    'POST /v1/sites/{site}/keys/rollover',
     'PUT /v1/sites/{site}/baseline',
   ]);
   const changes = doc.paths['/v1/sites/{site}/changes']!.post!;
