@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { IClientOptions } from 'mqtt';
 import type { Logger } from 'pino';
+import { AlertDeliveryView } from './alert-deliveries.js';
 import { loadCommandSigner, type CommandSigner } from './command-signer.js';
 import { Commands } from './commands.js';
 import type { ConsoleConfig } from '../protocol/config/console-config.js';
@@ -29,6 +30,9 @@ export interface StartOptions {
 }
 
 export async function startConsole(config: ConsoleConfig, logger: Logger, options: StartOptions = {}): Promise<RunningConsole> {
+  // Before the store opens: a token file that cannot be read stops the start with nothing to undo.
+  const deliveries = new AlertDeliveryView(config.centre, logger);
+  if (!deliveries.configured) logger.info('no centre in the console config: red-code alerts are shown without their delivery to the department');
   const signer = options.signer !== undefined ? options.signer : loadCommandSigner(config);
   if (!signer) logger.warn('no operatorKey in the console config: commands are disabled');
   const store = await openConsoleStore(config, logger);
@@ -43,6 +47,7 @@ export async function startConsole(config: ConsoleConfig, logger: Logger, option
     feed,
     commands,
     sessions,
+    deliveries,
     logger,
   });
   try {

@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { AlertDeliveryView } from './alert-deliveries.js';
+import { alertDeliveriesSchema } from '../protocol/payloads/console-deliveries.js';
 import { Commands, OPERATOR_ACTIONS, type OperatorAction } from './commands.js';
 import { ConsoleError } from './errors.js';
 import type { Feed } from '../record/feed.js';
@@ -31,6 +33,8 @@ export interface ConsoleServerOptions {
   feed: Feed;
   commands: Commands;
   sessions: OperatorSessions;
+  /** Each alert's delivery to the department, from the centre. */
+  deliveries: AlertDeliveryView;
   logger: Logger;
 }
 
@@ -50,6 +54,7 @@ const MESSAGE_ID = { type: 'string', pattern: '^[A-Za-z0-9_.:-]{8,128}$' } as co
 const ASSETS: Array<[string, string, string]> = [
   ['/', 'index.html', 'text/html; charset=utf-8'],
   ['/assets/live-feed.js', 'live-feed.js', 'text/javascript; charset=utf-8'],
+  ['/assets/deliveries.js', 'deliveries.js', 'text/javascript; charset=utf-8'],
   ['/assets/console.js', 'console.js', 'text/javascript; charset=utf-8'],
   ['/assets/console.css', 'console.css', 'text/css; charset=utf-8'],
 ];
@@ -176,7 +181,7 @@ export class ConsoleServer {
   }
 
   private routes(app: FastifyInstance): void {
-    const { store, feed, commands, sessions } = this.options;
+    const { store, feed, commands, sessions, deliveries } = this.options;
     const secure = this.options.tls !== undefined;
     const sessionOf = (request: FastifyRequest): Session | null => sessions.touch(cookieOf(request, COOKIE));
     /** onRequest guards: checked before the body is parsed. */
@@ -246,6 +251,8 @@ export class ConsoleServer {
       ...viewer,
       schema: { querystring: { type: 'object', additionalProperties: false, properties: { open: { enum: ['1', '0'] } } } },
     }, async (request) => ({ alerts: await store.alerts({ unacknowledged: (request.query as { open?: string }).open === '1' }) }));
+    // Apart from /api/alerts, so that the centre away or slow never holds up the list (alert-deliveries.ts bounds it).
+    app.get('/api/deliveries', { ...viewer, schema: { response: { 200: alertDeliveriesSchema } } }, async () => deliveries.of(await store.alerts()));
     app.post('/api/alerts/:id/ack', {
       ...operator,
       schema: { params: { type: 'object', required: ['id'], properties: { id: MESSAGE_ID } } },

@@ -200,6 +200,7 @@ function alertItem(alert) {
     el('span', {}, time(alert.time)),
     el('span', {}, `${alert.site}/${alert.lane}`),
     el('span', { class: 'muted' }, alert.decidedBy),
+    deliveryField(alert.id),
   );
   if (acknowledged) {
     item.append(el('span', { 'data-field': 'acknowledged' }, `acknowledged by ${alert.acknowledgedBy} at ${time(alert.acknowledgedAt)}`));
@@ -229,6 +230,8 @@ async function loadAlerts() {
   const { alerts } = await api('/api/alerts');
   $('alerts').replaceChildren(...alerts.map(alertItem));
   countAlerts();
+  // Not awaited: the centre's answer never holds up the lists or the feed's catch-up.
+  refreshDeliveries();
 }
 
 async function acknowledge(id) {
@@ -449,6 +452,7 @@ function follow() {
       alert: (a) => {
         showAlert(a);
         refreshFiguresSoon();
+        refreshDeliveriesSoon();
       },
       command: showCommand,
       'signed-out': () => showSignIn(),

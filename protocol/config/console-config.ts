@@ -13,6 +13,7 @@ import { ConfigError } from './errors.js';
 export {
   consoleConfigSchema,
   type ConsoleBrokerConfig,
+  type ConsoleCentreConfig,
   type ConsoleConfig,
   type ConsoleHttpConfig,
   type ConsoleOperatorKey,
@@ -50,18 +51,24 @@ export function checkConsoleConfig(raw: unknown): ConsoleConfig {
     }
   }
   if (checked.broker.password !== undefined && !/^(mqtts|wss):\/\//.test(checked.broker.url)) {
-    let host = '';
-    try {
-      host = new URL(checked.broker.url).hostname.replace(/^\[(.*)\]$/, '$1');
-    } catch {
-      // not loopback
-    }
-    if (!isLoopbackHost(host)) throw new ConfigError('schema', `console config: broker.url ${withoutUserInfo(checked.broker.url)} is not encrypted, and the password would cross the network in clear; use mqtts:// or wss://`);
+    if (!isLoopbackHost(hostOf(checked.broker.url))) throw new ConfigError('schema', `console config: broker.url ${withoutUserInfo(checked.broker.url)} is not encrypted, and the password would cross the network in clear; use mqtts:// or wss://`);
+  }
+  if (checked.centre && checked.centre.url.startsWith('http://') && !isLoopbackHost(hostOf(checked.centre.url))) {
+    throw new ConfigError('schema', `console config: centre.url ${withoutUserInfo(checked.centre.url)} is not encrypted, and the centre's token would cross the network in clear; use https://`);
   }
   if (!checked.http.tls && !isLoopbackHost(checked.http.host)) {
     throw new ConfigError('schema', `console config: http.host ${checked.http.host} is not loopback: passwords would cross the network in clear; set http.tls`);
   }
   return checked;
+}
+
+/** The host of a URL, without brackets; '' (not loopback) when it does not parse. */
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+  } catch {
+    return '';
+  }
 }
 
 /** A URL as it may be shown: a user:password@ part is left out. */

@@ -65,6 +65,17 @@ export const consoleOperatorKeySchema = StrictObject(
   { description: 'Without it, commands are disabled' },
 );
 
+export const consoleCentreSchema = StrictObject(
+  {
+    url: Type.String({ pattern: '^https?://', description: "The centre's API, e.g. https://centre.internal:8093; http:// only on loopback (the token would cross the network in clear)" }),
+    tokenFile: Type.String({ minLength: 1, description: "File holding the bearer token of the console's client at the centre (a viewer: `gate-centre token`)" }),
+    ca: Type.Optional(Type.String({ minLength: 1, description: "PEM file of the CA that signed the centre's HTTPS certificate" })),
+    timeoutMs: Defaulted(Type.Integer({ minimum: 100, maximum: 30_000, description: 'How long one look-up at the centre may take; past it the delivery state is unknown' }), 3000),
+    cacheSeconds: Defaulted(Type.Integer({ minimum: 1, maximum: 300, description: "How long the centre's answer (or its silence) is reused, whatever the number of pages" }), 5),
+  },
+  { description: "The centre that delivers red-code alerts to the epidemic-control department: each alert's delivery state is read from it; without it none is shown" },
+);
+
 export const consoleConfigSchema = StrictObject({
   broker: consoleBrokerSchema,
   baseTopic: Defaulted(Type.String({ pattern: '^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$' }), 'hc/v1'),
@@ -82,6 +93,7 @@ export const consoleConfigSchema = StrictObject({
   ),
   commandTimeoutSeconds: Defaulted(Type.Integer({ minimum: 1, maximum: 3600 }), 30),
   timeZone: Type.Optional(Type.String({ minLength: 1, description: "IANA zone the day of the figures is counted in; default the machine's" })),
+  centre: Type.Optional(consoleCentreSchema),
 });
 
 export type ConsoleBrokerConfig = Static<typeof consoleBrokerSchema>;
@@ -89,4 +101,5 @@ export type ConsoleHttpConfig = Static<typeof consoleHttpSchema>;
 export type ConsoleStoreConfig = Static<typeof consoleStoreSchema>;
 export type ConsoleUser = Static<typeof consoleUserSchema>;
 export type ConsoleOperatorKey = Static<typeof consoleOperatorKeySchema>;
+export type ConsoleCentreConfig = Static<typeof consoleCentreSchema>;
 export type ConsoleConfig = Static<typeof consoleConfigSchema>;
