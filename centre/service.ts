@@ -98,6 +98,9 @@ export async function startCentre(config: CentreConfig, logger: Logger): Promise
         ...(config.http.tls.clientCa ? { clientCa: readHttpFile(config.http.tls.clientCa, 'http.tls.clientCa') } : {}),
       }
     : undefined;
+  // Baselines are spooled here while they are checked: on the centre's own disk, not in a shared /tmp.
+  const spoolDir = join(resolve(config.dataDir), 'spool');
+  mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
   const api = new CentreApi({
     store: theStore(),
     sites: served,
@@ -108,7 +111,7 @@ export async function startCentre(config: CentreConfig, logger: Logger): Promise
     onStored: (site) => duties.publisher?.wake(site),
     figures: (site, day) => duties.record?.figures(site, day) ?? null,
     keys: () => duties.keys,
-    spoolDir: join(resolve(config.dataDir), 'spool'),
+    spoolDir,
   });
   let url = '';
   await components.start({
