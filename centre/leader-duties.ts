@@ -158,7 +158,8 @@ export class LeaderDuties extends EventEmitter<DutiesEvents> implements Componen
     const running: Running = { link, intakeLink, publisher, lookups, intake, deliverer, record };
     try {
       publisher.start();
-      lookups.start();
+      // Not awaited (the broker may be away); a subscription lost with the connection is made again on reconnect.
+      lookups.start().catch((error: Error) => this.#log.error({ err: error.message }, 'look-up subscription failed'));
       // Hooked before its first connect: the broker resends the session's unacknowledged alerts at once.
       intake.start();
       intakeLink.connect();
