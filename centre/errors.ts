@@ -21,6 +21,9 @@ export const CENTRE_ERRORS = [
   'snapshot-too-large', // a site's snapshot would list more statuses or bytes than a gate reads: not published, an operator alarm
   'not-leader', // this process is a standby (or paused past its lease): it signs and publishes nothing; the API refuses writes (503)
   'already-running', // another centre process leads on the same SQLite file: this one does not start
+  'key-file', // a signing key or certificate file that cannot be read, or a key that is not its certificate's
+  'rollover-refused', // a key rollover the key ring will not start: one is under way, or its times are in the wrong order
+  'trust-list-refused', // a trust list file the centre will not push: not a signed list of the site, or not signed by its current key
 ] as const;
 
 export type CentreErrorCode = (typeof CENTRE_ERRORS)[number];

@@ -9,6 +9,7 @@
  * Roles: a viewer reads everything; an operator also acknowledges alerts
  * and sends commands.
  */
+import { RESERVED_LANE_IDS } from '../protocol/topics.js';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -283,7 +284,7 @@ export class ConsoleServer {
           type: 'object',
           additionalProperties: false,
           required: ['site', 'lane', 'action'],
-          properties: { site: ID, lane: { ...ID, not: { const: 'colour' } }, action: { enum: [...OPERATOR_ACTIONS] } },
+          properties: { site: ID, lane: { ...ID, not: { enum: [...RESERVED_LANE_IDS] } }, action: { enum: [...OPERATOR_ACTIONS] } },
         },
       },
     }, async (request, reply) => {

@@ -24,6 +24,8 @@ const CHANNEL_TEXT: { readonly [L in Leaf]: { id: string; summary: string } } = 
   'ha/last-decision': { id: 'haLastDecision', summary: 'Only with mqtt.homeAssistant.enabled: the last verdict, reason, colour and time for Home Assistant; never the subject' },
   command: { id: 'command', summary: 'Open, lock, release a hold, reload the trust list, change a config key: signed by the centre, or (open, lock, release a hold) by an operator key its signed trust list delegates' },
   'lookup/reply': { id: 'lookupReply', summary: 'The centre answers a look-up: signed' },
+  'centre/key': { id: 'centreKey', summary: "The centre's next signing key, announced and signed by the current one, with when it takes over and how long the old one is still trusted: retained" },
+  'centre/trust-list': { id: 'trustList', summary: 'The issuer trust list (issuer certificates, delegated operator keys), signed by the centre: retained, versioned' },
   'colour/change': { id: 'colourChange', summary: 'Colour changes for the site: signed, sequenced' },
   'colour/snapshot': { id: 'colourSnapshot', summary: 'Every pushed colour of the site: retained, signed, versioned; read again on a gap' },
 };
@@ -52,7 +54,7 @@ const CHANNELS: ChannelSpec[] = (Object.entries(TOPICS) as [Leaf, LeafSpec][]).m
   retain: spec.retain,
 }));
 
-const ID_PARAMETER = { description: 'Site or lane id: letters, digits, _ and -, at most 64; a lane is never called "colour"' };
+const ID_PARAMETER = { description: 'Site or lane id: letters, digits, _ and -, at most 64; a lane is never called "colour" or "centre"' };
 
 export function asyncApiDocument(baseTopic = 'hc/v1'): Record<string, unknown> {
   const channels: Record<string, unknown> = {};

@@ -12,7 +12,7 @@ import { HaLastDecision, HaState } from './payloads/home-assistant.js';
 import { ColourApplied, CommandResult, DecisionEvent, Fault, LaneStatus, LookupRequest, RedAlert, SecurityEvent, Telemetry } from './payloads/lane-up.js';
 import { SealedRegistration } from './payloads/registration.js';
 import { MessageError } from './message-error.js';
-import { ColourChange, ColourSnapshot, Command, JwsHeader, LookupReply, SignedEnvelope } from './payloads/signed.js';
+import { CentreKey, ColourChange, ColourSnapshot, Command, JwsHeader, LookupReply, SignedEnvelope, TrustList } from './payloads/signed.js';
 
 export { COMMAND_ACTIONS, LANE_STATES, MAX_EPOCH_MS, type CommandAction, type LaneState } from './payloads/common.js';
 export { SECURITY_KINDS, type SecurityKind } from './payloads/lane-up.js';
@@ -38,6 +38,8 @@ export const schemas = {
   colourSnapshot: ColourSnapshot,
   command: Command,
   lookupReply: LookupReply,
+  centreKey: CentreKey,
+  trustList: TrustList,
 } as const;
 
 export type SchemaName = keyof typeof schemas;
@@ -61,6 +63,8 @@ export type ColourChangeMessage = ContractTypes['colourChange'];
 export type ColourSnapshotMessage = ContractTypes['colourSnapshot'];
 export type CommandMessage = ContractTypes['command'];
 export type LookupReplyMessage = ContractTypes['lookupReply'];
+export type CentreKeyMessage = ContractTypes['centreKey'];
+export type TrustListMessage = ContractTypes['trustList'];
 
 const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
 const compiled = new Map<SchemaName, ValidateFunction>();

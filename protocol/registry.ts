@@ -10,8 +10,11 @@
  *   <base>/<site>/<lane>/<lane leaf>      e.g. hc/v1/s1/l1/decision
  *   <base>/<site>/<site leaf>             e.g. hc/v1/s1/colour/change
  *
- * Site leaves start with `colour/`, which can never be a lane id, so site
- * topics and lane topics never meet.
+ * Every site leaf has two parts, and its first (`colour`, `centre`) is a
+ * reserved lane id (topics.ts reads the set from this table), so site topics
+ * and lane topics never meet. The centre's key and trust list come first of
+ * the site's: a gate subscribing afresh reads the next key before a retained
+ * snapshot the next key signed.
  */
 import type { ContractTypes, SchemaName } from './contract.js';
 import type { SignedType } from './payloads/signed.js';
@@ -48,6 +51,10 @@ export const TOPICS = {
   'ha/last-decision': { scope: 'lane', direction: 'up', schema: 'haLastDecision', qos: 1, retain: true },
   command: { scope: 'lane', direction: 'down', schema: 'command', qos: 1, retain: false, signed: 'command' },
   'lookup/reply': { scope: 'lane', direction: 'down', schema: 'lookupReply', qos: 1, retain: false, signed: 'lookup-reply' },
+  /** Retained: the next centre key, signed by the current one (docs/keys.md). */
+  'centre/key': { scope: 'site', direction: 'down', schema: 'centreKey', qos: 1, retain: true, signed: 'centre-key' },
+  /** Retained: the issuer trust list, as export-trust signs it. */
+  'centre/trust-list': { scope: 'site', direction: 'down', schema: 'trustList', qos: 1, retain: true, signed: 'trust-list' },
   /** Sequenced. */
   'colour/change': { scope: 'site', direction: 'down', schema: 'colourChange', qos: 1, retain: false, signed: 'colour-change' },
   /** Versioned. */

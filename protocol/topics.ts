@@ -4,10 +4,11 @@
  * what each carries; docs/asyncapi.yaml lists them).
  *
  *   <base>/<site>/<lane>/<lane leaf>      status, decision, command, ...
- *   <base>/<site>/<site leaf>             colour/change, colour/snapshot
+ *   <base>/<site>/<site leaf>             centre/key, colour/change, ...
  *
- * `colour` can never be a lane id, so site-wide topics and lane topics never
- * meet.
+ * The first part of every site leaf (`centre`, `colour`) can never be a lane
+ * id, so site-wide topics and lane topics never meet: RESERVED_LANE_IDS is
+ * read from the table, and a site leaf of one part does not load.
  */
 import { leavesOf, TOPICS, type LaneDownLeaf, type LaneLeaf, type LaneUpLeaf, type SiteDownLeaf, type SiteLeaf } from './registry.js';
 
@@ -19,10 +20,17 @@ export const SITE_DOWN_LEAVES: readonly SiteDownLeaf[] = leavesOf('site', 'down'
 
 /** Ids used in topics: no MQTT wildcards or separators. The config schema enforces the same. */
 const TOPIC_ID = /^[A-Za-z0-9_-]{1,64}$/;
-export const RESERVED_LANE_IDS = new Set(['colour']);
-
 const LANE_LEAVES: ReadonlySet<string> = new Set([...LANE_UP_LEAVES, ...LANE_DOWN_LEAVES]);
 const SITE_LEAVES: ReadonlySet<string> = new Set((Object.keys(TOPICS) as (keyof typeof TOPICS)[]).filter((leaf) => TOPICS[leaf].scope === 'site'));
+
+/** The first parts of the site leaves: lane ids no lane may take (the config schema and provisioning refuse them). */
+export const RESERVED_LANE_IDS: ReadonlySet<string> = new Set(
+  [...SITE_LEAVES].map((leaf) => {
+    const [head, ...rest] = leaf.split('/');
+    if (rest.length === 0 || !TOPIC_ID.test(head!)) throw new Error(`site leaf ${leaf}: a site leaf is <reserved lane id>/<name>`);
+    return head!;
+  }),
+);
 
 export function laneTopic(base: string, site: string, lane: string, leaf: LaneLeaf): string {
   return `${base}/${site}/${lane}/${leaf}`;
@@ -46,10 +54,10 @@ export function parseTopic(base: string, topic: string): ParsedTopic | null {
   const [site, second, ...rest] = parts;
   if (!site || !second || !TOPIC_ID.test(site)) return null;
   const tail = rest.join('/');
-  if (second === 'colour') {
-    const leaf = `colour/${tail}`;
+  if (RESERVED_LANE_IDS.has(second)) {
+    const leaf = `${second}/${tail}`;
     return SITE_LEAVES.has(leaf) ? { scope: 'site', site, leaf: leaf as SiteLeaf } : null;
   }
-  if (!TOPIC_ID.test(second) || RESERVED_LANE_IDS.has(second)) return null;
+  if (!TOPIC_ID.test(second)) return null;
   return LANE_LEAVES.has(tail) ? { scope: 'lane', site, lane: second, leaf: tail as LaneLeaf } : null;
 }

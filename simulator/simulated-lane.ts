@@ -33,11 +33,12 @@ export interface SimulatedLane {
   close(): Promise<void>;
 }
 
-export async function createSimulatedLane(config: GateConfig, logger: Logger): Promise<SimulatedLane> {
+/** @param options.centreKey the centre key the agent trusts (a restarted lane keeps its centre's); default one made here. */
+export async function createSimulatedLane(config: GateConfig, logger: Logger, options: { centreKey?: SignerKeyPair } = {}): Promise<SimulatedLane> {
   const world = await createCrowdWorld();
   const trust = new TrustStore();
   trust.add(world.platform.issuer.certificate, 'reference platform');
-  const centreKey = await createSignerCertificate({ subject: 'CN=Health-code centre (simulated), O=Reference platform, C=CN' });
+  const centreKey = options.centreKey ?? (await createSignerCertificate({ subject: 'CN=Health-code centre (simulated), O=Reference platform, C=CN' }));
   const centreKeys = new TrustStore();
   centreKeys.add(centreKey.certificate, 'simulated centre');
   const wire = await WireLane.start();

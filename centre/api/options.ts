@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { CentreClientConfig, CentreLimitsConfig } from '../../protocol/config/centre-schema.js';
+import type { Figures } from '../../protocol/payloads/centre-api.js';
 import type { CentreStore } from '../store/store.js';
 import type { ApiClient } from './client-auth.js';
 
@@ -17,6 +18,8 @@ export interface CentreApiOptions {
   logger: Logger;
   /** A batch or baseline was committed at `seq`: wakes the publisher. */
   onStored?: (site: string, seq: number) => void;
+  /** The §7 figures of a site on a day from the central record; null while this process keeps no record (a standby). */
+  figures?: (site: string, day: string) => Promise<Figures> | null;
   /** How far ahead of the centre's clock a change's effectiveAt may be (clocks differ); default 5 minutes. */
   maxSkewMs?: number;
   timeouts?: Partial<ApiTimeouts>;

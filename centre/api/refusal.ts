@@ -46,4 +46,7 @@ export const STATUS_OF: Record<CentreErrorCode, number> = {
   'snapshot-too-large': 500,
   'already-running': 503,
   'not-leader': 503,
+  'key-file': 500,
+  'rollover-refused': 409,
+  'trust-list-refused': 400,
 };

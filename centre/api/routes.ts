@@ -20,6 +20,8 @@ import {
   deliveriesQuerySchema,
   deliveryParamsSchema,
   deliveryStateSchema,
+  figuresParamsSchema,
+  figuresSchema,
   healthSchema,
   readySchema,
   siteParamsSchema,
@@ -165,6 +167,16 @@ export function registerRoutes(app: FastifyInstance, context: RouteContext): voi
       if (!delivery || !maySee(request.trail.client!, delivery.site)) throw new ApiRefusal(404, 'not-found', 'no delivery with this id');
       request.trail.site = delivery.site;
       return deliveryState(delivery);
+    },
+  );
+
+  app.get<{ Params: { site: string; day: string } }>(
+    '/v1/sites/:site/figures/:day',
+    { schema: { tags: ['read'], summary: "The rules' §7 figures of a site on a day, from what its gates reported", params: figuresParamsSchema, response: { 200: figuresSchema, ...ERRORS } } },
+    async (request) => {
+      const figures = context.figures?.(request.params.site, request.params.day) ?? null;
+      if (!figures) throw new ApiRefusal(503, 'not-leader', 'this centre keeps no record now (a standby): ask the leader');
+      return figures;
     },
   );
 

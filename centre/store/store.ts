@@ -145,7 +145,10 @@ export interface CentreStore {
   /**
    * Replaces the site's whole list with the rows given, in one transaction
    * (a failure leaves the old list), as one change message marked baseline.
-   * `rows` yields chunks; `onProgress` hears the rows taken so far.
+   * `rows` yields chunks; `onProgress` hears the rows taken so far. The batch id and digest are checked
+   * before the stream is read (a replay or a conflict leaves it unread: the caller drains or drops it) and
+   * again under the site's lock; the rows are staged while they arrive and swapped in at the end, so the
+   * site's batches and look-ups go on meanwhile, and the seq is taken only by the swap.
    */
   replaceBaseline(input: Omit<BatchInput, 'changes'>, rows: AsyncIterable<ColourEntry[]>, issuedAt: number, onProgress?: (rows: number) => void): Promise<BatchResult>;
 
@@ -153,7 +156,12 @@ export interface CentreStore {
   status(site: string, subject: string): Promise<StatusRow | null>;
   /** The status of the person whose ID number hashes to `idHash`; null: unknown. */
   statusByIdHash(site: string, idHash: string): Promise<StatusRow | null>;
-  /** Every status of the site, in chunks, as of one seq (for the snapshot). */
+  /**
+   * Every status of the site, in chunks, in byte order of the subject (for the snapshot). Pages are read one
+   * after another, not in one read transaction: each row is at least as new as the site's seq read before the
+   * call, so a snapshot labelled with that seq is sound (a gate re-applies the later changes, which write the
+   * same values).
+   */
   statuses(site: string, chunkRows?: number): AsyncIterable<StatusRow[]>;
 
   /** The change messages after `seq`, oldest first, at most `limit`. */
@@ -162,7 +170,11 @@ export interface CentreStore {
   markPublished(site: string, seq: number): Promise<void>;
   /** Records the snapshot just published (its version and the seq it covers). Never goes back. */
   markSnapshot(site: string, version: number, seq: number): Promise<void>;
-  /** A signed re-baseline: epoch + 1, in one transaction; returns the new state. */
+  /**
+   * A signed re-baseline: epoch + 1, seq, publishedSeq and snapshotSeq back to 0 (the new epoch's seqs count
+   * from its own start), the older epochs' change messages dropped; the list and snapshotVersion stay. One
+   * transaction; returns the new state.
+   */
   raiseEpoch(site: string): Promise<SiteState>;
   /** Change messages at or below `seq` that a snapshot covers may go; keeps the newest `keep`. */
   pruneChanges(site: string, seq: number, keep: number): Promise<number>;

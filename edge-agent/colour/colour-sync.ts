@@ -19,6 +19,10 @@
  *   snapshot delivered late does not make a cut-off gate look synced.
  * - A snapshot is the centre's whole list as of its seq: statuses it no
  *   longer lists (at or before that seq) are removed from the store.
+ * - Epochs (docs/keys.md): a message of a higher epoch than the gate's (absent
+ *   is 0) starts the sequence again: the gate forgets where it stood, takes
+ *   the new epoch's seq as it comes and resyncs from the snapshot; a message
+ *   of a lower epoch is 'replayed'. The epoch is kept in the store.
  * - The sync time is kept in the store, so a restart measures the age from
  *   the last word heard, not from the restart. A gate that never heard from
  *   the centre is allowed maxSyncAgeSeconds from its first start (kept in the
@@ -134,12 +138,13 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
   acceptChange(raw: Buffer | string): ChangeOutcome {
     const message = openLeafMessage(raw, 'colour/change', this.options.keys, this.options.verifiedSignatures);
     this.checkSite(message.site);
-    const sync = this.store.sync;
     const digest = digestOf(message);
-    if (sync.recentDigests.includes(digest)) {
+    if (this.store.sync.recentDigests.includes(digest)) {
       return { kind: 'duplicate', applied: 0, seq: message.seq, gap: false };
     }
     this.checkNotFuture(message.issuedAt);
+    const newEpoch = this.enterEpoch(message.epoch ?? 0, `colour change seq ${message.seq}`);
+    const sync = this.store.sync;
     const now = this.now();
     const recentDigests = [...sync.recentDigests, digest].slice(-RECENT_DIGESTS);
     const syncedAt = this.syncTime(sync, message.issuedAt, now);
@@ -150,7 +155,8 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
       const missingFrom = sync.seq === null ? 1 : sync.seq + 1;
       // A heartbeat ahead of us names a change we never got: that seq itself is missing.
       const heartbeatAhead = message.changes.length === 0;
-      const gap = heartbeatAhead || message.seq > missingFrom;
+      // A new epoch is read from its snapshot whatever its first seq: the statuses kept are the old epoch's.
+      const gap = newEpoch || heartbeatAhead || message.seq > missingFrom;
       const gapUpTo = gap ? Math.max(sync.gapUpTo ?? 0, heartbeatAhead ? message.seq : message.seq - 1) : sync.gapUpTo;
       // Last one wins when a message lists a subject twice.
       const bySubject = new Map(message.changes.map((c) => [c.sub, c] as const));
@@ -199,14 +205,17 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
   acceptSnapshot(raw: Buffer | string): SnapshotOutcome | null {
     const message = openLeafMessage(raw, 'colour/snapshot', this.options.keys, this.options.verifiedSignatures);
     this.checkSite(message.site);
-    const sync = this.store.sync;
-    if (sync.snapshotVersion !== null) {
-      if (message.version === sync.snapshotVersion) return null;
-      if (message.version < sync.snapshotVersion) {
-        throw new MessageError('replayed', `colour snapshot version ${message.version}: version ${sync.snapshotVersion} is already applied`);
+    this.checkEpoch(message.epoch ?? 0, `colour snapshot version ${message.version}`);
+    const current = this.store.sync;
+    if (current.snapshotVersion !== null && (message.epoch ?? 0) === current.epoch) {
+      if (message.version === current.snapshotVersion) return null;
+      if (message.version < current.snapshotVersion) {
+        throw new MessageError('replayed', `colour snapshot version ${message.version}: version ${current.snapshotVersion} is already applied`);
       }
     }
     this.checkNotFuture(message.issuedAt);
+    this.enterEpoch(message.epoch ?? 0, `colour snapshot version ${message.version}`);
+    const sync = this.store.sync;
     const gapClosed = sync.gapUpTo !== null && message.seq >= sync.gapUpTo;
     // Last one wins when a subject is listed twice, as in a change.
     const statuses = [...new Map(message.statuses.map((s) => [s.sub, s] as const)).values()];
@@ -225,6 +234,11 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
     this.check();
     this.emit('applied', { via: 'snapshot', seq: message.seq, issuedAt: message.issuedAt, appliedAt: this.now(), changes: applied });
     return { version: message.version, seq: message.seq, applied, removed, gapClosed };
+  }
+
+  /** The centre's epoch the gate's seq counts in (0 until one is raised). */
+  get epoch(): number {
+    return this.store.sync.epoch;
   }
 
   /** The seq the store is complete up to (unless a gap is open); null before anything from the centre. */
@@ -298,6 +312,25 @@ export class ColourSync extends EventEmitter<ColourSyncEvents> {
     if (site !== this.options.site) {
       throw new MessageError('wrong-target', `message for site ${JSON.stringify(site)}, this gate is in ${JSON.stringify(this.options.site)}`);
     }
+  }
+
+  /** A message of an epoch before the gate's is an old one replayed. */
+  private checkEpoch(epoch: number, what: string): void {
+    const current = this.store.sync.epoch;
+    if (epoch < current) throw new MessageError('replayed', `${what} of epoch ${epoch}: this gate is in epoch ${current}`);
+  }
+
+  /** Starts a higher epoch, once the message is otherwise accepted; true when it did. */
+  private enterEpoch(epoch: number, what: string): boolean {
+    this.checkEpoch(epoch, what);
+    const current = this.store.sync.epoch;
+    if (epoch === current) return false;
+    this.store.beginEpoch(epoch);
+    // The old epoch's gap, if any, is the new one's to close.
+    this.gapSince = null;
+    this.nextResyncAt = 0;
+    this.log.warn({ from: current, epoch }, 'the centre raised its epoch: the colour sequence starts again, resync from the snapshot');
+    return true;
   }
 
   private checkNotFuture(issuedAt: number): void {

@@ -41,6 +41,8 @@ export interface SnapshotStatus {
 
 /** Where the gate stands in the centre's sequence; all null on a gate that never heard from the centre. */
 export interface SyncState {
+  /** The centre's epoch the seqs and snapshot versions below count in; 0 before any epoch was raised. */
+  epoch: number;
   /** The store holds every change up to this seq, unless `gapUpTo` says some are missing. */
   seq: number | null;
   /** The highest seq applied from a change message (a snapshot may have taken `seq` past it). */
@@ -58,6 +60,7 @@ export interface SyncState {
 }
 
 interface SyncRow {
+  epoch: number;
   seq: number | null;
   change_seq: number | null;
   snapshot_version: number | null;
@@ -82,6 +85,7 @@ export class ColourStatusStore {
   readonly #recordFirstStart: Statement;
   readonly #firstStart: Statement;
   readonly #applyChanges: (changes: readonly ColourChange[], sync: SyncState) => number;
+  readonly #beginEpoch: (sync: SyncState) => void;
   readonly #applySnapshot: (statuses: readonly SnapshotStatus[], seq: number, sync: SyncState) => { applied: number; removed: number };
   /** Read on every message: kept in memory, written through. */
   #sync: SyncState;
@@ -115,7 +119,7 @@ export class ColourStatusStore {
     );
     this.#count = conn.prepare('SELECT count(*) FROM colour_status').pluck();
     this.#writeSync = conn.prepare(
-      `UPDATE colour_sync SET seq = ?, change_seq = ?, snapshot_version = ?, snapshot_seq = ?, issued_at = ?,
+      `UPDATE colour_sync SET epoch = ?, seq = ?, change_seq = ?, snapshot_version = ?, snapshot_seq = ?, issued_at = ?,
        synced_at = ?, gap_up_to = ?, recent_digests = ? WHERE id = 1`,
     );
     this.#markListed = conn.prepare('INSERT OR IGNORE INTO temp.colour_listed (sub) VALUES (?)');
@@ -126,6 +130,7 @@ export class ColourStatusStore {
 
     const row = conn.prepare('SELECT * FROM colour_sync WHERE id = 1').get() as SyncRow;
     this.#sync = {
+      epoch: row.epoch,
       seq: row.seq,
       changeSeq: row.change_seq,
       snapshotVersion: row.snapshot_version,
@@ -143,6 +148,12 @@ export class ColourStatusStore {
       for (const change of changes) applied += this.#upsertOne(change);
       this.#writeSyncRow(sync);
       return applied;
+    }).immediate;
+    // The statuses keep their colours, at seq 0: older than anything of the new epoch, and withdrawn by its first snapshot unless it lists them.
+    const resetSeqs = conn.prepare('UPDATE colour_status SET seq = 0');
+    this.#beginEpoch = conn.transaction((sync: SyncState): void => {
+      resetSeqs.run();
+      this.#writeSyncRow(sync);
     }).immediate;
     this.#applySnapshot = conn.transaction((statuses: readonly SnapshotStatus[], seq: number, sync: SyncState) => {
       this.#clearListed.run();
@@ -197,6 +208,19 @@ export class ColourStatusStore {
     return this.#sync;
   }
 
+  /**
+   * A new epoch of the centre: its seqs and snapshot versions count again, so
+   * where the gate stood is forgotten (as a gate that never heard from the
+   * centre) and every stored status goes to seq 0, keeping its colour until
+   * the new epoch's changes or snapshot say otherwise. The sync time and the
+   * newest issuedAt stay: the centre's clock did not go back.
+   */
+  beginEpoch(epoch: number): void {
+    const next: SyncState = { ...this.#sync, epoch, seq: null, changeSeq: null, snapshotVersion: null, snapshotSeq: null, gapUpTo: null, recentDigests: [] };
+    this.#beginEpoch(next);
+    this.#sync = next;
+  }
+
   /** Update the sync state alone (a heartbeat). */
   setSync(patch: Partial<SyncState>): void {
     const next = this.#merged(patch);
@@ -233,6 +257,7 @@ export class ColourStatusStore {
 
   #writeSyncRow(next: SyncState): void {
     this.#writeSync.run(
+      next.epoch,
       next.seq,
       next.changeSeq,
       next.snapshotVersion,

@@ -25,6 +25,8 @@ import { idHasher, readIdHashKey } from '../../protocol/privacy/id-hash.js';
 import { loadAuthorityKey } from '../../protocol/privacy/sealed-record.js';
 import { describeTrust, IssuerTrust } from '../../protocol/trust/trust-list.js';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
+import { CentreKeys } from '../../protocol/trust/centre-keys.js';
+import { CentreKeyRollover } from '../credential/centre-key-rollover.js';
 import { CentrePort } from './centre-port.js';
 import { ColourSyncComponent } from './colour-sync.js';
 import { deviceComponent, type Component } from './component.js';
@@ -98,7 +100,9 @@ export function buildGate(inputs: GateInputs, changeConfig: (key: string, value:
   const authorityKey = inputs.authorityKey ?? (fileConfig.privacy.authorityKey ? readAuthorityKey(fileConfig.privacy.authorityKey) : null);
   // ID cards are looked up by a keyed hash of the number; a bad key file stops the start with the key named.
   const idHashKey = inputs.idHashKey ?? (fileConfig.privacy.idHashKey ? readIdHashKey(fileConfig.privacy.idHashKey) : null);
-  const centreKeys = inputs.centreKeys ?? (fileConfig.mqtt.centreKeys ? TrustStore.load(fileConfig.mqtt.centreKeys) : null);
+  const given = inputs.centreKeys ?? (fileConfig.mqtt.centreKeys ? TrustStore.load(fileConfig.mqtt.centreKeys) : null);
+  // Windowed by the centre's key announcements (docs/keys.md): every check of a centre message reads the same store.
+  const centreKeys = given ? CentreKeys.of(given) : null;
   // Linked but unable to trust anything from the centre, the gate would go degraded and refuse every code: say so at start.
   if (fileConfig.mqtt.url && !centreKeys) {
     throw new ConfigError('invalid', 'mqtt.centreKeys: required with mqtt.url (the certificates of the keys that sign colour changes, snapshots, commands and look-up replies)');
@@ -108,6 +112,8 @@ export function buildGate(inputs: GateInputs, changeConfig: (key: string, value:
   const built: Component[] = [journalComponent(stores)];
   // Whatever fails from here on closes what was built before the error goes on.
   try {
+    // Before anything reads the keys: what earlier announcements said, from the gate database.
+    const rollover = centreKeys ? new CentreKeyRollover({ db: stores.db, site: fileConfig.site, keys: centreKeys, logger }) : null;
     const issuerTrust = stores.versions
       ? new IssuerTrust({ path: fileConfig.credentials.trust!, centreKeys, site: fileConfig.site, lane: fileConfig.lane, versions: stores.versions })
       : null;
@@ -161,7 +167,7 @@ export function buildGate(inputs: GateInputs, changeConfig: (key: string, value:
     const pumpComponent = mqttUrl && outbox ? new OutboxPumpComponent({ config, outbox, lane, logger }) : null;
     const linkComponent =
       mqttUrl && outbox && pumpComponent
-        ? new LinkComponent({ config, mqttUrl, stores, outbox, pump: pumpComponent.pump, centreKeys, colourSync, lookup, lane: laneComponent, verifier, issuerTrust, centre, changeConfig, logger })
+        ? new LinkComponent({ config, mqttUrl, stores, outbox, pump: pumpComponent.pump, centreKeys, rollover, colourSync, lookup, lane: laneComponent, verifier, issuerTrust, centre, changeConfig, logger })
         : null;
     const link = linkComponent?.link ?? null;
     const homeAssistant =

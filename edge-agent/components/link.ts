@@ -1,6 +1,6 @@
 /**
  * The broker link as a component: the centre's signed commands run on the
- * lane and the config, each decision reaches the outbox in the transaction
+ * lane and the config, its next key and trust list are taken (centre-trust.ts), each decision reaches the outbox in the transaction
  * that journals it (the outbox pump sends it), and the lane's faults and
  * state changes are reported.
  * Built after the lane; the parts built before it send through the centre
@@ -9,6 +9,8 @@
 import type { Logger } from 'pino';
 import type { ColourSync } from '../colour/colour-sync.js';
 import type { CredentialVerifier } from '../credential/verifier.js';
+import type { CentreKeyRollover } from '../credential/centre-key-rollover.js';
+import { centreTrustHandlers } from '../link/centre-trust.js';
 import { CommandHandler, reloadTrustStore } from '../link/command-handler.js';
 import { GateLink } from '../link/gate-link.js';
 import type { LookupClient } from '../link/lookup-client.js';
@@ -29,6 +31,8 @@ export interface LinkComponentOptions {
   outbox: Outbox;
   pump: OutboxPump;
   centreKeys: TrustStore | null;
+  /** The centre's key announcements; null without centre keys (then none is taken). */
+  rollover: CentreKeyRollover | null;
   colourSync: ColourSync;
   lookup: LookupClient | null;
   lane: LaneComponent;
@@ -82,6 +86,7 @@ export class LinkComponent implements Component {
       colourSync: options.colourSync,
       commands,
       ...(options.lookup ? { lookup: options.lookup } : {}),
+      ...(options.rollover ? { centreTrust: centreTrustHandlers({ rollover: options.rollover, issuerTrust, verifier, logger }) } : {}),
       laneView: laneComponent.view,
       logger,
     });

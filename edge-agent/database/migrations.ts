@@ -6,7 +6,7 @@
  *
  * Table names carry their store's prefix where one is needed: the journal,
  * outbox, pushed colours, lane holds, seen commands, registrations, config
- * overrides and trust list versions share the file so that a decision and
+ * overrides, trust list versions and centre keys share the file so that a decision and
  * what follows from it commit in one transaction.
  */
 import type SqliteDatabase from 'better-sqlite3';
@@ -161,6 +161,32 @@ const TRUST_LIST_VERSION = `
     ) STRICT;
 `;
 
+// Key rollover, epochs and the pushed trust list (docs/keys.md). The centre
+// keys the gate learnt of and each key's window, by site: a key given in
+// mqtt.centreKeys gets a row only once an announcement retires it. The last
+// announcement accepted, whose version only grows. The colour sequence's
+// epoch. The signed trust list as the centre pushed it, so a restart keeps
+// it in force when the file credentials.trust names is older.
+const CONTINUITY = `
+  CREATE TABLE centre_keys (
+    site        TEXT    NOT NULL,
+    fingerprint TEXT    NOT NULL,
+    certificate TEXT    NOT NULL,
+    active_from INTEGER,
+    retired_at  INTEGER,
+    PRIMARY KEY (site, fingerprint)
+  ) STRICT;
+  CREATE TABLE centre_key_announcement (
+    site        TEXT    NOT NULL PRIMARY KEY,
+    version     INTEGER NOT NULL,
+    digest      TEXT    NOT NULL,
+    issued_at   INTEGER NOT NULL,
+    accepted_at INTEGER NOT NULL
+  ) STRICT;
+  ALTER TABLE colour_sync ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE trust_list_version ADD COLUMN pushed TEXT;
+`;
+
 /**
  * Release 0.1.0's outbox kept its own version in outbox_meta and refused any
  * other; a file that carries outbox tables of another version is not one
@@ -188,6 +214,13 @@ export const MIGRATIONS: readonly Migration[] = [
     up(db, path) {
       checkOutboxOf010(db, path);
       db.exec(EVENTS + OUTBOX + COLOURS + LANE_HOLDS + SEEN_COMMANDS + REGISTRATIONS + CONFIG_OVERRIDES + TRUST_LIST_VERSION);
+    },
+  },
+  {
+    version: 2,
+    name: 'centre key rollover, colour epochs and the pushed trust list',
+    up(db) {
+      db.exec(CONTINUITY);
     },
   },
 ];

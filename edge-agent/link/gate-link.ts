@@ -21,6 +21,7 @@ import type { AppliedInfo, ColourSync } from '../colour/colour-sync.js';
 import type { MqttConfig } from '../../protocol/config/gate-schema.js';
 import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
 import type { SealedRecord } from '../../protocol/privacy/sealed-record.js';
+import type { CentreTrustHandlers } from './centre-trust.js';
 import type { CommandHandler } from './command-handler.js';
 import type { CommandResultMessage, LaneState, SecurityEventMessage, SecurityKind, TelemetryMessage } from '../../protocol/contract.js';
 import { isDownLeaf, type DownLeaf, type LaneUpLeaf, type PayloadOf } from '../../protocol/registry.js';
@@ -49,6 +50,8 @@ export interface GateLinkOptions {
   colourSync: ColourSync;
   commands?: CommandHandler;
   lookup?: LookupClient;
+  /** The centre's next key and pushed trust list (centre-trust.ts); absent: refused as unexpected-topic. */
+  centreTrust?: CentreTrustHandlers;
   laneView: LaneView;
   logger: Logger;
   /** The pump that sends the outbox while connected: the agent's own component; a link made alone (the fleet simulator) makes one. */
@@ -61,10 +64,7 @@ export interface GateLinkEvents {
   connected: [];
   disconnected: [];
   security: [SecurityEventMessage];
-  /**
-   * A colour change or snapshot was applied: its seq, when (epoch ms), and
-   * processingMs from the message's arrival to the colours stored and in force (what the lane itself adds).
-   */
+  /** A colour change or snapshot was applied: seq, when (epoch ms), processingMs from arrival to in force (the lane's own delay). */
   'colour-applied': [{ seq: number; appliedAt: number; changes: number; processingMs: number }];
 }
 
@@ -391,6 +391,11 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
           if (!this.options.lookup) throw new MessageError('unexpected-topic', 'this lane makes no look-ups');
           this.options.lookup.acceptReply(payload);
           break;
+        case 'centre/key':
+        case 'centre/trust-list':
+          if (!this.options.centreTrust) throw new MessageError('unexpected-topic', `this lane takes no ${parsed.leaf}`);
+          this.options.centreTrust[parsed.leaf](payload);
+          break;
         default:
           unhandled(parsed.leaf);
       }
@@ -426,10 +431,8 @@ export class GateLink extends EventEmitter<GateLinkEvents> {
   }
 
   /**
-   * Publish through the live connection on a topic outside the lane's tree,
-   * which the topic table does not hold (Home Assistant's discovery configs):
-   * QoS 1; false when not connected (the caller does not wait). The lane's
-   * own leaves go through publish().
+   * Publish on a topic outside the lane's tree, which the topic table does not hold (Home Assistant's
+   * discovery configs): QoS 1; false when not connected (the caller does not wait). Lane leaves: publish().
    */
   publishNow(topic: string, payload: string, options: { expirySeconds?: number; retain?: boolean } = {}): boolean {
     const client = this.client;

@@ -26,7 +26,7 @@ interface SchemaNode {
   $ref?: string;
   type?: string;
   enum?: readonly unknown[];
-  not?: { const?: unknown };
+  not?: { const?: unknown; enum?: unknown[] };
   properties?: Record<string, SchemaNode>;
   description?: string;
 }
@@ -75,15 +75,14 @@ function describe(error: ErrorObject, config: unknown): string {
     case 'enum':
       return `"${at}" must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'not': {
-      // The schema's constant, which the value equals: the schema's words, not the file's.
+      // The schema's value the file's equals: the schema's words, not the file's.
       const schema = schemaAt(error.instancePath);
-      return `"${at}" cannot be ${JSON.stringify(schema?.not?.const)} (reserved); ${schema?.description ?? ''}`.trim();
+      const found = valueAt(config, error.instancePath);
+      const taken = schema?.not?.const ?? schema?.not?.enum?.find((v) => v === found);
+      return `"${at}" cannot be ${JSON.stringify(taken)} (reserved); ${schema?.description ?? ''}`.trim();
     }
     case 'type': {
-      const found = error.instancePath
-        .split('/')
-        .filter(Boolean)
-        .reduce<unknown>((value, part) => (value as Record<string, unknown> | undefined)?.[part], config);
+      const found = valueAt(config, error.instancePath);
       return `"${at}" ${error.message ?? 'is invalid'}; found ${kindOf(found)}`;
     }
     default:
@@ -177,4 +176,12 @@ export function parseConfig(source: Uint8Array | string, options: { env?: NodeJS
     throw new ConfigError('shape', `${name} must hold a mapping of keys to values`);
   }
   return checkConfig(applyEnvironment(value as Record<string, unknown>, env));
+}
+
+/** The value at a JSON pointer of the config file. */
+function valueAt(config: unknown, pointer: string): unknown {
+  return pointer
+    .split('/')
+    .filter(Boolean)
+    .reduce<unknown>((value, part) => (value as Record<string, unknown> | undefined)?.[part], config);
 }

@@ -137,6 +137,34 @@ export const apiErrorSchema = Closed(
   { title: 'ApiError', description: 'Every refusal: nothing was stored' },
 );
 
+const COUNT = COUNT_FROM_0;
+const DURATION_MS = Type.Union([Type.Number({ minimum: 0, maximum: 86_400_000 * 366 }), Type.Null()]);
+export const figuresParamsSchema = Closed({ site: ID, day: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: "A calendar day in the centre's time zone" }) });
+/** The rules' §7 figures of one site on one day, from what the site's gates reported (the central record). */
+export const figuresSchema = Closed(
+  {
+    site: ID,
+    day: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }),
+    checks: COUNT,
+    passes: COUNT,
+    refusals: COUNT,
+    holds: COUNT,
+    staffRegistrations: COUNT,
+    sensorFaults: COUNT,
+    redAlerts: COUNT,
+    colourChanges: Closed({
+      changes: described(COUNT, 'Colour change messages the centre issued that day'),
+      expected: described(COUNT, '(change, lane) pairs: every lane known at the site when the change was issued'),
+      applied: COUNT,
+      medianMs: described(DURATION_MS, 'From issue to applied at a lane, median; null: none applied'),
+      worstMs: DURATION_MS,
+      neverApplied: Type.Array(Closed({ lane: ID, seq: COUNT_FROM_1, issuedAt: EPOCH_MS }), { maxItems: 100_000 }),
+    }),
+  },
+  { title: 'Figures' },
+);
+export type Figures = Static<typeof figuresSchema>;
+
 export const healthSchema = Closed({ ok: Type.Boolean() }, { title: 'Health' });
 export const readySchema = Closed({ ready: Type.Boolean(), store: Type.String({ maxLength: 16 }) }, { title: 'Ready' });
 

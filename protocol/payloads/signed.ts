@@ -1,12 +1,14 @@
 /**
  * What the centre signs (colour changes, snapshots, commands, look-up
- * replies), and the JWS they travel in (signed-message.ts reads it).
+ * replies, its next key, the issuer trust list), and the JWS they travel in
+ * (signed-message.ts reads it). docs/keys.md tells how keys roll over, what
+ * an epoch is and how the trust list is pushed.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { Closed, COLOUR, COMMAND_ACTION, Const, COUNT_FROM_0, COUNT_FROM_1, described, EPOCH_MS, ID, MAX_SNAPSHOT_STATUSES, Message, MESSAGE_ID, SUBJECT } from './common.js';
+import { Closed, COLOUR, COMMAND_ACTION, Const, COUNT_FROM_0, COUNT_FROM_1, described, Enum, EPOCH_MS, ID, MAX_SNAPSHOT_STATUSES, Message, MESSAGE_ID, SUBJECT } from './common.js';
 
 /** Everything a signed message carries in its JWS protected header `typ`, which binds it to its kind. */
-export const SIGNED_TYPES = ['colour-change', 'colour-snapshot', 'command', 'lookup-reply'] as const;
+export const SIGNED_TYPES = ['colour-change', 'colour-snapshot', 'command', 'lookup-reply', 'centre-key', 'trust-list'] as const;
 export type SignedType = (typeof SIGNED_TYPES)[number];
 
 /** The most statuses one colour change lists. */
@@ -29,10 +31,19 @@ export const JwsHeader = Message(
   {
     alg: Type.String({ maxLength: 32, description: 'ES256 or EdDSA' }),
     kid: described(ID, 'base64url of the first 8 bytes of SHA-256 over the signing certificate'),
-    typ: Type.String({ maxLength: 64, description: 'The message kind: colour-change, colour-snapshot, command, lookup-reply (trust-list for the signed trust list file)' }),
+    typ: Type.String({ maxLength: 64, description: 'The message kind: colour-change, colour-snapshot, command, lookup-reply, centre-key, trust-list' }),
   },
 );
 export type JwsHeader = Static<typeof JwsHeader>;
+
+/**
+ * Absent is 0: messages of centres before epochs were made stay valid. A
+ * centre sends it only above 0, since a gate of an earlier release takes no
+ * field its schema does not name.
+ */
+const EPOCH = Type.Optional(
+  described(COUNT_FROM_0, 'Raised by a re-baseline (a centre restored from a backup): a higher epoch starts the seq and snapshot versions again; a lower one is replayed. Absent: 0'),
+);
 
 const ColourStatusEntry = Closed({ sub: SUBJECT, colour: COLOUR, effectiveAt: EPOCH_MS });
 export type ColourStatusEntry = Static<typeof ColourStatusEntry>;
@@ -43,6 +54,7 @@ export const ColourChange = Message(
   {
     type: Const('colour-change'),
     site: ID,
+    epoch: EPOCH,
     seq: COUNT_FROM_1,
     issuedAt: EPOCH_MS,
     changes: Type.Array(ColourStatusEntry, { maxItems: MAX_COLOUR_CHANGES }),
@@ -53,6 +65,7 @@ export type ColourChange = Static<typeof ColourChange>;
 export const ColourSnapshot = Message('Colour snapshot (signed payload)', 'Retained. Every pushed status of the site as of change seq; version grows by one per snapshot.', {
   type: Const('colour-snapshot'),
   site: ID,
+  epoch: EPOCH,
   version: COUNT_FROM_1,
   seq: COUNT_FROM_0,
   issuedAt: EPOCH_MS,
@@ -86,3 +99,43 @@ export const LookupReply = Message('Look-up reply (signed payload)', 'The centre
   effectiveAt: Type.Optional(EPOCH_MS),
 });
 export type LookupReply = Static<typeof LookupReply>;
+
+/** A certificate in PEM, or its DER in base64. */
+const CERTIFICATE = Type.String({ minLength: 64, maxLength: 16_384, description: 'An X.509 certificate in PEM, or its DER in base64' });
+
+export const CentreKey = Message(
+  'Centre key announcement (signed payload)',
+  "Retained, site-wide. Signed by a centre key the gate trusts now: the gate trusts `certificate` from activeFrom and the key that signed this only until previousUntil; after that a message signed by the old key is unknown-key. version grows by one per announcement (an older one is replayed). Kept in the gate's database, so a restart keeps it.",
+  {
+    type: Const('centre-key'),
+    site: ID,
+    version: COUNT_FROM_1,
+    issuedAt: EPOCH_MS,
+    certificate: CERTIFICATE,
+    activeFrom: described(EPOCH_MS, 'From when the gate trusts the next key (five minutes early, for clocks that differ)'),
+    previousUntil: described(EPOCH_MS, 'Until when the gate still trusts the key that signed this; at or after activeFrom'),
+  },
+);
+export type CentreKey = Static<typeof CentreKey>;
+
+const OperatorEntry = Closed({
+  name: ID,
+  certificate: CERTIFICATE,
+  actions: Type.Array(Enum(['open', 'lock', 'release-hold']), { minItems: 1, maxItems: 3 }),
+  notBefore: EPOCH_MS,
+  notAfter: EPOCH_MS,
+});
+
+export const TrustList = Message(
+  'Signed trust list (signed payload)',
+  'Retained, site-wide; the same JWS gate-provision export-trust writes to a file. The issuer certificates the gate trusts, and the operator keys commands are delegated to. Applied when its version is above the one in force (the same version again is dropped, a lower one is replayed); kept in the gate database, so a restart keeps it.',
+  {
+    type: Const('trust-list'),
+    site: ID,
+    version: COUNT_FROM_1,
+    issuedAt: EPOCH_MS,
+    certificates: Type.Array(CERTIFICATE, { minItems: 1, maxItems: 1000 }),
+    operators: Type.Optional(Type.Array(OperatorEntry, { maxItems: 1000 })),
+  },
+);
+export type TrustList = Static<typeof TrustList>;

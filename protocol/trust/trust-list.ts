@@ -12,33 +12,41 @@
  * file, and a reload must bring a higher one, so that an old list replayed
  * to the gate (one that still trusted a removed issuer) is refused.
  *
+ * The centre may also push the list (retained, on `<base>/<site>/centre/trust-list`,
+ * docs/keys.md): applyPushed takes it when its version is above the one in
+ * force and keeps it in the gate database, so that a restart keeps it even
+ * when the file is older; only a newer signed file takes over from it.
+ *
+ * A list the gate accepted earlier stays readable after the centre key that
+ * signed it retired (a rollover): at start, the list of the version in force
+ * opens with any centre key the gate ever trusted; a newer one, and every
+ * list from the network, needs a key trusted now.
+ *
  * The list may also delegate commands to operator keys (
  * credential/operators.ts): they come and go with the list, so the same
  * rollback protection keeps a removed operator out.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { MAX_EPOCH_MS } from '../contract.js';
-import { isSecurityRefusal } from '../message-error.js';
+import { MAX_EPOCH_MS, type TrustListMessage } from '../contract.js';
+import { isSecurityRefusal, MessageError } from '../message-error.js';
 import { openJws } from '../signed-message.js';
-import { OperatorKeys, parseOperators, type OperatorEntry } from './operators.js';
+import { OperatorKeys, parseOperators } from './operators.js';
 import { TrustError, type TrustListErrorCode } from './errors.js';
 import { TrustStore } from './trust-store.js';
+import { CentreKeys } from './centre-keys.js';
 
 export const TRUST_LIST_TYP = 'trust-list';
 
-/** The payload of a signed trust list (gate-provision export-trust writes it). */
-export interface TrustListPayload {
-  type: typeof TRUST_LIST_TYP;
-  site: string;
-  /** Grows by one per change of the list. */
-  version: number;
-  /** Epoch ms, as the other signed payloads. */
-  issuedAt: number;
-  /** The issuers' signer certificates in PEM. */
-  certificates: string[];
-  /** Operator keys the centre delegates commands to (credential/operators.ts); absent: none. */
-  operators?: OperatorEntry[];
-}
+/** Where a list the centre pushed came from, in errors and logs. */
+const PUSHED = 'the trust list the centre pushed';
+
+/**
+ * The payload of a signed trust list (gate-provision export-trust writes it;
+ * the contract's trustList): version grows by one per change of the list,
+ * certificates are the issuers' in PEM, operators the keys the centre
+ * delegates commands to (credential/operators.ts; absent: none).
+ */
+export type TrustListPayload = TrustListMessage;
 
 /** True when the bytes are a JSON object (what a signed list is), not a certificate in PEM or DER. */
 export function looksLikeSignedList(bytes: Buffer): boolean {
@@ -56,6 +64,13 @@ export interface TrustListCheck {
   above?: number | null;
   /** The version must be at least this (a start: the version kept in the journal file). */
   atLeast?: number | null;
+  /**
+   * Keys that signed lists the gate accepted earlier (centre keys since
+   * retired): a list signed by one of them opens only at a version up to
+   * formerUpTo, the one already accepted.
+   */
+  formerKeys?: TrustStore | null;
+  formerUpTo?: number | null;
 }
 
 /**
@@ -71,7 +86,7 @@ export function openTrustList(bytes: Buffer, source: string, check: TrustListChe
   try {
     // An editor's BOM is not part of the JSON.
     const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
-    payload = openJws(text, TRUST_LIST_TYP, check.centreKeys);
+    payload = openWithFormerKeys(text, check);
   } catch (error) {
     if (!isSecurityRefusal(error)) throw error;
     const code: TrustListErrorCode =
@@ -91,6 +106,9 @@ export function openTrustList(bytes: Buffer, source: string, check: TrustListChe
     throw refuse('malformed', 'certificates is not a list of PEM texts');
   }
   const version = list.version as number;
+  if (former.has(payload as object) && (check.formerUpTo == null || version > check.formerUpTo)) {
+    throw refuse('unknown-key', `version ${version} is signed by a centre key that has retired; only the list already in force (version ${check.formerUpTo ?? 'none'}) may be`);
+  }
   if (list.site !== check.site) throw refuse('wrong-site', `made for site ${JSON.stringify(list.site)}, this gate is of site ${JSON.stringify(check.site)}`);
   if (check.above != null && version <= check.above) {
     throw refuse('not-newer', `version ${version} is not newer than version ${check.above} the gate holds (an old list replayed?)`);
@@ -117,6 +135,20 @@ export function openTrustList(bytes: Buffer, source: string, check: TrustListChe
     }
   });
   return { store, list: list as TrustListPayload, operators };
+}
+
+/** Payloads opened with a former key only (openWithFormerKeys). */
+const former = new WeakSet<object>();
+
+function openWithFormerKeys(text: string, check: TrustListCheck): unknown {
+  try {
+    return openJws(text, TRUST_LIST_TYP, check.centreKeys);
+  } catch (error) {
+    if (!(error instanceof MessageError) || error.code !== 'unknown-key' || !check.formerKeys) throw error;
+    const payload = openJws(text, TRUST_LIST_TYP, check.formerKeys);
+    if (typeof payload === 'object' && payload !== null) former.add(payload);
+    return payload;
+  }
 }
 
 /** What credentials.trust gave: the store, and the list's version when it was a signed list. */
@@ -154,7 +186,10 @@ export function loadIssuerTrust(path: string, check: TrustListCheck): LoadedTrus
  */
 export interface TrustListVersionStore {
   get(site: string, lane: string): number | null;
-  record(site: string, lane: string, list: TrustListPayload): void;
+  /** `pushed`: the JWS as the centre pushed it, kept to load at the next start; absent: the list came from the file. */
+  record(site: string, lane: string, list: TrustListPayload, pushed?: string): void;
+  /** The list the centre pushed that is in force, if the last one recorded was pushed. */
+  pushed?(site: string, lane: string): string | null;
 }
 
 export interface IssuerTrustOptions {
@@ -187,27 +222,67 @@ export class IssuerTrust {
     return this.#operators;
   }
 
-  /** At start: a signed list must be at least the version the lane last loaded. */
+  /**
+   * At start: a signed list must be at least the version the lane last
+   * loaded. A list the centre pushed stays in force unless the file holds a
+   * newer signed one.
+   */
   load(): LoadedTrust {
     const { path, centreKeys, site, lane, versions } = this.options;
-    const loaded = loadIssuerTrust(path, { centreKeys, site, atLeast: versions?.get(site, lane) ?? null });
+    const stored = versions?.get(site, lane) ?? null;
+    const formerKeys = centreKeys instanceof CentreKeys ? centreKeys.everTrusted() : null;
+    const pushed = versions?.pushed?.(site, lane) ?? null;
+    if (pushed !== null) {
+      const kept = openTrustList(Buffer.from(pushed), PUSHED, { centreKeys, site, atLeast: stored, formerKeys, formerUpTo: stored });
+      let loaded: LoadedTrust = { ...kept, path: PUSHED };
+      try {
+        loaded = loadIssuerTrust(path, { centreKeys, site, above: kept.list.version });
+        if (!loaded.list) loaded = { ...kept, path: PUSHED }; // plain certificates: the pushed list stays
+      } catch (error) {
+        if (!(error instanceof TrustError)) throw error; // the file is older (or unreadable): the pushed list stays
+      }
+      this.#accept(loaded, loaded.path === PUSHED ? pushed : undefined);
+      return loaded;
+    }
+    const loaded = loadIssuerTrust(path, { centreKeys, site, atLeast: stored, formerKeys, formerUpTo: stored });
     this.#accept(loaded);
+    return loaded;
+  }
+
+  /**
+   * A list the centre pushed (the JWS bytes): taken when its version is above
+   * the one in force, kept in the gate database. null: the version in force
+   * again (the retained list delivered on each connect). Throws TrustError
+   * (not-newer for an older one), changing nothing.
+   */
+  applyPushed(bytes: Buffer): LoadedTrust | null {
+    const { centreKeys, site } = this.options;
+    const held = this.#held();
+    const opened = openTrustList(bytes, PUSHED, { centreKeys, site, above: held === null ? null : held - 1 });
+    if (opened.list.version === held) return null;
+    const loaded: LoadedTrust = { ...opened, path: PUSHED };
+    this.#accept(loaded, bytes.toString('utf8').replace(/^\uFEFF/, ''));
     return loaded;
   }
 
   /** A reload (reload-trust): a signed list must be newer than the one in force. */
   reload(): LoadedTrust {
-    const { path, centreKeys, site, lane, versions } = this.options;
-    const stored = versions?.get(site, lane) ?? null;
-    const held = this.#version === null ? stored : stored === null ? this.#version : Math.max(stored, this.#version);
-    const loaded = loadIssuerTrust(path, { centreKeys, site, above: held });
+    const { path, centreKeys, site } = this.options;
+    const loaded = loadIssuerTrust(path, { centreKeys, site, above: this.#held() });
     this.#accept(loaded);
     return loaded;
   }
 
-  #accept(loaded: LoadedTrust): void {
+  /** The version in force or kept, the higher. */
+  #held(): number | null {
+    const { site, lane, versions } = this.options;
+    const stored = versions?.get(site, lane) ?? null;
+    return this.#version === null ? stored : stored === null ? this.#version : Math.max(stored, this.#version);
+  }
+
+  #accept(loaded: LoadedTrust, pushed?: string): void {
     // Recorded first: a list whose version cannot be kept must not be put in force.
-    if (loaded.list) this.options.versions?.record(this.options.site, this.options.lane, loaded.list);
+    if (loaded.list) this.options.versions?.record(this.options.site, this.options.lane, loaded.list, pushed);
     this.#operators = loaded.operators;
     if (!loaded.list) return;
     this.#version = loaded.list.version;

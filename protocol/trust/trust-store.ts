@@ -82,6 +82,11 @@ export class TrustStore {
     return parseCertificates(bytes, source).map((c) => this.add(c, source));
   }
 
+  /** Every signer held, in the order added. */
+  signers(): TrustedSigner[] {
+    return [...this.byKid.values()].flat();
+  }
+
   /** Signers whose kid matches; several when certificates share a kid. */
   lookup(kid: Buffer): readonly TrustedSigner[] {
     return this.byKid.get(kid.toString('hex')) ?? [];

@@ -11,6 +11,7 @@
  *   export-trust  the issuer list (and operators) signed by the centre's key
  * Exit codes: 0 done, 1 refused (nothing changed), 2 usage error.
  */
+import { RESERVED_LANE_IDS } from '../../protocol/topics.js';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { enrollDevices, type EnrolledDevice } from '../site/enroll.js';
@@ -463,7 +464,7 @@ function enrollRequests(options: EnrollCliOptions): DeviceRequest[] {
   }
   if (options.device === undefined || options.lane === undefined) throw usage('give --device and --lane, or --csv');
   const lane = checkId('--lane', options.lane);
-  if (lane === 'colour') throw usage('--lane "colour" is taken by the site\'s colour topics');
+  if (RESERVED_LANE_IDS.has(lane)) throw usage(`--lane "${lane}" is taken by the site's own topics (${[...RESERVED_LANE_IDS].join(', ')})`);
   return [{ device: checkId('--device', options.device), lane, ...(options.auth ? { auth: options.auth } : {}) }];
 }
 

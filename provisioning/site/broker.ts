@@ -5,7 +5,7 @@
  * the tests run against a real Mosquitto.
  */
 import { join } from 'node:path';
-import { LANE_DOWN_LEAVES, LANE_UP_LEAVES } from '../../protocol/topics.js';
+import { LANE_DOWN_LEAVES, LANE_UP_LEAVES, RESERVED_LANE_IDS } from '../../protocol/topics.js';
 import { isActive, type SiteRecord } from './site.js';
 
 /** What a gate writes, under <base>/<site>/<lane>/: every lane leaf it sends on (protocol/registry.ts). */
@@ -52,14 +52,14 @@ export function aclText(record: SiteRecord): string {
   const base = `${record.baseTopic}/${record.site}`;
   const lines = [
     `# Mosquitto ACL of gate site ${record.site}, made by gate-provision; regenerated on every enroll, rotate, revoke and console add or remove (edit the site, not this file).`,
-    '# One block per gate: it writes only under its own lane and reads the site colour topics and its own commands and look-up replies.',
+    '# One block per gate: it writes only under its own lane and reads the site topics (centre key, trust list, colours) and its own commands and look-up replies.',
   ];
   for (const [device, entry] of Object.entries(record.devices).sort(([a], [b]) => a.localeCompare(b))) {
     // A revoked device keeps its entry in site.json, not its block: its name may log in no more.
     if (!isActive(entry)) continue;
     lines.push('', `# device ${device}${entry.auth === 'password' ? ' (password login)' : ''}`, `user ${entry.commonName}`);
     for (const topic of GATE_WRITES) lines.push(`topic write ${base}/${entry.lane}/${topic}`);
-    lines.push(`topic read ${base}/colour/#`);
+    for (const id of RESERVED_LANE_IDS) lines.push(`topic read ${base}/${id}/#`);
     for (const topic of GATE_READS) lines.push(`topic read ${base}/${entry.lane}/${topic}`);
     lines.push(`topic write ${HA_DISCOVERY_PREFIX}/+/${entry.commonName}/+/config`, `topic read ${HA_DISCOVERY_PREFIX}/status`);
   }

@@ -4,6 +4,7 @@
  * spreadsheet's export); every row is checked before anything is written,
  * and an error names the file and line.
  */
+import { RESERVED_LANE_IDS } from '../../protocol/topics.js';
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { ProvisionError } from './errors.js';
@@ -86,7 +87,7 @@ export function checkRequest(request: DeviceRequest, at: string): void {
   if (!ID_PATTERN.test(request.device)) {
     throw new ProvisionError('csv', `${at}: device ${JSON.stringify(request.device)}: use 1 to 64 letters, digits, - or _`);
   }
-  if (!ID_PATTERN.test(request.lane) || request.lane === 'colour') {
-    throw new ProvisionError('csv', `${at}: lane ${JSON.stringify(request.lane)}: use 1 to 64 letters, digits, - or _ (not "colour", the site's colour topics)`);
+  if (!ID_PATTERN.test(request.lane) || RESERVED_LANE_IDS.has(request.lane)) {
+    throw new ProvisionError('csv', `${at}: lane ${JSON.stringify(request.lane)}: use 1 to 64 letters, digits, - or _ (not ${[...RESERVED_LANE_IDS].map((id) => `"${id}"`).join(' or ')}, the site's own topics)`);
   }
 }

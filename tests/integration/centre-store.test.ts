@@ -8,78 +8,20 @@
  * on one database never give one seq twice, and a server that is not there.
  * The million-row baselines are centre-store-baseline.test.ts.
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
-import pg from 'pg';
 import { CentreError } from '../../centre/errors.js';
 import { openPostgresCentreStore } from '../../centre/store/postgres-store.js';
 import { openSqliteCentreStore } from '../../centre/store/sqlite-store.js';
 import type { SqlCentreStore } from '../../centre/store/sql-store.js';
 import type { BatchInput, ColourEntry } from '../../centre/store/store.js';
-import { requirePostgres, scratchDatabase } from '../support/postgres.js';
+import { BACKENDS } from '../support/centre-store-backends.js';
 
 const T = Date.parse('2026-03-02T08:00:00Z');
-
-/** A store, and a plain SQL query on its database beside it (to look at the plan and at what is left staged). */
-export interface Opened {
-  store: SqlCentreStore;
-  query: (text: string, values?: unknown[]) => Promise<Record<string, unknown>[]>;
-  /** Another store on the same database (PostgreSQL: another pool, as another process would have). */
-  reopen: () => Promise<SqlCentreStore>;
-}
-
-type Open = (t: TestContext) => Promise<Opened | null>;
-
-export const BACKENDS: Array<[string, Open]> = [
-  ['sqlite', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'centre-store-'));
-    const path = join(dir, 'centre.db');
-    const store = await openSqliteCentreStore({ path });
-    const side = new BetterSqlite3(path);
-    const opened: SqlCentreStore[] = [store];
-    t.after(async () => {
-      side.close();
-      for (const s of opened) await s.close().catch(() => {});
-      rmSync(dir, { recursive: true, force: true });
-    });
-    return {
-      store,
-      query: async (text, values = []) => side.prepare(text.replace(/\$\d+/g, '?')).all(...values) as Record<string, unknown>[],
-      reopen: async () => {
-        const again = await openSqliteCentreStore({ path });
-        opened.push(again);
-        return again;
-      },
-    };
-  }],
-  ['postgres', async (t) => {
-    if (!(await requirePostgres(t))) return null;
-    const db = await scratchDatabase();
-    const store = await openPostgresCentreStore({ url: db.url, poolSize: 4 });
-    const side = new pg.Client({ connectionString: db.url });
-    await side.connect();
-    const opened: SqlCentreStore[] = [store];
-    t.after(async () => {
-      await side.end();
-      for (const s of opened) await s.close().catch(() => {});
-      await db.drop();
-    });
-    return {
-      store,
-      query: async (text, values = []) => (await side.query(text, values)).rows as Record<string, unknown>[],
-      reopen: async () => {
-        const again = await openPostgresCentreStore({ url: db.url, poolSize: 4 });
-        opened.push(again);
-        return again;
-      },
-    };
-  }],
-];
 
 const batch = (batchId: string, changes: ColourEntry[], digest = `d-${batchId}`, site = 's1'): BatchInput => ({ site, batchId, client: 'platform', digest, changes });
 const entry = (subject: string, colour: ColourEntry['colour'], effectiveAt = T, more: Partial<ColourEntry> = {}): ColourEntry => ({ subject, colour, effectiveAt, ...more });
@@ -133,6 +75,11 @@ for (const [backend, open] of BACKENDS) {
     assert.equal((await store.changesAfter('s1', 0, 10)).length, 1);
     // A batch id is the site's: another site may use it.
     assert.equal((await store.applyBatch(batch('b1', [entry('A', 'red')], 'digest-2', 's2'), T)).seq, 1);
+    // More changes than one change message may carry: refused, nothing stored.
+    const tooMany = Array.from({ length: 10_001 }, (_, i) => entry(`M${i}`, 'red'));
+    await assert.rejects(store.applyBatch(batch('big', tooMany), T), (error: Error) => error instanceof CentreError && error.code === 'batch-too-large' && /10001 changes, at most 10000/.test(error.message));
+    assert.equal(await store.status('s1', 'M0'), null);
+    assert.equal((await store.site('s1')).seq, 1);
     // A baseline under a changes batch's id is held to the same rule.
     await assert.rejects(store.replaceBaseline({ site: 's1', batchId: 'b1', client: 'p', digest: 'other' }, chunked([entry('Z', 'red')], 1), T), /other content/);
   });

@@ -37,6 +37,7 @@ const CONFIGS = `${HA_DISCOVERY_PREFIX}/+/+/+/config`;
 const ACL = [
   `user ${GATE}`,
   ...LANE_UP_LEAVES.map((leaf) => `topic write ${LANE_TOPIC}/${leaf}`),
+  `topic read ${BASE}/${SITE}/centre/#`,
   `topic read ${BASE}/${SITE}/colour/#`,
   `topic read ${LANE_TOPIC}/command`,
   `topic read ${LANE_TOPIC}/lookup/reply`,

@@ -39,6 +39,7 @@ const PASSWORDS = { [GATE]: 'gate-password-1', centre: 'centre-password-1' };
 const ACL = [
   `user ${GATE}`,
   ...LANE_UP_LEAVES.map((leaf) => `topic write ${LANE_TOPIC}/${leaf}`),
+  `topic read ${BASE}/${SITE}/centre/#`,
   `topic read ${BASE}/${SITE}/colour/#`,
   `topic read ${LANE_TOPIC}/command`,
   `topic read ${LANE_TOPIC}/lookup/reply`,

@@ -30,7 +30,7 @@ export interface ColourGate {
   stop(): Promise<void>;
 }
 
-export async function startColourGate(options: { url: string; base: string; site: string; keys: TrustStore; maxSyncAgeSeconds?: number }): Promise<ColourGate> {
+export async function startColourGate(options: { url: string; base: string; site: string; keys: TrustStore; maxSyncAgeSeconds?: number; protocolVersion?: 4 | 5 }): Promise<ColourGate> {
   const store = new ColourStatusStore();
   const sync = new ColourSync({
     store,
@@ -42,7 +42,7 @@ export async function startColourGate(options: { url: string; base: string; site
   });
   const changeTopic = siteTopic(options.base, options.site, 'colour/change');
   const snapshotTopic = siteTopic(options.base, options.site, 'colour/snapshot');
-  const client = await mqtt.connectAsync(options.url, { clientId: `gate-${randomUUID().slice(0, 8)}`, protocolVersion: 5, reconnectPeriod: 100 });
+  const client = await mqtt.connectAsync(options.url, { clientId: `gate-${randomUUID().slice(0, 8)}`, protocolVersion: options.protocolVersion ?? 5, reconnectPeriod: 100 });
   const gate: ColourGate = {
     sync,
     store,

@@ -25,6 +25,7 @@ test('the document lists every route, each refusal as ApiError, and the baseline
     'GET /v1/deliveries/{id}',
     'GET /v1/sites',
     'GET /v1/sites/{site}/deliveries',
+    'GET /v1/sites/{site}/figures/{day}',
     'GET /v1/sites/{site}/subjects/{subject}',
     'POST /v1/sites/{site}/changes',
     'PUT /v1/sites/{site}/baseline',

@@ -14,6 +14,7 @@ import { ColourStatusStore } from '../../edge-agent/colour/status-store.js';
 import { TrustStore } from '../../protocol/trust/trust-store.js';
 import type { Colour } from '../../protocol/domain.js';
 import { Journal } from '../../edge-agent/journal/journal.js';
+import { GATE_SCHEMA_VERSION } from '../../edge-agent/database/gate-database.js';
 import type { ColourChangeMessage, ColourSnapshotMessage, CommandMessage, SecurityKind } from '../../protocol/contract.js';
 import { type MessageSigner, messageSigner, signMessage } from '../../protocol/signed-message.js';
 import { MessageError } from '../../protocol/message-error.js';
@@ -393,7 +394,7 @@ test('persistent: statuses, seq, snapshot version, sync time and an open gap are
   journal.close();
 
   const reopened = Journal.open(file);
-  assert.equal(reopened.database.pragma('user_version', { simple: true }), 1, "the journal's schema version is its own");
+  assert.equal(reopened.database.pragma('user_version', { simple: true }), GATE_SCHEMA_VERSION, "the journal's schema version is its own");
   const store = ColourStatusStore.attach(reopened.database);
   assert.deepEqual(contents(store, ['alice', 'bob', 'carol']), before);
   const again = makeSync({ store, clock });

@@ -61,8 +61,9 @@ test('config: an unknown key is named with the keys allowed there', () => {
   rejects({ ...minimal, color: 'green' }, /unknown key "color"; allowed here: site, lane, policy/);
 });
 
-test('config: a lane cannot be called colour, which the site colour topics use', () => {
+test('config: a lane cannot be called colour or centre, which the site topics use', () => {
   rejects({ ...minimal, lane: 'colour' }, /"lane" cannot be "colour" \(reserved\)/);
+  rejects({ ...minimal, lane: 'centre' }, /"lane" cannot be "centre" \(reserved\)/);
 });
 
 test('config: mqtt.tls needs cert and key together', () => {

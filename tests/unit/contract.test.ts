@@ -179,6 +179,8 @@ test("every channel's payload schema is contract.ts's, and every topic of the tr
 const NOW_ISO = '2025-06-15T08:30:00.123Z';
 const NOW_MS = 1_750_000_000_000;
 const UUID = '0b6f7a52-6c1e-4f0a-9a51-2f0c2b1e9d47';
+/** A certificate's shape as the schema sees it (the readers parse it). */
+const CERTIFICATE = `-----BEGIN CERTIFICATE-----\nMIIBfzCCASWgAwIBAgIJ${'A'.repeat(60)}\n-----END CERTIFICATE-----\n`;
 
 const samples: { [N in SchemaName]: ContractTypes[N] } = {
   laneStatus: { state: 'online', time: NOW_ISO, laneState: 'idle', degraded: false, staffMode: false },
@@ -237,6 +239,15 @@ const samples: { [N in SchemaName]: ContractTypes[N] } = {
   colourSnapshot: { type: 'colour-snapshot', site: 's1', version: 2, seq: 4, issuedAt: NOW_MS, statuses: [{ sub: 'u3Jx0q1b9cZ2yA7k', colour: 'red', effectiveAt: NOW_MS }] },
   command: { type: 'command', id: UUID, site: 's1', lane: 'l1', issuedAt: NOW_MS, action: 'set-config', key: 'policy.feverThresholdC', value: 37.5 },
   lookupReply: { type: 'lookup-reply', correlationId: UUID, site: 's1', lane: 'l1', issuedAt: NOW_MS, colour: 'green', effectiveAt: NOW_MS },
+  centreKey: { type: 'centre-key', site: 's1', version: 1, issuedAt: NOW_MS, certificate: CERTIFICATE, activeFrom: NOW_MS + 86_400_000, previousUntil: NOW_MS + 8 * 86_400_000 },
+  trustList: {
+    type: 'trust-list',
+    site: 's1',
+    version: 3,
+    issuedAt: NOW_MS,
+    certificates: [CERTIFICATE],
+    operators: [{ name: 'duty-desk', certificate: CERTIFICATE, actions: ['open', 'lock'], notBefore: NOW_MS, notAfter: NOW_MS + 86_400_000 }],
+  },
 };
 
 /** Per schema: a dotted field path and a value that field must refuse. */
@@ -259,6 +270,8 @@ const wrongField: { [N in SchemaName]: [string, unknown] } = {
   colourSnapshot: ['version', 0],
   command: ['action', 'self-destruct'],
   lookupReply: ['site', 'has spaces'],
+  centreKey: ['activeFrom', -1],
+  trustList: ['certificates', []],
 };
 
 function withField(value: unknown, path: string, replacement: unknown): unknown {

@@ -121,11 +121,25 @@ test('a file of release 0.1.0 is recognised and migrated with every row and obje
   const file = copyOfFixture();
   const before = readRaw(file, (db) => ({ schema: schemaOf(db), contents: contentsOf(db) }));
 
+  // Migration 1 alone: the 0.1.0 schema, recorded.
+  const first = new SqliteDatabase(file);
+  migrate(first, file, MIGRATIONS.slice(0, 1));
+  assert.deepEqual(contentsOf(first), before.contents, 'every row of every table is kept');
+  assert.deepEqual(schemaOf(first), before.schema, 'no table, index or trigger changed: migration 1 is 0.1.0 schema');
+  first.close();
+
   const db = openGateDatabase(file, { now: () => 1_800_000_000_000 });
   assert.deepEqual(migrationsOf(db), MIGRATIONS.map(({ version, name }) => ({ version, name })));
   assert.equal(db.pragma('user_version', { simple: true }), GATE_SCHEMA_VERSION);
-  assert.deepEqual(contentsOf(db), before.contents, 'every row of every table is kept');
-  assert.deepEqual(schemaOf(db), before.schema, 'no table, index or trigger changed: migration 1 is 0.1.0 schema');
+  // Migration 2 adds the centre's keys, an epoch of 0 to the colour sync and no pushed list to the trust list version.
+  const after2 = contentsOf(db);
+  assert.deepEqual(after2.centre_keys, []);
+  assert.deepEqual(after2.centre_key_announcement, []);
+  assert.deepEqual(after2.colour_sync, before.contents.colour_sync!.map((row) => ({ ...row, epoch: 0 })));
+  assert.deepEqual(after2.trust_list_version, before.contents.trust_list_version!.map((row) => ({ ...row, pushed: null })));
+  const { centre_keys: _k, centre_key_announcement: _a, colour_sync: _c, trust_list_version: _t, ...kept } = after2;
+  const { colour_sync: _c0, trust_list_version: _t0, ...keptBefore } = before.contents;
+  assert.deepEqual(kept, keptBefore, 'every other row of every table is kept');
 
   // And the file is the same as one this code creates from nothing.
   const fresh = openGateDatabase(tempPath('fresh.db'));
@@ -240,7 +254,7 @@ test('every store works on a migrated 0.1.0 file: what it kept reads back, and i
 
   // Reopened: not migrated again, and what was added is there.
   const again = openGateDatabase(file);
-  assert.deepEqual(migrationsOf(again).map((m) => m.version), [1]);
+  assert.deepEqual(migrationsOf(again).map((m) => m.version), [1, 2]);
   const reopened = Journal.over(again);
   assert.equal(reopened.count(), 6);
   assert.equal(Outbox.attach(again, OUTBOX).depth, 4);
@@ -271,14 +285,14 @@ test("a 0.1.0 outbox's own file (user_version 0, the outbox tables alone) is com
 test('a fresh file is created at the last version, recorded once', () => {
   const file = tempPath();
   const db = openGateDatabase(file, { now: () => 42 });
-  assert.deepEqual(db.prepare('SELECT version, applied_at AS appliedAt FROM schema_migrations').all(), [{ version: 1, appliedAt: 42 }]);
+  assert.deepEqual(db.prepare('SELECT version, applied_at AS appliedAt FROM schema_migrations').all(), [{ version: 1, appliedAt: 42 }, { version: 2, appliedAt: 42 }]);
   assert.equal(db.pragma('user_version', { simple: true }), GATE_SCHEMA_VERSION);
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
   assert.equal(db.pragma('synchronous', { simple: true }), 2, "'full' unless asked for 'normal'");
   db.close();
   const normal = openGateDatabase(file, { sync: 'normal' });
   assert.equal(normal.pragma('synchronous', { simple: true }), 1);
-  assert.equal(migrationsOf(normal).length, 1, 'a current file is not migrated again');
+  assert.equal(migrationsOf(normal).length, MIGRATIONS.length, 'a current file is not migrated again');
   normal.close();
 });
 
@@ -286,15 +300,16 @@ test('a file of a newer release is refused, naming it and both versions, and lef
   const file = tempPath();
   openGateDatabase(file).close();
   const raw = new SqliteDatabase(file);
-  raw.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (2, 'from the future', 0)").run();
-  raw.pragma('user_version = 2');
+  const future = GATE_SCHEMA_VERSION + 1;
+  raw.prepare(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${future}, 'from the future', 0)`).run();
+  raw.pragma(`user_version = ${future}`);
   raw.close();
   assert.throws(
     () => openGateDatabase(file),
-    (e: unknown) => e instanceof GateDatabaseError && e.code === 'newer-schema' && e.message.includes(file) && e.message.includes('version 2') && e.message.includes(`up to ${GATE_SCHEMA_VERSION}`),
+    (e: unknown) => e instanceof GateDatabaseError && e.code === 'newer-schema' && e.message.includes(file) && e.message.includes(`version ${future}`) && e.message.includes(`up to ${GATE_SCHEMA_VERSION}`),
   );
   assert.throws(() => Journal.open(file), /newer than this agent knows/, "the journal's own open refuses it too");
-  assert.deepEqual(readRaw(file, migrationsOf).map((m) => m.version), [1, 2]);
+  assert.deepEqual(readRaw(file, migrationsOf).map((m) => m.version), [...MIGRATIONS.map((m) => m.version), future]);
 });
 
 test('a file without the runner\'s table at a version 0.1.0 never wrote is refused as unknown', () => {
@@ -314,9 +329,10 @@ test('a file that is not SQLite is refused as unreadable, naming the path', () =
 test('migrations run in order, each in its own transaction: a failing one leaves the file at the one before', () => {
   const file = tempPath();
   const db: GateDatabase = openGateDatabase(file);
-  const second: Migration = { version: 2, name: 'a lane note', up: (conn) => conn.exec('CREATE TABLE lane_note (lane TEXT PRIMARY KEY, note TEXT NOT NULL) STRICT') };
+  const next = MIGRATIONS.length + 1;
+  const second: Migration = { version: next, name: 'a lane note', up: (conn) => conn.exec('CREATE TABLE lane_note (lane TEXT PRIMARY KEY, note TEXT NOT NULL) STRICT') };
   const failing: Migration = {
-    version: 3,
+    version: next + 1,
     name: 'fails half-way',
     up: (conn) => {
       conn.exec('CREATE TABLE half_made (x INTEGER) STRICT');
@@ -324,13 +340,13 @@ test('migrations run in order, each in its own transaction: a failing one leaves
     },
   };
   assert.throws(() => migrate(db, file, [...MIGRATIONS, second, failing]), /the disk said no/);
-  assert.deepEqual(migrationsOf(db).map((m) => m.version), [1, 2], 'migration 2 committed on its own');
-  assert.equal(db.pragma('user_version', { simple: true }), 2);
+  assert.deepEqual(migrationsOf(db).map((m) => m.version), [...MIGRATIONS.map((m) => m.version), next], 'the next migration committed on its own');
+  assert.equal(db.pragma('user_version', { simple: true }), next);
   const tables = db.prepare("SELECT name FROM sqlite_schema WHERE name IN ('lane_note', 'half_made')").pluck().all();
-  assert.deepEqual(tables, ['lane_note'], 'migration 3 rolled back whole');
-  assert.deepEqual(migrate(db, file, [...MIGRATIONS, second]), { from: 2, to: 2 });
+  assert.deepEqual(tables, ['lane_note'], 'the failing migration rolled back whole');
+  assert.deepEqual(migrate(db, file, [...MIGRATIONS, second]), { from: next, to: next });
   assert.throws(() => migrate(db, file, MIGRATIONS), (e: unknown) => e instanceof GateDatabaseError && e.code === 'newer-schema');
-  assert.throws(() => migrate(db, file, [...MIGRATIONS, { ...second, version: 3 }]), /entry 2 has version 3/);
+  assert.throws(() => migrate(db, file, [...MIGRATIONS, { ...second, version: next + 1 }]), new RegExp(`entry ${next} has version ${next + 1}`));
   db.close();
 });
 

@@ -290,6 +290,7 @@ describe('enroll', () => {
         'topic write hc/v1/mall-1/lane-3/colour/applied',
         'topic write hc/v1/mall-1/lane-3/ha/state',
         'topic write hc/v1/mall-1/lane-3/ha/last-decision',
+        'topic read hc/v1/mall-1/centre/#',
         'topic read hc/v1/mall-1/colour/#',
         'topic read hc/v1/mall-1/lane-3/command',
         'topic read hc/v1/mall-1/lane-3/lookup/reply',
@@ -344,6 +345,7 @@ describe('enroll', () => {
     await refuses(dir, 1, /fields\.csv line 3: 3 fields, expected 2 \(device,lane\)/, 'enroll', dir, '--csv', csv('fields.csv', 'device,lane\ndev-2,lane-2\ndev-3,lane-3,extra\n'));
     await refuses(dir, 1, /ids\.csv line 4: device "dev 4": use 1 to 64 letters/, 'enroll', dir, '--csv', csv('ids.csv', 'device,lane\ndev-2,lane-2\ndev-3,lane-3\ndev 4,lane-4\n'));
     await refuses(dir, 1, /colour\.csv line 2: lane "colour"/, 'enroll', dir, '--csv', csv('colour.csv', 'device,lane\ndev-2,colour\n'));
+    await refuses(dir, 1, /centre\.csv line 2: lane "centre".*the site's own topics/, 'enroll', dir, '--csv', csv('centre.csv', 'device,lane\ndev-2,centre\n'));
     await refuses(dir, 1, /quote\.csv line 3: .*[Qq]uote/, 'enroll', dir, '--csv', csv('quote.csv', 'device,lane\ndev-2,lane-2\n"dev-3,lane-3\n'));
     await refuses(dir, 1, /header\.csv line 1: unknown column "gate"/, 'enroll', dir, '--csv', csv('header.csv', 'gate,lane\ndev-2,lane-2\n'));
     await refuses(dir, 1, /empty\.csv: no devices after the header/, 'enroll', dir, '--csv', csv('empty.csv', 'device,lane\n'));

@@ -127,7 +127,7 @@ export function signedByLeaf(raw: Buffer): void {
 
 export function leavesAndPayloads(): void {
   same<LaneUpLeaf, 'status' | 'decision' | 'alert' | 'fault' | 'security' | 'telemetry' | 'command/result' | 'lookup/request' | 'registration' | 'colour/applied' | 'ha/state' | 'ha/last-decision'>(true);
-  same<DownLeaf, 'command' | 'lookup/reply' | 'colour/change' | 'colour/snapshot'>(true);
+  same<DownLeaf, 'command' | 'lookup/reply' | 'centre/key' | 'centre/trust-list' | 'colour/change' | 'colour/snapshot'>(true);
   same<PayloadOf<'decision'>, DecisionEvent>(true);
   same<PayloadOf<'registration'>, SealedRegistrationMessage>(true);
   same<PayloadOf<'command'>, CommandMessage>(true);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { laneMessage } from '../../edge-agent/link/lane-publish.js';
 import { schemas, SIGNED_TYPES } from '../../protocol/contract.js';
 import { isDownLeaf, isLeaf, leafSignedAs, leafSpec, leavesOf, publishOptions, signedSchema, signedTyp, TOPICS, type Leaf, type SignedLeaf } from '../../protocol/registry.js';
-import { LANE_DOWN_LEAVES, LANE_UP_LEAVES, laneSubscriptions, laneTopic, parseTopic, SITE_DOWN_LEAVES, siteTopic } from '../../protocol/topics.js';
+import { LANE_DOWN_LEAVES, LANE_UP_LEAVES, laneSubscriptions, laneTopic, parseTopic, RESERVED_LANE_IDS, SITE_DOWN_LEAVES, siteTopic } from '../../protocol/topics.js';
 
 /** What each leaf carried before the table existed: [scope, direction, schema, qos, retain, signed typ]. */
 const EXPECTED: Record<Leaf, [string, string, string, number, boolean, string | null]> = {
@@ -28,6 +28,8 @@ const EXPECTED: Record<Leaf, [string, string, string, number, boolean, string | 
   'ha/last-decision': ['lane', 'up', 'haLastDecision', 1, true, null],
   command: ['lane', 'down', 'command', 1, false, 'command'],
   'lookup/reply': ['lane', 'down', 'lookupReply', 1, false, 'lookup-reply'],
+  'centre/key': ['site', 'down', 'centreKey', 1, true, 'centre-key'],
+  'centre/trust-list': ['site', 'down', 'trustList', 1, true, 'trust-list'],
   'colour/change': ['site', 'down', 'colourChange', 1, false, 'colour-change'],
   'colour/snapshot': ['site', 'down', 'colourSnapshot', 1, true, 'colour-snapshot'],
 };
@@ -49,11 +51,20 @@ test('every leaf has the scope, direction, schema, QoS, retain flag and signed k
 test('the topic tree lists the same leaves in the same order as before', () => {
   assert.deepEqual(LANE_UP_LEAVES, ['status', 'decision', 'alert', 'fault', 'security', 'telemetry', 'command/result', 'lookup/request', 'registration', 'colour/applied', 'ha/state', 'ha/last-decision']);
   assert.deepEqual(LANE_DOWN_LEAVES, ['command', 'lookup/reply']);
-  assert.deepEqual(SITE_DOWN_LEAVES, ['colour/change', 'colour/snapshot']);
+  // The centre's key and trust list first: a gate subscribing afresh reads the next key before what it signed.
+  assert.deepEqual(SITE_DOWN_LEAVES, ['centre/key', 'centre/trust-list', 'colour/change', 'colour/snapshot']);
   assert.deepEqual(leavesOf('site', 'up'), []);
-  // parseTopic tells site leaves by their first segment: none may be a lane id.
-  for (const leaf of SITE_DOWN_LEAVES) assert.ok(leaf.startsWith('colour/'), leaf);
-  assert.deepEqual(laneSubscriptions('hc/v1', 's1', 'l1'), ['hc/v1/s1/colour/change', 'hc/v1/s1/colour/snapshot', 'hc/v1/s1/l1/command', 'hc/v1/s1/l1/lookup/reply']);
+  // parseTopic tells site leaves by their first segment: each is a reserved lane id, which no lane may take.
+  assert.deepEqual([...RESERVED_LANE_IDS], ['centre', 'colour']);
+  for (const leaf of SITE_DOWN_LEAVES) assert.ok(RESERVED_LANE_IDS.has(leaf.split('/')[0]!) && leaf.split('/').length === 2, leaf);
+  assert.deepEqual(laneSubscriptions('hc/v1', 's1', 'l1'), [
+    'hc/v1/s1/centre/key',
+    'hc/v1/s1/centre/trust-list',
+    'hc/v1/s1/colour/change',
+    'hc/v1/s1/colour/snapshot',
+    'hc/v1/s1/l1/command',
+    'hc/v1/s1/l1/lookup/reply',
+  ]);
   assert.equal(laneTopic('hc/v1', 's1', 'l1', 'command/result'), 'hc/v1/s1/l1/command/result');
   assert.equal(siteTopic('site-7/hc', 's1', 'colour/snapshot'), 'site-7/hc/s1/colour/snapshot');
 });
@@ -69,6 +80,11 @@ test('parseTopic recognises the tree as it did, and nothing else', () => {
     ['hc/v1/s_1/lane-2/decision', { scope: 'lane', site: 's_1', lane: 'lane-2', leaf: 'decision' }],
     ['hc/v1/s1/colour/change', { scope: 'site', site: 's1', leaf: 'colour/change' }],
     ['hc/v1/s1/colour/snapshot', { scope: 'site', site: 's1', leaf: 'colour/snapshot' }],
+    ['hc/v1/s1/centre/key', { scope: 'site', site: 's1', leaf: 'centre/key' }],
+    ['hc/v1/s1/centre/trust-list', { scope: 'site', site: 's1', leaf: 'centre/trust-list' }],
+    ['hc/v1/s1/centre/status', null],
+    ['hc/v1/s1/centre', null],
+    ['hc/v1/s1/centre/colour/change', null],
     // A lane leaf under the site, a site leaf under a lane, and what is no leaf at all.
     ['hc/v1/s1/colour/applied', null],
     ['hc/v1/s1/colour/status', null],
@@ -108,17 +124,18 @@ test('each signed kind has the schema of the topic that carries it, whose type i
   }
   assert.equal(signedSchema('command'), 'command');
   assert.equal(signedSchema('colour-snapshot'), 'colourSnapshot');
-  assert.throws(() => signedSchema('trust-list' as 'command'), /no topic carries messages signed as trust-list/);
+  assert.equal(signedSchema('trust-list'), 'trustList');
+  assert.equal(signedSchema('centre-key'), 'centreKey');
 });
 
 test('each signed leaf names its typ, each typ its leaf; publish options are the leaf\'s QoS and retain flag', () => {
   const signed = (Object.keys(TOPICS) as Leaf[]).filter((leaf): leaf is SignedLeaf => EXPECTED[leaf][5] !== null);
-  assert.deepEqual(signed, ['command', 'lookup/reply', 'colour/change', 'colour/snapshot']);
+  assert.deepEqual(signed, ['command', 'lookup/reply', 'centre/key', 'centre/trust-list', 'colour/change', 'colour/snapshot']);
   for (const leaf of signed) {
     assert.equal(signedTyp(leaf), EXPECTED[leaf][5], leaf);
     assert.equal(leafSignedAs(signedTyp(leaf)), leaf, leaf);
   }
-  assert.throws(() => leafSignedAs('trust-list' as 'command'), /no topic carries messages signed as trust-list/);
+  assert.throws(() => leafSignedAs('key' as 'command'), /no topic carries messages signed as key/);
   for (const leaf of Object.keys(EXPECTED) as Leaf[]) {
     assert.deepEqual(publishOptions(leaf), { qos: EXPECTED[leaf][3], retain: EXPECTED[leaf][4] }, leaf);
   }

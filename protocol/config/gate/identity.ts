@@ -1,5 +1,6 @@
 /** Which lane of which site this gate is: its place in the MQTT topics. */
 import { Type } from '@sinclair/typebox';
+import { RESERVED_LANE_IDS } from '../../topics.js';
 
 const ID = { minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' } as const;
 
@@ -7,6 +8,6 @@ export const siteSchema = Type.String({ ...ID, description: 'Site id, used in MQ
 
 export const laneSchema = Type.String({
   ...ID,
-  not: { const: 'colour' },
-  description: "Lane id within the site ('colour' is taken by the site's colour topics)",
+  not: { enum: [...RESERVED_LANE_IDS] },
+  description: "Lane id within the site ('colour' and 'centre' are taken by the site's own topics)",
 });
