@@ -18,12 +18,13 @@ export interface BrokerEndpoint {
   url: string;
   /** 4 for the embedded broker (aedes speaks MQTT 3.1.1), else the config's. */
   protocolVersion: 4 | 5;
-  /** Options for one connection: TLS and login from the config, the client id given. */
+  /** Options for one connection: TLS and login from the config (its own certificate when broker.tls.connections names it), the client id given. */
   clientOptions(clientId: string, persistent: boolean): IClientOptions;
 }
 
 function endpoint(config: CentreBrokerConfig, url: string, protocolVersion: 4 | 5): BrokerEndpoint {
   let tls: Pick<IClientOptions, 'ca' | 'cert' | 'key' | 'servername' | 'rejectUnauthorized'> = {};
+  const own = new Map<string, { cert: string; key: string }>();
   if (config.tls) {
     try {
       tls = {
@@ -33,6 +34,9 @@ function endpoint(config: CentreBrokerConfig, url: string, protocolVersion: 4 | 
         ...(config.tls.key ? { key: readFileSync(config.tls.key, 'utf8') } : {}),
         ...(config.tls.servername ? { servername: config.tls.servername } : {}),
       };
+      for (const [name, files] of Object.entries(config.tls.connections ?? {})) {
+        if (files) own.set(name, { cert: readFileSync(files.cert, 'utf8'), key: readFileSync(files.key, 'utf8') });
+      }
     } catch (error) {
       throw new ConfigError('invalid', `centre config: broker.tls: ${(error as NodeJS.ErrnoException).path ?? ''} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
     }
@@ -53,6 +57,7 @@ function endpoint(config: CentreBrokerConfig, url: string, protocolVersion: 4 | 
         ...(config.username !== undefined ? { username: config.username } : {}),
         ...(config.password !== undefined ? { password: config.password } : {}),
         ...tls,
+        ...own.get(clientId),
       };
     },
   };

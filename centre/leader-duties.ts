@@ -175,7 +175,8 @@ export class LeaderDuties extends EventEmitter<DutiesEvents> implements Componen
     try {
       continuity.start();
       publisher.start();
-      lookups.start();
+      // Not awaited (the broker may be away); a subscription lost with the connection is made again on reconnect.
+      lookups.start().catch((error: Error) => this.#log.error({ err: error.message }, 'look-up subscription failed'));
       // Hooked before its first connect: the broker resends the session's unacknowledged alerts at once.
       intake.start();
       intakeLink.connect();

@@ -11,6 +11,11 @@ import { Choice, Defaulted, FilledObject, StrictObject } from './schema-kit.js';
 const ID = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
 const FILE = Type.String({ minLength: 1, maxLength: 4096 });
 
+/** One connection's client certificate and key (PEM files). */
+function connectionSchema() {
+  return Type.Optional(StrictObject({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }) }));
+}
+
 export const centreBrokerSchema = FilledObject({
   url: Type.Optional(
     Type.String({ pattern: '^(mqtt|mqtts|ws|wss)://', description: 'The site broker; absent: the centre runs the embedded broker (aedes) on embedded.host:embedded.port' }),
@@ -28,6 +33,15 @@ export const centreBrokerSchema = FilledObject({
       cert: Type.Optional(Type.String({ minLength: 1, description: "Client certificate (PEM) for mTLS: the site folder's centre/mqtt-client.pem" })),
       key: Type.Optional(Type.String({ minLength: 1, description: 'Client private key (PEM) for mTLS' })),
       servername: Type.Optional(Type.String({ minLength: 1 })),
+      connections: Type.Optional(
+        StrictObject(
+          { publisher: connectionSchema(), department: connectionSchema(), record: connectionSchema() },
+          {
+            description:
+              "A client certificate of its own for each of the centre's connections (the publisher with the look-ups, the department intake, the record), over cert and key: a broker that names each client by its certificate (use_username_as_clientid, as a provisioned site's does) keeps one session per certificate. A site folder has centre/mqtt-department.* and centre/mqtt-record.*",
+          },
+        ),
+      ),
     }),
   ),
   username: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),

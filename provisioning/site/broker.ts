@@ -29,6 +29,9 @@ export function gateCommonName(site: string, lane: string): string {
 
 /** The centre's MQTT username: the CN of its client certificate. */
 export const CENTRE_USER = 'centre';
+/** The centre's department intake (alerts, registrations) and its central record: sessions of their own, so logins of their own. */
+export const CENTRE_DEPARTMENT_USER = 'centre-department';
+export const CENTRE_RECORD_USER = 'centre-record';
 
 /**
  * QoS 1 messages Mosquitto keeps for one client that is away or behind
@@ -65,6 +68,14 @@ export function aclText(record: SiteRecord): string {
     lines.push('', `# console ${name}`, `user ${entry.commonName}`, `topic read ${base}/#`, `topic write ${base}/+/command`);
   }
   lines.push('', "# the centre's own client", `user ${CENTRE_USER}`, `topic readwrite ${record.baseTopic}/#`);
+  lines.push(
+    '',
+    "# the centre's department intake: the gates' alerts and registrations",
+    `user ${CENTRE_DEPARTMENT_USER}`,
+    `topic read ${record.baseTopic}/+/+/alert`,
+    `topic read ${record.baseTopic}/+/+/registration`,
+  );
+  lines.push('', "# the centre's central record: what the gates report", `user ${CENTRE_RECORD_USER}`, `topic read ${record.baseTopic}/#`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -69,6 +69,8 @@ function holderOf(site: Site, serial: string): string | undefined {
   for (const [file, whose] of [
     [LAYOUT.brokerCert, 'the broker as its TLS server certificate'],
     [LAYOUT.centreClientCert, 'the centre as its MQTT client certificate'],
+    [LAYOUT.centreDepartmentCert, "the centre's department intake as its MQTT client certificate"],
+    [LAYOUT.centreRecordCert, "the centre's record as its MQTT client certificate"],
   ] as const) {
     if (existsSync(sitePath(site, file)) && new X509Certificate(readFileSync(sitePath(site, file))).serialNumber.toLowerCase() === serial) return whose;
   }

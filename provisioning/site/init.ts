@@ -1,6 +1,6 @@
 /**
  * `gate-provision init`: a new site folder with its site CA, the broker's
- * server certificate, the centre's signing key and MQTT client certificate,
+ * server certificate, the centre's signing key and MQTT client certificates,
  * the ID-card hash key, an empty issuer trust list and the site record,
  * written in one rename.
  */
@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { generateIdHashKeyFile } from '../../protocol/privacy/id-hash.js';
 import { createCertificateAuthority, issueClientCertificate, issueServerCertificate } from '../pki.js';
 import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
-import { aclText, CENTRE_USER, mosquittoConfText } from './broker.js';
+import { aclText, CENTRE_DEPARTMENT_USER, CENTRE_RECORD_USER, CENTRE_USER, mosquittoConfText } from './broker.js';
 import { ProvisionError, usage } from './errors.js';
 import { FILE_MODE, KEY_MODE, writeFolderAtomically, type StepHook, type Tree } from './files.js';
 import { absoluteDir, checkId, exportKey, LAYOUT, SITE_FORMAT, type SiteRecord } from './site.js';
@@ -82,6 +82,8 @@ export async function initSite(dir: string, options: InitOptions): Promise<InitR
   });
   const centre = await createSignerCertificate({ algorithm: 'ES256', subject: `CN=${site} centre signing key, O=health-code-gate`, days: CENTRE_SIGNING_DAYS });
   const centreClient = await issueClientCertificate(ca, { commonName: CENTRE_USER });
+  const centreDepartment = await issueClientCertificate(ca, { commonName: CENTRE_DEPARTMENT_USER });
+  const centreRecord = await issueClientCertificate(ca, { commonName: CENTRE_RECORD_USER });
 
   const record: SiteRecord = {
     format: SITE_FORMAT,
@@ -104,6 +106,10 @@ export async function initSite(dir: string, options: InitOptions): Promise<InitR
     [LAYOUT.centreKey]: key(exportKey(centre.privateKey, passphrase)),
     [LAYOUT.centreClientCert]: file(centreClient.certificatePem),
     [LAYOUT.centreClientKey]: key(exportKey(centreClient.privateKey, passphrase)),
+    [LAYOUT.centreDepartmentCert]: file(centreDepartment.certificatePem),
+    [LAYOUT.centreDepartmentKey]: key(exportKey(centreDepartment.privateKey, passphrase)),
+    [LAYOUT.centreRecordCert]: file(centreRecord.certificatePem),
+    [LAYOUT.centreRecordKey]: key(exportKey(centreRecord.privateKey, passphrase)),
     // Not encrypted with the passphrase: every gate reads its copy unattended, as it does gate.key.
     [LAYOUT.idHashKey]: key(generateIdHashKeyFile()),
     [LAYOUT.brokerCa]: file(ca.certificatePem),

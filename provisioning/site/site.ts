@@ -21,6 +21,15 @@ export const LAYOUT = {
   centreKey: 'centre/centre.key',
   centreClientCert: 'centre/mqtt-client.pem',
   centreClientKey: 'centre/mqtt-client.key',
+  /**
+   * The MQTT logins of the centre's other connections: the broker names each
+   * client by its certificate (use_username_as_clientid), so each of the
+   * centre's sessions needs a certificate of its own.
+   */
+  centreDepartmentCert: 'centre/mqtt-department.pem',
+  centreDepartmentKey: 'centre/mqtt-department.key',
+  centreRecordCert: 'centre/mqtt-record.pem',
+  centreRecordKey: 'centre/mqtt-record.key',
   /** The site's ID-card hash key (base64 of 32 random bytes): shared by the centre and every gate, never sent. */
   idHashKey: 'centre/id-hash.key',
   broker: 'broker',
@@ -98,7 +107,7 @@ export interface SiteRecord {
   };
   /** Default install folder of a gate's bundle. */
   installDir: string;
-  /** True: ca.key, centre.key and mqtt-client.key are encrypted with the site passphrase. */
+  /** True: ca.key, centre.key and the centre's mqtt-*.key are encrypted with the site passphrase. */
   keysEncrypted: boolean;
   trustList: { version: number; changedAt: string; issuers: IssuerEntry[] };
   devices: Record<string, DeviceEntry>;

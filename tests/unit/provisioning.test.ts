@@ -76,7 +76,7 @@ describe('init', () => {
     const result = await ok('init', dir, '--site', 'mall-1', '--broker-url', 'mqtts://broker.mall.test:8883', '--broker-host', 'broker.mall.test', '--broker-host', '10.1.2.3');
     assert.match(result.stdout, /site mall-1 made in/);
     assert.doesNotMatch(result.stdout + result.stderr, /PRIVATE KEY/);
-    for (const key of ['ca/ca.key', 'centre/centre.key', 'centre/mqtt-client.key', 'broker/broker.key']) {
+    for (const key of ['ca/ca.key', 'centre/centre.key', 'centre/mqtt-client.key', 'centre/mqtt-department.key', 'centre/mqtt-record.key', 'broker/broker.key']) {
       assert.equal(mode(path.join(dir, key)), 0o600, key);
       assert.match(read(path.join(dir, key)), /^-----BEGIN PRIVATE KEY-----/, key);
     }
@@ -105,6 +105,12 @@ describe('init', () => {
     const centreClient = new X509Certificate(read(path.join(dir, 'centre/mqtt-client.pem')));
     assert.match(centreClient.subject, /CN=centre/);
     assert.ok(centreClient.verify(ca.publicKey));
+    // The centre's other sessions each log in with a certificate of their own (the broker names a session by it).
+    for (const [file, cn] of [['mqtt-department', 'centre-department'], ['mqtt-record', 'centre-record']] as const) {
+      const certificate = new X509Certificate(read(path.join(dir, `centre/${file}.pem`)));
+      assert.equal(certificate.subject, `CN=${cn}`);
+      assert.ok(certificate.verify(ca.publicKey));
+    }
     const centre = new X509Certificate(read(path.join(dir, 'centre/centre.pem')));
     assert.equal(centre.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1', 'the centre signs ES256');
 
@@ -138,14 +144,14 @@ describe('init', () => {
         '',
       ].join('\n'),
     );
-    assert.equal(read(path.join(dir, 'broker/acl')).replace(/^#.*\n/gm, ''), '\nuser centre\ntopic readwrite hc/v1/#\n');
+    assert.equal(read(path.join(dir, 'broker/acl')).replace(/^#.*\n/gm, ''), '\nuser centre\ntopic readwrite hc/v1/#\n\nuser centre-department\ntopic read hc/v1/+/+/alert\ntopic read hc/v1/+/+/registration\n\nuser centre-record\ntopic read hc/v1/#\n');
   });
 
   test('--passphrase-file encrypts the site CA and centre keys (PKCS#8, AES-256-CBC); the broker key stays readable by Mosquitto', async () => {
     const dir = fresh('site');
     const result = await ok('init', dir, '--site', 's2', '--passphrase-file', PASSPHRASE);
     assert.doesNotMatch(result.stdout + result.stderr, /correct horse/);
-    for (const key of ['ca/ca.key', 'centre/centre.key', 'centre/mqtt-client.key']) {
+    for (const key of ['ca/ca.key', 'centre/centre.key', 'centre/mqtt-client.key', 'centre/mqtt-department.key', 'centre/mqtt-record.key']) {
       const pem = read(path.join(dir, key));
       assert.match(pem, /^-----BEGIN ENCRYPTED PRIVATE KEY-----/, key);
       assert.throws(() => createPrivateKey({ key: pem, passphrase: 'incorrect horse battery' }));
@@ -299,6 +305,13 @@ describe('enroll', () => {
         '',
         'user centre',
         'topic readwrite hc/v1/#',
+        '',
+        'user centre-department',
+        'topic read hc/v1/+/+/alert',
+        'topic read hc/v1/+/+/registration',
+        '',
+        'user centre-record',
+        'topic read hc/v1/#',
         '',
       ].join('\n'),
     );
