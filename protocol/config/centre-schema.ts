@@ -110,6 +110,7 @@ export const centreClientSchema = StrictObject({
 export const centrePublisherSchema = FilledObject({
   heartbeatSeconds: Defaulted(Type.Number({ minimum: 0.1, maximum: 3600, description: "How often each site hears the centre with no change: keep it well under the gates' colour.maxSyncAgeSeconds" }), 15),
   snapshotDelayMs: Defaulted(Type.Integer({ minimum: 0, maximum: 600_000, description: 'How long after a change the retained snapshot is refreshed (changes in between share one)' }), 1000),
+  trustListCheckSeconds: Defaulted(Type.Number({ minimum: 0.1, maximum: 3600, description: "How often each site folder is looked at for a newer trust-list-v*.jws to push to the gates" }), 30),
   keepChanges: Defaulted(Type.Integer({ minimum: 10, maximum: 10_000_000, description: 'Change messages kept after a snapshot covers them' }), 10_000),
 });
 
