@@ -27,7 +27,7 @@ import { until } from '../support/wait.js';
 const BASE = 'hc/v1';
 const SITE = 's1';
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
-const CONFIG: CentrePublisherConfig = { heartbeatSeconds: 3600, snapshotDelayMs: 50, keepChanges: 10 };
+const CONFIG: CentrePublisherConfig = { heartbeatSeconds: 3600, snapshotDelayMs: 50, trustListCheckSeconds: 30, keepChanges: 10 };
 
 interface Rig {
   broker: MosquittoBroker;
