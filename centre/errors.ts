@@ -20,6 +20,7 @@ export const CENTRE_ERRORS = [
   'request-timeout', // a request body that did not arrive in time (408)
   'snapshot-too-large', // a site's snapshot would list more statuses or bytes than a gate reads: not published, an operator alarm
   'already-running', // another centre process leads on the same SQLite file: this one does not start
+  'not-leader', // a write sent to a centre process that does not lead (a standby): 503, the platform retries on the leader
 ] as const;
 
 export type CentreErrorCode = (typeof CENTRE_ERRORS)[number];

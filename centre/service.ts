@@ -106,6 +106,7 @@ export async function startCentre(config: CentreConfig, logger: Logger): Promise
     http: { host: config.http.host, port: config.http.port, maxBodyBytes: config.http.maxBodyBytes, ...(tls ? { tls } : {}) },
     logger,
     onStored: (site) => duties.publisher?.wake(site),
+    acceptsWrites: () => duties.leading,
     spoolDir: join(resolve(config.dataDir), 'spool'),
   });
   let url = '';

@@ -45,4 +45,5 @@ export const STATUS_OF: Record<CentreErrorCode, number> = {
   'department-config': 500,
   'snapshot-too-large': 500,
   'already-running': 503,
+  'not-leader': 503,
 };
