@@ -112,6 +112,7 @@ export async function startCentre(config: CentreConfig, logger: Logger): Promise
     figures: (site, day) => duties.record?.figures(site, day) ?? null,
     keys: () => duties.keys,
     spoolDir,
+    acceptsWrites: () => duties.leading,
   });
   let url = '';
   await components.start({

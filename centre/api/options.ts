@@ -37,6 +37,11 @@ export interface CentreApiOptions {
   /** Where a baseline is spooled while it is checked (default the system's temporary directory). */
   spoolDir?: string;
   now?: () => number;
+  /**
+   * Whether this process may take writes now (it leads); false: a write is refused with 503
+   * not-leader before its body is read. Absent: always (a single process).
+   */
+  acceptsWrites?: () => boolean;
 }
 
 export interface ApiTimeouts {

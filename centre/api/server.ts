@@ -15,6 +15,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
+import { POSTGRES, SQLITE, type DialectRules } from '../../record/dialects.js';
 import { CentreError } from '../errors.js';
 import { ClientDirectory, maySee } from './client-auth.js';
 import type { ApiTimeouts, CentreApiOptions, RequestTrail } from './options.js';
@@ -85,6 +86,8 @@ export async function buildCentreApp(options: CentreApiOptions): Promise<Fastify
       if (!maySee(who.client, site)) throw new ApiRefusal(403, 'forbidden', `client ${who.client.id} may not act on site ${site}`);
       if (/^[A-Za-z0-9_-]{1,64}$/.test(site) && !serves(site)) throw new ApiRefusal(404, 'unknown-site', `the centre does not serve site ${site}`);
     }
+    // Only the leader publishes: a batch stored by a standby would wait unpublished until the leader's next heartbeat.
+    if (request.routeOptions.config?.write && options.acceptsWrites && !options.acceptsWrites()) throw new ApiRefusal(503, 'not-leader', 'this centre process does not lead: send the write to the leader');
   });
 
   await app.register(rateLimit, {
@@ -118,7 +121,7 @@ export async function buildCentreApp(options: CentreApiOptions): Promise<Fastify
   });
 
   app.setErrorHandler(async (error, request, reply) => {
-    const refusal = asRefusal(error, request);
+    const refusal = asRefusal(error, request, options.store.kind === 'postgres' ? POSTGRES : SQLITE);
     if (refusal.statusCode >= 500 && refusal.code === 'internal-error') log.error({ err: error, url: request.url }, 'centre API error');
     else if (refusal.statusCode >= 500) log.warn({ err: (error as Error).message, url: request.url }, 'centre store not answering');
     if (request.trail) request.trail.error = refusal.code;
@@ -133,9 +136,11 @@ export async function buildCentreApp(options: CentreApiOptions): Promise<Fastify
 }
 
 /** Any error as the API's refusal. */
-function asRefusal(error: unknown, request: FastifyRequest): ApiRefusal {
+function asRefusal(error: unknown, request: FastifyRequest, dialect: DialectRules): ApiRefusal {
   if (error instanceof ApiRefusal) return error;
   if (error instanceof CentreError) return new ApiRefusal(STATUS_OF[error.code], error.code, error.message);
+  // The database away or restarting: the same request may pass in a moment (a batch id makes sending it again safe).
+  if (dialect.transient(error)) return new ApiRefusal(503, 'store-unavailable', 'the centre cannot reach its store now: send the request again in a moment');
   const e = error as { statusCode?: number; code?: string; message?: string; validation?: Array<{ instancePath: string; message?: string; keyword: string; params?: Record<string, unknown> }>; validationContext?: string };
   if (e.validation) {
     const first = e.validation[0];

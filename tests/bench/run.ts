@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { Command } from 'commander';
 import { benchCameraMemory } from './camera-memory.js';
 import { benchConsole, type BenchStore } from './console.js';
+import { runCentreCrash } from './centre-crash.js';
 import { benchCrash, type JournalSync } from './crash.js';
 import { benchDecode } from './decode.js';
 import { benchOutbox } from './outbox.js';
@@ -48,6 +49,14 @@ const BENCHMARKS: Record<string, (quick: boolean, progress: (m: string) => void)
     if (choice !== undefined && choice !== 'normal' && choice !== 'full') throw new RangeError(`CRASH_SYNC must be normal or full, got ${choice}`);
     const modes: JournalSync[] = choice ? [choice] : ['normal', 'full'];
     return benchCrash({ kills: quick ? 8 : 50, windowMs: 1500, modes, seed, progress });
+  },
+  'centre-crash': (quick, progress) => {
+    // CENTRE_CRASH_SEED replays a run's kill delays.
+    const given = process.env.CENTRE_CRASH_SEED;
+    if (given !== undefined && (!/^\d{1,10}$/.test(given) || Number(given) >= 2 ** 32)) throw new RangeError(`CENTRE_CRASH_SEED must be a whole number from 0 to 4294967295, got ${given}`);
+    const seed = given === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(given);
+    progress(`seed ${seed}`);
+    return runCentreCrash({ kills: quick ? 8 : 50, windowMs: 1500, seed, progress }) as unknown as Promise<Record<string, unknown>>;
   },
   outbox: (quick, progress) =>
     benchOutbox({ events: quick ? 2_000 : 10_000, lanes: 10, runs: quick ? 1 : 5, inflight: 256, brokerMaxInflight: 20, sync: 'normal', progress }),
