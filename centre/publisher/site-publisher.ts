@@ -152,7 +152,8 @@ export class SitePublisher {
       // that failed on the way is owed too, unless it was too large (the next change tries again).
       this.wantChanges = true;
       const tooLarge = error instanceof CentreError && error.code === 'snapshot-too-large';
-      if (snapshotKind && !tooLarge) this.wantSnapshot = this.wantSnapshot === 'force' ? 'force' : snapshotKind;
+      // Its version was taken already, so a refresh would find it covered: the retry is forced.
+      if (snapshotKind && !tooLarge) this.wantSnapshot = 'force';
       this.retryTimer = setTimeout(() => {
         this.retryTimer = null;
         this.kick();
@@ -241,8 +242,10 @@ export class SitePublisher {
       signer: this.options.signer(this.site),
       ...(this.options.maxSnapshotBytes ? { maxBytes: this.options.maxSnapshotBytes } : {}),
     });
-    await this.publish(snapshot);
+    // The version is taken before the snapshot goes out: a centre killed between the two would otherwise send
+    // this version again with other statuses, which a gate that holds it drops as already applied.
     await store.markSnapshot(this.site, version, seq);
+    await this.publish(snapshot);
     this.options.counters.snapshots++;
     this.log.info({ version, seq, statuses: snapshot.statuses, bytes: snapshot.bytes }, 'colour snapshot published');
     // What a retained snapshot covers need not be kept as change messages, but the newest keepChanges are.
