@@ -34,7 +34,8 @@ export interface PropagationOptions {
 
 const clock = (): number => performance.timeOrigin + performance.now();
 
-class Child {
+/** One child process of lanes (propagation-child.ts), asked one command at a time. */
+export class Child {
   private readonly process: ChildProcess;
   private pending: ((reply: ChildReply) => void) | null = null;
 

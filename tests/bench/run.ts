@@ -5,6 +5,8 @@
 import { spawn } from 'node:child_process';
 import { Command } from 'commander';
 import { benchCameraMemory } from './camera-memory.js';
+import { benchCentre } from './centre.js';
+import type { CentreBenchStore } from './centre-setup.js';
 import { benchConsole, type BenchStore } from './console.js';
 import { runCentreCrash } from './centre-crash.js';
 import { benchCrash, type JournalSync } from './crash.js';
@@ -57,6 +59,22 @@ const BENCHMARKS: Record<string, (quick: boolean, progress: (m: string) => void)
     const seed = given === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(given);
     progress(`seed ${seed}`);
     return runCentreCrash({ kills: quick ? 8 : 50, windowMs: 1500, seed, progress }) as unknown as Promise<Record<string, unknown>>;
+  },
+  centre: (quick, progress) => {
+    // CENTRE_STORE: sqlite or postgres alone (the end-to-end part uses the first); by default both, one after the other.
+    // CENTRE_PART: ingest or end-to-end alone; by default both.
+    const choice = process.env.CENTRE_STORE;
+    if (choice !== undefined && choice !== 'sqlite' && choice !== 'postgres') throw new RangeError(`CENTRE_STORE must be sqlite or postgres, got ${choice}`);
+    const part = process.env.CENTRE_PART;
+    if (part !== undefined && part !== 'ingest' && part !== 'end-to-end') throw new RangeError(`CENTRE_PART must be ingest or end-to-end, got ${part}`);
+    const stores: CentreBenchStore[] = choice ? [choice] : ['sqlite', 'postgres'];
+    return benchCentre({
+      stores,
+      parts: part ? [part] : ['ingest', 'end-to-end'],
+      ingest: { rounds: quick ? 2 : 5, batches: quick ? 10 : 40, batchSize: 1000, concurrency: 4, subjects: 20_000 },
+      endToEnd: { sizes: quick ? [200] : [1000, 5000], rounds: quick ? 3 : 15, probes: 20, children: 2 },
+      progress,
+    });
   },
   outbox: (quick, progress) =>
     benchOutbox({ events: quick ? 2_000 : 10_000, lanes: 10, runs: quick ? 1 : 5, inflight: 256, brokerMaxInflight: 20, sync: 'normal', progress }),
