@@ -60,6 +60,13 @@ module.exports = {
       to: { path: '^simulator/' },
     },
     {
+      name: 'tests-only-from-tests',
+      comment: "tests/ (its support: the centre's wire-level double, brokers, receivers) serves the tests alone: the product and the simulator never import it",
+      severity: 'error',
+      from: { path: '^(device|protocol|record|edge-agent|console|centre|provisioning|simulator)/' },
+      to: { path: '^tests/' },
+    },
+    {
       name: 'no-cycles',
       severity: 'error',
       from: {},

@@ -28,8 +28,13 @@ export interface Person {
   temperature: TemperatureReading;
   /** When the thermometer fails: the temperature staff take by hand. */
   staffTakesCelsius?: number;
-  /** Colour changes the centre pushes before this person walks up. */
-  pushBefore?: Array<{ sub: string; colour: Colour }>;
+  /**
+   * What the platform tells the centre before this person walks up: colour
+   * changes (the centre pushes them to the gates) and, with idHash, a
+   * resident's colour under the keyed hash of the ID number (the centre keeps
+   * the hash to answer ID-card look-ups; it never reaches the gates).
+   */
+  pushBefore?: Array<{ sub: string; colour: Colour; idHash?: string }>;
   /** How the colour that decides should be learnt, when one does. */
   expectDecidedBy?: 'offline-code' | 'pushed-status' | 'online-lookup';
   expect: { verdict: Verdict | 'emergency'; reason: Reason | 'fire-alarm' };
@@ -57,9 +62,10 @@ export async function createCrowdWorld(): Promise<CrowdWorld> {
 }
 
 /**
- * Build the crowd. A printed code's colour comes from the centre by an
- * online look-up (the platform knows it); a code that turned red after it
- * was issued is overruled by the colour change the centre pushes first.
+ * Build the crowd. A printed code carries no colour: the centre pushes it to
+ * the gates; an ID card's colour comes from the centre by an online look-up
+ * (the gate never holds residents' colours); a code that turned red after
+ * it was issued is overruled by the colour change the centre pushes first.
  */
 export function scriptedCrowd(world: CrowdWorld, nowMs: number = Date.now()): Person[] {
   const { platform, stranger, forger } = world;
@@ -95,10 +101,10 @@ export function scriptedCrowd(world: CrowdWorld, nowMs: number = Date.now()): Pe
     { label: '孙*八', shows: 'green, forged signature', approach: { kind: 'code', code: forged , way: 'scanner' }, temperature: normal(36.5), expect: { verdict: 'deny', reason: 'code-forged' } },
     { label: '周*九', shows: 'green, unknown issuer', approach: { kind: 'code', code: stranger.issue({ colour: 'green', maskedName: '周*九' }, nowMs).code , way: 'scanner' }, temperature: normal(36.7), expect: { verdict: 'deny', reason: 'code-unknown-issuer' } },
     { label: '吴*十', shows: 'no code', approach: { kind: 'no-code', details: noCodeDetails }, temperature: normal(36.6), expect: { verdict: 'pass', reason: 'staff-registered' } },
-    { label: '郑*一', shows: 'printed code, look-up: green', approach: { kind: 'code', code: printed.code , way: 'camera' }, temperature: normal(36.3), expectDecidedBy: 'online-lookup', expect: { verdict: 'pass', reason: 'green-normal' } },
+    { label: '郑*一', shows: "printed code, centre's: green", approach: { kind: 'code', code: printed.code , way: 'camera' }, temperature: normal(36.3), pushBefore: [{ sub: printed.sub, colour: 'green' }], expectDecidedBy: 'pushed-status', expect: { verdict: 'pass', reason: 'green-normal' } },
     { label: '冯*二', shows: 'green, centre pushed red', approach: { kind: 'code', code: turnedRed.code , way: 'camera' }, temperature: normal(36.5), pushBefore: [{ sub: turnedRed.sub, colour: 'red' }], expectDecidedBy: 'pushed-status', expect: { verdict: 'hold', reason: 'red' } },
     { label: '陈*三', shows: 'green, thermometer fault', approach: { kind: 'code', code: platform.issue({ colour: 'green', maskedName: '陈*三' }, nowMs).code , way: 'scanner' }, temperature: { ok: false, fault: 'checksum', detail: 'PEC mismatch on object temperature register' }, staffTakesCelsius: 36.6, expect: { verdict: 'pass', reason: 'green-normal' } },
-    { label: '(ID card)', shows: 'ID card, look-up: green', approach: { kind: 'id-card', nationalId: resident.nationalId }, temperature: normal(36.5), expectDecidedBy: 'online-lookup', expect: { verdict: 'pass', reason: 'green-normal' } },
+    { label: '(ID card)', shows: 'ID card, look-up: green', approach: { kind: 'id-card', nationalId: resident.nationalId }, temperature: normal(36.5), pushBefore: [{ sub: ReferencePlatform.newSubject(), colour: 'green', idHash: resident.idHash }], expectDecidedBy: 'online-lookup', expect: { verdict: 'pass', reason: 'green-normal' } },
     { label: '(ID card)', shows: 'ID card unknown to the centre', approach: { kind: 'id-card', nationalId: unknownResident }, temperature: normal(36.5), expect: { verdict: 'deny', reason: 'id-lookup-failed' } },
     { label: '(fire alarm)', shows: 'building fire alarm', approach: { kind: 'fire-alarm' }, temperature: normal(36.5), expect: { verdict: 'emergency', reason: 'fire-alarm' } },
   ];

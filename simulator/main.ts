@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
  * `npm start`: a simulated entry gate on embedded defaults. Starts an aedes
- * broker on loopback, a reference health-code platform, one lane of the real
- * edge agent on virtual hardware, and walks the scripted crowd through it,
- * one line per person and a summary at the end. Ctrl-C stops cleanly.
+ * broker on loopback, the real centre (SQLite files in a temporary folder)
+ * with a reference health-code platform calling its API and a department
+ * webhook taking its deliveries, one lane of the real edge agent on virtual
+ * hardware, and walks the scripted crowd through it, one line per person and
+ * a summary at the end. Ctrl-C stops cleanly.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { checkConfig, loadConfig } from '../protocol/config/gate-config.js';
@@ -15,10 +17,11 @@ import type { GateConfig } from '../protocol/config/gate-schema.js';
 import { startEmbeddedBroker } from './broker.js';
 import { scriptedCrowd, walkThrough, type Outcome } from './crowd.js';
 import { openSealedRecord } from '../protocol/privacy/sealed-record.js';
-import { SimulatedCentre } from './centre.js';
+import { startDemoCentre } from './demo-centre.js';
 import { createSimulatedLane, pushAndWait } from './simulated-lane.js';
 import { formatOutcome, formatSummary, HEADER } from './report.js';
 import { hashPin } from '../protocol/privacy/staff-pin.js';
+import type { SealedRegistrationMessage } from '../protocol/contract.js';
 import { ConfigError } from '../protocol/config/errors.js';
 
 /** The built-in config's staff PIN, printed at start: a demonstration, never a gate's. */
@@ -43,7 +46,7 @@ const program = new Command()
   }, 0)
   .option('--stay', 'keep the gate running after the crowd, for the screen and staff page, until Ctrl-C')
   .option('--log-level <level>', 'agent log level on stderr (pino JSON); default: the config\'s log.level with --config, else error')
-  .option('--fleet <lanes>', 'fleet mode instead: this many lanes\' MQTT links (no hardware) and the centre pushing colour changes to them', positiveInt)
+  .option('--fleet <lanes>', 'fleet mode instead: this many lanes\' MQTT links (no hardware) and the centre publishing the platform\'s colour changes to them', positiveInt)
   .option('--changes <n>', 'fleet mode: colour changes to push', positiveInt, 5)
   .option('--shared-verification', 'fleet mode: lanes share signature checks, as the lanes of one controller would')
   .parse();
@@ -100,26 +103,24 @@ async function main(): Promise<number> {
   const simulated = await createSimulatedLane(config, logger);
   const { agent, wire, world } = simulated;
 
-  // The centre: signs colour changes and snapshots, answers look-ups, hears what gates report.
-  const centre = await SimulatedCentre.start({
-    url: broker.url,
-    baseTopic: config.mqtt.baseTopic,
+  // The real centre: its API takes the platform's changes, its publisher signs them for the gate, its
+  // look-ups answer from its store, and its outbox delivers alerts and registrations to the department.
+  // With --config its files stay beside the journal: the gate keeps the seq it reached, so must the centre.
+  const centreDir = options.config ? join(dirname(config.journal.path), 'demo-centre') : join(workDir, 'centre');
+  const demo = await startDemoCentre({
+    site: config.site,
     key: simulated.centreKey,
-    protocolVersion: config.mqtt.protocolVersion,
-    snapshotEveryMs: 2000,
-    colourOf: (sub) => world.platform.colourOf(sub) ?? null,
-    colourOfIdHash: (hash) => world.platform.colourOfIdHash(hash) ?? null,
+    dir: centreDir,
+    broker: { url: config.mqtt.url!, protocolVersion: config.mqtt.protocolVersion },
+    baseTopic: config.mqtt.baseTopic,
+    heartbeatSeconds: Math.max(1, config.colour.maxSyncAgeSeconds / 4),
+    logger: logger.child({ app: 'centre' }),
   });
-  centre.onReport((topic, message) => {
-    if (topic.endsWith('/alert')) {
-      console.log(`  [centre] red-code alert from ${topic.split('/').slice(-3, -1).join('/')}: epidemic-control department notified`);
-    } else if (topic.endsWith('/security')) {
-      console.log(`  [centre] security event from ${topic.split('/').slice(-3, -1).join('/')}: ${(message as { detail: string }).detail}`);
-    }
+  const { centre, platform, department } = demo;
+  department.on('delivered', ({ kind, body }) => {
+    const from = `${String(body.site)}/${String(body.lane)}`;
+    if (kind === 'alert') console.log(`  [department] red-code alert from ${from}, delivered by the centre's outbox (signature checked)`);
   });
-  // A new gate starts from the retained snapshot; heartbeats keep it from going degraded.
-  await centre.publishSnapshot(config.site);
-  const heartbeat = setInterval(() => void centre.heartbeat(config.site).catch(() => {}), Math.max(1000, (config.colour.maxSyncAgeSeconds * 1000) / 4));
 
   let stopping = false;
   process.once('SIGINT', () => {
@@ -130,7 +131,8 @@ async function main(): Promise<number> {
   await agent.start();
   await wire.scannerOpened();
   await wire.idCardOpened();
-  console.log(`Simulated gate ${config.site}/${config.lane}: broker ${broker.url}, journal ${config.journal.path}`);
+  console.log(`Simulated gate ${config.site}/${config.lane}: broker ${config.mqtt.url}, journal ${config.journal.path}`);
+  console.log(`Centre API ${centre.url} (store ${join(centreDir, 'centre.db')}), department webhook ${department.url}`);
   if (agent.screenUrl) {
     const pin = options.config ? '' : ` (staff PIN ${DEMO_STAFF_PIN})`;
     console.log(`Gate screen ${agent.screenUrl}/, staff page ${agent.screenUrl}/staff${pin}`);
@@ -143,46 +145,63 @@ async function main(): Promise<number> {
   for (let round = 1; round <= options.rounds && !stopping; round++) {
     for (const person of scriptedCrowd(world)) {
       if (stopping) break;
-      if (person.pushBefore) await pushAndWait(centre, agent, person.pushBefore);
+      if (person.pushBefore) await pushAndWait(platform, agent, person.pushBefore);
       const outcome = await walkThrough(agent.lane, wire, person, timing);
       outcomes.push(outcome);
       console.log(formatOutcome(outcomes.length, outcome));
     }
   }
 
-  // Wait (bounded) for the broker to deliver the last QoS 1 publishes before counting.
+  // Wait (bounded) for the gate's reports to reach the centre's record, and for the centre's outbox
+  // to deliver the alerts and registrations to the department, before counting.
   const made = outcomes.flatMap((o) => o.decisions.map((d) => d.event.id));
-  const alerted = (eventId: string): boolean => [...centre.alerts.values()].some((a) => a.eventId === eventId);
-  const deadline = Date.now() + 10_000;
-  const delivered = (): boolean =>
-    made.every((id) => centre.decisions.has(id)) &&
-    made.every((id) => agent.registrations?.get(id) === undefined || [...centre.registrations.values()].some((r) => r.eventId === id)) &&
-    outcomes.every((o) => o.decisions.every((d) => !d.decision.alert || alerted(d.event.id)));
-  while (!delivered() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-
   const holds = outcomes.flatMap((o) => o.decisions.filter((d) => d.decision.alert).map((d) => d.event.id));
+  const sealed = made.filter((id) => agent.registrations?.get(id) !== undefined);
+  const deliveredFor = (kind: 'alert' | 'registration', eventId: string) => [...department.delivered.values()].find((d) => d.kind === kind && d.body.eventId === eventId);
+  const count = async () => {
+    const recorded = new Set((await centre.duties.record?.store.decisions({ site: config.site, lane: config.lane, limit: made.length + 1000 }))?.map((d) => d.id));
+    const alerts = holds.map((id) => deliveredFor('alert', id)).filter((d) => d !== undefined);
+    const outbox = new Map((await platform.deliveries(config.site)).map((d) => [d.id, d.state]));
+    return {
+      recorded: made.filter((id) => recorded.has(id)).length,
+      alerts: alerts.length,
+      outboxDelivered: alerts.filter((d) => outbox.get(d.id) === 'delivered').length,
+      registrations: sealed.map((id) => deliveredFor('registration', id)).filter((d) => d !== undefined),
+    };
+  };
+  const deadline = Date.now() + 15_000;
+  let counted = await count();
+  while (
+    (counted.recorded < made.length || counted.outboxDelivered < holds.length || counted.registrations.length < sealed.length) &&
+    Date.now() < deadline
+  ) {
+    await new Promise((r) => setTimeout(r, 100));
+    counted = await count();
+  }
+
   console.log(
     formatSummary(outcomes, {
       // Only this run's: with --config the journal may hold earlier runs too.
       journaled: made.filter((id) => agent.journal.get(id) !== undefined).length,
-      published: made.filter((id) => centre.decisions.has(id)).length,
+      recorded: counted.recorded,
       made: made.length,
-      alerts: holds.filter((id) => alerted(id)).length,
+      alerts: counted.alerts,
+      outboxDelivered: counted.outboxDelivered,
       holds: holds.length,
     }),
   );
-  // Only the authority's private key opens what the centre relayed.
-  const sealed = made.filter((id) => agent.registrations?.get(id) !== undefined);
-  const received = [...centre.registrations.values()].filter((r) => sealed.includes(r.eventId));
-  const opened = received.filter((r) => {
+  // Only the authority's private key opens what the centre passed on, unopened, to the department.
+  const opened = counted.registrations.filter((r) => {
     try {
-      openSealedRecord(r, simulated.authority.privateKey);
+      openSealedRecord(r.body as unknown as SealedRegistrationMessage, simulated.authority.privateKey);
       return true;
     } catch {
       return false;
     }
   });
-  console.log(`Registrations: ${sealed.length} sealed to the health authority's key, ${received.length} received by the centre, ${opened.length} opened with the authority's private key.`);
+  console.log(
+    `Registrations: ${sealed.length} sealed to the health authority's key, ${counted.registrations.length} delivered to the department by the centre, ${opened.length} opened with the authority's private key.`,
+  );
   if (options.stay && !stopping) {
     console.log(`\nThe gate stays up${agent.screenUrl ? ` (screen ${agent.screenUrl}/, staff page ${agent.screenUrl}/staff)` : ''}: Ctrl-C to stop.`);
     await new Promise<void>((resolve) => {
@@ -193,9 +212,8 @@ async function main(): Promise<number> {
       }, 200);
     });
   }
-  clearInterval(heartbeat);
   await simulated.close();
-  await centre.stop();
+  await demo.stop();
   await broker.close();
   if (!options.config) rmSync(workDir, { recursive: true, force: true });
   return outcomes.every((o) => o.matches) ? 0 : 1;

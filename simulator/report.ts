@@ -45,7 +45,17 @@ export function formatOutcome(index: number, outcome: Outcome): string {
 
 export function formatSummary(
   outcomes: Outcome[],
-  delivery: { journaled: number; published: number; made: number; alerts: number; holds: number },
+  delivery: {
+    journaled: number;
+    /** Decisions in the centre's record (what the gate reported over MQTT). */
+    recorded: number;
+    made: number;
+    /** Alerts the department took from the centre. */
+    alerts: number;
+    /** Of those, the ones the centre's API shows as delivered. */
+    outboxDelivered: number;
+    holds: number;
+  },
 ): string {
   const count = (verdict: string): number => outcomes.filter((o) => o.verdict === verdict).length;
   const times = outcomes.flatMap((o) => o.decisions.map((d) => d.event.decisionMs)).sort((a, b) => a - b);
@@ -55,8 +65,8 @@ export function formatSummary(
     '',
     `Summary: ${outcomes.length} at the gate: ${count('pass')} passed, ${count('deny')} refused, ${count('hold')} held, ${count('emergency')} fire-alarm openings.`,
     `Decided as the rules say: ${matched} of ${outcomes.length}.`,
-    `Decisions: ${delivery.made} made, ${delivery.journaled} in the journal, ${delivery.published} received by the platform over MQTT.`,
-    `Red-code alerts: ${delivery.holds} holds, ${delivery.alerts} alerts received by the centre.`,
+    `Decisions: ${delivery.made} made, ${delivery.journaled} in the journal, ${delivery.recorded} in the centre's record over MQTT.`,
+    `Red-code alerts: ${delivery.holds} holds, ${delivery.alerts} delivered to the department by the centre (${delivery.outboxDelivered} shown delivered by its API).`,
     `Decision time (code read to verdict): median ${median.toFixed(2)} ms, worst ${(times[times.length - 1] ?? 0).toFixed(2)} ms.`,
   ].join('\n');
 }

@@ -2,7 +2,7 @@
  * One simulated lane: the real edge agent on the real device drivers, which
  * run on wire-level virtual hardware (virtual board, MockBinding scanner,
  * ONVIF camera emulator); the agent trusts the reference platform's issuer
- * and the simulated centre's signing key, and the crowd's world (platform,
+ * and the centre's signing key (made here, for the centre to sign with), and the crowd's world (platform,
  * a stranger issuer, a forger) is around it. Used by `npm start` and the
  * end-to-end tests.
  */
@@ -15,7 +15,6 @@ import { generateAuthorityKeyPair, loadAuthorityKey, loadAuthorityPrivateKey } f
 import type { KeyObject } from 'node:crypto';
 import type { Colour } from '../protocol/domain.js';
 import { createSignerCertificate, type SignerKeyPair } from '../protocol/trust/signer-certificate.js';
-import type { SimulatedCentre } from './centre.js';
 import { createCrowdWorld, type CrowdWorld } from './crowd.js';
 import { WireLane } from './hardware/wire-lane.js';
 
@@ -25,7 +24,7 @@ export interface SimulatedLane {
   /** The person's side of the virtual hardware. */
   wire: WireLane;
   world: CrowdWorld;
-  /** The key the simulated centre signs with; the agent trusts its certificate. */
+  /** The key the centre signs the site's messages with; the agent trusts its certificate. */
   centreKey: SignerKeyPair;
   /** The health authority's key pair, made at start: the agent seals to the public half, only tests and the show open with the private one. */
   authority: { publicKey: KeyObject; privateKey: KeyObject };
@@ -38,9 +37,9 @@ export async function createSimulatedLane(config: GateConfig, logger: Logger, op
   const world = await createCrowdWorld();
   const trust = new TrustStore();
   trust.add(world.platform.issuer.certificate, 'reference platform');
-  const centreKey = options.centreKey ?? (await createSignerCertificate({ subject: 'CN=Health-code centre (simulated), O=Reference platform, C=CN' }));
+  const centreKey = options.centreKey ?? (await createSignerCertificate({ subject: 'CN=Health-code centre (demo site), O=Reference platform, C=CN' }));
   const centreKeys = new TrustStore();
-  centreKeys.add(centreKey.certificate, 'simulated centre');
+  centreKeys.add(centreKey.certificate, 'centre');
   const wire = await WireLane.start();
   const hardware = await openLaneHardware(wire.hardwareConfig(), logger, wire.injection());
   const pair = generateAuthorityKeyPair();
@@ -70,14 +69,19 @@ export async function createSimulatedLane(config: GateConfig, logger: Logger, op
   };
 }
 
+/** What takes colour changes for a site: the centre's API (PlatformApi), or a test's double of the centre. */
+export interface ColourPusher {
+  pushColours(site: string, changes: Array<{ sub: string; colour: Colour; idHash?: string }>): Promise<unknown>;
+}
+
 /**
  * The centre pushes colour changes and the test or show waits (bounded)
  * until the gate has verified, stored and applied them.
  */
 export async function pushAndWait(
-  centre: SimulatedCentre,
+  centre: ColourPusher,
   agent: GateAgent,
-  changes: Array<{ sub: string; colour: Colour }>,
+  changes: Array<{ sub: string; colour: Colour; idHash?: string }>,
   timeoutMs = 5000,
 ): Promise<void> {
   await centre.pushColours(agent.settings.site, changes);

@@ -19,7 +19,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { SimulatedCentre } from '../../simulator/centre.js';
+import { SimulatedCentre } from '../support/centre-double.js';
 import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 import { mosquittoAvailable, startMosquitto } from '../support/mosquitto.js';
 import type { ChildCommand, ChildReply } from './propagation-child.js';

@@ -33,7 +33,7 @@ import {
 import { isContractError } from '../../protocol/message-error.js';
 import { type MessageSigner, messageSigner, signMessage } from '../../protocol/signed-message.js';
 import { LANE_UP_LEAVES } from '../../protocol/topics.js';
-import { SimulatedCentre } from '../../simulator/centre.js';
+import { SimulatedCentre } from '../support/centre-double.js';
 import { createSimulatedLane, pushAndWait, type SimulatedLane } from '../../simulator/simulated-lane.js';
 import {
   createCertificateAuthority,

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { checkConfig } from '../../protocol/config/gate-config.js';
 import type { DecisionRecord } from '../../edge-agent/lane/lane.js';
-import { SimulatedCentre } from '../../simulator/centre.js';
+import { SimulatedCentre } from '../support/centre-double.js';
 import { createSimulatedLane, pushAndWait } from '../../simulator/simulated-lane.js';
 import { checkConsoleConfig } from '../../protocol/config/console-config.js';
 import { OperatorCommandSigner } from '../../console/command-signer.js';

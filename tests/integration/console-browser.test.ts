@@ -21,7 +21,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import type { Page } from 'playwright-core';
 import { checkConfig } from '../../protocol/config/gate-config.js';
-import { SimulatedCentre } from '../../simulator/centre.js';
+import { SimulatedCentre } from '../support/centre-double.js';
 import { createSimulatedLane } from '../../simulator/simulated-lane.js';
 import { checkConsoleConfig } from '../../protocol/config/console-config.js';
 import { OperatorCommandSigner } from '../../console/command-signer.js';

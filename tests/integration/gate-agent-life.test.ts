@@ -19,7 +19,7 @@ import { Journal } from '../../edge-agent/journal/journal.js';
 import { LaneHolds } from '../../edge-agent/lane/lane-holds.js';
 import type { LaneStatusMessage } from '../../protocol/contract.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../simulator/broker.js';
-import { SimulatedCentre } from '../../simulator/centre.js';
+import { SimulatedCentre } from '../support/centre-double.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
 import { cleanupStack } from '../support/cleanups.js';
 import { until } from '../support/wait.js';

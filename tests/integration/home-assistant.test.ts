@@ -19,7 +19,7 @@ import { check, type HaStateMessage, type LaneStatusMessage } from '../../protoc
 import { LANE_UP_LEAVES } from '../../protocol/topics.js';
 import { HA_DISCOVERY_PREFIX } from '../../provisioning/site/broker.js';
 import { createCertificateAuthority, issueClientCertificate, issueServerCertificate, type CertificateAuthority, type CertifiedKey } from '../../provisioning/pki.js';
-import { SimulatedCentre } from '../../simulator/centre.js';
+import { SimulatedCentre } from '../support/centre-double.js';
 import { createSimulatedLane } from '../../simulator/simulated-lane.js';
 import { cleanupStack } from '../support/cleanups.js';
 import { requireMosquitto, startMosquitto } from '../support/mosquitto.js';

@@ -22,7 +22,7 @@ import { check, type LookupRequestMessage, type RedAlertMessage } from '../../pr
 import { openSignedMessage } from '../../protocol/signed-message.js';
 import { LANE_UP_LEAVES } from '../../protocol/topics.js';
 import { generateIdHashKeyFile, idHash, readIdHashKey } from '../../protocol/privacy/id-hash.js';
-import { SimulatedCentre } from '../../simulator/centre.js';
+import { SimulatedCentre } from '../support/centre-double.js';
 import { createVirtualLaneHardware, InMemoryIdCardReader, type VirtualLaneHardware } from '../../simulator/hardware/virtual-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
 import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';

@@ -31,7 +31,7 @@ import { loadOperatorKey, signOperatorCommand } from '../../protocol/operator-co
 import { laneTopic } from '../../protocol/topics.js';
 import { main } from '../../provisioning/cli/gate-provision.js';
 import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
-import { SimulatedCentre } from '../../simulator/centre.js';
+import { SimulatedCentre } from '../support/centre-double.js';
 import { WireLane } from '../../simulator/hardware/wire-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
 import { freePort, requireMosquitto } from '../support/mosquitto.js';

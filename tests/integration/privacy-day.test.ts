@@ -24,7 +24,7 @@ import { nationalIdCheckCharacter } from '../../protocol/privacy/national-id.js'
 import type { RegistrationDetails } from '../../protocol/privacy/registration.js';
 import { openSealedRecord } from '../../protocol/privacy/sealed-record.js';
 import { hashPin } from '../../protocol/privacy/staff-pin.js';
-import { SimulatedCentre } from '../../simulator/centre.js';
+import { SimulatedCentre } from '../support/centre-double.js';
 import { scriptedCrowd, walkThrough, type Person } from '../../simulator/crowd.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
 import { createSimulatedLane, pushAndWait } from '../../simulator/simulated-lane.js';

@@ -28,7 +28,7 @@ import type { DecisionEventMessage, LaneStatusMessage } from '../../protocol/con
 import { mqttClientOptions } from '../../edge-agent/link/mqtt-options.js';
 import { messageSigner, signMessage } from '../../protocol/signed-message.js';
 import { main } from '../../provisioning/cli/gate-provision.js';
-import { SimulatedCentre } from '../../simulator/centre.js';
+import { SimulatedCentre } from '../support/centre-double.js';
 import { WireLane } from '../../simulator/hardware/wire-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
 import { freePort, requireMosquitto } from '../support/mosquitto.js';

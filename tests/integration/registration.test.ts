@@ -22,7 +22,7 @@ import { Journal } from '../../edge-agent/journal/journal.js';
 import { RegistrationStore } from '../../edge-agent/privacy/retention.js';
 import { generateAuthorityKeyPair, loadAuthorityKey, loadAuthorityPrivateKey, openSealedRecord, sealRecord } from '../../protocol/privacy/sealed-record.js';
 import { startEmbeddedBroker } from '../../simulator/broker.js';
-import { SimulatedCentre } from '../../simulator/centre.js';
+import { SimulatedCentre } from '../support/centre-double.js';
 import { madeUpNationalId } from '../../simulator/crowd.js';
 import { createSimulatedLane } from '../../simulator/simulated-lane.js';
 import { until } from '../support/wait.js';

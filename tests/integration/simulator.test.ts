@@ -1,6 +1,7 @@
 /**
  * End to end: the real edge agent on the real drivers over wire-level virtual hardware, reporting to the
- * embedded aedes broker, with the scripted crowd walked through it; then the
+ * embedded aedes broker, with the real centre (its API fed by the reference platform, its outbox
+ * delivering to the department's webhook) and the scripted crowd walked through it; then the
  * simulator's own entry point (what `npm start` runs) as a child process.
  */
 import { after, before, test } from 'node:test';
@@ -16,8 +17,9 @@ import { checkConfig } from '../../protocol/config/gate-config.js';
 import type { DecisionEvent } from '../../protocol/payloads/lane-up.js';
 import { startEmbeddedBroker } from '../../simulator/broker.js';
 import { createCrowdWorld, scriptedCrowd, walkThrough, type Outcome } from '../../simulator/crowd.js';
-import { SimulatedCentre } from '../../simulator/centre.js';
+import { startDemoCentre } from '../../simulator/demo-centre.js';
 import { createSimulatedLane, pushAndWait } from '../../simulator/simulated-lane.js';
+import { until } from '../support/wait.js';
 
 const tempDirs: string[] = [];
 after(() => tempDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
@@ -34,16 +36,17 @@ before(async () => {
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-test('the scripted crowd through the real agent: every outcome as expected, journaled and published once each', { timeout: 20_000 }, async () => {
+test('the scripted crowd through the real agent and the real centre: every outcome as expected, journaled and published once each, alerts delivered to the department', { timeout: 30_000 }, async () => {
   const broker = await startEmbeddedBroker();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gate-e2e-'));
   tempDirs.push(dir);
   const logger = pino({ level: 'silent' });
 
+  // The thermometer keeps its default deadline: on a loaded machine a shorter one reads as a sensor fault.
   const config = checkConfig({
     site: 'e2e-site',
     lane: 'lane-7',
-    timing: { relayPulseMs: 100, passageTimeoutMs: 2000, denyDisplayMs: 30, temperatureDeadlineMs: 200, repeatSuppressMs: 1000 },
+    timing: { relayPulseMs: 100, passageTimeoutMs: 2000, denyDisplayMs: 30, repeatSuppressMs: 1000 },
     journal: { path: path.join(dir, 'journal.db') },
     mqtt: { url: broker.url, protocolVersion: 4 },
     log: { level: 'silent' },
@@ -62,15 +65,16 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
 
   const simulated = await createSimulatedLane(config, logger);
   const { agent, hardware, wire, world } = simulated;
-  // The signing centre: pushes colour changes, answers the printed code's look-up.
-  const signing = await SimulatedCentre.start({
-    url: broker.url,
+  // The centre: the platform's changes through its API, look-ups from its store, alerts through its outbox.
+  const demo = await startDemoCentre({
+    site: config.site,
     key: simulated.centreKey,
-    protocolVersion: 4,
-    colourOf: (sub) => world.platform.colourOf(sub) ?? null,
-    colourOfIdHash: (hash) => world.platform.colourOfIdHash(hash) ?? null,
+    dir: path.join(dir, 'centre'),
+    broker: { url: broker.url, protocolVersion: 4 },
+    baseTopic: config.mqtt.baseTopic,
+    heartbeatSeconds: 5,
+    logger,
   });
-  await signing.publishSnapshot(config.site);
   await agent.start();
   await wire.scannerOpened();
   await wire.idCardOpened();
@@ -80,13 +84,13 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
     assert.equal(crowd.length, crowdSize);
     const outcomes: Outcome[] = [];
     for (const person of crowd) {
-      if (person.pushBefore) await pushAndWait(signing, agent, person.pushBefore);
+      if (person.pushBefore) await pushAndWait(demo.platform, agent, person.pushBefore);
       outcomes.push(await walkThrough(agent.lane, wire, person, { staffDelayMs: 20, walkDelayMs: 20 }));
     }
 
     for (const outcome of outcomes) {
       const { person } = outcome;
-      assert.equal(outcome.verdict, person.expect.verdict, `${person.label} (${person.shows}): verdict`);
+      assert.equal(outcome.verdict, person.expect.verdict, `${person.label} (${person.shows}): verdict (reason ${outcome.reason})`);
       assert.equal(outcome.reason, person.expect.reason, `${person.label} (${person.shows}): reason`);
       assert.ok(outcome.matches, `${person.label} (${person.shows}) did not match`);
     }
@@ -141,9 +145,24 @@ test('the scripted crowd through the real agent: every outcome as expected, jour
       assert.ok(event.reason.length > 0);
       assert.ok(['offline-code', 'pushed-status', 'online-lookup', 'staff'].includes(event.decidedBy));
     }
+
+    // The centre kept every decision in its record, and delivered each alert to the department once,
+    // signed (the desk takes only a valid signature), its outbox showing it delivered.
+    const record = demo.centre.duties.record!.store;
+    await until("every decision in the centre's record", async () => (await record.decisions({ site: config.site, limit: 1000 })).length === made.length, 10_000);
+    assert.deepEqual(new Set((await record.decisions({ site: config.site, limit: 1000 })).map((d) => d.id)), new Set(made.map((e) => e.id)));
+    const delivered = () => [...demo.department.delivered.values()].filter((d) => d.kind === 'alert');
+    await until('every alert delivered to the department', () => delivered().length === holds.length, 10_000);
+    assert.deepEqual(delivered().map((d) => d.body.eventId).sort(), holds.map((e) => e.id).sort());
+    await until('the outbox showing the alerts delivered', async () => (await demo.platform.deliveries(config.site, 'alert')).every((d) => d.state === 'delivered'), 10_000);
+    const outbox = await demo.platform.deliveries(config.site, 'alert');
+    assert.deepEqual(outbox.map((d) => d.id).sort(), delivered().map((d) => d.id).sort());
+    // The pushed red reached the gate through the API: the centre's publisher sent it as a change message.
+    const counters = await demo.platform.site(config.site);
+    assert.ok(counters && counters.publishedSeq >= crowd.filter((p) => p.pushBefore).length, `published seq ${counters?.publishedSeq}`);
   } finally {
     await simulated.close();
-    await signing.stop();
+    await demo.stop();
     await centre.endAsync();
     await broker.close();
   }
@@ -198,13 +217,20 @@ test('`npm start` (node dist/simulator/main.js --pace 20): one ok line per perso
   });
   assert.ok(!run.stdout.includes('MISMATCH'));
   assert.ok(run.stdout.includes(`Decided as the rules say: ${crowdSize} of ${crowdSize}.`), run.stdout);
-  // Every decision made was journaled and reached the platform over MQTT.
-  const delivery = /Decisions: (\d+) made, (\d+) in the journal, (\d+) received by the platform over MQTT\./.exec(run.stdout);
+  // Every decision made was journaled and reached the centre's record over MQTT.
+  const delivery = /Decisions: (\d+) made, (\d+) in the journal, (\d+) in the centre's record over MQTT\./.exec(run.stdout);
   assert.ok(delivery, run.stdout);
   assert.equal(delivery[2], delivery[1]);
   assert.equal(delivery[3], delivery[1]);
-  // The no-code person's registration: sealed, relayed, opened only by the authority's key.
-  const sealed = /Registrations: (\d+) sealed to the health authority's key, (\d+) received by the centre, (\d+) opened with the authority's private key\./.exec(run.stdout);
+  // Every hold's alert went through the centre's outbox to the department, and its API says so.
+  const alerts = /Red-code alerts: (\d+) holds, (\d+) delivered to the department by the centre \((\d+) shown delivered by its API\)\./.exec(run.stdout);
+  assert.ok(alerts, run.stdout);
+  assert.ok(Number(alerts[1]) >= 2);
+  assert.equal(alerts[2], alerts[1]);
+  assert.equal(alerts[3], alerts[1]);
+  assert.equal(run.stdout.split('[department] red-code alert from').length - 1, Number(alerts[1]), run.stdout);
+  // The no-code person's registration: sealed, passed on by the centre, opened only by the authority's key.
+  const sealed = /Registrations: (\d+) sealed to the health authority's key, (\d+) delivered to the department by the centre, (\d+) opened with the authority's private key\./.exec(run.stdout);
   assert.ok(sealed, run.stdout);
   assert.ok(Number(sealed[1]) >= 1);
   assert.equal(sealed[2], sealed[1]);

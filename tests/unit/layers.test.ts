@@ -2,7 +2,7 @@
  * The layers of the tree (README, "How it is built"; the rules themselves in
  * .dependency-cruiser.cjs): device/ at the bottom, protocol/ above it, the
  * applications on protocol/ and never on one another, the simulator only
- * under tests, and no import cycles. The second test builds a small tree that
+ * under tests, tests/ (its support included) under nothing, and no import cycles. The second test builds a small tree that
  * breaks every rule once, so a rule that stopped matching would fail here
  * rather than pass everything silently.
  */
@@ -65,6 +65,8 @@ test('every layer rule catches the import it forbids', { timeout: 60_000 }, asyn
       'provisioning/tool.ts': "import '../edge-agent/other.js';\nexport const tool = 1;\n",
       'edge-agent/fake.ts': "import '../simulator/double.js';\nexport const fake = 1;\n",
       'simulator/double.ts': 'export const double = 1;\n',
+      'simulator/show.ts': "import '../tests/support/forger.js';\nexport const show = 1;\n",
+      'tests/support/forger.ts': 'export const forger = 1;\n',
       'record/keep.ts': "import '../console/page.js';\nexport const keep = 1;\n",
       'protocol/a.ts': "import { b } from './b.js';\nexport const a = b;\n",
       'protocol/b.ts': "import { a } from './a.js';\nexport const b = () => a;\n",
@@ -75,9 +77,9 @@ test('every layer rule catches the import it forbids', { timeout: 60_000 }, asyn
     }
     writeFileSync(
       path.join(root, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true }, include: ['device', 'protocol', 'record', 'edge-agent', 'console', 'centre', 'provisioning', 'simulator'] }),
+      JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true }, include: ['device', 'protocol', 'record', 'edge-agent', 'console', 'centre', 'provisioning', 'simulator', 'tests'] }),
     );
-    const violations = await cruise(root, ['device', 'protocol', 'record', 'edge-agent', 'console', 'centre', 'provisioning', 'simulator']);
+    const violations = await cruise(root, ['device', 'protocol', 'record', 'edge-agent', 'console', 'centre', 'provisioning', 'simulator', 'tests']);
     const fired = new Set(violations.map((v) => v.rule.name));
     assert.deepEqual(
       [...fired].sort(),
@@ -91,6 +93,7 @@ test('every layer rule catches the import it forbids', { timeout: 60_000 }, asyn
         'provisioning-imports-no-application',
         'record-imports-no-application',
         'simulator-only-from-tests',
+        'tests-only-from-tests',
       ],
       describe(violations),
     );

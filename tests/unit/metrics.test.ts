@@ -23,7 +23,7 @@ import type { DecisionRecord } from '../../edge-agent/lane/lane.js';
 import { GateMetrics } from '../../edge-agent/metrics/metrics.js';
 import { createSignerCertificate } from '../../protocol/trust/signer-certificate.js';
 import { startEmbeddedBroker } from '../../simulator/broker.js';
-import { SimulatedCentre } from '../../simulator/centre.js';
+import { SimulatedCentre } from '../support/centre-double.js';
 import { createVirtualLaneHardware, type VirtualLaneHardware } from '../../simulator/hardware/virtual-lane.js';
 import { ReferencePlatform } from '../../simulator/platform.js';
 import { createSimulatedLane } from '../../simulator/simulated-lane.js';

@@ -1,6 +1,7 @@
 /**
- * The centre's side of the MQTT link, for the simulator, tests and
- * benchmarks: it signs and publishes colour changes (sequenced) and the
+ * A wire-level double of the centre's side of the MQTT link, for tests and
+ * benchmarks that must forge exact messages (the real centre, centre/, is
+ * what `npm start` runs): it signs and publishes colour changes (sequenced) and the
  * retained snapshot (versioned), answers look-ups from the reference
  * platform's colours, sends signed commands and waits for their results,
  * and collects what gates report (decisions, alerts, faults, security
@@ -21,12 +22,12 @@ import type {
   LookupRequestMessage,
   RedAlertMessage,
   SecurityEventMessage,
-} from '../protocol/contract.js';
-import { publishOptions, TOPICS, type LaneLeaf, type PayloadOf, type SignedLeaf, type SiteLeaf } from '../protocol/registry.js';
-import { messageSigner, signLeafMessage, type MessageSigner } from '../protocol/signed-message.js';
-import { laneTopic, parseTopic, siteTopic } from '../protocol/topics.js';
-import type { Colour } from '../protocol/domain.js';
-import { createSignerCertificate, type SignerKeyPair } from '../protocol/trust/signer-certificate.js';
+} from '../../protocol/contract.js';
+import { publishOptions, TOPICS, type LaneLeaf, type PayloadOf, type SignedLeaf, type SiteLeaf } from '../../protocol/registry.js';
+import { messageSigner, signLeafMessage, type MessageSigner } from '../../protocol/signed-message.js';
+import { laneTopic, parseTopic, siteTopic } from '../../protocol/topics.js';
+import type { Colour } from '../../protocol/domain.js';
+import { createSignerCertificate, type SignerKeyPair } from '../../protocol/trust/signer-certificate.js';
 
 export interface CentreOptions {
   url: string;
