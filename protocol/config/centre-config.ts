@@ -4,19 +4,17 @@
  * (console-config.ts). An error names the key and what was wrong, never a
  * secret of the file.
  */
-import { Ajv } from 'ajv';
-import { parseConfigText, printableKey, readConfigFile } from './config-text.js';
 import { centreConfigSchema, type CentreConfig } from './centre-schema.js';
 import { isLoopbackHost } from './console-config.js';
 import { ConfigError } from './errors.js';
+import { serviceConfigFile } from './service-config.js';
 
 export * from './centre-schema.js';
 
-const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: true, allowUnionTypes: true });
-const validate = ajv.compile(centreConfigSchema);
 const SECRET = /^\/(broker\/password|store\/postgres\/url|record\/postgres\/url)$/;
 /** Room for the 10,000 clients and sites the schema allows, and their comments. */
 export const MAX_CENTRE_CONFIG_BYTES = 4 * 1024 * 1024;
+const file = serviceConfigFile<CentreConfig>('centre config', centreConfigSchema, MAX_CENTRE_CONFIG_BYTES, (path) => SECRET.test(path));
 
 function refuse(message: string): never {
   throw new ConfigError('schema', `centre config: ${message}`);
@@ -38,15 +36,7 @@ function withoutUserInfo(url: string): string {
 
 /** Checks a parsed config, fills defaults (in place) and returns it typed. */
 export function checkCentreConfig(raw: unknown): CentreConfig {
-  const config = raw ?? {};
-  if (!validate(config)) {
-    const error = validate.errors![0]!;
-    const at = error.instancePath === '' ? '(top level)' : error.instancePath.slice(1).replaceAll('/', '.');
-    const extra = error.keyword === 'additionalProperties' ? ` (${printableKey((error.params as { additionalProperty: string }).additionalProperty)})` : '';
-    const shown = SECRET.test(error.instancePath) ? '; the value is not shown' : '';
-    refuse(`"${at}" ${error.message ?? 'is invalid'}${extra}${shown}`);
-  }
-  const checked = config as CentreConfig;
+  const checked = file.checkSchema(raw);
 
   const clientIds = new Set<string>();
   const cns = new Set<string>();
@@ -89,19 +79,10 @@ export function checkCentreConfig(raw: unknown): CentreConfig {
 
 /** Reads centre.yaml (or JSON); no path: every default (embedded broker, data/centre.db, a local site). */
 export function loadCentreConfig(path?: string): CentreConfig {
-  if (path === undefined) return checkCentreConfig({});
-  let bytes: Buffer;
-  try {
-    bytes = readConfigFile(path, MAX_CENTRE_CONFIG_BYTES);
-  } catch (error) {
-    throw new ConfigError('file', `centre config: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-  return parseCentreConfig(bytes, path);
+  return file.load(path, checkCentreConfig);
 }
 
 /** A centre config's bytes or text (YAML or JSON), checked; `name` (its path) goes in the messages. Throws only ConfigError. */
 export function parseCentreConfig(source: Uint8Array | string, name = 'the file'): CentreConfig {
-  const parsed = parseConfigText(source, MAX_CENTRE_CONFIG_BYTES);
-  if (!parsed.ok) throw new ConfigError(parsed.code, `centre config: ${name} ${parsed.code === 'syntax' ? 'is not YAML or JSON' : 'is refused'}: ${parsed.problem}`);
-  return checkCentreConfig(parsed.value);
+  return file.parse(source, checkCentreConfig, name);
 }

@@ -5,10 +5,9 @@
  * never a value of the file; the file is read with the gate's bounds and
  * YAML errors (config-text.ts).
  */
-import { Ajv } from 'ajv';
-import { parseConfigText, printableKey, readConfigFile } from './config-text.js';
 import { consoleConfigSchema, type ConsoleConfig } from './console-schema.js';
 import { ConfigError } from './errors.js';
+import { serviceConfigFile } from './service-config.js';
 
 export {
   consoleConfigSchema,
@@ -21,23 +20,14 @@ export {
   type ConsoleUser,
 } from './console-schema.js';
 
-const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: true, allowUnionTypes: true });
-const validate = ajv.compile(consoleConfigSchema);
 const SECRET = new Set(['/broker/password', '/operatorKey/passphrase', '/store/postgres/url']);
 /** Room for the 1,000 users the schema allows (some 200 bytes each) and their comments. */
 export const MAX_CONSOLE_CONFIG_BYTES = 512 * 1024;
+const file = serviceConfigFile<ConsoleConfig>('console config', consoleConfigSchema, MAX_CONSOLE_CONFIG_BYTES, (path) => SECRET.has(path));
 
 /** Checks a parsed config, fills defaults (in place) and returns it typed. */
 export function checkConsoleConfig(raw: unknown): ConsoleConfig {
-  const config = raw ?? {};
-  if (!validate(config)) {
-    const error = validate.errors![0]!;
-    const at = error.instancePath === '' ? '(top level)' : error.instancePath.slice(1).replaceAll('/', '.');
-    const extra = error.keyword === 'additionalProperties' ? ` (${printableKey((error.params as { additionalProperty: string }).additionalProperty)})` : '';
-    const shown = SECRET.has(error.instancePath) ? '; the value is not shown' : '';
-    throw new ConfigError('schema', `console config: "${at}" ${error.message ?? 'is invalid'}${extra}${shown}`);
-  }
-  const checked = config as ConsoleConfig;
+  const checked = file.checkSchema(raw);
   const names = new Set<string>();
   for (const user of checked.users) {
     if (names.has(user.name)) throw new ConfigError('schema', `console config: users: "${user.name}" appears twice`);
@@ -82,19 +72,10 @@ export function isLoopbackHost(host: string): boolean {
 
 /** Reads console.yaml (or JSON); no path: every default (local broker, data/console.db, nobody can sign in). */
 export function loadConsoleConfig(path?: string): ConsoleConfig {
-  if (path === undefined) return checkConsoleConfig({});
-  let bytes: Buffer;
-  try {
-    bytes = readConfigFile(path, MAX_CONSOLE_CONFIG_BYTES);
-  } catch (error) {
-    throw new ConfigError('file', `console config: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-  return parseConsoleConfig(bytes, path);
+  return file.load(path, checkConsoleConfig);
 }
 
 /** A console config's bytes or text (YAML or JSON), checked; `name` (its path) goes in the messages. Throws only ConfigError. */
 export function parseConsoleConfig(source: Uint8Array | string, name = 'the file'): ConsoleConfig {
-  const parsed = parseConfigText(source, MAX_CONSOLE_CONFIG_BYTES);
-  if (!parsed.ok) throw new ConfigError(parsed.code, `console config: ${name} ${parsed.code === 'syntax' ? 'is not YAML or JSON' : 'is refused'}: ${parsed.problem}`);
-  return checkConsoleConfig(parsed.value);
+  return file.parse(source, checkConsoleConfig, name);
 }
