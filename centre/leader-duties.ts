@@ -167,7 +167,7 @@ export class LeaderDuties extends EventEmitter<DutiesEvents> implements Componen
     const deliverer = new Deliverer({ store, config: config.department, settings: departmentSettings(config.department), logger });
     const intake = new DepartmentIntake({ client: intakeLink, store, baseTopic: config.baseTopic, logger, onStored: () => deliverer.wake() });
     const record = new CentreRecord(config, () => endpoint, centreKeys, logger);
-    const continuity = new SiteContinuity({ rings, sites: this.options.sites, store, link, baseTopic: config.baseTopic, logger, wake: (site) => publisher.wake(site), trusted: centreKeys, trustListCheckMs: config.publisher.trustListCheckSeconds * 1000 });
+    const continuity = new SiteContinuity({ rings, sites: this.options.sites, store, link, baseTopic: config.baseTopic, logger, wake: (site) => publisher.wake(site), trusted: centreKeys, trustListCheckMs: config.publisher.trustListCheckSeconds * 1000, onSwitched: (site) => publisher.forceSnapshot(site) });
     this.#starting = continuity;
     publisher.on('alarm', (alarm) => this.emit('alarm', { kind: 'publisher', alarm }));
     deliverer.on('alarm', (alarm) => this.emit('alarm', { kind: 'department', alarm }));

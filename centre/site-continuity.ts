@@ -20,7 +20,7 @@ import type { TrustStore } from '../protocol/trust/trust-store.js';
 import type { CentreKeysControl } from './api/options.js';
 import { CentreError } from './errors.js';
 import type { KeyRing, KeyRingStatus, RolloverPlan } from './keys/key-ring.js';
-import { publishTrustList } from './keys/trust-list-push.js';
+import { checkTrustList, publishTrustList } from './keys/trust-list-push.js';
 import type { CentreSite } from './sites.js';
 import type { ColourEntry, CentreStore, SiteState } from './store/store.js';
 
@@ -37,6 +37,12 @@ export interface SiteContinuityOptions {
   trusted: TrustStore;
   /** How often the site folders are looked at for a newer trust list; default 30 s. */
   trustListCheckMs?: number;
+  /**
+   * A site's next key signs from now on. The retained snapshot is still the
+   * old key's, which the gates refuse after the overlap: the publisher signs
+   * a new one at once, so that a gate that resyncs later can read it.
+   */
+  onSwitched?: (site: string) => void;
 }
 
 const TRUST_LIST_FILE = /^trust-list-v(\d{1,9})\.jws$/;
@@ -64,6 +70,7 @@ export class SiteContinuity implements CentreKeysControl {
   readonly #pushed = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
   readonly #onConnect = (): void => void this.#announce(true);
+  readonly #onSwitched = (status: KeyRingStatus): void => this.#switched(status);
 
   constructor(private readonly options: SiteContinuityOptions) {
     for (const ring of options.rings) this.#rings.set(ring.site, ring);
@@ -75,6 +82,8 @@ export class SiteContinuity implements CentreKeysControl {
   }
 
   start(): void {
+    // Listened to before start(): a switch a restart finds due happens there.
+    for (const ring of this.#rings.values()) ring.on('switched', this.#onSwitched);
     for (const ring of this.#rings.values()) ring.start();
     this.options.link.on('connect', this.#onConnect);
     if (this.options.link.connected) this.#onConnect();
@@ -86,7 +95,32 @@ export class SiteContinuity implements CentreKeysControl {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     this.options.link.off('connect', this.#onConnect);
-    for (const ring of this.#rings.values()) ring.stop();
+    for (const ring of this.#rings.values()) {
+      ring.off('switched', this.#onSwitched);
+      ring.stop();
+    }
+  }
+
+  /**
+   * The new key signs: the snapshot is signed again with it, and the
+   * operator told when the trust list in force is the retired key's (the
+   * gates refuse it from a broker after the overlap; docs/keys.md says to
+   * export it again after a switch).
+   */
+  #switched(status: KeyRingStatus): void {
+    this.options.onSwitched?.(status.site);
+    const site = this.options.sites.find((s) => s.id === status.site);
+    const newest = site?.folder ? newestTrustList(site.folder) : null;
+    const ring = this.#rings.get(status.site);
+    if (!newest || !ring) return;
+    try {
+      checkTrustList(readFileSync(newest.file), { site: status.site, certificatePem: ring.certificatePem }, newest.file);
+    } catch (error) {
+      this.#log.warn(
+        { site: status.site, file: newest.file, until: status.retired ? new Date(status.retired.until).toISOString() : null, err: (error as Error).message },
+        'the trust list in force is not signed by the new centre key: export it again (gate-provision export-trust) before the old key retires',
+      );
+    }
   }
 
   #ringOf(site: string): KeyRing {

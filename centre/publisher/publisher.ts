@@ -109,6 +109,11 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     publisher.wake();
   }
 
+  /** A new snapshot of `site` at once (its key changed: the retained one is signed by the old key); start() makes one anyway. */
+  forceSnapshot(site: string): void {
+    if (this.started) this.sites.get(site)?.forceSnapshot();
+  }
+
   /** Resolves when every site's loop is idle (what was owed then is published). */
   async idle(): Promise<void> {
     await Promise.all([...this.sites.values()].map((site) => site.idle()));

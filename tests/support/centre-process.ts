@@ -28,7 +28,8 @@ export interface CentreProcess {
   process: AgentProcess;
   /** The API's base URL the centre printed. */
   url: string;
-  api(method: 'GET' | 'POST', path: string, body?: unknown): Promise<ApiAnswer>;
+  /** As the client of the token given at start, or of `token` (another client's: an operator's). */
+  api(method: 'GET' | 'POST', path: string, body?: unknown, token?: string): Promise<ApiAnswer>;
   /** SIGTERM, and the exit within `timeoutMs`. */
   stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -47,10 +48,10 @@ export async function startCentreProcess(t: TestContext, configFile: string, tok
   return {
     process: child,
     url,
-    async api(method, path, body) {
+    async api(method, path, body, as = token) {
       const response = await fetch(`${url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: { authorization: `Bearer ${as}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
       const text = await response.text();

@@ -23,6 +23,8 @@ export interface ProvisionedGate {
   lane: string;
   wire: WireLane;
   agent: GateAgent;
+  /** Stops the agent and its lane's hardware (a restart starts the bundle again); once, also after the test. */
+  stop(): Promise<void>;
 }
 
 /** Top-level sections of agent.yaml replaced (or added) before the agent reads it. */
@@ -45,14 +47,17 @@ export async function startProvisionedGate(t: TestContext, site: string, device:
   const wire = await WireLane.start();
   const hardware = await openLaneHardware(wire.hardwareConfig(), pino({ level: 'silent' }), wire.injection());
   const agent = new GateAgent({ config, hardware, logger: pino({ level: 'silent' }) });
-  t.after(async () => {
-    await agent.stop();
-    await hardware.close();
-    await wire.close();
-  });
+  let stopped: Promise<void> | null = null;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      await agent.stop();
+      await hardware.close();
+      await wire.close();
+    })());
+  t.after(stop);
   await agent.start();
   await wire.scannerOpened();
-  return { device, lane: config.lane, wire, agent };
+  return { device, lane: config.lane, wire, agent, stop };
 }
 
 /** The lane's next decision, within 5 s of what `act` does at the lane (a code shown, a card swiped). */
