@@ -13,7 +13,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { parse } from 'csv-parse';
+import { finished } from 'node:stream/promises';
+import { CsvError, parse } from 'csv-parse';
 import type { ColourEntry } from '../store/store.js';
 import { checkEntry, EntryDigest } from './entries.js';
 
@@ -124,8 +125,11 @@ async function* csvRows(body: Readable): AsyncGenerator<{ value: unknown; line: 
     }
   } catch (error) {
     if (error instanceof BaselineRefusal) throw error;
-    const csv = error as { code?: string; lines?: number; message: string };
-    if (csv.code?.startsWith('CSV_')) throw new BaselineRefusal('invalid-change', 400, `line ${csv.lines ?? '?'}: not CSV (${csv.message})`, csv.lines, 'row');
+    // Every parse error is a CsvError; not every code starts with CSV_ (INVALID_OPENING_QUOTE does not).
+    if (error instanceof CsvError) {
+      const at = (error as CsvError & { lines?: number }).lines;
+      throw new BaselineRefusal('invalid-change', 400, `line ${at ?? '?'}: not CSV (${error.message})`, at, 'row');
+    }
     throw error;
   } finally {
     body.unpipe(parser);
@@ -139,6 +143,10 @@ export async function spoolBaseline(body: Readable, format: BaselineFormat, opti
   const path = join(dir, 'rows.ndjson');
   const dispose = (): Promise<void> => rm(dir, { recursive: true, force: true });
   const out = createWriteStream(path, { mode: 0o600 });
+  // A write the disk refuses, or one still in flight when a refused row destroys the stream, comes as an
+  // 'error' event: kept here and thrown from the loop, never left to crash the process.
+  let writeError: Error | null = null;
+  out.on('error', (error) => (writeError ??= error));
   const digest = new EntryDigest('baseline');
   const every = options.progressEvery ?? 100_000;
   let rows = 0;
@@ -149,11 +157,12 @@ export async function spoolBaseline(body: Readable, format: BaselineFormat, opti
       if (++rows > options.maxRows) throw new BaselineRefusal('batch-too-large', 413, `line ${line}: more than the ${options.maxRows} rows a baseline may have`, line);
       const { entry } = checked;
       digest.add(entry);
+      if (writeError) throw writeError;
       if (!out.write(`${JSON.stringify([entry.subject, entry.colour, entry.effectiveAt, entry.reason ?? null, entry.idHash ?? null])}\n`)) await once(out, 'drain');
       if (rows % every === 0) options.onProgress?.(rows);
     }
     out.end();
-    await once(out, 'finish');
+    await finished(out);
   } catch (error) {
     out.destroy();
     await dispose();

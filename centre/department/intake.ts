@@ -164,8 +164,9 @@ export class DepartmentIntake extends EventEmitter<IntakeEvents> {
     if (payload.length > MAX_INTAKE_MESSAGE_BYTES) return this.drop(topic, `larger than ${MAX_INTAKE_MESSAGE_BYTES} bytes`);
     let body: string;
     try {
-      // Fatal decoding: a body that is not UTF-8 could not be passed on byte for byte as JSON text.
-      body = new TextDecoder('utf-8', { fatal: true }).decode(payload);
+      // Fatal decoding: a body that is not UTF-8 could not be passed on byte for byte as JSON text. A BOM is kept
+      // (the decoder would drop it), so the body stays the bytes sent, and a BOM before the JSON is refused as no JSON.
+      body = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(payload);
     } catch {
       return this.drop(topic, 'not UTF-8');
     }

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { checkConsoleConfig, consoleConfigSchema, loadConsoleConfig } from '../../protocol/config/console-config.js';
+import { centreConfigSchema, checkCentreConfig, parseCentreConfig } from '../../protocol/config/centre-config.js';
 import { checkConfig, loadConfig } from '../../protocol/config/gate-config.js';
 import { configSchema } from '../../protocol/config/gate-schema.js';
 import { applyTextOps, applyTreeEdits, textOps, treeEdits } from './mutate.js';
@@ -325,6 +326,45 @@ async function setupConsoleConfig(): Promise<Rig<ConfigInput>> {
     consoleConfigSchema,
   );
 }
+
+async function setupCentreConfig(): Promise<Rig<ConfigInput>> {
+  const seeds: ConfigInput[] = [
+    yaml('broker: { embedded: { port: 18831 } }\nhttp: { port: 18093 }\n'),
+    yaml(
+      'baseTopic: hc/v1\nbroker:\n  url: mqtts://broker.example:8883\n  username: centre\n  password: broker-secret-9876\n  tls:\n    ca: /etc/centre/ca.pem\nhttp:\n  host: 10.0.0.5\n  port: 8093\n  tls: { cert: /etc/centre/api.pem, key: /etc/centre/api.key, clientCa: /etc/centre/ca.pem }\n' +
+        'store: { postgres: { url: "postgres://centre:db-secret-4321@db.internal:5432/health", poolSize: 10 } }\nrecord: { postgres: { url: "postgres://centre:rec-secret-5555@db.internal:5432/record" } }\n' +
+        'sites:\n  - { folder: /etc/centre/site-mall-1, passphraseFile: /etc/centre/site.passphrase }\n  - { id: mall-2, signingKey: /etc/centre/m2.key, certificate: /etc/centre/m2.pem }\n' +
+        "clients:\n  - { id: platform, tokenSha256: " + 'ab'.repeat(32) + ", role: platform, sites: ['*'], requestsPerMinute: 600 }\n  - { id: console-1, certificateCn: console-1, role: viewer, sites: [mall-1] }\n" +
+        'department: { url: https://department.example/hook, secretFile: /etc/centre/department.secret, firstRetryMs: 1000, maxRetryMs: 60000 }\n',
+    ),
+    { format: 'json', text: JSON.stringify({ store: { sqlite: { path: 'data/centre.db' } }, http: { host: '127.0.0.1', port: 0 } }), env: {} },
+  ];
+  const regressions: Regression<ConfigInput>[] = [
+    { name: 'centre-yaml-alias-cycle', why: 'http: &h / port: *h, a mapping that holds itself: a ConfigError, not a crash', input: yaml('http: &h\n  port: *h\n') },
+    { name: 'centre-broker-password-in-clear', why: 'a broker password over mqtt:// to another host: a ConfigError that does not show the password', input: yaml('broker:\n  url: mqtt://broker.example:1883\n  password: broker-secret-7777\n') },
+    { name: 'centre-postgres-url-wrong-type', why: 'store.postgres.url as a number beside a secret one: a ConfigError that shows no URL', input: yaml('store:\n  postgres:\n    url: "postgres://centre:db-secret-2468@db/x"\n    poolSize: many\n') },
+  ];
+  return configRig(
+    {
+      // The centre reads no environment; the file's bytes, as loadCentreConfig gives them.
+      load: (path) => parseCentreConfig(readFileSync(path), path),
+      check: checkCentreConfig,
+      isOwnError: (error) => error instanceof ConfigError,
+      secretKeys: CONSOLE_SECRET_KEYS,
+      consoleUrls: true,
+    },
+    seeds,
+    regressions,
+    centreConfigSchema,
+  );
+}
+
+export const centreConfigSurface: Surface<ConfigInput> = {
+  name: 'config-centre',
+  covers: 'centre config files (YAML and JSON) through parseCentreConfig (protocol/config/centre-config.ts), mutated as for the gate',
+  shape: 'a checked config (plain JSON, checks again) or a ConfigError whose message shows no secret value (broker password, the PostgreSQL URLs)',
+  setup: setupCentreConfig,
+};
 
 export const gateConfigSurface: Surface<ConfigInput> = {
   name: 'config-gate',

@@ -17,12 +17,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import { signData } from '../../protocol/credential/cose.js';
 import { RUNTIME_CONFIG_KEYS } from '../../edge-agent/components/config-keys.js';
 import { COMMAND_ACTIONS, conforms, SECURITY_KINDS, type SecurityKind, type SignedType as AnySignedType } from '../../protocol/contract.js';
 
-/** The kinds fuzzed through the link here; the centre's key and trust list have hostile-input tests of their own (tests/unit/centre-trust.test.ts). */
-type SignedType = Exclude<AnySignedType, 'centre-key' | 'trust-list'>;
+/** Every signed kind the link receives; the centre's key and trust list are built in link-continuity.ts. */
+type SignedType = AnySignedType;
 import type { GateLink } from '../../edge-agent/link/gate-link.js';
 import type { LanePublish } from '../../edge-agent/link/lane-publish.js';
 import type { PayloadOf } from '../../protocol/registry.js';
@@ -31,6 +30,8 @@ import { MessageError } from '../../protocol/message-error.js';
 import { laneTopic, siteTopic } from '../../protocol/topics.js';
 import { fuzzKey } from './keys.js';
 import { RIG_LANE, RIG_SITE, startLaneRig, type LaneRig } from './lane-rig.js';
+import { continuity, continuityConfig, continuityPayload, continuityProblem, validContinuity, type Continuity } from './link-continuity.js';
+import { b64url, edgeNumber, jws, messy, usually, weird } from './json-arbitraries.js';
 import { mutatedBytes, mutatedText } from './mutate.js';
 import { describeError, ok, offShape, thrown, type Regression, type Rig, type Surface, type Verdict } from './surface.js';
 
@@ -50,35 +51,9 @@ interface Observation {
 /** What the rig reads of the link's privates: the client it listens on, and the parts it hands messages to. */
 interface LinkInside {
   client: { emit(event: 'message', topic: string, payload: Buffer, packet: object): boolean } | null;
-  options: { commands?: { handle(raw: Buffer): Promise<unknown> }; lookup?: { acceptReply(raw: Buffer): boolean; lookup(kind: 'printed-code', key: string): Promise<unknown> } };
+  options: { centreTrust?: object; commands?: { handle(raw: Buffer): Promise<unknown> }; lookup?: { acceptReply(raw: Buffer): boolean; lookup(kind: 'printed-code', key: string): Promise<unknown> } };
   reportSecurity(topic: string, kind: SecurityKind, detail: string): void;
   publish: LanePublish;
-}
-
-const b64url = (text: string | Buffer): string => Buffer.from(text).toString('base64url');
-
-/** A flattened JWS built by hand, so that every header field can be wrong on purpose. */
-function jws(header: unknown, payloadText: string, signer: MessageSigner): string {
-  const protectedPart = b64url(JSON.stringify(header));
-  const payloadPart = b64url(payloadText);
-  const signature = signData(signer.algorithm, signer.privateKey, Buffer.from(`${protectedPart}.${payloadPart}`, 'ascii'));
-  return JSON.stringify({ protected: protectedPart, payload: payloadPart, signature: signature.toString('base64url') });
-}
-
-const edgeNumber = fc.constantFrom(0, -1, 1, 1.5, 2 ** 31, 2 ** 32, 2 ** 53 - 1, 2 ** 53, 2 ** 53 + 2, 1e21, 1e308, -1e21, 8.64e15, 8.64e15 + 1, -0.5);
-const weird: fc.Arbitrary<unknown> = fc.oneof(fc.jsonValue({ maxDepth: 2 }), edgeNumber, fc.string({ maxLength: 20 }), fc.constant(null));
-const usually = <T>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<unknown> = weird, weight = 8): fc.Arbitrary<unknown> =>
-  fc.oneof({ weight, arbitrary: good }, { weight: 1, arbitrary: bad });
-
-/** An object arbitrary with, now and then, a key dropped or an unknown one added. */
-function messy(fields: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<Record<string, unknown>> {
-  return fc.tuple(fields, fc.nat({ max: 19 }), fc.string({ maxLength: 8 }), weird).map(([message, n, extraKey, extra]) => {
-    const out = { ...message };
-    const keys = Object.keys(out);
-    if (n === 0 && keys.length > 0) delete out[keys[extraKey.length % keys.length]!];
-    if (n === 1) out[extraKey || 'extra'] = extra;
-    return out;
-  });
 }
 
 const SUBJECTS = Array.from({ length: 24 }, (_, i) => `fuzz-subject-${i.toString(36).padStart(4, '0')}`);
@@ -111,7 +86,7 @@ function entries(time: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
   );
 }
 
-function payloadArbitrary(kind: SignedType, counters: Counters, openIds: string[], rig: LaneRig): fc.Arbitrary<unknown> {
+function payloadArbitrary(kind: SignedType, counters: Counters, openIds: string[], rig: LaneRig, cont: Continuity | null): fc.Arbitrary<unknown> {
   const { time } = times();
   const site = usually(fc.constant(RIG_SITE), fc.oneof(fc.constantFrom('other-site', 'colour', '', 'fuzz site', RIG_SITE.toUpperCase()), weird));
   const lane = usually(fc.constant(RIG_LANE), fc.oneof(fc.constantFrom('lane-2', 'colour', ''), weird));
@@ -127,6 +102,9 @@ function payloadArbitrary(kind: SignedType, counters: Counters, openIds: string[
     { weight: 2, arbitrary: fc.oneof(edgeNumber, weird) },
   );
   switch (kind) {
+    case 'centre-key':
+    case 'trust-list':
+      return continuityPayload(kind, cont!, rig, time, site);
     case 'colour-change':
       return messy(fc.record({ type: usually(fc.constant('colour-change')), site, seq, issuedAt: time, changes: entries(time) }));
     case 'colour-snapshot':
@@ -181,12 +159,18 @@ function payloadArbitrary(kind: SignedType, counters: Counters, openIds: string[
   }
 }
 
-function messageArbitrary(kind: SignedType, signers: { centre: MessageSigner; stranger: MessageSigner; impostor: MessageSigner }, payload: fc.Arbitrary<unknown>, seeds: Buffer[]): fc.Arbitrary<Buffer> {
-  const signer = fc.oneof({ weight: 10, arbitrary: fc.constant(signers.centre) }, { weight: 1, arbitrary: fc.constant(signers.stranger) }, { weight: 1, arbitrary: fc.constant(signers.impostor) });
+function messageArbitrary(kind: SignedType, signers: { centre: MessageSigner; stranger: MessageSigner; impostor: MessageSigner; next: MessageSigner[] }, payload: fc.Arbitrary<unknown>, seeds: Buffer[]): fc.Arbitrary<Buffer> {
+  const signer = fc.oneof(
+    { weight: 10, arbitrary: fc.constant(signers.centre) },
+    { weight: 1, arbitrary: fc.constant(signers.stranger) },
+    { weight: 1, arbitrary: fc.constant(signers.impostor) },
+    // Keys an announcement names: trusted once one is in force.
+    ...(signers.next.length > 0 ? [{ weight: 2, arbitrary: fc.constantFrom(...signers.next) }] : []),
+  );
   const header = fc.record({
     alg: usually(fc.constant('ES256'), fc.oneof(fc.constantFrom('none', 'HS256', 'RS256', 'EdDSA', 'PS256', 'es256', ''), weird), 10),
     kid: usually(fc.constant(signers.centre.kid.toString('base64url')), fc.oneof(fc.constantFrom('', 'AAAAAAAAAAA', '*', 'a'.repeat(65)), fc.constant(signers.stranger.kid.toString('base64url')), weird), 10),
-    typ: usually(fc.constant(kind), fc.oneof(fc.constantFrom('colour-change', 'colour-snapshot', 'command', 'lookup-reply', 'trust-list', ''), weird), 10),
+    typ: usually(fc.constant(kind), fc.oneof(fc.constantFrom('colour-change', 'colour-snapshot', 'command', 'lookup-reply', 'centre-key', 'trust-list', ''), weird), 10),
   });
   const payloadText = fc.tuple(payload, fc.nat({ max: 29 })).map(([value, n]) => {
     const text = JSON.stringify(value) ?? 'null';
@@ -196,7 +180,9 @@ function messageArbitrary(kind: SignedType, signers: { centre: MessageSigner; st
     return text;
   });
   const signed = fc.tuple(header, payloadText, signer, fc.nat({ max: 39 }), weird).map(([h, text, s, n, extra]) => {
-    const envelope = JSON.parse(jws(n === 0 ? { ...h, crit: ['exp'] } : h, text, s)) as Record<string, unknown>;
+    // A key an announcement named signs under its own kid, so that its messages verify once it is in force.
+    const own = signers.next.includes(s) && h.kid === signers.centre.kid.toString('base64url') ? { ...h, kid: s.kid.toString('base64url') } : h;
+    const envelope = JSON.parse(jws(n === 0 ? { ...own, crit: ['exp'] } : own, text, s)) as Record<string, unknown>;
     if (n === 1) envelope.signature = `${String(envelope.signature).slice(0, -2)}AA`;
     if (n === 2) envelope.header = extra;
     if (n === 3) delete envelope.payload;
@@ -245,11 +231,16 @@ function checkOutcome(kind: SignedType, value: unknown): string | null {
       return conforms('commandResult', value) ? null : `command result off its schema: ${JSON.stringify(value)?.slice(0, 300)}`;
     case 'lookup-reply':
       return typeof value === 'boolean' ? null : `look-up outcome ${JSON.stringify(value)}`;
+    case 'centre-key':
+    case 'trust-list':
+      return value === undefined ? null : `${kind} handler returned ${JSON.stringify(value)?.slice(0, 200)}`;
   }
 }
 
 async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
-  const rig = await startLaneRig({ broker: true });
+  const trustConfig = kind === 'centre-key' || kind === 'trust-list' ? await continuityConfig() : null;
+  const rig = await startLaneRig({ broker: true, ...(trustConfig ? { config: trustConfig.config } : {}) });
+  const cont = trustConfig ? await continuity(rig, trustConfig.dir) : null;
   const link = rig.agent.link as GateLink;
   const inside = link as unknown as LinkInside;
   const deadline = Date.now() + 15_000;
@@ -258,7 +249,9 @@ async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const client = inside.client!;
-  const topic = kind === 'colour-change' ? siteTopic(BASE, RIG_SITE, 'colour/change') : kind === 'colour-snapshot' ? siteTopic(BASE, RIG_SITE, 'colour/snapshot') : laneTopic(BASE, RIG_SITE, RIG_LANE, kind === 'command' ? 'command' : 'lookup/reply');
+  const topic =
+    kind === 'centre-key' ? siteTopic(BASE, RIG_SITE, 'centre/key') : kind === 'trust-list' ? siteTopic(BASE, RIG_SITE, 'centre/trust-list') :
+    kind === 'colour-change' ? siteTopic(BASE, RIG_SITE, 'colour/change') : kind === 'colour-snapshot' ? siteTopic(BASE, RIG_SITE, 'colour/snapshot') : laneTopic(BASE, RIG_SITE, RIG_LANE, kind === 'command' ? 'command' : 'lookup/reply');
 
   // Observers: each calls through to the real method and only notes what it saw.
   let current: Observation = { security: [], called: false };
@@ -291,6 +284,7 @@ async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
   if (kind === 'colour-snapshot') watch(rig.agent.colourSync, 'acceptSnapshot');
   if (kind === 'command') watch(inside.options.commands!, 'handle');
   if (kind === 'lookup-reply') watch(lookup, 'acceptReply');
+  if (kind === 'centre-key' || kind === 'trust-list') watch(inside.options.centreTrust!, kind === 'centre-key' ? 'centre/key' : 'centre/trust-list');
 
   // Look-ups the gate is waiting on, so that replies can answer one.
   const openIds: string[] = [];
@@ -309,13 +303,14 @@ async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
 
   const stranger = await fuzzKey('stranger', 'CN=Not the centre, O=Elsewhere, C=CN');
   const centre = messageSigner(rig.centreKey);
-  const signers = { centre, stranger: messageSigner(stranger), impostor: { ...messageSigner(stranger), kid: centre.kid } };
+  const signers = { centre, stranger: messageSigner(stranger), impostor: { ...messageSigner(stranger), kid: centre.kid }, next: cont?.nextSigners ?? [] };
   const counters: Counters = { seq: 0, version: 0, command: 0 };
   const header = { alg: 'ES256', kid: centre.kid.toString('base64url'), typ: kind };
-  const seedPayloads = fc.sample(payloadArbitrary(kind, counters, openIds, rig), { seed: 7, numRuns: 3 });
+  const seedPayloads = fc.sample(payloadArbitrary(kind, counters, openIds, rig, cont), { seed: 7, numRuns: 3 });
   const seeds = seedPayloads.map((p) => Buffer.from(jws(header, JSON.stringify(p), centre)));
   // A valid message of the kind, made when needed (a seed's time and seq go stale).
   const valid = (): Buffer => {
+    if (cont && (kind === 'centre-key' || kind === 'trust-list')) return Buffer.from(jws(header, JSON.stringify(validContinuity(kind, cont).payload), centre));
     const now = Date.now();
     const payload =
       kind === 'colour-change'
@@ -350,6 +345,16 @@ async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
       input: Buffer.from(`${'['.repeat(MB)}${']'.repeat(MB)}`),
     },
   ];
+  if (cont && kind === 'centre-key') {
+    const own = validContinuity('centre-key', cont).payload;
+    regressions.push({ name: 'centre-key-names-its-signer', why: 'an announcement whose next key is the key that signed it: refused (schema), the version held unchanged', input: Buffer.from(jws(header, JSON.stringify({ ...own, certificate: rig.centreKey.certificatePem }), centre)) });
+    regressions.push({ name: 'centre-key-windows-reversed', why: 'an announcement whose previousUntil is before its activeFrom: refused (schema)', input: Buffer.from(jws(header, JSON.stringify({ ...own, previousUntil: (own.activeFrom as number) - 1 }), centre)) });
+  }
+  if (cont && kind === 'trust-list') {
+    const list = validContinuity('trust-list', cont).payload;
+    regressions.push({ name: 'trust-list-no-certificates', why: 'a newer trust list listing no issuer: refused (schema), the list in force kept', input: Buffer.from(jws(header, JSON.stringify({ ...list, certificates: [] }), centre)) });
+    regressions.push({ name: 'trust-list-older', why: 'a trust list of version 0 below the one in force: refused', input: Buffer.from(jws(header, JSON.stringify({ ...list, version: 0 }), centre)) });
+  }
   if (kind === 'colour-change') {
     regressions.push({ name: 'colour-change-seq-1e21', why: 'a centre-signed change with seq 1e21: refused (schema), the seq in force unchanged', input: bigSeq('seq') });
     regressions.push({ name: 'colour-change-seq-2^53', why: 'a centre-signed change with seq 2^53, past the safe integers: refused, or the next seq could not be told from it', input: bigSeq('seq', 2 ** 53) });
@@ -372,6 +377,7 @@ async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
       counters.version = 0;
     }
     const before = { ...rig.agent.colours.sync };
+    const heldBefore = cont ? (kind === 'centre-key' ? cont.keyVersion() : cont.listVersion()) : 0;
     const errorsBefore = rig.errorCount();
     if (kind === 'lookup-reply' && openIds.length < 6) keepAsking();
     try {
@@ -386,6 +392,11 @@ async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
       if (!settled) return offShape(`the command handler did not settle within ${COMMAND_WAIT_MS} ms`);
       // The link's own handlers of the settled promise run first; one more turn for what they queue.
       await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (cont && (kind === 'centre-key' || kind === 'trust-list')) {
+      cont.restore();
+      const problem = continuityProblem(kind, cont, heldBefore, payload, current.security.length > 0 || current.error !== undefined || !current.called);
+      if (problem) return offShape(problem);
     }
     // A centre's set-config may change the log level: errors must stay visible.
     rig.logger.level = 'warn';
@@ -416,14 +427,16 @@ async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
     if (problem) return offShape(problem);
     const r = current.returned as { kind?: string; ok?: boolean } | boolean | null;
     return ok(
-      kind === 'colour-change' ? `accepted: ${(r as { kind: string }).kind}` : kind === 'colour-snapshot' ? (r === null ? 'accepted: same version' : 'accepted: applied') : kind === 'command' ? `accepted: ${(r as { ok: boolean }).ok ? 'done' : 'not done'}` : r ? 'accepted: answered' : 'accepted: late',
+      kind === 'centre-key' || kind === 'trust-list'
+        ? `accepted: ${(kind === 'centre-key' ? cont!.keyVersion() : cont!.listVersion()) === heldBefore ? 'the one in force' : 'applied'}`
+        : kind === 'colour-change' ? `accepted: ${(r as { kind: string }).kind}` : kind === 'colour-snapshot' ? (r === null ? 'accepted: same version' : 'accepted: applied') : kind === 'command' ? `accepted: ${(r as { ok: boolean }).ok ? 'done' : 'not done'}` : r ? 'accepted: answered' : 'accepted: late',
     );
   };
 
   return {
     seeds: [valid(), valid()],
     regressions,
-    arbitrary: (passing) => messageArbitrary(kind, signers, payloadArbitrary(kind, counters, openIds, rig), [...seeds, ...passing]),
+    arbitrary: (passing) => messageArbitrary(kind, signers, payloadArbitrary(kind, counters, openIds, rig, cont), [...seeds, ...passing]),
     run,
     // The JSON, the signature check and the store: 50 ms, and 50 ms more per MB of message.
     boundMs: (payload) => 50 + (50 * payload.length) / MB,
@@ -431,7 +444,10 @@ async function setupLink(kind: SignedType): Promise<Rig<Buffer>> {
     encode: (payload) => payload,
     decode: (bytes) => Buffer.from(bytes),
     batchSize: 16,
-    close: () => rig.close(),
+    close: async () => {
+      cont?.close();
+      await rig.close();
+    },
   };
 }
 
@@ -449,4 +465,6 @@ export const linkSurfaces: Record<SignedType, Surface<Buffer>> = {
   'colour-snapshot': linkSurface('colour-snapshot'),
   command: linkSurface('command'),
   'lookup-reply': linkSurface('lookup-reply'),
+  'centre-key': linkSurface('centre-key'),
+  'trust-list': linkSurface('trust-list'),
 };

@@ -1,6 +1,6 @@
 /**
- * The registry of fuzzed surfaces: every place the gate, the console (and,
- * once it exists, the centre) takes bytes from outside. Each entry names the
+ * The registry of fuzzed surfaces: every place the gate, the console and
+ * the centre take bytes from outside. Each entry names the
  * module that builds it, loaded only inside the worker that runs it, so one
  * surface's rig (a broker, a lane, a server) never shares a heap with
  * another's. docs/fuzzing.md describes each.
@@ -21,15 +21,21 @@ export const SURFACES: Record<string, Entry> = {
   'link-colour-snapshot': from(() => import('./link.js'), (m) => m.linkSurfaces['colour-snapshot']),
   'link-command': from(() => import('./link.js'), (m) => m.linkSurfaces.command),
   'link-lookup-reply': from(() => import('./link.js'), (m) => m.linkSurfaces['lookup-reply']),
+  'link-centre-key': from(() => import('./link.js'), (m) => m.linkSurfaces['centre-key']),
+  'link-trust-list': from(() => import('./link.js'), (m) => m.linkSurfaces['trust-list']),
   'serial-scanner-lines': from(() => import('./serial.js'), (m) => m.scannerLinesSurface),
   'serial-id-card-lines': from(() => import('./serial.js'), (m) => m.idCardLinesSurface),
   'serial-sam-frames': from(() => import('./serial.js'), (m) => m.samFramesSurface),
   'config-gate': from(() => import('./config.js'), (m) => m.gateConfigSurface),
   'config-console': from(() => import('./config.js'), (m) => m.consoleConfigSurface),
+  'config-centre': from(() => import('./config.js'), (m) => m.centreConfigSurface),
   'http-screen': from(() => import('./http.js'), (m) => m.screenSurface),
   'http-staff': from(() => import('./http.js'), (m) => m.staffSurface),
   'http-console': from(() => import('./http.js'), (m) => m.consoleSurface),
   'http-centre': from(() => import('./http-centre.js'), (m) => m.centreSurface),
+  'centre-baseline-body': from(() => import('./centre-baseline.js'), (m) => m.baselineBodySurface),
+  'centre-lookup-request': from(() => import('./centre-mqtt.js'), (m) => m.lookupRequestSurface),
+  'centre-department-intake': from(() => import('./centre-mqtt.js'), (m) => m.departmentIntakeSurface),
 };
 
 /**
