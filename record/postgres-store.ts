@@ -5,10 +5,10 @@
  * which must exist. Errors name the database, never its password.
  */
 import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Database } from './database.js';
-import { POSTGRES, POSTGRES_TYPES } from './dialects.js';
+import { POSTGRES } from './dialects.js';
+import { postgresPool, redactedUrl } from './postgres-pool.js';
 import { migrateToLatest } from './migrations.js';
 import { SqlConsoleStore } from './sql-store.js';
 import { RecordError } from './errors.js';
@@ -27,36 +27,20 @@ export interface PostgresStoreOptions {
   applicationName?: string;
 }
 
-/** The URL with any password replaced, for errors and logs. */
-export function redactedUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(a URL that does not parse)';
-  }
-}
+export { redactedUrl } from './postgres-pool.js';
 
 /** Connects, brings the tables to the latest migration, and resolves with the store; rejects naming the database when it cannot. */
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<SqlConsoleStore> {
   const shown = redactedUrl(options.url);
-  const pool = new pg.Pool({
-    connectionString: options.url,
-    max: options.poolSize ?? 10,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
-    // A half-open connection (a cut cable, a server gone without a word) must fail, not hang a lane's writes for ever.
-    keepAlive: true,
-    statement_timeout: QUERY_TIMEOUT_MS,
-    query_timeout: QUERY_TIMEOUT_MS + 5_000,
-    application_name: options.applicationName ?? 'health-code-console',
-    types: POSTGRES_TYPES,
+  const pool = postgresPool({
+    url: options.url,
+    poolSize: options.poolSize,
+    connectTimeoutMs: options.connectTimeoutMs,
+    applicationName: options.applicationName ?? 'health-code-console',
+    statementTimeoutMs: QUERY_TIMEOUT_MS,
+    queryTimeoutMs: QUERY_TIMEOUT_MS + 5_000,
+    logger: options.logger,
   });
-  // An idle connection the server drops (a restart) is an event, not a crash: the pool makes a new one when needed.
-  pool.on('error', (error) => options.logger?.warn({ err: error.message, database: shown }, 'PostgreSQL connection lost; the pool reconnects on demand'));
-  // Kysely checks a connection out for each query, and the pool listens for a checked-out connection's errors no longer:
-  // one lost mid-query would be an uncaught 'error' event. The query fails with the same error, which is what counts.
-  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
     await migrateToLatest(db, POSTGRES);

@@ -1,15 +1,13 @@
 /**
  * The centre's store in PostgreSQL (node-postgres), for production and for
  * more than one centre process (a leader and standbys) on one database. The
- * queries are sql-store.ts's; this makes the pool (timeouts, keep-alive,
- * BIGINT as numbers, as record/postgres-store.ts does) and migrates the
- * database, which must exist. Errors name the database, never its password.
+ * queries are sql-store.ts's; this makes the pool (record/postgres-pool.ts)
+ * and migrates the database, which must exist. Errors name the database, never its password.
  */
 import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
 import type { Logger } from 'pino';
-import { POSTGRES, POSTGRES_TYPES } from '../../record/dialects.js';
-import { redactedUrl } from '../../record/postgres-store.js';
+import { POSTGRES } from '../../record/dialects.js';
+import { postgresPool, redactedUrl } from '../../record/postgres-pool.js';
 import { CentreError } from '../errors.js';
 import type { CentreDatabase } from './database.js';
 import { migrateCentre } from './migrations.js';
@@ -31,22 +29,16 @@ export interface PostgresCentreStoreOptions {
 /** Connects, brings the tables to the latest migration, and resolves with the store; rejects naming the database when it cannot. */
 export async function openPostgresCentreStore(options: PostgresCentreStoreOptions): Promise<SqlCentreStore> {
   const shown = redactedUrl(options.url);
-  const pool = new pg.Pool({
-    connectionString: options.url,
-    max: options.poolSize ?? 10,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
-    // A half-open connection (a cut cable, a server gone without a word) must fail, not hang a batch for ever.
-    keepAlive: true,
-    statement_timeout: QUERY_TIMEOUT_MS,
-    // No client-side query timeout: the server's statement_timeout bounds each statement, and a baseline's swap raises
-    // its own (SET LOCAL), which a fixed client timeout would cut short.
-    application_name: options.applicationName ?? 'health-code-centre',
-    types: POSTGRES_TYPES,
+  // No client-side query timeout: the server's statement_timeout bounds each statement, and a baseline's swap raises
+  // its own (SET LOCAL), which a fixed client timeout would cut short.
+  const pool = postgresPool({
+    url: options.url,
+    poolSize: options.poolSize,
+    connectTimeoutMs: options.connectTimeoutMs,
+    applicationName: options.applicationName ?? 'health-code-centre',
+    statementTimeoutMs: QUERY_TIMEOUT_MS,
+    logger: options.logger,
   });
-  // An idle connection the server drops (a restart) is an event, not a crash: the pool makes a new one when needed.
-  pool.on('error', (error) => options.logger?.warn({ err: error.message, database: shown }, 'PostgreSQL connection lost; the pool reconnects on demand'));
-  // A checked-out connection's errors reach its query as a failure; unheard, the event would crash the process.
-  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<CentreDatabase>({ dialect: new PostgresDialect({ pool }) });
   let store: SqlCentreStore;
   try {
