@@ -5,9 +5,8 @@
  * secret of the file.
  */
 import { centreConfigSchema, type CentreConfig } from './centre-schema.js';
-import { isLoopbackHost } from './console-config.js';
 import { ConfigError } from './errors.js';
-import { serviceConfigFile } from './service-config.js';
+import { hostOf, isLoopbackHost, serviceConfigFile, withoutUserInfo } from './service-config.js';
 
 export * from './centre-schema.js';
 
@@ -18,20 +17,6 @@ const file = serviceConfigFile<CentreConfig>('centre config', centreConfigSchema
 
 function refuse(message: string): never {
   throw new ConfigError('schema', `centre config: ${message}`);
-}
-
-/** The host of a URL, without brackets; '' when it does not parse. */
-function hostOf(url: string): string {
-  try {
-    return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
-  } catch {
-    return '';
-  }
-}
-
-/** A URL as it may be shown: a user:password@ part is left out. */
-function withoutUserInfo(url: string): string {
-  return url.replace(/^([a-z]+:\/\/)[^/?#]*@/i, '$1…@');
 }
 
 /** Checks a parsed config, fills defaults (in place) and returns it typed. */

@@ -7,7 +7,7 @@
  */
 import { consoleConfigSchema, type ConsoleConfig } from './console-schema.js';
 import { ConfigError } from './errors.js';
-import { serviceConfigFile } from './service-config.js';
+import { hostOf, isLoopbackHost, serviceConfigFile, withoutUserInfo } from './service-config.js';
 
 export {
   consoleConfigSchema,
@@ -52,23 +52,7 @@ export function checkConsoleConfig(raw: unknown): ConsoleConfig {
   return checked;
 }
 
-/** The host of a URL, without brackets; '' (not loopback) when it does not parse. */
-function hostOf(url: string): string {
-  try {
-    return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
-  } catch {
-    return '';
-  }
-}
-
-/** A URL as it may be shown: a user:password@ part is left out. */
-function withoutUserInfo(url: string): string {
-  return url.replace(/^([a-z]+:\/\/)[^/?#]*@/i, '$1…@');
-}
-
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
+export { isLoopbackHost } from './service-config.js';
 
 /** Reads console.yaml (or JSON); no path: every default (local broker, data/console.db, nobody can sign in). */
 export function loadConsoleConfig(path?: string): ConsoleConfig {

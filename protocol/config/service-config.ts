@@ -52,3 +52,21 @@ export function serviceConfigFile<T>(what: string, schema: TSchema, maxBytes: nu
   };
   return file;
 }
+
+/** The host of a URL, without brackets; '' (not loopback) when it does not parse. */
+export function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+  } catch {
+    return '';
+  }
+}
+
+/** A URL as it may be shown: a user:password@ part is left out. */
+export function withoutUserInfo(url: string): string {
+  return url.replace(/^([a-z]+:\/\/)[^/?#]*@/i, '$1…@');
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
