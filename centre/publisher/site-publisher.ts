@@ -1,19 +1,28 @@
 /**
  * One site's side of the push: everything the centre sends on the site's
- * colour topics goes through one loop, one message at a time, each awaited
- * until the broker's PUBACK. One loop per site keeps the wire in the order
- * the gates need: the change messages in seq order, a heartbeat never ahead
- * of (nor behind) the changes already sent, a baseline's snapshot before its
- * change message.
+ * colour topics goes through one loop. One loop per site keeps the wire in
+ * the order the gates need: the change messages in seq order, a heartbeat
+ * never ahead of (nor behind) the changes the broker acknowledged, a
+ * baseline's snapshot before its change message.
+ *
+ * The change messages of a page are sent one after another without waiting
+ * for each PUBACK (a round trip per message bounded the rate): MQTT.js writes
+ * them in order on the one connection, keeps each until its PUBACK, and on a
+ * reconnect sends the unacknowledged ones again in the order they were first
+ * published, before anything published since. At most `window` are
+ * unacknowledged at a time (the page, or the broker's receive maximum if it
+ * announced a smaller one). The PUBACKs are then taken in seq order, and
+ * markPublished records the highest seq acknowledged with all before it, once
+ * per page. Everything else (a snapshot, a heartbeat, a baseline's snapshot)
+ * is sent only when nothing is in flight.
  *
  * What is owed is read from the store, never kept only in memory: the change
- * messages after publishedSeq, which markPublished advances as each PUBACK
- * comes. A restart (or a failed publish) starts again from there, and what
- * is published again is the stored message with its stored issuedAt, so a
- * gate that had it drops it as a duplicate. While the broker is away MQTT.js
- * keeps the unacknowledged message and sends it again on reconnect; the loop
- * waits for it, so nothing queues behind it but flags (a heartbeat due, a
- * snapshot due), and memory stays flat through any outage.
+ * messages after publishedSeq. A restart (or a failed publish) starts again
+ * from there, and what is published again is the stored message with its
+ * stored issuedAt, so a gate that had it drops it as a duplicate. While the
+ * broker is away the loop waits for the PUBACKs owed, so nothing queues
+ * behind a page but flags (a heartbeat due, a snapshot due), and memory stays
+ * bounded by one page through any outage.
  */
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
@@ -23,7 +32,7 @@ import { CentreError } from '../errors.js';
 import type { CentreStore, ChangeMessageRow } from '../store/store.js';
 import { buildSnapshot, changeMessage, type SignedSiteMessage } from './snapshot.js';
 
-/** Change messages read from the store at a time. */
+/** Change messages read from the store at a time, and the most sent before their PUBACKs. */
 const PAGE = 64;
 /** After a failure the loop tries again after 0.5 s, then 1, 2, ... up to 30 s. */
 const FIRST_RETRY_MS = 500;
@@ -167,42 +176,70 @@ export class SitePublisher {
     await this.options.client.publishAsync(message.topic, message.text, message.options);
   }
 
+  /** The most change messages unacknowledged at once: the page, or fewer if the broker (MQTT 5) said it takes fewer. */
+  private window(): number {
+    const receiveMaximum = this.options.client.serverProperties?.receiveMaximum;
+    return receiveMaximum !== undefined && receiveMaximum >= 1 ? Math.min(PAGE, receiveMaximum) : PAGE;
+  }
+
   private async publishChanges(): Promise<void> {
     const { store } = this.options;
     let published = (await store.site(this.site)).publishedSeq;
-    let sent = 0;
+    const from = published;
     while (!this.stopped) {
       const rows = await store.changesAfter(this.site, published, PAGE);
       if (rows.length === 0) break;
-      for (const row of rows) {
-        if (this.stopped) return;
-        if (row.seq !== published + 1) {
-          // The store lacks change messages it should have: the gates see the gap and resync from the snapshot.
-          this.log.error({ publishedSeq: published, next: row.seq }, 'change messages missing from the store: the gates will resync from the snapshot');
-        }
-        await this.publishRow(row);
-        await store.markPublished(this.site, row.seq);
-        published = row.seq;
-        sent++;
-      }
+      published = await this.publishPage(rows, published);
     }
-    if (sent > 0) {
-      this.log.debug({ sent, publishedSeq: published }, 'change messages published');
+    if (published > from) {
+      this.log.debug({ sent: published - from, publishedSeq: published }, 'change messages published');
       this.scheduleSnapshot();
     }
   }
 
-  private async publishRow(row: ChangeMessageRow): Promise<void> {
-    const signer = this.options.signer(this.site);
-    if (row.baseline) {
-      // The whole list was replaced: the new snapshot first, then its seq with no changes, which a gate
-      // behind it reads as a gap and resyncs from that snapshot.
-      await this.publishSnapshot(row.seq);
-      this.log.info({ seq: row.seq }, 'baseline published: the gates resync from its snapshot');
+  /**
+   * Sends a page's change messages in seq order, at most window() awaiting their PUBACK, and marks the highest
+   * seq acknowledged with every one before it: on success the page's last; on a failure (rethrown) the last
+   * before it, so the retry sends again from the first not known to be taken.
+   */
+  private async publishPage(rows: ChangeMessageRow[], published: number): Promise<number> {
+    const inFlight: Array<{ seq: number; acked: Promise<unknown> }> = [];
+    let acked = published;
+    let expected = published + 1;
+    // A PUBACK awaited in order; its failure is rethrown here, and the later ones' are heard (none goes unhandled).
+    const settleOldest = async (): Promise<void> => {
+      const oldest = inFlight.shift()!;
+      const outcome = await oldest.acked;
+      if (outcome !== true) throw outcome;
+      acked = oldest.seq;
+      this.options.counters.changes++;
+    };
+    try {
+      for (const row of rows) {
+        if (this.stopped) break;
+        if (row.seq !== expected) {
+          // The store lacks change messages it should have: the gates see the gap and resync from the snapshot.
+          this.log.error({ publishedSeq: expected - 1, next: row.seq }, 'change messages missing from the store: the gates will resync from the snapshot');
+        }
+        expected = row.seq + 1;
+        const signer = this.options.signer(this.site);
+        if (row.baseline) {
+          // The whole list was replaced: the new snapshot first (after every earlier change message is acknowledged),
+          // then its seq with no changes, which a gate behind it reads as a gap and resyncs from that snapshot.
+          while (inFlight.length > 0) await settleOldest();
+          await this.publishSnapshot(row.seq, acked);
+          this.log.info({ seq: row.seq }, 'baseline published: the gates resync from its snapshot');
+        }
+        if (inFlight.length >= this.window()) await settleOldest();
+        const message = changeMessage(this.options.baseTopic, this.site, row.seq, row.issuedAt, row.baseline ? [] : row.changes, signer, row.epoch);
+        inFlight.push({ seq: row.seq, acked: this.publish(message).then(() => true, (error: unknown) => error ?? new Error('publish failed')) });
+        this.lastIssuedAt = Math.max(this.lastIssuedAt, row.issuedAt);
+      }
+      while (inFlight.length > 0) await settleOldest();
+    } finally {
+      if (acked > published) await this.options.store.markPublished(this.site, acked);
     }
-    await this.publish(changeMessage(this.options.baseTopic, this.site, row.seq, row.issuedAt, row.baseline ? [] : row.changes, signer, row.epoch));
-    this.lastIssuedAt = Math.max(this.lastIssuedAt, row.issuedAt);
-    this.options.counters.changes++;
+    return acked;
   }
 
   /** Changes in between share one snapshot: the first schedules it, the rest find it scheduled. */
@@ -228,9 +265,11 @@ export class SitePublisher {
    * never short of it: a gate given a status early applies the same change
    * again when its message comes.
    */
-  private async publishSnapshot(seq: number): Promise<void> {
+  private async publishSnapshot(seq: number, acknowledged?: number): Promise<void> {
     const { store, config } = this.options;
     const state = await store.site(this.site);
+    // Within a page the broker may have taken change messages not marked yet: what it took is what is covered.
+    const publishedSeq = Math.max(state.publishedSeq, acknowledged ?? 0);
     const version = state.snapshotVersion + 1;
     const snapshot = await buildSnapshot(store, {
       base: this.options.baseTopic,
@@ -249,7 +288,7 @@ export class SitePublisher {
     this.options.counters.snapshots++;
     this.log.info({ version, seq, statuses: snapshot.statuses, bytes: snapshot.bytes }, 'colour snapshot published');
     // What a retained snapshot covers need not be kept as change messages, but the newest keepChanges are.
-    const covered = Math.min(seq, state.publishedSeq);
+    const covered = Math.min(seq, publishedSeq);
     if (covered > 0) {
       const pruned = await store.pruneChanges(this.site, covered, config.keepChanges);
       if (pruned > 0) this.log.debug({ pruned, upTo: covered }, 'change messages pruned');

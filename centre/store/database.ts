@@ -13,10 +13,15 @@ export interface SitesTable {
   site: string;
   seq: number;
   epoch: number;
+  statuses: number;
+}
+
+/** What the publisher has sent of a site, apart from the row the storing transactions lock (no row: nothing yet). */
+export interface PublishTable {
+  site: string;
   published_seq: number;
   snapshot_version: number;
   snapshot_seq: number;
-  statuses: number;
 }
 
 /** Each subject's current status, with the seq of the change message that last wrote it. */
@@ -95,6 +100,7 @@ export interface DeliveriesTable {
 
 export interface CentreDatabase {
   centre_sites: SitesTable;
+  centre_publish: PublishTable;
   centre_statuses: StatusesTable;
   centre_changes: ChangesTable;
   centre_batches: BatchesTable;

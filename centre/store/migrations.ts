@@ -116,18 +116,45 @@ async function centreTables(db: Kysely<any>, rules: DialectRules): Promise<void>
   await db.schema.createIndex('centre_deliveries_received').on('centre_deliveries').columns(['received_at', 'id']).execute();
 }
 
+/**
+ * What the publisher writes (published_seq, the snapshot's version and seq) moves to a table of its own: in
+ * centre_sites it shared the row that every storing transaction holds locked until its commit (PostgreSQL), so
+ * each markPublished waited behind the batches in flight. A site without a row here has published nothing yet.
+ */
+async function publishTable(db: Kysely<any>, rules: DialectRules): Promise<void> {
+  const { ms } = rules.types;
+  const move = async (db: Kysely<any>): Promise<void> => {
+    await db.schema
+      .createTable('centre_publish')
+      .addColumn('site', 'text', (c) => c.primaryKey())
+      .addColumn('published_seq', ms, (c) => c.notNull())
+      .addColumn('snapshot_version', ms, (c) => c.notNull())
+      .addColumn('snapshot_seq', ms, (c) => c.notNull())
+      .execute();
+    await sql`INSERT INTO centre_publish (site, published_seq, snapshot_version, snapshot_seq)
+      SELECT site, published_seq, snapshot_version, snapshot_seq FROM centre_sites`.execute(db);
+    // One column per statement: SQLite's ALTER TABLE drops one at a time.
+    for (const column of ['published_seq', 'snapshot_version', 'snapshot_seq']) await db.schema.alterTable('centre_sites').dropColumn(column).execute();
+  };
+  // PostgreSQL runs each migration in a transaction already; SQLite's Migrator does not, so a crash halfway
+  // would leave the counters in neither table: its steps get one here.
+  if (rules.kind === 'sqlite') await db.transaction().execute((trx) => move(trx));
+  else await move(db);
+}
+
 function provider(rules: DialectRules): MigrationProvider {
   return {
     getMigrations: async (): Promise<Record<string, Migration>> => ({
       '0001-centre-tables': { up: (db) => centreTables(db, rules) },
+      '0002-centre-publish': { up: (db) => publishTable(db, rules) },
     }),
   };
 }
 
-/** Brings the database up to the latest migration; rejects with the failed migration's name and cause. */
-export async function migrateCentre(db: Kysely<any>, rules: DialectRules): Promise<void> {
+/** Brings the database up to the latest migration (or to `upTo`, for tests of an older schema); rejects with the failed migration's name and cause. */
+export async function migrateCentre(db: Kysely<any>, rules: DialectRules, upTo?: string): Promise<void> {
   const migrator = new Migrator({ db, provider: provider(rules), migrationTableName: 'centre_migrations', migrationLockTableName: 'centre_migrations_lock' });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = upTo === undefined ? await migrator.migrateToLatest() : await migrator.migrateTo(upTo);
   if (error === undefined) return;
   const failed = results?.find((result) => result.status === 'Error')?.migrationName;
   const cause = error instanceof Error ? error : new Error(String(error));

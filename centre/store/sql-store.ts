@@ -14,13 +14,20 @@
  * look-ups go on while the rows arrive; one transaction then swaps the staged
  * list in and takes the seq. A failure before that leaves the old list and
  * the old seq, and the staged rows are dropped.
+ *
+ * What the publisher writes (published_seq, the snapshot's marks) is kept in
+ * centre_publish, off that locked row: the publisher marks what the broker
+ * took without waiting for the batches in flight. A batch's rows go in two
+ * statements whatever their number (the count of new subjects, the upsert),
+ * the rows passed as one JSON parameter (SQLite) or as column arrays
+ * (PostgreSQL), so that neither builds nor parses a statement per few rows.
  */
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { flag } from '../../record/database.js';
 import type { DialectRules } from '../../record/dialects.js';
 import { CentreError } from '../errors.js';
-import type { CentreDatabase, SitesTable, StatusesTable } from './database.js';
+import type { CentreDatabase, PublishTable, SitesTable, StatusesTable } from './database.js';
 import { SqlOutbox } from './sql-outbox.js';
 import type {
   AuditEntry,
@@ -47,7 +54,9 @@ const BASELINE_SWAP_TIMEOUT = '15min';
 /** Rows of a staged baseline per INSERT in PostgreSQL (stageColumns: five array parameters, whatever the count). */
 const POSTGRES_STAGED_ROWS = 10_000;
 
-function siteOf(row: Selectable<SitesTable>): SiteState {
+type SiteRow = Selectable<SitesTable> & Omit<Selectable<PublishTable>, 'site'>;
+
+function siteOf(row: SiteRow): SiteState {
   return {
     site: row.site, seq: row.seq, epoch: row.epoch, publishedSeq: row.published_seq, snapshotVersion: row.snapshot_version,
     snapshotSeq: row.snapshot_seq, statuses: row.statuses,
@@ -114,32 +123,55 @@ export class SqlCentreStore implements CentreStore {
   // --- sites -------------------------------------------------------------
 
   async site(site: string): Promise<SiteState> {
+    // Read first: the insert that makes a site would wait, in PostgreSQL, for the lock a storing transaction holds on its row.
+    const row = await this.siteRows(this.db).where('s.site', '=', site).executeTakeFirst();
+    if (row) return siteOf(row);
     await this.ensureSite(this.db, site);
-    return siteOf(await this.db.selectFrom('centre_sites').selectAll().where('site', '=', site).executeTakeFirstOrThrow());
+    return siteOf(await this.siteRows(this.db).where('s.site', '=', site).executeTakeFirstOrThrow());
   }
 
   async sites(): Promise<SiteState[]> {
-    const rows = await this.db.selectFrom('centre_sites').selectAll().orderBy(this.rules.byteOrder('site')).execute();
+    const rows = await this.siteRows(this.db).orderBy(this.rules.byteOrder('s.site')).execute();
     return rows.map(siteOf);
+  }
+
+  /** A site's counters with what the publisher marked (zero before its first mark). */
+  private siteRows(db: Db) {
+    return db
+      .selectFrom('centre_sites as s')
+      .leftJoin('centre_publish as p', 'p.site', 's.site')
+      .select((eb) => [
+        's.site', 's.seq', 's.epoch', 's.statuses',
+        eb.fn.coalesce('p.published_seq', eb.lit(0)).as('published_seq'),
+        eb.fn.coalesce('p.snapshot_version', eb.lit(0)).as('snapshot_version'),
+        eb.fn.coalesce('p.snapshot_seq', eb.lit(0)).as('snapshot_seq'),
+      ]);
   }
 
   private async ensureSite(db: Db, site: string): Promise<void> {
     await db
       .insertInto('centre_sites')
-      .values({ site, seq: 0, epoch: 0, published_seq: 0, snapshot_version: 0, snapshot_seq: 0, statuses: 0 })
+      .values({ site, seq: 0, epoch: 0, statuses: 0 })
       .onConflict((oc) => oc.column('site').doNothing())
       .execute();
   }
 
   /** Takes the site's row (and its lock, until the commit) and the next seq. */
   private async nextSeq(trx: Transaction<CentreDatabase>, site: string): Promise<{ seq: number; epoch: number }> {
+    const take = () =>
+      trx
+        .updateTable('centre_sites')
+        .set((eb) => ({ seq: eb('seq', '+', 1) }))
+        .where('site', '=', site)
+        .returning(['seq', 'epoch'])
+        .executeTakeFirst();
+    const taken = await take();
+    if (taken) return taken;
+    // The site's first write: its row is made, then taken.
     await this.ensureSite(trx, site);
-    return trx
-      .updateTable('centre_sites')
-      .set((eb) => ({ seq: eb('seq', '+', 1) }))
-      .where('site', '=', site)
-      .returning(['seq', 'epoch'])
-      .executeTakeFirstOrThrow();
+    const made = await take();
+    if (!made) throw new CentreError('store-unavailable', `store: the counters of site ${site} could not be made`);
+    return made;
   }
 
   // --- batches -----------------------------------------------------------
@@ -188,26 +220,8 @@ export class SqlCentreStore implements CentreStore {
     const entries = lastWins(input.changes);
     return this.storing(input, async (trx, seq, epoch) => {
       const storedAt = Date.now();
-      let added = 0;
-      for (const chunk of chunks(entries, this.rules.rowsPerBatch)) {
-        const { n: known } = await trx
-          .selectFrom('centre_statuses')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('site', '=', input.site)
-          .where('subject', 'in', chunk.map((entry) => entry.subject))
-          .executeTakeFirstOrThrow();
-        added += chunk.length - Number(known);
-        await trx
-          .insertInto('centre_statuses')
-          .values(chunk.map((e) => ({ site: input.site, subject: e.subject, colour: e.colour, effective_at: e.effectiveAt, reason: e.reason ?? null, id_hash: e.idHash ?? null, seq, stored_at: storedAt })))
-          .onConflict((oc) =>
-            oc.columns(['site', 'subject']).doUpdateSet((eb) => ({
-              colour: eb.ref('excluded.colour'), effective_at: eb.ref('excluded.effective_at'), reason: eb.ref('excluded.reason'),
-              id_hash: eb.ref('excluded.id_hash'), seq: eb.ref('excluded.seq'), stored_at: eb.ref('excluded.stored_at'),
-            })),
-          )
-          .execute();
-      }
+      const added = entries.length - (await this.knownSubjects(trx, input.site, entries));
+      await this.upsertStatuses(trx, input.site, entries, seq, storedAt);
       await trx
         .insertInto('centre_changes')
         .values({ site: input.site, epoch, seq, issued_at: issuedAt, baseline: false, changes: JSON.stringify(entries.map(entryOf)) })
@@ -215,6 +229,45 @@ export class SqlCentreStore implements CentreStore {
       if (added > 0) await trx.updateTable('centre_sites').set((eb) => ({ statuses: eb('statuses', '+', added) })).where('site', '=', input.site).execute();
       return this.recordBatch(trx, input, 'changes', epoch, seq, input.changes.length, storedAt);
     });
+  }
+
+  /** How many of the (distinct) subjects the site has a status for already. */
+  private async knownSubjects(trx: Transaction<CentreDatabase>, site: string, entries: ColourEntry[]): Promise<number> {
+    const subjects = entries.map((e) => e.subject);
+    const counted =
+      this.rules.kind === 'postgres'
+        ? sql<{ n: number }>`SELECT count(*) AS n FROM centre_statuses WHERE site = ${site} AND subject = ANY(CAST(${subjects} AS TEXT[]))`
+        : sql<{ n: number }>`SELECT count(*) AS n FROM centre_statuses WHERE site = ${site} AND subject IN (SELECT value FROM json_each(${JSON.stringify(subjects)}))`;
+    const { rows } = await counted.execute(trx);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** Writes the entries (distinct subjects, in byte order: rows locked in one order) at `seq`, in one statement. */
+  private async upsertStatuses(trx: Transaction<CentreDatabase>, site: string, entries: ColourEntry[], seq: number, storedAt: number): Promise<void> {
+    if (this.rules.kind === 'postgres') {
+      const column = <T>(of: (entry: ColourEntry) => T): T[] => entries.map(of);
+      await sql`
+        INSERT INTO centre_statuses (site, subject, colour, effective_at, reason, id_hash, seq, stored_at)
+        SELECT CAST(${site} AS TEXT), r.subject, r.colour, r.effective_at, r.reason, r.id_hash, CAST(${seq} AS BIGINT), CAST(${storedAt} AS BIGINT)
+        FROM unnest(
+          CAST(${column((e) => e.subject)} AS TEXT[]), CAST(${column((e) => e.colour)} AS TEXT[]), CAST(${column((e) => e.effectiveAt)} AS BIGINT[]),
+          CAST(${column((e) => e.reason ?? null)} AS TEXT[]), CAST(${column((e) => e.idHash ?? null)} AS TEXT[])
+        ) AS r(subject, colour, effective_at, reason, id_hash)
+        ON CONFLICT (site, subject) DO UPDATE SET
+          colour = excluded.colour, effective_at = excluded.effective_at, reason = excluded.reason, id_hash = excluded.id_hash,
+          seq = excluded.seq, stored_at = excluded.stored_at`.execute(trx);
+      return;
+    }
+    // One JSON array of [subject, colour, effectiveAt, reason, idHash] rows, read by json_each in its order (the
+    // statement's text never changes, so it is prepared once). `WHERE true`: SQLite's rule for an upsert from a SELECT.
+    const rows = JSON.stringify(entries.map((e) => [e.subject, e.colour, e.effectiveAt, e.reason ?? null, e.idHash ?? null]));
+    await sql`
+      INSERT INTO centre_statuses (site, subject, colour, effective_at, reason, id_hash, seq, stored_at)
+      SELECT ${site}, r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4, ${seq}, ${storedAt}
+      FROM json_each(${rows}) AS r WHERE true
+      ON CONFLICT (site, subject) DO UPDATE SET
+        colour = excluded.colour, effective_at = excluded.effective_at, reason = excluded.reason, id_hash = excluded.id_hash,
+        seq = excluded.seq, stored_at = excluded.stored_at`.execute(trx);
   }
 
   async replaceBaseline(input: Omit<BatchInput, 'changes'>, rows: AsyncIterable<ColourEntry[]>, issuedAt: number, onProgress?: (rows: number) => void): Promise<BatchResult> {
@@ -350,16 +403,24 @@ export class SqlCentreStore implements CentreStore {
   }
 
   async markPublished(site: string, seq: number): Promise<void> {
-    await this.db.updateTable('centre_sites').set({ published_seq: seq }).where('site', '=', site).where('published_seq', '<', seq).execute();
+    await this.db
+      .insertInto('centre_publish')
+      .values({ site, published_seq: seq, snapshot_version: 0, snapshot_seq: 0 })
+      .onConflict((oc) => oc.column('site').doUpdateSet({ published_seq: seq }).where('centre_publish.published_seq', '<', seq))
+      .execute();
   }
 
   async markSnapshot(site: string, version: number, seq: number): Promise<void> {
     await this.db
-      .updateTable('centre_sites')
-      .set({ snapshot_version: version, snapshot_seq: seq })
-      .where('site', '=', site)
-      .where('snapshot_version', '<', version)
-      .where('snapshot_seq', '<=', seq)
+      .insertInto('centre_publish')
+      .values({ site, published_seq: 0, snapshot_version: version, snapshot_seq: seq })
+      .onConflict((oc) =>
+        oc
+          .column('site')
+          .doUpdateSet({ snapshot_version: version, snapshot_seq: seq })
+          .where('centre_publish.snapshot_version', '<', version)
+          .where('centre_publish.snapshot_seq', '<=', seq),
+      )
       .execute();
   }
 
@@ -369,12 +430,17 @@ export class SqlCentreStore implements CentreStore {
       // The new epoch's seqs count from its own start; the snapshot version goes on, so a gate takes the next snapshot as newer.
       const row = await trx
         .updateTable('centre_sites')
-        .set((eb) => ({ epoch: eb('epoch', '+', 1), seq: 0, published_seq: 0, snapshot_seq: 0 }))
+        .set((eb) => ({ epoch: eb('epoch', '+', 1), seq: 0 }))
         .where('site', '=', site)
-        .returningAll()
+        .returning(['epoch'])
         .executeTakeFirstOrThrow();
+      await trx
+        .insertInto('centre_publish')
+        .values({ site, published_seq: 0, snapshot_version: 0, snapshot_seq: 0 })
+        .onConflict((oc) => oc.column('site').doUpdateSet({ published_seq: 0, snapshot_seq: 0 }))
+        .execute();
       await trx.deleteFrom('centre_changes').where('site', '=', site).where('epoch', '<', row.epoch).execute();
-      return siteOf(row);
+      return siteOf(await this.siteRows(trx).where('s.site', '=', site).executeTakeFirstOrThrow());
     });
   }
 

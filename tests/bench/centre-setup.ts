@@ -3,8 +3,10 @@
  * it (startCentre: sites, store, leader election, the leader's duties, the
  * API) on a real Mosquitto, with one platform client signing in by bearer
  * token. The bench hears when each change message was acknowledged by the
- * broker: the publisher calls store.markPublished right after the PUBACK,
- * so the store is wrapped to note the time of that call.
+ * broker: the publisher calls store.markPublished with the highest seq whose
+ * PUBACK came with every one before it (once per page of change messages),
+ * so the store is wrapped to note the time of that call for every seq it
+ * covers: a seq counts as published when the store says so, never earlier.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,9 +66,12 @@ export async function startBenchCentre(options: { store: CentreBenchStore; broke
     store.markPublished = async (site, seq) => {
       const at = clock();
       if (site === options.site) {
-        published.set(seq, at);
-        for (const resolve of waiting.get(seq) ?? []) resolve(at);
-        waiting.delete(seq);
+        for (let s = seq; s > 0 && !published.has(s); s--) published.set(s, at);
+        for (const [s, list] of waiting) {
+          if (s > seq) continue;
+          for (const resolve of list) resolve(published.get(s)!);
+          waiting.delete(s);
+        }
       }
       return markPublished(site, seq);
     };

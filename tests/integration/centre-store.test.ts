@@ -14,11 +14,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
 import { CentreError } from '../../centre/errors.js';
+import { migrateCentre } from '../../centre/store/migrations.js';
 import { openPostgresCentreStore } from '../../centre/store/postgres-store.js';
 import { openSqliteCentreStore } from '../../centre/store/sqlite-store.js';
 import type { SqlCentreStore } from '../../centre/store/sql-store.js';
 import type { BatchInput, ColourEntry } from '../../centre/store/store.js';
+import { SQLITE, sqliteDatabase } from '../../record/dialects.js';
 import { BACKENDS } from '../support/centre-store-backends.js';
 
 const T = Date.parse('2026-03-02T08:00:00Z');
@@ -264,6 +268,53 @@ test('postgres: two stores on one database storing one site\'s batches at once g
   assert.equal(x.seq, y.seq);
   assert.deepEqual([x.replayed, y.replayed].sort(), [false, true]);
   assert.equal((await a.site('s1')).seq, 2 * perStore + 1);
+});
+
+test('postgres: the publisher\'s marks and the counters it reads do not wait for a storing transaction holding the site\'s row', async (t) => {
+  const [, open] = BACKENDS[1]!;
+  const opened = await open(t);
+  if (!opened) return;
+  const { store, query } = opened;
+  await store.applyBatch(batch('b1', [entry('A', 'red')]), T);
+  // What a batch in flight holds until its commit: the site's row, locked.
+  await query('BEGIN');
+  await query("UPDATE centre_sites SET seq = seq WHERE site = 's1'");
+  try {
+    const waited = (what: string) => new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} waited for the site's row lock`)), 5_000).unref());
+    await Promise.race([store.markPublished('s1', 1), waited('markPublished')]);
+    await Promise.race([store.markSnapshot('s1', 1, 1), waited('markSnapshot')]);
+    const state = await Promise.race([store.site('s1'), waited('site')]);
+    assert.deepEqual([state.seq, state.publishedSeq, state.snapshotVersion, state.snapshotSeq], [1, 1, 1, 1]);
+  } finally {
+    await query('ROLLBACK');
+  }
+});
+
+test('sqlite: a file of the first schema keeps its publisher\'s counters when its columns move to centre_publish', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'centre-store-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'centre.db');
+  const old = new Kysely<any>({ dialect: new SqliteDialect({ database: sqliteDatabase(new BetterSqlite3(path)) }) });
+  await migrateCentre(old, SQLITE, '0001-centre-tables');
+  await old
+    .insertInto('centre_sites')
+    .values([
+      { site: 's1', seq: 7, epoch: 2, published_seq: 6, snapshot_version: 4, snapshot_seq: 5, statuses: 3 },
+      { site: 's2', seq: 0, epoch: 0, published_seq: 0, snapshot_version: 0, snapshot_seq: 0, statuses: 0 },
+    ])
+    .execute();
+  await old.destroy();
+  const store = await openSqliteCentreStore({ path });
+  t.after(() => store.close());
+  assert.deepEqual(await store.sites(), [
+    { site: 's1', seq: 7, epoch: 2, publishedSeq: 6, snapshotVersion: 4, snapshotSeq: 5, statuses: 3 },
+    { site: 's2', seq: 0, epoch: 0, publishedSeq: 0, snapshotVersion: 0, snapshotSeq: 0, statuses: 0 },
+  ]);
+  await store.markPublished('s1', 5);
+  await store.markPublished('s1', 7);
+  const result = await store.applyBatch(batch('b1', [entry('A', 'red')]), T);
+  assert.equal(result.seq, 8);
+  assert.deepEqual(await store.site('s1'), { site: 's1', seq: 8, epoch: 2, publishedSeq: 7, snapshotVersion: 4, snapshotSeq: 5, statuses: 4 });
 });
 
 test('postgres: a server that is not there: store-unavailable at open, naming the database without its password', async () => {
