@@ -1,5 +1,5 @@
 /**
- * What the API server takes (the lead wires it from the config and the
+ * What the API server takes (centre/service.ts wires it from the config and the
  * service's parts), and what each request carries to the audit.
  */
 import type { Logger } from 'pino';
