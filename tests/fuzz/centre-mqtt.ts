@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { DepartmentIntake } from '../../centre/department/intake.js';
 import { LookupResponder, type LookupCounters } from '../../centre/lookups/lookup-responder.js';
 import { openSqliteCentreStore } from '../../centre/store/sqlite-store.js';
@@ -33,7 +33,7 @@ import { TrustStore } from '../../protocol/trust/trust-store.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../simulator/broker.js';
 import { messy, rawPayloads, usually, weird } from './json-arbitraries.js';
 import { fuzzKey } from './keys.js';
-import type { LoggedError } from './lane-rig.js';
+import { errorLogger, type LoggedError } from './lane-rig.js';
 import { mutatedBytes, mutatedText } from './mutate.js';
 import { describeError, fromUtf8, ok, offShape, thrown, utf8, type Regression, type Rig, type Surface, type Verdict } from './surface.js';
 
@@ -73,20 +73,7 @@ interface Common {
 
 async function common(name: string): Promise<Common> {
   const dir = mkdtempSync(join(tmpdir(), `gate-fuzz-${name}-`));
-  const errors: LoggedError[] = [];
-  let errorCount = 0;
-  const logger = pino(
-    { level: 'warn' },
-    {
-      write(line: string): void {
-        const parsed = JSON.parse(line) as { level: number; msg: string; err?: { message?: string } | string };
-        if (parsed.level < 50) return;
-        errorCount++;
-        errors.push({ msg: parsed.msg, err: typeof parsed.err === 'string' ? parsed.err : (parsed.err?.message ?? null) });
-        if (errors.length > 1000) errors.shift();
-      },
-    },
-  );
+  const { logger, errors, errorCount } = errorLogger();
   const broker = await startEmbeddedBroker();
   const store = await openSqliteCentreStore({ path: join(dir, 'centre.db') });
   const client = await mqtt.connectAsync(broker.url, { clientId: `fuzz-${name}-${randomUUID().slice(0, 8)}`, protocolVersion: 4, reconnectPeriod: 100 });
@@ -97,7 +84,7 @@ async function common(name: string): Promise<Common> {
     client,
     logger,
     errors,
-    errorCount: () => errorCount,
+    errorCount,
     close: async () => {
       await client.endAsync(true);
       await store.close();

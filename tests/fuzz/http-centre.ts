@@ -12,12 +12,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { pino } from 'pino';
 import { CentreApi } from '../../centre/api/server.js';
 import { makeToken } from '../../centre/api/tokens.js';
 import { openSqliteCentreStore } from '../../centre/store/sqlite-store.js';
 import { httpRig, usually, type Route, type ServerRig } from './http.js';
-import type { LoggedError } from './lane-rig.js';
+import { errorLogger } from './lane-rig.js';
 import type { Regression, Rig, Surface } from './surface.js';
 
 async function centreServerRig(): Promise<ServerRig> {
@@ -25,20 +24,7 @@ async function centreServerRig(): Promise<ServerRig> {
   const store = await openSqliteCentreStore({ path: join(dir, 'centre.db') });
   const platform = makeToken();
   const viewer = makeToken();
-  const errors: LoggedError[] = [];
-  let errorCount = 0;
-  const logger = pino(
-    { level: 'warn' },
-    {
-      write(line: string): void {
-        const parsed = JSON.parse(line) as { level: number; msg: string; err?: { message?: string } | string };
-        if (parsed.level < 50) return;
-        errorCount++;
-        errors.push({ msg: parsed.msg, err: typeof parsed.err === 'string' ? parsed.err : (parsed.err?.message ?? null) });
-        if (errors.length > 1000) errors.shift();
-      },
-    },
-  );
+  const { logger, errors, errorCount } = errorLogger();
   const api = new CentreApi({
     store,
     sites: new Set(['fuzz-site', 'other-site']),
@@ -87,7 +73,7 @@ async function centreServerRig(): Promise<ServerRig> {
     cookies: {},
     routes,
     errors,
-    errorCount: () => errorCount,
+    errorCount,
     // 503: the store not answering; 505: the parser's answer to an HTTP version it does not speak.
     allowed5xx: new Set([503, 505]),
     keepSession: async () => {},

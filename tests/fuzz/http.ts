@@ -21,12 +21,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { pino } from 'pino';
 import { checkConsoleConfig } from '../../protocol/config/console-config.js';
 import { startConsole, type RunningConsole } from '../../console/console.js';
 import { startEmbeddedBroker } from '../../simulator/broker.js';
 import { fuzzKey } from './keys.js';
-import { startLaneRig, type LoggedError } from './lane-rig.js';
+import { errorLogger, startLaneRig, type LoggedError } from './lane-rig.js';
 import { ANSWER_MS, CLOSE_AFTER_FIN_MS, complete, exchange, type Reply } from './http-client.js';
 import { mutatedBytes } from './mutate.js';
 import { describeError, ok, offShape, thrown, type Regression, type Rig, type Surface, type Verdict } from './surface.js';
@@ -327,20 +326,7 @@ async function consoleServerRig(): Promise<ServerRig> {
     operatorKey: { key: join(dir, 'operator.key'), certificate: join(dir, 'operator.crt') },
     commandTimeoutSeconds: 5,
   });
-  const errors: LoggedError[] = [];
-  let errorCount = 0;
-  const logger = pino(
-    { level: 'warn' },
-    {
-      write(line: string): void {
-        const parsed = JSON.parse(line) as { level: number; msg: string; err?: { message?: string } | string };
-        if (parsed.level < 50) return;
-        errorCount++;
-        errors.push({ msg: parsed.msg, err: typeof parsed.err === 'string' ? parsed.err : (parsed.err?.message ?? null) });
-        if (errors.length > 1000) errors.shift();
-      },
-    },
-  );
+  const { logger, errors, errorCount } = errorLogger();
   const running: RunningConsole = await startConsole(config, logger);
   const port = Number(new URL(running.url).port);
   const cookies: Record<string, string | null> = { operator: null, viewer: null };
@@ -389,7 +375,7 @@ async function consoleServerRig(): Promise<ServerRig> {
     cookies,
     routes,
     errors,
-    errorCount: () => errorCount,
+    errorCount,
     // 502: a command the broker would not take; 503: commands disabled or the database away.
     allowed5xx: new Set([502, 503, 505]),
     keepSession,

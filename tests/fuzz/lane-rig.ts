@@ -47,20 +47,25 @@ export const RIG_SITE = 'fuzz-site';
 export const RIG_LANE = 'lane-1';
 const KEPT_ERRORS = 1000;
 
-export async function startLaneRig(options: { broker: boolean; config?: Record<string, unknown> }): Promise<LaneRig> {
-  const dir = mkdtempSync(join(tmpdir(), 'gate-fuzz-'));
+/** A logger that keeps the error lines (the newest KEPT_ERRORS) and counts them all, for a surface to check what it logged. */
+export function errorLogger(): { logger: Logger; errors: LoggedError[]; errorCount: () => number } {
   const errors: LoggedError[] = [];
-  let errorCount = 0;
+  let count = 0;
   const sink = {
     write(line: string): void {
-      const parsed = JSON.parse(line) as { level: number; msg: string; err?: { message?: string } };
+      const parsed = JSON.parse(line) as { level: number; msg: string; err?: { message?: string } | string };
       if (parsed.level < 50) return;
-      errorCount++;
-      errors.push({ msg: parsed.msg, err: parsed.err?.message ?? null });
+      count++;
+      errors.push({ msg: parsed.msg, err: typeof parsed.err === 'string' ? parsed.err : (parsed.err?.message ?? null) });
       if (errors.length > KEPT_ERRORS) errors.shift();
     },
   };
-  const logger = pino({ level: 'warn' }, sink);
+  return { logger: pino({ level: 'warn' }, sink), errors, errorCount: () => count };
+}
+
+export async function startLaneRig(options: { broker: boolean; config?: Record<string, unknown> }): Promise<LaneRig> {
+  const dir = mkdtempSync(join(tmpdir(), 'gate-fuzz-'));
+  const { logger, errors, errorCount } = errorLogger();
   const broker = options.broker ? await startEmbeddedBroker() : null;
   const config = checkConfig({
     site: RIG_SITE,
@@ -99,7 +104,7 @@ export async function startLaneRig(options: { broker: boolean; config?: Record<s
     issuer,
     logger,
     errors,
-    errorCount: () => errorCount,
+    errorCount,
     dir,
     close: async () => {
       await agent.stop();
